@@ -1,0 +1,36 @@
+// The `http` verify check: the endpoint must answer the expected status `successes` times in a row,
+// polled every `interval` until the check's timeout, then it fails with the last observation.
+import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
+import { parseDuration } from '../runbook/duration.js';
+import type { HttpCheck } from '../runbook/schema.js';
+import { send } from './http.js';
+
+export async function runHttpCheck(check: HttpCheck): Promise<Record<string, unknown>> {
+  const ctx = Context.current();
+  const label = check.url.replace(/\?.*$/, '');
+  let streak = 0;
+  let polls = 0;
+  let last = '';
+  const budget = check.timeout ?? '2m';
+  const deadline = Date.now() + parseDuration(budget);
+  for (;;) {
+    polls++;
+    try {
+      const res = await send({ url: check.url, label, method: check.method, timeoutMs: 10_000, signal: ctx.cancellationSignal });
+      last = `status ${res.status}`;
+      streak = res.status === check.expectStatus ? streak + 1 : 0;
+    } catch (err) {
+      if (ctx.cancellationSignal.aborted) throw err;
+      last = (err as Error).message;
+      streak = 0;
+    }
+    ctx.heartbeat({ polls, streak, last });
+    if (streak >= check.successes) return { url: label, status: check.expectStatus, polls };
+    if (Date.now() + parseDuration(check.interval) > deadline) {
+      const want = `${check.expectStatus}${check.successes > 1 ? ` ${check.successes} times in a row` : ''}`;
+      throw ApplicationFailure.nonRetryable(`${check.method} ${label}: expected ${want} within ${budget}; last: ${last}`, 'CheckFailed');
+    }
+    // Activity sleep is cancelled with the activity: a cancelled rollback stops polling at once.
+    await sleep(parseDuration(check.interval));
+  }
+}

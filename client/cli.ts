@@ -1,0 +1,31 @@
+// Builds the `rearguard` program: global flags (DESIGN.md section 5) and one file per command group.
+import { Command, Option } from 'commander';
+import { registerAudit } from './commands/audit.js';
+import { registerRollback } from './commands/rollback.js';
+import { registerRunbook } from './commands/runbook.js';
+import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
+
+export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: Command; context: () => CliContext | undefined } {
+  const defaults = globalDefaults(env);
+  const program = new Command('rearguard')
+    .description('Durable rollbacks and release freezes on Temporal')
+    .version('0.1.0')
+    .addOption(new Option('--address <host:port>', 'Temporal frontend (env TEMPORAL_ADDRESS)').default(defaults.address))
+    .addOption(new Option('--namespace <ns>', 'Temporal namespace (env TEMPORAL_NAMESPACE)').default(defaults.namespace))
+    .addOption(new Option('--task-queue <name>', 'Rearguard task queue (env REARGUARD_TASK_QUEUE)').default(defaults.taskQueue))
+    .option('--as <actor>', 'who is acting, for approvals and the audit trail (env REARGUARD_ACTOR, default: OS user)')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  let context: CliContext | undefined;
+  const ctx = (): CliContext => (context ??= createContext(program.opts<GlobalOptions>(), env));
+  registerRunbook(program, ctx);
+  registerRollback(program, ctx);
+  registerAudit(program, ctx);
+  program.commands.forEach(function override(cmd: Command) {
+    cmd.exitOverride();
+    cmd.commands.forEach(override);
+  });
+  return { program, context: () => context };
+}

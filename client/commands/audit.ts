@@ -1,0 +1,56 @@
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { readEvents } from '../../activities/audit-log.js';
+import { duration } from '../../runbook/schema.js';
+import { parseDuration } from '../../runbook/duration.js';
+import type { CliContext } from '../context.js';
+import { parseOptions } from '../errors.js';
+
+export const defaultAuditFile = (env: NodeJS.ProcessEnv): string => env.REARGUARD_AUDIT_FILE ?? '.rearguard/audit.jsonl';
+
+export function registerAudit(program: Command, ctx: () => CliContext): void {
+  program
+    .command('audit')
+    .description('Who rolled back or froze what, when and why (reads the audit trail the worker writes)')
+    .option('--since <duration>', 'only events newer than this, e.g. 24h or 7d')
+    .option('--service <service>', 'only this service')
+    .option('--env <environment>', 'only this environment')
+    .option('--actor <actor>', 'only events by this person or system')
+    .option('--action <prefix>', 'only actions starting with this, e.g. rollback.approved')
+    .option('--workflow <id>', 'only events of this workflow')
+    .option('--file <path>', 'audit file (env REARGUARD_AUDIT_FILE, default .rearguard/audit.jsonl)')
+    .action(async (raw: Record<string, unknown>) => {
+      const c = ctx();
+      const o = parseOptions(
+        z.object({
+          since: duration.optional(),
+          service: z.string().optional(),
+          env: z.string().optional(),
+          actor: z.string().optional(),
+          action: z.string().optional(),
+          workflow: z.string().optional(),
+          file: z.string().default(defaultAuditFile(process.env)),
+        }),
+        raw,
+      );
+      const cutoff = o.since ? Date.now() - parseDuration(o.since) : -Infinity;
+      const events = (await readEvents(o.file)).filter(
+        (e) =>
+          Date.parse(e.time) >= cutoff &&
+          (!o.service || e.target.service === o.service) &&
+          (!o.env || e.target.environment === o.env) &&
+          (!o.actor || e.actor === o.actor) &&
+          (!o.action || e.action.startsWith(o.action)) &&
+          (!o.workflow || e.workflowId === o.workflow),
+      );
+      if (c.opts.json) {
+        for (const e of events) c.out(JSON.stringify(e));
+        return;
+      }
+      if (events.length === 0) return c.out(`No audit events${o.since ? ` in the last ${o.since}` : ''} in ${o.file}.`);
+      for (const e of events) {
+        const what = (e.details.step ?? e.details.check ?? '') as string;
+        c.out(`${e.time}  ${e.target.environment}/${e.target.service}  ${e.action}${what ? ` ${what}` : ''}  by ${e.actor}: ${e.reason}  [${e.workflowId}]`);
+      }
+    });
+}

@@ -1,0 +1,227 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { formatDuration, parseDuration } from '../../runbook/duration.js';
+import { DNS1123_LABEL } from '../../runbook/names.js';
+import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
+import { approveUpdate, cancelRequestSignal, rejectUpdate, rollbackWorkflowId, statusQuery, triggerSignal, type VoteResult } from '../../workflows/messages.js';
+import type { rollback } from '../../workflows/rollback.js';
+import type { CliContext } from '../context.js';
+import { EXIT, CliError, failed, parseOptions, rootMessage } from '../errors.js';
+import { eventLine, renderStatus, slaLine } from '../render.js';
+import { readRunbookOrFail } from './runbook.js';
+
+const label = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label such as prod or payments');
+const targetOptions = z
+  .object({
+    env: label.optional(),
+    service: label.optional(),
+    id: z
+      .string()
+      .regex(/^rollback:[^:]+:[^:]+$/, 'expected rollback:<env>:<service>')
+      .optional(),
+  })
+  .refine((o) => o.id !== undefined || (o.env !== undefined && o.service !== undefined), {
+    message: 'expected --env and --service (or --id rollback:<env>:<service>)',
+    path: ['env'],
+  });
+
+function workflowIdOf(opts: unknown): string {
+  const o = parseOptions(targetOptions, opts);
+  return o.id ?? rollbackWorkflowId(o.env!, o.service!);
+}
+
+const withTarget = (cmd: Command): Command =>
+  cmd
+    .option('--env <environment>', 'environment of the rollback')
+    .option('--service <service>', 'service of the rollback')
+    .option('--id <workflowId>', 'workflow ID instead of --env/--service');
+
+export const outcomeExitCode = (s: RollbackStatus): number => (s.outcome === 'succeeded' ? EXIT.ok : EXIT.failed);
+
+async function queryStatus(client: Client, workflowId: string): Promise<RollbackStatus> {
+  try {
+    return await client.workflow.getHandle(workflowId).query(statusQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw failed(`no rollback ${workflowId} was found`);
+    throw failed(`cannot read the status of ${workflowId}: ${rootMessage(err)}`, 'Is a Rearguard worker running? Queries are answered by a worker.');
+  }
+}
+
+/** Follows a rollback until it ends: a redrawn block on a TTY, one line per audit event otherwise. */
+async function follow(ctx: CliContext, client: Client, workflowId: string): Promise<RollbackStatus> {
+  const tty = process.stdout.isTTY && !ctx.opts.json;
+  let printed = 0;
+  let drawn = 0;
+  for (;;) {
+    const s = await queryStatus(client, workflowId);
+    if (ctx.opts.json) {
+      if (s.outcome) ctx.out(JSON.stringify(s));
+    } else if (tty) {
+      const block = renderStatus(s);
+      if (drawn) process.stdout.write(`\x1b[${drawn}F\x1b[J`);
+      process.stdout.write(`${block.join('\n')}\n`);
+      drawn = block.length;
+    } else {
+      for (const e of s.audit.slice(printed)) ctx.out(eventLine(e));
+      printed = s.audit.length;
+    }
+    if (s.outcome && s.phase === 'done' && (await closed(client, workflowId))) {
+      if (!tty && !ctx.opts.json) ctx.out(`${workflowId}: ${s.outcome}. ${slaLine(s)}`);
+      return s;
+    }
+    await delay(tty ? 1000 : 500);
+  }
+}
+
+async function closed(client: Client, workflowId: string): Promise<boolean> {
+  const d = await client.workflow.getHandle(workflowId).describe();
+  return d.status.name !== 'RUNNING';
+}
+
+export function registerRollback(program: Command, ctx: () => CliContext): void {
+  const rb = program.command('rollback').description('Start, follow, approve and cancel rollbacks');
+
+  rb.command('start')
+    .description('Start the rollback of a runbook (or join the one already running for its target)')
+    .requiredOption('--runbook <file>', 'runbook YAML file')
+    .requiredOption('--reason <text>', 'why: recorded in the audit trail and shown to approvers')
+    .option('--source <source>', `what triggered it: ${TRIGGER_SOURCES.join(', ')}`, 'manual')
+    .option('--wait', 'follow progress until the rollback ends; exit code from its outcome')
+    .action(async (raw: Record<string, unknown>) => {
+      const opts = parseOptions(
+        z.object({ runbook: z.string(), reason: z.string().trim().min(1, 'expected a reason'), source: z.enum(TRIGGER_SOURCES), wait: z.boolean().optional() }),
+        raw,
+      );
+      const c = ctx();
+      const runbook = await readRunbookOrFail(opts.runbook);
+      const trigger: Trigger = { source: opts.source, actor: c.actor, reason: opts.reason, requestId: randomUUID() };
+      const workflowId = rollbackWorkflowId(runbook.spec.environment, runbook.spec.service);
+      const client = await c.connect();
+      // Signal-with-start: a rollback already running for this target receives the trigger as a
+      // join (audited) instead of a second rollback racing the first.
+      const handle = await client.workflow.signalWithStart<typeof rollback, [Trigger]>('rollback', {
+        workflowId,
+        taskQueue: c.opts.taskQueue,
+        args: [{ runbook, trigger }],
+        signal: triggerSignal,
+        signalArgs: [trigger],
+        memo: { requestId: trigger.requestId, runbook: runbook.metadata.name, actor: trigger.actor, reason: trigger.reason },
+      });
+      const memo = (await handle.describe()).memo as { requestId?: string; actor?: string } | undefined;
+      const joined = memo?.requestId !== trigger.requestId;
+      if (c.opts.json && !opts.wait) c.out(JSON.stringify({ workflowId, runId: handle.signaledRunId, joined }));
+      else if (!c.opts.json) {
+        c.out(
+          joined
+            ? `Joined the rollback already running: ${workflowId} (started by ${memo?.actor ?? 'someone else'}); your trigger is in its audit trail.`
+            : `Started rollback ${workflowId} (runbook ${runbook.metadata.name}, SLA ${formatDuration(parseDuration(runbook.spec.sla))}).`,
+        );
+        const a = runbook.spec.approval;
+        if (a?.required && !joined) {
+          c.out(`Needs ${a.quorum} approval(s) from ${a.approvers.filter((x) => x !== c.actor).join(', ')} within ${a.timeout}:`);
+          c.out(`  rearguard rollback approve --env ${runbook.spec.environment} --service ${runbook.spec.service} --as <approver> --reason "..."`);
+        }
+      }
+      if (opts.wait) {
+        const final = await follow(c, client, workflowId);
+        if (final.outcome !== 'succeeded') throw new CliError(outcomeExitCode(final), []);
+      }
+    });
+
+  withTarget(rb.command('status').description('Show a rollback: phase, approvals, steps, SLA'))
+    .option('--wait', 'follow it until it ends')
+    .action(async (raw: Record<string, unknown>) => {
+      const c = ctx();
+      const workflowId = workflowIdOf(raw);
+      const client = await c.connect();
+      const s = raw.wait ? await follow(c, client, workflowId) : await queryStatus(client, workflowId);
+      if (!raw.wait) {
+        if (c.opts.json) c.out(JSON.stringify(s));
+        else renderStatus(s).forEach((l) => c.out(l));
+      }
+      if (s.outcome && s.outcome !== 'succeeded') throw new CliError(EXIT.failed, []);
+    });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    withTarget(
+      rb
+        .command(decision)
+        .description(decision === 'approve' ? 'Approve a rollback waiting for approval' : 'Reject a rollback waiting for approval (it ends, changing nothing)'),
+    )
+      .requiredOption('--reason <text>', 'recorded in the audit trail')
+      .action(async (raw: Record<string, unknown>) => {
+        const c = ctx();
+        const workflowId = workflowIdOf(raw);
+        const { reason } = parseOptions(z.object({ reason: z.string().trim().min(1, 'expected a reason') }), { reason: raw.reason });
+        const client = await c.connect();
+        let result: VoteResult;
+        try {
+          result = await client.workflow
+            .getHandle(workflowId)
+            .executeUpdate(decision === 'approve' ? approveUpdate : rejectUpdate, { args: [{ actor: c.actor, reason }] });
+        } catch (err) {
+          if (err instanceof WorkflowNotFoundError) throw failed(`no running rollback ${workflowId}`);
+          if (err instanceof WorkflowUpdateFailedError) throw failed(`${decision} refused: ${rootMessage(err)}`);
+          throw failed(`${decision} failed: ${rootMessage(err)}`);
+        }
+        if (c.opts.json) c.out(JSON.stringify({ workflowId, decision, actor: c.actor, ...result }));
+        else if (decision === 'reject') c.out(`Rejected ${workflowId} as ${c.actor}: the rollback ends without changing anything.`);
+        else
+          c.out(
+            `Approved ${workflowId} as ${c.actor} (${result.approvals}/${result.quorum})${result.decided ? ': quorum reached, the rollback proceeds.' : '.'}`,
+          );
+      });
+  }
+
+  withTarget(rb.command('cancel').description('Cancel a rollback: the running step is cancelled, no further step starts'))
+    .requiredOption('--reason <text>', 'recorded in the audit trail')
+    .option('--wait', 'wait until the rollback has stopped')
+    .action(async (raw: Record<string, unknown>) => {
+      const c = ctx();
+      const workflowId = workflowIdOf(raw);
+      const { reason } = parseOptions(z.object({ reason: z.string().trim().min(1, 'expected a reason') }), { reason: raw.reason });
+      const client = await c.connect();
+      const handle: WorkflowHandle = client.workflow.getHandle(workflowId);
+      try {
+        const d = await handle.describe();
+        if (d.status.name !== 'RUNNING') throw failed(`${workflowId} is not running (${d.status.name.toLowerCase()})`);
+        await handle.signal(cancelRequestSignal, { actor: c.actor, reason });
+        await handle.cancel();
+      } catch (err) {
+        if (err instanceof CliError) throw err;
+        if (err instanceof WorkflowNotFoundError) throw failed(`no running rollback ${workflowId}`);
+        throw failed(`cancel failed: ${rootMessage(err)}`);
+      }
+      if (raw.wait) await handle.result().catch(() => undefined);
+      c.out(c.opts.json ? JSON.stringify({ workflowId, cancelled: true, actor: c.actor }) : `Cancellation of ${workflowId} requested by ${c.actor}.`);
+    });
+
+  rb.command('list')
+    .description('List rollbacks (running ones unless --all)')
+    .option('--all', 'include finished rollbacks')
+    .option('--limit <n>', 'at most this many', '50')
+    .action(async (raw: Record<string, unknown>) => {
+      const c = ctx();
+      const { limit, all } = parseOptions(z.object({ limit: z.coerce.number().int().min(1).max(1000), all: z.boolean().optional() }), raw);
+      const client = await c.connect();
+      const query = `WorkflowType = 'rollback'${all ? '' : " AND ExecutionStatus = 'Running'"}`;
+      const rows: Record<string, unknown>[] = [];
+      try {
+        for await (const w of client.workflow.list({ query })) {
+          rows.push({ workflowId: w.workflowId, status: w.status.name.toLowerCase(), startTime: w.startTime.toISOString(), ...(w.memo ?? {}) });
+          if (rows.length >= limit) break;
+        }
+      } catch (err) {
+        throw failed(`cannot list rollbacks: ${rootMessage(err)}`);
+      }
+      if (c.opts.json) return c.out(JSON.stringify(rows));
+      if (rows.length === 0) return c.out(all ? 'No rollbacks.' : 'No running rollbacks (use --all for finished ones).');
+      for (const r of rows)
+        c.out(
+          `${String(r.workflowId).padEnd(34)} ${String(r.status).padEnd(11)} ${String(r.startTime)}  ${String(r.runbook ?? '')} by ${String(r.actor ?? '?')}: ${String(r.reason ?? '')}`,
+        );
+    });
+}

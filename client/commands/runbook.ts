@@ -1,0 +1,37 @@
+import type { Command } from 'commander';
+import { formatDuration, parseDuration } from '../../runbook/duration.js';
+import { loadRunbook } from '../../runbook/load.js';
+import type { Runbook } from '../../runbook/schema.js';
+import { badInput } from '../errors.js';
+import type { CliContext } from '../context.js';
+
+/** Loads and validates a runbook file, or fails with exit code 2 and every problem as `path: message`. */
+export async function readRunbookOrFail(file: string): Promise<Runbook> {
+  const loaded = await loadRunbook(file);
+  if (!loaded.ok) throw loaded.io ? badInput(...loaded.problems) : badInput(`${file}: invalid runbook`, ...loaded.problems.map((p) => `  ${p}`));
+  return loaded.value;
+}
+
+export function registerRunbook(program: Command, ctx: () => CliContext): void {
+  const runbook = program.command('runbook').description('Work with runbook files');
+  runbook
+    .command('validate')
+    .description('Check a runbook file; exit 0 if valid, 2 with every problem listed if not')
+    .argument('<file>', 'runbook YAML file')
+    .action(async (file: string) => {
+      const c = ctx();
+      const loaded = await loadRunbook(file);
+      if (c.opts.json) {
+        c.out(JSON.stringify(loaded.ok ? { file, valid: true, runbook: loaded.value } : { file, valid: false, problems: loaded.problems }));
+        if (!loaded.ok) throw badInput();
+        return;
+      }
+      if (!loaded.ok) await readRunbookOrFail(file);
+      if (!loaded.ok) return;
+      const { metadata, spec } = loaded.value;
+      const approval = spec.approval?.required ? `approval ${spec.approval.quorum} of ${spec.approval.approvers.length}` : 'no approval';
+      c.out(
+        `${file}: valid runbook ${metadata.name} (${spec.environment}/${spec.service}): ${spec.steps.length} step(s), ${spec.verify.length} check(s), SLA ${formatDuration(parseDuration(spec.sla))}, ${approval}`,
+      );
+    });
+}

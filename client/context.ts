@@ -1,0 +1,66 @@
+// What every command gets from the global flags: who is acting, where Temporal is, output mode.
+import { userInfo } from 'node:os';
+import { Client, Connection } from '@temporalio/client';
+import { TASK_QUEUE } from '../workflows/messages.js';
+import { failed, rootMessage } from './errors.js';
+
+export interface GlobalOptions {
+  address: string;
+  namespace: string;
+  as?: string;
+  json?: boolean;
+  taskQueue: string;
+}
+
+export interface CliContext {
+  opts: GlobalOptions;
+  actor: string;
+  out: (line: string) => void;
+  err: (line: string) => void;
+  connect(): Promise<Client>;
+  close(): Promise<void>;
+}
+
+export function defaultActor(env: NodeJS.ProcessEnv): string {
+  if (env.REARGUARD_ACTOR) return env.REARGUARD_ACTOR;
+  try {
+    return userInfo().username || 'unknown-user';
+  } catch {
+    return env.USER ?? 'unknown-user';
+  }
+}
+
+export function globalDefaults(env: NodeJS.ProcessEnv): GlobalOptions {
+  return {
+    address: env.TEMPORAL_ADDRESS ?? 'localhost:7233',
+    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
+    taskQueue: env.REARGUARD_TASK_QUEUE ?? TASK_QUEUE,
+  };
+}
+
+export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliContext {
+  let connection: Connection | undefined;
+  let client: Client | undefined;
+  return {
+    opts,
+    actor: opts.as ?? defaultActor(env),
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    async connect() {
+      if (client) return client;
+      try {
+        connection = await Connection.connect({ address: opts.address, connectTimeout: '5s' });
+      } catch (err) {
+        throw failed(
+          `cannot reach Temporal at ${opts.address}: ${rootMessage(err)}`,
+          'Is the server running? Set --address or TEMPORAL_ADDRESS, or run `npm start`.',
+        );
+      }
+      client = new Client({ connection, namespace: opts.namespace });
+      return client;
+    },
+    async close() {
+      await connection?.close();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// Reading a runbook file: YAML syntax errors carry line and column, schema errors carry the path.
+// Nothing here throws for a user mistake; callers get a list of problems to print.
+import { readFile } from 'node:fs/promises';
+import { parseDocument } from 'yaml';
+import { runbookCrossChecks } from './cross-checks.js';
+import { formatPath, friendlyErrors, issueLines } from './issues.js';
+import { runbookSchema, type Runbook } from './schema.js';
+
+/** `io` marks a file that could not be read at all, as opposed to one with invalid content. */
+export type Loaded<T> = { ok: true; value: T } | { ok: false; problems: string[]; io?: true };
+
+/** Parses YAML text into plain data; syntax errors become `line L, column C: message`. */
+export function parseYaml(text: string): Loaded<unknown> {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        const where = pos ? `line ${pos.line}, column ${pos.col}` : 'yaml';
+        return `${where}: ${e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}`;
+      }),
+    };
+  }
+  return { ok: true, value: doc.toJS() };
+}
+
+export function validateRunbook(data: unknown): Loaded<Runbook> {
+  const parsed = runbookSchema.safeParse(data, { error: friendlyErrors });
+  const cross = runbookCrossChecks(data).map((p) => `${formatPath(p.path)}: ${p.message}`);
+  if (!parsed.success || cross.length > 0) {
+    return { ok: false, problems: [...(parsed.success ? [] : issueLines(parsed.error.issues)), ...cross] };
+  }
+  // Every step gets a stable name: status, audit and idempotency keys refer to steps by it.
+  const steps = parsed.data.spec.steps.map((s, i) => ({ ...s, name: s.name ?? `${s.type.toLowerCase()}-${i + 1}` }));
+  const verify = parsed.data.spec.verify.map((c, i) => ({ ...c, name: c.name ?? `${c.type.toLowerCase()}-${i + 1}` }));
+  return { ok: true, value: { ...parsed.data, spec: { ...parsed.data.spec, steps, verify } } };
+}
+
+export function parseRunbook(text: string): Loaded<Runbook> {
+  const yaml = parseYaml(text);
+  return yaml.ok ? validateRunbook(yaml.value) : yaml;
+}
+
+export async function loadRunbook(file: string): Promise<Loaded<Runbook>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why =
+      code === 'ENOENT'
+        ? 'no such file'
+        : code === 'EISDIR'
+          ? 'is a directory, expected a runbook file'
+          : code === 'EACCES'
+            ? 'permission denied'
+            : String(err);
+    return { ok: false, problems: [`${file}: ${why}`], io: true };
+  }
+  return parseRunbook(text);
+}

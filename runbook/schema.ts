@@ -1,0 +1,209 @@
+// The Runbook v1 format (DESIGN.md section 3) as zod schemas. Unknown keys are errors everywhere,
+// so a typo (`aproval:`) is caught at validation instead of being silently ignored during an incident.
+import { z } from 'zod';
+import { DURATION_HINT, isDuration } from './duration.js';
+import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_VAR, LABEL_HINT, SUBDOMAIN_HINT } from './names.js';
+
+export const duration = z.string().refine(isDuration, DURATION_HINT);
+const label = z.string().max(63, LABEL_HINT).regex(DNS1123_LABEL, LABEL_HINT);
+const subdomain = z.string().max(253, SUBDOMAIN_HINT).regex(DNS1123_SUBDOMAIN, SUBDOMAIN_HINT);
+const actor = z.string().regex(ACTOR, 'expected a user or system name such as alice or ci-bot');
+const envVar = z.string().regex(ENV_VAR, 'expected an environment variable name such as ONCALL_SLACK_WEBHOOK');
+const httpUrl = z.string().refine((s) => /^https?:\/\/[^\s]+$/.test(s) && URL.canParse(s), 'expected an http:// or https:// URL');
+/** Git refs, paths and revisions that later reach argv: no leading '-', no whitespace or shell syntax. */
+const safeToken = z.string().regex(/^[A-Za-z0-9_./@^~][A-Za-z0-9_./@^~:+-]*$/, "expected a plain value (letters, digits, '._/-@^~'), not starting with '-'");
+const revision = z.union([z.literal('previous'), z.number().int().positive()], {
+  error: "expected 'previous' or a revision number",
+});
+const selector = z.record(
+  z.string().regex(/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'expected a label key'),
+  z.string().regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/, 'expected a label value'),
+);
+
+const stepBase = {
+  /** Names steps in status and audit; defaults to `<type>-<position>`. Must be unique. */
+  name: label.optional(),
+  /** Upper bound for one attempt of the step. */
+  timeout: duration.optional(),
+  /** Attempts in total for transient failures (configuration errors are never retried). */
+  attempts: z.number().int().min(1).max(100).optional(),
+};
+
+export const httpMethod = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
+
+const webhookTarget = {
+  url: httpUrl.optional(),
+  /** Name of an environment variable on the worker holding the URL (for URLs that embed a token). */
+  urlEnv: envVar.optional(),
+};
+const exactlyOneUrl = (v: { url?: string; urlEnv?: string }) => (v.url === undefined) !== (v.urlEnv === undefined);
+const ONE_URL = { message: 'expected exactly one of url or urlEnv', path: ['url'] };
+
+export const webhookStep = z
+  .strictObject({
+    type: z.literal('webhook'),
+    ...stepBase,
+    ...webhookTarget,
+    method: httpMethod.default('POST'),
+    /** Header values are literal; use headersFromEnv for secrets. */
+    headers: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'), z.string()).optional(),
+    headersFromEnv: z.record(z.string().regex(/^[A-Za-z0-9-]+$/, 'expected a header name'), envVar).optional(),
+    body: z.unknown().optional(),
+    expectStatus: z.array(z.number().int().min(100).max(599)).optional(),
+  })
+  .refine(exactlyOneUrl, ONE_URL);
+
+export const kubernetesStep = z.strictObject({
+  type: z.literal('kubernetes'),
+  ...stepBase,
+  cluster: label.optional(),
+  namespace: label,
+  deployment: subdomain,
+  toRevision: revision.default('previous'),
+});
+
+export const blueGreenStep = z.strictObject({
+  type: z.literal('blueGreen'),
+  ...stepBase,
+  cluster: label.optional(),
+  namespace: label,
+  service: label,
+  selector: selector.refine((s) => Object.keys(s).length > 0, 'expected at least one label'),
+});
+
+export const helmStep = z.strictObject({
+  type: z.literal('helm'),
+  ...stepBase,
+  cluster: label.optional(),
+  namespace: label,
+  release: z.string().max(53, 'expected a Helm release name of at most 53 characters').regex(DNS1123_SUBDOMAIN, SUBDOMAIN_HINT),
+  toRevision: revision.default('previous'),
+});
+
+export const gitopsStep = z.strictObject({
+  type: z.literal('gitops'),
+  ...stepBase,
+  /** A repository name resolved by the worker's configuration (URL, branch, credentials). */
+  repo: label,
+  branch: safeToken.optional(),
+  revert: z.union([z.strictObject({ commit: safeToken }), z.strictObject({ commits: z.array(safeToken).min(1) }), z.strictObject({ toRef: safeToken })], {
+    error: 'expected one of { commit }, { commits: [...] } or { toRef }',
+  }),
+  argocd: z.strictObject({ application: subdomain, namespace: label.optional(), wait: z.boolean().optional() }).optional(),
+  flux: z
+    .strictObject({
+      kind: z.enum(['Kustomization', 'GitRepository', 'HelmRelease']).default('Kustomization'),
+      namespace: label,
+      name: subdomain,
+      wait: z.boolean().optional(),
+    })
+    .optional(),
+});
+
+export const terraformStep = z.strictObject({
+  type: z.literal('terraform'),
+  ...stepBase,
+  workingDir: z
+    .string()
+    .regex(/^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/, "expected a relative path (letters, digits, '._/-'), not starting with '-' or '/'")
+    .refine((p) => !p.split('/').includes('..'), "expected a path inside the repository (no '..')"),
+  toRef: safeToken,
+  repo: label.optional(),
+  approvePlan: z.boolean().optional(),
+});
+
+export const STEP_TYPES = ['blueGreen', 'kubernetes', 'helm', 'gitops', 'terraform', 'webhook'] as const;
+export type StepType = (typeof STEP_TYPES)[number];
+
+export const step = z.discriminatedUnion('type', [blueGreenStep, kubernetesStep, helmStep, gitopsStep, terraformStep, webhookStep], {
+  error: (iss) => (iss.code === 'invalid_union' ? `expected type to be one of ${STEP_TYPES.join(', ')}` : undefined),
+});
+
+const verifyBase = { name: label.optional(), timeout: duration.optional() };
+export const prometheusCheck = z
+  .strictObject({
+    type: z.literal('prometheus'),
+    ...verifyBase,
+    query: z.string().min(1),
+    below: z.number().optional(),
+    above: z.number().optional(),
+    for: duration.optional(),
+  })
+  .refine((c) => c.below !== undefined || c.above !== undefined, { message: 'expected below or above (a threshold)', path: ['below'] });
+export const httpCheck = z.strictObject({
+  type: z.literal('http'),
+  ...verifyBase,
+  url: httpUrl,
+  method: httpMethod.default('GET'),
+  expectStatus: z.number().int().min(100).max(599).default(200),
+  /** Consecutive successes needed, checked every `interval`. */
+  successes: z.number().int().min(1).max(100).default(1),
+  interval: duration.default('5s'),
+});
+export const kubernetesAvailableCheck = z.strictObject({
+  type: z.literal('kubernetesAvailable'),
+  ...verifyBase,
+  cluster: label.optional(),
+  namespace: label,
+  deployment: subdomain,
+});
+export const CHECK_TYPES = ['prometheus', 'http', 'kubernetesAvailable'] as const;
+export const check = z.discriminatedUnion('type', [prometheusCheck, httpCheck, kubernetesAvailableCheck], {
+  error: (iss) => (iss.code === 'invalid_union' ? `expected type to be one of ${CHECK_TYPES.join(', ')}` : undefined),
+});
+
+export const notifyTarget = z
+  .strictObject({
+    name: label,
+    type: z.enum(['slack', 'webhook']),
+    ...webhookTarget,
+    webhookUrlEnv: envVar.optional(),
+  })
+  .transform(({ webhookUrlEnv, ...t }) => ({ ...t, urlEnv: t.urlEnv ?? webhookUrlEnv }))
+  .refine(exactlyOneUrl, { message: 'expected exactly one of url, urlEnv or webhookUrlEnv', path: ['url'] });
+
+const percent = z.string().regex(/^(\d{1,3})%$/, 'expected a percentage like 50% or a duration like 5m');
+export const escalation = z.strictObject({
+  at: z.union([percent, duration], { error: 'expected a percentage of the SLA like 50%, or a duration like 5m' }),
+  notify: z.array(label).min(1),
+});
+
+export const approval = z.strictObject({
+  required: z.boolean().default(true),
+  approvers: z.array(actor).default([]),
+  quorum: z.number().int().min(1).default(1),
+  timeout: duration.default('30m'),
+});
+
+export const runbookSpec = z.strictObject({
+  service: label,
+  environment: label,
+  cluster: label.optional(),
+  sla: duration,
+  approval: approval.optional(),
+  escalation: z.array(escalation).default([]),
+  steps: z.array(step).min(1, 'expected at least one step'),
+  verify: z.array(check).default([]),
+  notify: z.array(notifyTarget).default([]),
+  freezeAfter: duration.optional(),
+});
+
+export const runbookSchema = z.strictObject({
+  apiVersion: z.literal('rearguard/v1', { error: 'expected rearguard/v1' }),
+  kind: z.literal('Runbook', { error: 'expected Runbook' }),
+  metadata: z.strictObject({
+    name: subdomain,
+    description: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+  spec: runbookSpec,
+});
+
+export type Runbook = z.output<typeof runbookSchema>;
+export type RunbookSpec = Runbook['spec'];
+export type Step = z.output<typeof step>;
+export type WebhookStep = z.output<typeof webhookStep>;
+export type Check = z.output<typeof check>;
+export type HttpCheck = z.output<typeof httpCheck>;
+export type NotifyTarget = z.output<typeof notifyTarget>;
+export type Escalation = z.output<typeof escalation>;

@@ -1,0 +1,121 @@
+// Plain-JSON shapes that cross the workflow boundary (inputs, queries, audit events). No Date, Map
+// or Set: everything here is serialised into Temporal history as it is.
+import type { Runbook, Step, Check } from './schema.js';
+
+export const TRIGGER_SOURCES = ['manual', 'alert', 'slo', 'drill'] as const;
+export type TriggerSource = (typeof TRIGGER_SOURCES)[number];
+
+export interface Trigger {
+  source: TriggerSource;
+  /** A named person or system; never empty. */
+  actor: string;
+  reason: string;
+  /** Distinguishes this request from others that join the same rollback. */
+  requestId: string;
+}
+
+export interface RollbackInput {
+  runbook: Runbook;
+  trigger: Trigger;
+}
+
+export interface Target {
+  environment: string;
+  service: string;
+}
+
+export interface AuditEvent {
+  /** Stable per event: a retried audit write is recognised and not appended twice. */
+  id: string;
+  time: string;
+  actor: string;
+  action: string;
+  reason: string;
+  workflowId: string;
+  target: Target;
+  details: Record<string, unknown>;
+}
+
+export type Phase = 'preflight' | 'awaiting-approval' | 'running-steps' | 'verifying' | 'done';
+export type Outcome = 'succeeded' | 'failed' | 'rejected' | 'approval-timeout' | 'cancelled';
+export type ItemState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
+
+export interface ItemStatus {
+  name: string;
+  type: string;
+  state: ItemState;
+  startedAt?: string;
+  endedAt?: string;
+  durationMs?: number;
+  attempts?: number;
+  /** A short summary from the mechanism (e.g. from/to revision); never secrets, never whole logs. */
+  result?: Record<string, unknown>;
+  error?: string;
+}
+
+export interface Vote {
+  actor: string;
+  decision: 'approve' | 'reject';
+  reason: string;
+  time: string;
+}
+
+export interface RollbackStatus {
+  workflowId: string;
+  runbook: string;
+  target: Target;
+  trigger: Trigger;
+  joins: Trigger[];
+  phase: Phase;
+  outcome?: Outcome;
+  startedAt: string;
+  endedAt?: string;
+  approval: {
+    required: boolean;
+    approvers: string[];
+    quorum: number;
+    timeout: string;
+    deadline?: string;
+    votes: Vote[];
+  };
+  sla: {
+    target: string;
+    deadline: string;
+    /** Computed when the query is answered (workflow time), for convenience; clients may recompute. */
+    remainingMs: number;
+    breached: boolean;
+    escalations: { at: string; atMs: number; notify: string[]; firedAt?: string }[];
+  };
+  steps: ItemStatus[];
+  verify: ItemStatus[];
+  failure?: { phase: Phase; item?: string; error: string };
+  cancel?: { actor: string; reason: string };
+  audit: AuditEvent[];
+}
+
+export interface StepRequest {
+  workflowId: string;
+  target: Target;
+  cluster?: string;
+  step: Step;
+  /** Same value on every attempt of this step in this run; sent as Idempotency-Key to receivers. */
+  idempotencyKey: string;
+  trigger: Pick<Trigger, 'actor' | 'reason' | 'source'>;
+}
+
+export interface CheckRequest {
+  workflowId: string;
+  target: Target;
+  cluster?: string;
+  check: Check;
+}
+
+export interface NotifyRequest {
+  workflowId: string;
+  target: Target;
+  /** Targets by name, resolved against the runbook's notify list. */
+  targets: Runbook['spec']['notify'];
+  event: string;
+  text: string;
+  details: Record<string, unknown>;
+}

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Provisions the real servers Rearguard's tests and `npm start` need, with no downloads outside the
+# package registries: the Temporal CLI (dev server) is built from the Go module proxy and the Java
+# time-skipping test server comes from Maven Central. Builds are cached outside the clone, keyed by
+# version, so a fresh clone (CI) reuses them; .tools/bin holds symlinks into that cache.
+#
+# usage: scripts/provision.sh [temporal] [test-server]     (no argument: all)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${REARGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rearguard}"
+BIN="$ROOT/.tools/bin"
+TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
+TEST_SERVER_VERSION="${TEMPORAL_TEST_SERVER_VERSION:-1.38.0}"
+mkdir -p "$BIN" "$CACHE"
+
+log() { printf '[provision] %s\n' "$*" >&2; }
+need() { command -v "$1" >/dev/null 2>&1 || { log "error: '$1' is required to build $2 but is not on PATH"; exit 1; }; }
+
+# Runs a build into a temporary directory and renames it into place, so an interrupted build never
+# leaves a half-populated cache entry that later runs would trust.
+build_into() {
+  local dest="$1"; shift
+  local tmp="$dest.partial.$$"
+  rm -rf "$tmp"; mkdir -p "$tmp"
+  if "$@" "$tmp"; then rm -rf "$dest"; mv "$tmp" "$dest"; else rm -rf "$tmp"; return 1; fi
+}
+
+build_temporal() {
+  CGO_ENABLED=0 GOBIN="$1/bin" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
+}
+
+provision_temporal() {
+  # An explicit TEMPORAL_CLI_PATH wins; then a temporal already on PATH; then our cached build.
+  if [[ -n "${TEMPORAL_CLI_PATH:-}" ]]; then ln -sfn "$TEMPORAL_CLI_PATH" "$BIN/temporal"; log "temporal: using TEMPORAL_CLI_PATH=$TEMPORAL_CLI_PATH"; return; fi
+  local onpath; onpath="$(PATH="${PATH//$BIN:/}" command -v temporal || true)"
+  if [[ -n "$onpath" && "$onpath" != "$BIN/temporal" ]]; then ln -sfn "$onpath" "$BIN/temporal"; log "temporal: using $onpath from PATH"; return; fi
+  local dest="$CACHE/temporal-cli-$TEMPORAL_CLI_VERSION"
+  if [[ ! -x "$dest/bin/temporal" ]]; then
+    need go "the Temporal CLI"
+    log "temporal: building CLI $TEMPORAL_CLI_VERSION with go install (a few minutes on 2 cores)"
+    local t0=$SECONDS
+    build_into "$dest" build_temporal
+    log "temporal: built in $((SECONDS - t0))s"
+  fi
+  ln -sfn "$dest/bin/temporal" "$BIN/temporal"
+  log "temporal: $dest/bin/temporal"
+}
+
+build_test_server() {
+  local dir="$1"
+  cat >"$dir/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>dev.rearguard</groupId><artifactId>test-server-deps</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>io.temporal</groupId><artifactId>temporal-test-server</artifactId><version>$TEST_SERVER_VERSION</version></dependency>
+    <dependency><groupId>org.slf4j</groupId><artifactId>slf4j-nop</artifactId><version>1.7.36</version></dependency>
+  </dependencies>
+</project>
+POM
+  (cd "$dir" && mvn -q -B dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=lib)
+  cat >"$dir/test-server" <<'SH'
+#!/bin/sh
+# Java time-skipping test server; the SDK runs `<this> <port>` and kills only its direct child, hence exec.
+# The SDK gives the server ~5 s to answer: an application class-data-sharing archive (made once at
+# provisioning with these same JVM flags, which CDS requires) brings start-up from ~2.5 s to ~1 s on 2 cores.
+here="$(dirname "$(readlink -f "$0")")"
+if [ -n "${REARGUARD_CDS_DUMP:-}" ]; then cds="-XX:ArchiveClassesAtExit=$here/app.jsa"
+elif [ -f "$here/app.jsa" ]; then cds="-XX:SharedArchiveFile=$here/app.jsa -Xshare:auto -Xlog:cds=off -Xlog:cds+dynamic=off"
+else cds=""; fi
+exec java $cds -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -cp "$here/lib/*" io.temporal.testserver.TestServer "$@"
+SH
+  chmod +x "$dir/test-server"
+}
+
+
+# Records the class-data archive in place (CDS checks the class path, so it must be the final directory):
+# start once, wait until the port answers, stop; the JVM writes the archive on exit.
+record_cds_archive() {
+  local dir="$1" port=$((20000 + RANDOM % 20000))
+  REARGUARD_CDS_DUMP=1 "$dir/test-server" "$port" >/dev/null 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 150); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
+  sleep 1; kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+  [[ -f "$dir/app.jsa" ]] || log "test server: warning: no class-data archive was written; start-up will be slower"
+}
+
+provision_test_server() {
+  if [[ -n "${TEMPORAL_TEST_SERVER_PATH:-}" ]]; then ln -sfn "$TEMPORAL_TEST_SERVER_PATH" "$BIN/temporal-test-server"; log "test server: using TEMPORAL_TEST_SERVER_PATH"; return; fi
+  local dest="$CACHE/temporal-test-server-$TEST_SERVER_VERSION"
+  if [[ ! -x "$dest/test-server" ]]; then
+    need mvn "the Temporal test server"; need java "the Temporal test server"
+    log "test server: fetching io.temporal:temporal-test-server:$TEST_SERVER_VERSION from Maven Central"
+    local t0=$SECONDS
+    build_into "$dest" build_test_server
+    record_cds_archive "$dest"
+    log "test server: ready in $((SECONDS - t0))s"
+  fi
+  ln -sfn "$dest/test-server" "$BIN/temporal-test-server"
+  log "test server: $dest/test-server"
+}
+
+tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server)
+for t in "${tools[@]}"; do
+  case "$t" in
+    temporal) provision_temporal ;;
+    test-server) provision_test_server ;;
+    *) log "error: unknown tool '$t' (expected: temporal, test-server)"; exit 2 ;;
+  esac
+done

@@ -1,0 +1,20 @@
+// Where the real servers are. `npm test` provisions them first (scripts/provision.sh); a missing one
+// is an error with the command to fix it, never a skipped test.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+const TOOLS = {
+  temporal: { env: 'TEMPORAL_CLI_PATH', file: '.tools/bin/temporal' },
+  'temporal-test-server': { env: 'TEMPORAL_TEST_SERVER_PATH', file: '.tools/bin/temporal-test-server' },
+} as const;
+
+export function toolPath(name: keyof typeof TOOLS): string {
+  const { env, file } = TOOLS[name];
+  const path = process.env[env] ?? `${ROOT}${file}`;
+  if (!existsSync(path)) {
+    throw new Error(`${name} not found at ${path}: run \`bash scripts/provision.sh\` (npm test does) or set ${env}`);
+  }
+  return path;
+}

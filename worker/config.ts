@@ -1,0 +1,54 @@
+// Worker configuration from the environment (flags override it in worker/main.ts), validated with
+// zod so a typo in a variable is a clear startup error rather than a silently ignored setting.
+import { z } from 'zod';
+import { friendlyErrors, issueLines } from '../runbook/issues.js';
+import { TASK_QUEUE } from '../workflows/messages.js';
+
+const port = z.coerce.number().int().min(0).max(65535);
+export const workerConfigSchema = z.object({
+  address: z.string().min(1).default('localhost:7233'),
+  namespace: z.string().min(1).default('default'),
+  taskQueue: z.string().min(1).default(TASK_QUEUE),
+  auditFile: z.string().min(1).default('.rearguard/audit.jsonl'),
+  metricsHost: z.string().min(1).default('0.0.0.0'),
+  metricsPort: port.default(9464),
+  /** The Temporal runtime serves its own metrics here; /metrics includes them. 0 disables. */
+  runtimeMetricsPort: port.default(9465),
+  shutdownGrace: z
+    .string()
+    .regex(/^\d+(ms|s|m)$/, 'expected a duration like 30s')
+    .default('30s'),
+});
+export type WorkerConfig = z.output<typeof workerConfigSchema>;
+
+export const ENV_NAMES: Record<keyof WorkerConfig, string> = {
+  address: 'TEMPORAL_ADDRESS',
+  namespace: 'TEMPORAL_NAMESPACE',
+  taskQueue: 'REARGUARD_TASK_QUEUE',
+  auditFile: 'REARGUARD_AUDIT_FILE',
+  metricsHost: 'REARGUARD_METRICS_HOST',
+  metricsPort: 'REARGUARD_METRICS_PORT',
+  runtimeMetricsPort: 'REARGUARD_RUNTIME_METRICS_PORT',
+  shutdownGrace: 'REARGUARD_SHUTDOWN_GRACE',
+};
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof WorkerConfig, unknown>> = {}): WorkerConfig {
+  const raw: Record<string, unknown> = {};
+  for (const [key, name] of Object.entries(ENV_NAMES)) if (env[name] !== undefined && env[name] !== '') raw[key] = env[name];
+  for (const [key, value] of Object.entries(overrides)) if (value !== undefined) raw[key] = value;
+  const parsed = workerConfigSchema.safeParse(raw, { error: friendlyErrors });
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => {
+      const key = String(i.path[0]) as keyof WorkerConfig;
+      return issueLines([i]).map((l) => `${ENV_NAMES[key] ?? key} (${l.split(':').slice(1).join(':').trim()})`)[0];
+    });
+    throw new ConfigError(lines);
+  }
+  return parsed.data;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid worker configuration:\n  ${problems.join('\n  ')}`);
+  }
+}

@@ -1,0 +1,28 @@
+// `rearguard-worker` / `npm run worker`: flags override the environment (worker/config.ts).
+import { Command } from 'commander';
+import { ConfigError, loadWorkerConfig } from './config.js';
+import { runWorker } from './run.js';
+
+const program = new Command('rearguard-worker')
+  .description('Run a Rearguard worker: executes rollback workflows and their activities')
+  .option('--address <host:port>', 'Temporal frontend address (env TEMPORAL_ADDRESS)')
+  .option('--namespace <ns>', 'Temporal namespace (env TEMPORAL_NAMESPACE)')
+  .option('--task-queue <name>', 'task queue to poll (env REARGUARD_TASK_QUEUE)')
+  .option('--audit-file <path>', 'JSON-lines audit trail (env REARGUARD_AUDIT_FILE)')
+  .option('--metrics-host <host>', 'bind address of /metrics (env REARGUARD_METRICS_HOST)')
+  .option('--metrics-port <port>', 'port of /metrics, 0 for any free port (env REARGUARD_METRICS_PORT)')
+  .option('--runtime-metrics-port <port>', 'loopback port of the Temporal runtime metrics, 0 to disable (env REARGUARD_RUNTIME_METRICS_PORT)')
+  .option('--shutdown-grace <duration>', 'time in-flight activities get on SIGTERM (env REARGUARD_SHUTDOWN_GRACE)')
+  .action(async (opts: Record<string, string | undefined>) => {
+    const config = loadWorkerConfig(process.env, opts);
+    await runWorker(config);
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`rearguard-worker: ${err.message}`);
+    process.exit(2);
+  }
+  console.error(`rearguard-worker: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

@@ -1,0 +1,38 @@
+// Runs a worker process until SIGINT/SIGTERM: runtime telemetry, connection, metrics endpoint, worker.
+import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import type { WorkerConfig } from './config.js';
+import { RearguardMetrics } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
+import { createRearguardWorker } from './worker.js';
+
+export async function runWorker(config: WorkerConfig, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
+  const runtimeMetrics = config.runtimeMetricsPort > 0 ? `127.0.0.1:${config.runtimeMetricsPort}` : undefined;
+  Runtime.install({
+    logger: undefined,
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
+      ...(runtimeMetrics ? { metrics: { prometheus: { bindAddress: runtimeMetrics } } } : {}),
+    },
+  });
+  const metrics = new RearguardMetrics();
+  const connection = await NativeConnection.connect({ address: config.address });
+  const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort, runtimeMetrics && `http://${runtimeMetrics}/metrics`);
+  try {
+    const worker = await createRearguardWorker({
+      connection,
+      namespace: config.namespace,
+      taskQueue: config.taskQueue,
+      auditFile: config.auditFile,
+      metrics,
+      shutdownGraceTime: config.shutdownGrace as `${number}s`,
+    });
+    log(
+      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}`,
+    );
+    await worker.run();
+    log('rearguard worker: stopped');
+  } finally {
+    await metricsServer.close();
+    await connection.close();
+  }
+}

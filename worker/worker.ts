@@ -1,0 +1,41 @@
+// Builds the Rearguard worker: the workflows (bundled from source, or a prebuilt bundle), the
+// activities with their dependencies, and the metric sinks. Shared by `npm start`, worker/main.ts and tests.
+import { fileURLToPath } from 'node:url';
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { AuditLog } from '../activities/audit-log.js';
+import { createActivities } from '../activities/index.js';
+import type { Env } from '../activities/secrets.js';
+import type { RearguardMetrics } from './metrics.js';
+
+export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+export interface RearguardWorkerOptions {
+  connection: NativeConnection;
+  namespace: string;
+  taskQueue: string;
+  auditFile: string;
+  metrics: RearguardMetrics;
+  env?: Env;
+  shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
+  /** A prebuilt bundle (tests bundle once per file); otherwise the workflows are bundled from source. */
+  workflowBundle?: WorkerOptions['workflowBundle'];
+  /** Tests stub activities (the Temporal way); production builds them from their dependencies. */
+  activities?: ReturnType<typeof createActivities>;
+}
+
+export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection: o.connection,
+    namespace: o.namespace,
+    taskQueue: o.taskQueue,
+    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
+    activities: o.activities ?? createActivities({ auditLog: new AuditLog(o.auditFile), env: o.env ?? process.env }),
+    sinks: o.metrics.sinks(),
+    // In-flight activities get this long to finish on SIGTERM; after it they are cancelled and
+    // their retries run on another worker.
+    shutdownGraceTime: o.shutdownGraceTime ?? '30s',
+    // Heartbeats carry cancellation back to activities: send them often enough that cancelling a
+    // rollback stops its running step within seconds, not the default half-minute.
+    maxHeartbeatThrottleInterval: '2s',
+  });
+}

@@ -1,0 +1,1 @@
+export { rollback } from './rollback.js';

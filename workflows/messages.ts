@@ -1,0 +1,27 @@
+// Every message of every workflow, defined once: the workflows set handlers for them and the client
+// sends them, so names and payload types cannot drift apart.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { RollbackStatus, Trigger } from '../runbook/types.js';
+
+export const TASK_QUEUE = 'rearguard';
+
+export const rollbackWorkflowId = (environment: string, service: string): string => `rollback:${environment}:${service}`;
+
+export interface VoteRequest {
+  actor: string;
+  reason: string;
+}
+export interface VoteResult {
+  accepted: true;
+  approvals: number;
+  quorum: number;
+  decided: boolean;
+}
+
+/** Sent with signal-with-start: starts the rollback, or joins the one already running for the target. */
+export const triggerSignal = defineSignal<[Trigger]>('trigger');
+export const approveUpdate = defineUpdate<VoteResult, [VoteRequest]>('approve');
+export const rejectUpdate = defineUpdate<VoteResult, [VoteRequest]>('reject');
+/** Who asked for the cancellation and why; the client sends it just before cancelling the workflow. */
+export const cancelRequestSignal = defineSignal<[VoteRequest]>('cancelRequest');
+export const statusQuery = defineQuery<RollbackStatus>('status');

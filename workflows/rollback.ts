@@ -1,0 +1,340 @@
+// The rollback runbook as a durable workflow: approvals by Update, an SLA clock with escalations,
+// steps then verify checks as activities, and an audit event for everything that happens.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  proxyActivities,
+  proxySinks,
+  setHandler,
+  sleep,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.js';
+import { formatDuration, parseDuration } from '../runbook/duration.js';
+import type { Check, Step } from '../runbook/schema.js';
+import type { AuditEvent, ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
+import { approveUpdate, cancelRequestSignal, rejectUpdate, statusQuery, triggerSignal, type VoteRequest, type VoteResult } from './messages.js';
+import type { RearguardSinks } from './sinks.js';
+
+type Activities = ReturnType<typeof createActivities>;
+
+/** Bookkeeping (audit, notifications) must never be what fails a rollback: retry it patiently. */
+const bookkeeping = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+const notifications = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 },
+});
+const checks = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 3, nonRetryableErrorTypes: ['ConfigurationError'] },
+});
+const { metrics } = proxySinks<RearguardSinks>();
+
+const NON_RETRYABLE = ['ConfigurationError', 'MechanismNotAvailable', 'PermissionDenied', 'NotFound'];
+
+function stepOptions(step: Step): ActivityOptions {
+  return {
+    startToCloseTimeout: step.timeout ?? '10m',
+    heartbeatTimeout: '30s',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '30s',
+      maximumAttempts: step.attempts ?? 5,
+      nonRetryableErrorTypes: NON_RETRYABLE,
+    },
+  };
+}
+
+function checkOptions(check: Check): ActivityOptions {
+  // A check polls until it passes or its own timeout is spent, then fails with what it last saw.
+  return {
+    startToCloseTimeout: parseDuration(check.timeout ?? '2m') + 30_000,
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '2s', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE, 'CheckFailed'] },
+  };
+}
+
+const errorMessage = (err: unknown): string => {
+  // An activity failure wraps the real cause; show the cause, which names the problem.
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+};
+
+export async function rollback({ runbook, trigger }: RollbackInput): Promise<RollbackStatus> {
+  const { workflowId, runId } = workflowInfo();
+  const spec = runbook.spec;
+  const target = { environment: spec.environment, service: spec.service };
+  const startedMs = Date.now();
+  const slaMs = parseDuration(spec.sla);
+  const approval = spec.approval ?? { required: false, approvers: [], quorum: 1, timeout: '30m' };
+  const pending = (name: string, type: string): ItemStatus => ({ name, type, state: 'pending' });
+
+  const status: RollbackStatus = {
+    workflowId,
+    runbook: runbook.metadata.name,
+    target,
+    trigger,
+    joins: [],
+    phase: 'preflight',
+    startedAt: new Date(startedMs).toISOString(),
+    approval: { required: approval.required, approvers: approval.approvers, quorum: approval.quorum, timeout: approval.timeout, votes: [] },
+    sla: {
+      target: spec.sla,
+      deadline: new Date(startedMs + slaMs).toISOString(),
+      remainingMs: slaMs,
+      breached: false,
+      escalations: spec.escalation.map((e) => ({
+        at: e.at,
+        atMs: e.at.endsWith('%') ? Math.round((slaMs * Number(e.at.slice(0, -1))) / 100) : parseDuration(e.at),
+        notify: e.notify,
+      })),
+    },
+    steps: spec.steps.map((s) => pending(s.name ?? s.type, s.type)),
+    verify: spec.verify.map((c) => pending(c.name ?? c.type, c.type)),
+    audit: [],
+  };
+
+  // Audit events are written in the order they happen, one activity at a time, and outside any
+  // cancellation scope so that cancelling the rollback cannot lose its own audit trail.
+  let auditSeq = 0;
+  let auditChain: Promise<void> = Promise.resolve();
+  function audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void {
+    const event: AuditEvent = {
+      id: `${workflowId}/${runId}/${++auditSeq}`,
+      time: new Date().toISOString(),
+      actor,
+      action,
+      reason,
+      workflowId,
+      target,
+      details: { runbook: runbook.metadata.name, ...details },
+    };
+    status.audit.push(event);
+    auditChain = auditChain.then(() => CancellationScope.nonCancellable(() => bookkeeping.appendAudit(event)));
+  }
+
+  async function notify(names: string[], event: string, text: string, details: Record<string, unknown> = {}): Promise<void> {
+    const targets = spec.notify.filter((n) => names.includes(n.name));
+    if (targets.length === 0) return;
+    try {
+      await CancellationScope.nonCancellable(() => notifications.notify({ workflowId, target, targets, event, text, details }));
+    } catch (err) {
+      audit('rollback.notify-failed', 'rearguard', errorMessage(err), { event, targets: names });
+    }
+  }
+
+  // --- messages -------------------------------------------------------------------------------
+  const requesters = (): string[] => [trigger.actor, ...status.joins.map((j) => j.actor)];
+  const approvals = (): number => status.approval.votes.filter((v) => v.decision === 'approve').length;
+  const rejected = (): boolean => status.approval.votes.some((v) => v.decision === 'reject');
+
+  function validateVote({ actor }: VoteRequest): void {
+    if (status.phase !== 'awaiting-approval') {
+      throw new Error(`no approval is pending: the rollback is ${status.outcome ?? status.phase}`);
+    }
+    if (!status.approval.approvers.includes(actor)) {
+      throw new Error(`${actor} is not an approver of runbook ${runbook.metadata.name} (approvers: ${status.approval.approvers.join(', ')})`);
+    }
+    if (requesters().includes(actor)) throw new Error(`${actor} requested this rollback and cannot also approve or reject it`);
+    const earlier = status.approval.votes.find((v) => v.actor === actor);
+    if (earlier) throw new Error(`${actor} has already voted (${earlier.decision}) on this rollback`);
+  }
+  function vote(decision: 'approve' | 'reject') {
+    return ({ actor, reason }: VoteRequest): VoteResult => {
+      status.approval.votes.push({ actor, decision, reason, time: new Date().toISOString() });
+      audit(decision === 'approve' ? 'rollback.approved' : 'rollback.rejected', actor, reason, { approvals: approvals(), quorum: approval.quorum });
+      return { accepted: true, approvals: approvals(), quorum: approval.quorum, decided: rejected() || approvals() >= approval.quorum };
+    };
+  }
+  setHandler(approveUpdate, vote('approve'), { validator: validateVote });
+  setHandler(rejectUpdate, vote('reject'), { validator: validateVote });
+  setHandler(triggerSignal, (t: Trigger) => {
+    if (t.requestId === trigger.requestId || status.joins.some((j) => j.requestId === t.requestId)) return;
+    status.joins.push(t);
+    audit('rollback.joined', t.actor, t.reason, { source: t.source, phase: status.phase });
+  });
+  setHandler(cancelRequestSignal, (req) => {
+    status.cancel ??= req;
+  });
+  setHandler(statusQuery, () => ({ ...status, sla: { ...status.sla, remainingMs: startedMs + slaMs - Date.now() } }));
+
+  // --- SLA clock ------------------------------------------------------------------------------
+  async function watchSla(): Promise<void> {
+    type Mark = { atMs: number; breach: boolean; index: number };
+    const marks: Mark[] = [
+      { atMs: slaMs, breach: true, index: -1 },
+      ...status.sla.escalations.map((e, index) => ({ atMs: e.atMs, breach: false, index })),
+    ].sort((a, b) => a.atMs - b.atMs || Number(b.breach) - Number(a.breach));
+    for (const mark of marks) {
+      const wait = startedMs + mark.atMs - Date.now();
+      if (wait > 0) await sleep(wait);
+      if (status.phase === 'done') return;
+      if (mark.breach) {
+        status.sla.breached = true;
+        audit('rollback.sla-breached', 'sla-timer', `not restored within the ${spec.sla} SLA`, { phase: status.phase });
+        metrics.slaBreached(target);
+      } else {
+        const esc = status.sla.escalations[mark.index];
+        esc.firedAt = new Date().toISOString();
+        audit('rollback.escalated', 'sla-timer', `${esc.at} of the ${spec.sla} SLA elapsed`, { notify: esc.notify, phase: status.phase });
+        await notify(esc.notify, 'escalation', `Rollback ${workflowId} still ${status.phase} after ${formatDuration(mark.atMs)} (SLA ${spec.sla})`, {
+          at: esc.at,
+          phase: status.phase,
+        });
+      }
+    }
+  }
+
+  // --- the procedure --------------------------------------------------------------------------
+  let outcome = 'succeeded' as Outcome;
+  function fail(phase: Phase, error: string, item?: string): void {
+    outcome = 'failed';
+    status.failure = { phase, item, error };
+  }
+
+  async function runItem<T>(item: ItemStatus, kind: 'step' | 'check', run: () => Promise<T>): Promise<T | undefined> {
+    item.state = 'running';
+    item.startedAt = new Date().toISOString();
+    audit(`rollback.${kind}-started`, 'rearguard', `${kind} ${item.name}`, { [kind]: item.name, type: item.type });
+    try {
+      const result = await run();
+      item.state = 'succeeded';
+      item.result = result as Record<string, unknown>;
+      return result;
+    } catch (err) {
+      if (isCancellation(err)) {
+        item.state = 'skipped';
+        item.error = 'cancelled';
+        throw err;
+      }
+      item.state = 'failed';
+      item.error = errorMessage(err);
+      return undefined;
+    } finally {
+      item.endedAt = new Date().toISOString();
+      item.durationMs = Date.parse(item.endedAt) - Date.parse(item.startedAt);
+      if (item.state !== 'skipped') {
+        if (kind === 'step') metrics.stepFinished(item.type, item.durationMs / 1000);
+        audit(`rollback.${kind}-${item.state}`, 'rearguard', item.error ?? `${kind} ${item.name} ${item.state}`, {
+          [kind]: item.name,
+          type: item.type,
+          durationMs: item.durationMs,
+          ...(item.result ? { result: item.result } : {}),
+        });
+      }
+    }
+  }
+
+  async function procedure(): Promise<void> {
+    const problems = await checks.preflight({ runbook });
+    if (problems.length > 0) return fail('preflight', problems.join('; '));
+
+    if (approval.required) {
+      status.phase = 'awaiting-approval';
+      status.approval.deadline = new Date(Date.now() + parseDuration(approval.timeout)).toISOString();
+      metrics.approvalPending(workflowId, true);
+      let decided: boolean;
+      try {
+        decided = await condition(() => rejected() || approvals() >= approval.quorum, approval.timeout);
+      } finally {
+        metrics.approvalPending(workflowId, false);
+      }
+      if (!decided) {
+        outcome = 'approval-timeout';
+        audit('rollback.approval-timeout', 'approval-timer', `no quorum within ${approval.timeout}`, { approvals: approvals(), quorum: approval.quorum });
+        const escalate = [...new Set(spec.escalation.flatMap((e) => e.notify))];
+        await notify(
+          escalate.length ? escalate : spec.notify.map((n) => n.name),
+          'approval-timeout',
+          `Rollback ${workflowId} was not approved within ${approval.timeout}; nothing was changed`,
+        );
+        return;
+      }
+      if (rejected()) {
+        outcome = 'rejected';
+        return;
+      }
+    }
+
+    status.phase = 'running-steps';
+    for (const [i, step] of spec.steps.entries()) {
+      const item = status.steps[i];
+      const run = proxyActivities<Activities>(stepOptions(step));
+      const request = {
+        workflowId,
+        target,
+        cluster: spec.cluster,
+        step,
+        idempotencyKey: `${workflowId}/${runId}/${item.name}`,
+        trigger: { actor: trigger.actor, reason: trigger.reason, source: trigger.source },
+      };
+      await runItem(item, 'step', () => run.runStep(request));
+      if (item.state === 'failed') {
+        status.steps.slice(i + 1).forEach((s) => (s.state = 'skipped'));
+        return fail('running-steps', item.error ?? 'failed', item.name);
+      }
+    }
+
+    status.phase = 'verifying';
+    for (const [i, check] of spec.verify.entries()) {
+      const item = status.verify[i];
+      const run = proxyActivities<Activities>(checkOptions(check));
+      await runItem(item, 'check', () => run.runCheck({ workflowId, target, cluster: spec.cluster, check }));
+      if (item.state === 'failed') return fail('verifying', item.error ?? 'failed', item.name);
+    }
+  }
+
+  audit('rollback.triggered', trigger.actor, trigger.reason, { source: trigger.source, sla: spec.sla, steps: spec.steps.length });
+  const slaClock = new CancellationScope();
+  const slaWatch = slaClock.run(watchSla).catch((err: unknown) => {
+    if (!isCancellation(err)) throw err;
+  });
+
+  let cancellation: unknown;
+  try {
+    await procedure();
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    cancellation = err;
+    outcome = 'cancelled';
+    const by = status.cancel ?? { actor: 'temporal', reason: 'workflow cancelled' };
+    audit('rollback.cancelled', by.actor, by.reason, { phase: status.phase });
+  }
+
+  status.outcome = outcome;
+  status.phase = 'done';
+  status.endedAt = new Date().toISOString();
+  slaClock.cancel();
+  await slaWatch;
+  const durationSeconds = (Date.now() - startedMs) / 1000;
+  audit(`rollback.${outcome}`, 'rearguard', status.failure?.error ?? `rollback ${outcome}`, {
+    outcome,
+    durationMs: Date.now() - startedMs,
+    slaBreached: status.sla.breached,
+    ...(status.failure ? { failure: status.failure } : {}),
+  });
+  metrics.rollbackFinished({ ...target, outcome }, durationSeconds);
+  if (outcome === 'succeeded' || outcome === 'failed') {
+    await notify(
+      spec.notify.map((n) => n.name),
+      `rollback.${outcome}`,
+      `Rollback ${workflowId} ${outcome} in ${formatDuration(Date.now() - startedMs)}${status.failure ? `: ${status.failure.error}` : ''}`,
+    );
+  }
+  await auditChain;
+
+  // Report the run as cancelled to Temporal too, once the audit trail is complete.
+  if (cancellation !== undefined) throw cancellation;
+  if (outcome === 'failed') {
+    throw ApplicationFailure.create({ type: 'RollbackFailed', message: status.failure?.error ?? 'rollback failed', nonRetryable: true, details: [status] });
+  }
+  return status;
+}

@@ -1,0 +1,13 @@
+// Workflow code never touches prom-client: it reports through these sinks, and the worker turns the
+// calls into metrics (see worker/metrics.ts). Counters use callDuringReplay: false there.
+import type { Sinks } from '@temporalio/workflow';
+
+export interface RearguardSinks extends Sinks {
+  metrics: {
+    rollbackFinished(labels: { environment: string; service: string; outcome: string }, durationSeconds: number): void;
+    slaBreached(labels: { environment: string; service: string }): void;
+    stepFinished(type: string, seconds: number): void;
+    /** Idempotent (keyed by workflow ID), so it is safe to call during replay as well. */
+    approvalPending(workflowId: string, pending: boolean): void;
+  };
+}
