@@ -32,7 +32,9 @@ export function parseOptions<S extends z.ZodType>(schema: S, opts: unknown): z.o
 
 /** Makes the underlying cause of a Temporal client error readable in one line. */
 export function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown; details?: string } | undefined;
+  let e = err as { message?: string; cause?: unknown; details?: unknown } | undefined;
   while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  return e?.details ?? e?.message ?? String(err);
+  // gRPC errors keep the server's explanation in a string `details`; failures keep theirs in `message`.
+  if (typeof e?.details === 'string' && e.details) return e.details;
+  return e?.message || String(err);
 }
