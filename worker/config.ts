@@ -1,10 +1,14 @@
 // Worker configuration from the environment (flags override it in worker/main.ts), validated with
 // zod so a typo in a variable is a clear startup error rather than a silently ignored setting.
 import { z } from 'zod';
-import { friendlyErrors, issueLines } from '../runbook/issues.js';
+import { friendlyErrors } from '../runbook/issues.js';
 import { TASK_QUEUE } from '../workflows/messages.js';
 
-const port = z.coerce.number().int().min(0).max(65535);
+const port = z.coerce
+  .number({ error: 'expected a port number' })
+  .int('expected a port number')
+  .min(0, 'expected a port number 0-65535')
+  .max(65535, 'expected a port number 0-65535');
 export const workerConfigSchema = z.object({
   address: z.string().min(1).default('localhost:7233'),
   namespace: z.string().min(1).default('default'),
@@ -14,6 +18,7 @@ export const workerConfigSchema = z.object({
   metricsPort: port.default(9464),
   /** The Temporal runtime serves its own metrics here; /metrics includes them. 0 disables. */
   runtimeMetricsPort: port.default(9465),
+  logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
   shutdownGrace: z
     .string()
     .regex(/^\d+(ms|s|m)$/, 'expected a duration like 30s')
@@ -29,6 +34,7 @@ export const ENV_NAMES: Record<keyof WorkerConfig, string> = {
   metricsHost: 'REARGUARD_METRICS_HOST',
   metricsPort: 'REARGUARD_METRICS_PORT',
   runtimeMetricsPort: 'REARGUARD_RUNTIME_METRICS_PORT',
+  logLevel: 'REARGUARD_LOG_LEVEL',
   shutdownGrace: 'REARGUARD_SHUTDOWN_GRACE',
 };
 
@@ -40,7 +46,8 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv, overrides: Partial<Reco
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const key = String(i.path[0]) as keyof WorkerConfig;
-      return issueLines([i]).map((l) => `${ENV_NAMES[key] ?? key} (${l.split(':').slice(1).join(':').trim()})`)[0];
+      const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      return `${flag} (env ${ENV_NAMES[key] ?? key}): ${i.message}`;
     });
     throw new ConfigError(lines);
   }

@@ -1,5 +1,5 @@
 // Runs a worker process until SIGINT/SIGTERM: runtime telemetry, connection, metrics endpoint, worker.
-import { NativeConnection, Runtime, makeTelemetryFilterString } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
 import type { WorkerConfig } from './config.js';
 import { RearguardMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -8,7 +8,7 @@ import { createRearguardWorker } from './worker.js';
 export async function runWorker(config: WorkerConfig, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
   const runtimeMetrics = config.runtimeMetricsPort > 0 ? `127.0.0.1:${config.runtimeMetricsPort}` : undefined;
   Runtime.install({
-    logger: undefined,
+    logger: new DefaultLogger(config.logLevel as LogLevel),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
       ...(runtimeMetrics ? { metrics: { prometheus: { bindAddress: runtimeMetrics } } } : {}),
