@@ -201,4 +201,77 @@ describe('rollback from the CLI', () => {
     }
     assert.equal(events.at(-1)?.action, 'rollback.succeeded');
   });
+
+  it('cancels from the CLI while awaiting approval: audited with the canceller, listed as cancelled', async () => {
+    const taskQueue = `e2e-${randomUUID()}`;
+    const e = setting(taskQueue);
+    workers.push(await startWorker({ ...e, REARGUARD_METRICS_PORT: '0' }));
+    const service = 'search';
+    const file = await writeRunbook(
+      service,
+      `  sla: 5m
+  approval: { required: true, approvers: [alice], timeout: 10m }
+  steps:
+    - { type: webhook, url: "${receiver.url}/${service}/one" }
+`,
+    );
+    const id = ['--env', 'dev', '--service', service];
+    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'latency alert', '--as', 'dave'], e)).code, 0);
+    await waitUntil(async () => {
+      const r = await rearguard(['rollback', 'status', ...id, '--json'], e);
+      return r.code === 0 && (JSON.parse(r.stdout) as RollbackStatus).phase === 'awaiting-approval';
+    }, 'awaiting approval');
+    const running = await rearguard(['rollback', 'list', '--json'], e);
+    assert.ok(
+      (JSON.parse(running.stdout) as { workflowId: string }[]).some((r) => r.workflowId === 'rollback:dev:search'),
+      running.stdout,
+    );
+
+    const cancel = await rearguard(['rollback', 'cancel', ...id, '--reason', 'false alarm', '--as', 'erin', '--wait'], e);
+    assert.equal(cancel.code, 0, cancel.stderr);
+    const status = await rearguard(['rollback', 'status', ...id], e);
+    assert.equal(status.code, 1, 'a cancelled rollback is not a success');
+    assert.match(status.stdout, /outcome CANCELLED/);
+    assert.match(status.stdout, /cancelled by erin: false alarm/);
+    const again = await rearguard(['rollback', 'cancel', ...id, '--reason', 'twice'], e);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /is not running \(cancelled\)/);
+    assert.equal(receiver.requests.filter((r) => r.path.startsWith(`/${service}/`)).length, 0);
+    const cancelled = (await auditOf(e, service)).find((x) => x.action === 'rollback.cancelled');
+    assert.equal(cancelled?.actor, 'erin');
+    const all = await waitUntil(async () => {
+      const r = await rearguard(['rollback', 'list', '--all', '--json'], e);
+      const row = (JSON.parse(r.stdout) as { workflowId: string; status: string }[]).find((x) => x.workflowId === 'rollback:dev:search');
+      return row?.status === 'cancelled' ? row : undefined;
+    }, 'listed as cancelled');
+    assert.equal(all.status, 'cancelled');
+  });
+
+  it('drains on SIGTERM: the in-flight step finishes within the grace period, the next worker carries on', async () => {
+    const taskQueue = `e2e-${randomUUID()}`;
+    const e = { ...setting(taskQueue), REARGUARD_SHUTDOWN_GRACE: '20s' };
+    const service = 'inventory';
+    const file = await writeRunbook(
+      service,
+      `  sla: 5m
+  steps:
+    - { name: first, type: webhook, url: "${receiver.url}/${service}/first" }
+    - { name: second, type: webhook, url: "${receiver.url}/${service}/second" }
+`,
+    );
+    receiver.hold(`/${service}/first`);
+    const first = await startWorker({ ...e, REARGUARD_METRICS_PORT: '0' });
+    workers.push(first);
+    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'deploy drill', '--as', 'dave'], e)).code, 0);
+    await waitUntil(() => receiver.requests.some((r) => r.path === `/${service}/first`), 'first step in progress');
+    first.child.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1_000));
+    receiver.release(`/${service}/first`);
+    assert.equal(await first.exited, 0, first.output());
+    workers.push(await startWorker({ ...e, REARGUARD_METRICS_PORT: '0' }));
+    const done = await rearguard(['rollback', 'status', '--env', 'dev', '--service', service, '--wait'], e);
+    assert.equal(done.code, 0, done.stderr);
+    const calls = receiver.requests.filter((r) => r.path.startsWith(`/${service}/`)).map((r) => r.path);
+    assert.deepEqual(calls, [`/${service}/first`, `/${service}/second`], 'the in-flight step completed once, not retried');
+  });
 });
