@@ -11,6 +11,10 @@ COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
 COPY runbooks ./runbooks
+COPY scripts/bundle-workflows.ts ./scripts/
+# Bundle the workflows at build time: workers then start without running webpack.
+RUN node --import tsx scripts/bundle-workflows.ts /app/dist/workflow-bundle.js
+ENV REARGUARD_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 RUN mkdir -p /var/lib/rearguard && chown node:node /var/lib/rearguard
 USER node
 EXPOSE 9464

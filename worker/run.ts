@@ -15,7 +15,10 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
     },
   });
   const metrics = new RearguardMetrics();
-  const connection = await NativeConnection.connect({ address: config.address });
+  const connection = await NativeConnection.connect({ address: config.address }).catch((err: unknown) => {
+    const why = /ConnectionRefused/.test(String(err)) ? 'connection refused' : err instanceof Error ? err.message : String(err);
+    throw new Error(`cannot reach Temporal at ${config.address}: ${why} (set --address or TEMPORAL_ADDRESS)`);
+  });
   const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort, runtimeMetrics && `http://${runtimeMetrics}/metrics`);
   try {
     const worker = await createRearguardWorker({
@@ -24,6 +27,7 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       taskQueue: config.taskQueue,
       auditFile: config.auditFile,
       metrics,
+      ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}),
       shutdownGraceTime: config.shutdownGrace as `${number}s`,
     });
     log(
