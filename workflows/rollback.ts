@@ -315,14 +315,19 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
   slaClock.cancel();
   await slaWatch;
   const durationSeconds = (Date.now() - startedMs) / 1000;
-  audit(`rollback.${outcome}`, 'rearguard', status.failure?.error ?? `rollback ${outcome}`, {
-    outcome,
-    durationMs: Date.now() - startedMs,
-    slaBreached: status.sla.breached,
-    ...(status.failure ? { failure: status.failure } : {}),
-  });
-  metrics.rollbackFinished({ ...target, outcome }, durationSeconds);
+  // Rejected, timed-out and cancelled runs already ended with their own event (by the voter, the
+  // approval timer, the canceller); succeeded and failed ones get a closing event here.
   if (outcome === 'succeeded' || outcome === 'failed') {
+    audit(`rollback.${outcome}`, 'rearguard', status.failure?.error ?? 'rollback succeeded', {
+      outcome,
+      durationMs: Date.now() - startedMs,
+      slaBreached: status.sla.breached,
+      ...(status.failure ? { failure: status.failure } : {}),
+    });
+  }
+  metrics.rollbackFinished({ ...target, outcome }, durationSeconds);
+  // Everyone on the runbook's notify list hears how it ended (an approval timeout was announced already).
+  if (outcome !== 'approval-timeout') {
     await notify(
       spec.notify.map((n) => n.name),
       `rollback.${outcome}`,
