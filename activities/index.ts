@@ -3,6 +3,8 @@
 import type { Runbook } from '../runbook/schema.js';
 import type { AuditEvent, CheckRequest, NotifyRequest, StepRequest } from '../runbook/types.js';
 import type { AuditLog } from './audit-log.js';
+import type { Clusters } from './kubernetes/clusters.js';
+import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
 import { sendNotifications } from './notify.js';
@@ -13,13 +15,21 @@ export interface ActivityDeps {
   auditLog: AuditLog;
   /** Where secrets named by runbooks (urlEnv, headersFromEnv, webhookUrlEnv) are looked up. */
   env: Env;
+  /** Kubernetes clusters this worker can reach, by the names runbooks use. */
+  clusters: Clusters;
 }
 
 /** Mechanisms this worker can run; the others arrive with their issues and fail preflight until then. */
-const STEP_MECHANISMS = new Set(['webhook']);
-const CHECK_MECHANISMS = new Set(['http']);
+const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen']);
+const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable']);
 
-export function createActivities({ auditLog, env }: ActivityDeps) {
+export function createActivities({ auditLog, env, clusters }: ActivityDeps) {
+  const kubernetes = kubernetesMechanisms(clusters);
+  const clusterProblem = (path: string, name: string | undefined): string | undefined => {
+    if (!name) return `${path}: no cluster named (set spec.cluster or the step's cluster)`;
+    if (!clusters.names().includes(name)) return `${path}: cluster ${name} is not configured on the worker (configured: ${clusters.names().join(', ') || 'none'})`;
+    return undefined;
+  };
   return {
     async appendAudit(event: AuditEvent): Promise<void> {
       await auditLog.append(event);
@@ -31,6 +41,10 @@ export function createActivities({ auditLog, env }: ActivityDeps) {
       runbook.spec.steps.forEach((s, i) => {
         if (!STEP_MECHANISMS.has(s.type))
           problems.push(`spec.steps[${i}] (${s.type}): the ${s.type} mechanism is not available yet in this version of Rearguard`);
+        if (s.type === 'kubernetes' || s.type === 'blueGreen') {
+          const p = clusterProblem(`spec.steps[${i}]`, s.cluster ?? runbook.spec.cluster);
+          if (p) problems.push(p);
+        }
         if (s.type === 'webhook') {
           for (const v of [s.urlEnv, ...Object.values(s.headersFromEnv ?? {})]) {
             if (v !== undefined && !env[v]) problems.push(`spec.steps[${i}]: environment variable ${v} is not set on the worker`);
@@ -47,15 +61,27 @@ export function createActivities({ auditLog, env }: ActivityDeps) {
       return problems;
     },
 
+    /** Resolves a step's target once (e.g. revision 7, the blue selector); the workflow records it. */
+    async planStep(req: StepRequest): Promise<KubePlan> {
+      const { step } = req;
+      if (isKubeStep(step)) return kubernetes.plan(step, req.cluster);
+      throw notAvailable(`planning of ${step.type} steps`);
+    },
+
     async runStep(req: StepRequest): Promise<Record<string, unknown>> {
       const { step } = req;
       if (step.type === 'webhook') return runWebhookStep(env, { ...req, step });
+      if (isKubeStep(step)) {
+        if (req.plan === undefined) throw notAvailable(`running ${step.type} steps without a plan`);
+        return kubernetes.apply(step, req.plan as KubePlan);
+      }
       throw notAvailable(`the ${step.type} mechanism`);
     },
 
     async runCheck(req: CheckRequest): Promise<Record<string, unknown>> {
       const { check } = req;
       if (check.type === 'http') return runHttpCheck(check);
+      if (check.type === 'kubernetesAvailable') return kubernetes.check(check, req.cluster);
       throw notAvailable(`the ${check.type} check`);
     },
 

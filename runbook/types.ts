@@ -48,6 +48,8 @@ export interface ItemStatus {
   endedAt?: string;
   durationMs?: number;
   attempts?: number;
+  /** The target resolved before the step ran (e.g. from/to revision); retries aim at exactly this. */
+  plan?: Record<string, unknown>;
   /** A short summary from the mechanism (e.g. from/to revision); never secrets, never whole logs. */
   result?: Record<string, unknown>;
   error?: string;
@@ -100,6 +102,8 @@ export interface StepRequest {
   step: Step;
   /** Same value on every attempt of this step in this run; sent as Idempotency-Key to receivers. */
   idempotencyKey: string;
+  /** For planned mechanisms: the target recorded by planStep. */
+  plan?: unknown;
   trigger: Pick<Trigger, 'actor' | 'reason' | 'source'>;
 }
 

@@ -1,11 +1,18 @@
 // Runs a worker process until SIGINT/SIGTERM: runtime telemetry, connection, metrics endpoint, worker.
 import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
-import type { WorkerConfig } from './config.js';
+import { Clusters, loadClusters } from '../activities/kubernetes/clusters.js';
+import { ConfigError, type WorkerConfig } from './config.js';
 import { RearguardMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createRearguardWorker } from './worker.js';
 
 export async function runWorker(config: WorkerConfig, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
+  let clusters: Clusters;
+  try {
+    clusters = new Clusters(loadClusters(config.clustersFile));
+  } catch (err) {
+    throw new ConfigError([(err as Error).message]);
+  }
   const runtimeMetrics = config.runtimeMetricsPort > 0 ? `127.0.0.1:${config.runtimeMetricsPort}` : undefined;
   Runtime.install({
     logger: new DefaultLogger(config.logLevel as LogLevel),
@@ -27,6 +34,7 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       taskQueue: config.taskQueue,
       auditFile: config.auditFile,
       metrics,
+      clusters,
       ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}),
       shutdownGraceTime: config.shutdownGrace as `${number}s`,
     });

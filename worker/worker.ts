@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { AuditLog } from '../activities/audit-log.js';
 import { createActivities } from '../activities/index.js';
+import { Clusters } from '../activities/kubernetes/clusters.js';
 import type { Env } from '../activities/secrets.js';
 import type { RearguardMetrics } from './metrics.js';
 
@@ -16,6 +17,7 @@ export interface RearguardWorkerOptions {
   auditFile: string;
   metrics: RearguardMetrics;
   env?: Env;
+  clusters?: Clusters;
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   /** A prebuilt bundle (tests bundle once per file); otherwise the workflows are bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -29,7 +31,7 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
-    activities: o.activities ?? createActivities({ auditLog: new AuditLog(o.auditFile), env: o.env ?? process.env }),
+    activities: o.activities ?? createActivities({ auditLog: new AuditLog(o.auditFile), env: o.env ?? process.env, clusters: o.clusters ?? new Clusters({}) }),
     sinks: o.metrics.sinks(),
     // In-flight activities get this long to finish on SIGTERM; after it they are cancelled and
     // their retries run on another worker.

@@ -1,1 +1,2 @@
 export { rollback } from './rollback.js';
+export { planRollback } from './plan.js';

@@ -14,7 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { formatDuration, parseDuration } from '../runbook/duration.js';
-import type { Check, Step } from '../runbook/schema.js';
+import { PLANNED_STEP_TYPES, type Check, type Step } from '../runbook/schema.js';
 import type { AuditEvent, ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
 import { approveUpdate, cancelRequestSignal, rejectUpdate, statusQuery, triggerSignal, type VoteRequest, type VoteResult } from './messages.js';
 import type { RearguardSinks } from './sinks.js';
@@ -67,6 +67,19 @@ const errorMessage = (err: unknown): string => {
   while (e?.cause) e = e.cause as typeof e;
   return e?.message ?? String(err);
 };
+
+/** One line for the audit trail: what a planned step is about to change. */
+export function describePlan(plan: Record<string, unknown>): string {
+  if ('toRevision' in plan) {
+    const images = (v: unknown) => (Array.isArray(v) ? v.join(', ') : '');
+    return `deployment ${String(plan.namespace)}/${String(plan.deployment)}: revision ${String(plan.fromRevision)} (${images(plan.fromImages)}) -> revision ${String(plan.toRevision)} (${images(plan.toImages)})${plan.alreadyAtTarget ? ', already at target' : ''}`;
+  }
+  if ('toSelector' in plan) {
+    const labels = (v: unknown) => Object.entries((v ?? {}) as Record<string, string>).map(([k, x]) => `${k}=${x}`).join(',');
+    return `service ${String(plan.namespace)}/${String(plan.service)}: selector ${labels(plan.fromSelector)} -> ${labels(plan.toSelector)}${plan.alreadyAtTarget ? ', already at target' : ''}`;
+  }
+  return JSON.stringify(plan);
+}
 
 export async function rollback({ runbook, trigger }: RollbackInput): Promise<RollbackStatus> {
   const { workflowId, runId } = workflowInfo();
@@ -276,7 +289,15 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
         idempotencyKey: `${workflowId}/${runId}/${item.name}`,
         trigger: { actor: trigger.actor, reason: trigger.reason, source: trigger.source },
       };
-      await runItem(item, 'step', () => run.runStep(request));
+      await runItem(item, 'step', async () => {
+        // Resolve the target once and keep it in history: every retry of the step, on any worker,
+        // then ensures this same target (revision 7 stays revision 7, never "one more back").
+        if (PLANNED_STEP_TYPES.includes(step.type)) {
+          item.plan = (await run.planStep(request)) as unknown as Record<string, unknown>;
+          audit('rollback.step-planned', 'rearguard', describePlan(item.plan), { step: item.name, type: step.type, plan: item.plan });
+        }
+        return run.runStep({ ...request, plan: item.plan });
+      });
       if (item.state === 'failed') {
         status.steps.slice(i + 1).forEach((s) => (s.state = 'skipped'));
         return fail('running-steps', item.error ?? 'failed', item.name);

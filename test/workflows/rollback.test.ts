@@ -33,6 +33,9 @@ function stubActivities(overrides: Partial<Activities> = {}) {
   const activities: Activities = {
     appendAudit: async (e) => void calls.audit.push(e),
     preflight: async () => [],
+    planStep: async () => {
+      throw new Error('no planned steps in these tests');
+    },
     runStep: async (req) => {
       calls.steps.push(req);
       return { ok: true };

@@ -1,0 +1,73 @@
+// The Kubernetes mechanisms as activity bodies: plan (resolve the target once; the workflow records it)
+// and apply (ensure that target, then wait like `kubectl rollout status`, heartbeating).
+import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
+import { parseDuration } from '../../runbook/duration.js';
+import type { Check, Step } from '../../runbook/schema.js';
+import { applyBlueGreen, planBlueGreen, type BlueGreenPlan } from './blue-green.js';
+import type { Clusters } from './clusters.js';
+import type { KubeClient } from './client.js';
+import { applyRollout, getDeployment, planRollout, revisionOf, rolloutStatus, type RolloutPlan } from './rollout.js';
+
+type KubeStep = Extract<Step, { type: 'kubernetes' | 'blueGreen' }>;
+export type KubePlan = RolloutPlan | BlueGreenPlan;
+
+export const isKubeStep = (s: Step): s is KubeStep => s.type === 'kubernetes' || s.type === 'blueGreen';
+
+/**
+ * Polls the Deployment until its rollout completes, heartbeating; cancellation ends the wait. Past
+ * `deadline` it fails with what it last saw (clearer than an activity timeout).
+ */
+export async function waitForRollout(kube: KubeClient, ns: string, name: string, deadline: number, failureType: string, pollMs = 1_000): Promise<string> {
+  const ctx = Context.current();
+  for (;;) {
+    const progress = rolloutStatus(await getDeployment(kube, ns, name));
+    ctx.heartbeat({ waiting: progress.message });
+    if (progress.done) return progress.message;
+    if (Date.now() + pollMs > deadline) throw ApplicationFailure.nonRetryable(`gave up: ${progress.message}`, failureType);
+    await sleep(pollMs);
+  }
+}
+
+/** The end of this attempt, a little before the activity's own timeout would cut it off. */
+const attemptDeadline = (): number => Date.now() + Math.max(5_000, (Context.current().info.startToCloseTimeoutMs ?? 600_000) - 5_000);
+
+export function kubernetesMechanisms(clusters: Clusters) {
+  return {
+    async plan(step: KubeStep, defaultCluster: string | undefined): Promise<KubePlan> {
+      const kube = clusters.client(step.cluster ?? defaultCluster);
+      if (step.type === 'kubernetes') return planRollout(kube, step.namespace, step.deployment, step.toRevision);
+      return planBlueGreen(kube, step.namespace, step.service, step.selector);
+    },
+
+    async apply(step: KubeStep, plan: KubePlan): Promise<Record<string, unknown>> {
+      const kube = clusters.client(plan.cluster);
+      if (step.type === 'kubernetes') {
+        const p = plan as RolloutPlan;
+        const { patched } = await applyRollout(kube, p);
+        const status = await waitForRollout(kube, p.namespace, p.deployment, attemptDeadline(), 'RolloutFailed');
+        const dep = await getDeployment(kube, p.namespace, p.deployment);
+        return {
+          deployment: `${p.namespace}/${p.deployment}`,
+          fromRevision: p.fromRevision,
+          toRevision: p.toRevision,
+          newRevision: revisionOf(dep),
+          fromImages: p.fromImages,
+          toImages: p.toImages,
+          changed: patched,
+          status: p.alreadyAtTarget ? `skipped rollback (current template already matches revision ${p.toRevision})` : status,
+        };
+      }
+      const p = plan as BlueGreenPlan;
+      const { patched } = await applyBlueGreen(kube, p);
+      return { service: `${p.namespace}/${p.service}`, fromSelector: p.fromSelector, toSelector: p.toSelector, deployments: p.deployments, changed: patched };
+    },
+
+    /** `kubernetesAvailable`: the rollout is complete and every desired replica is available. */
+    async check(check: Extract<Check, { type: 'kubernetesAvailable' }>, defaultCluster: string | undefined): Promise<Record<string, unknown>> {
+      const kube = clusters.client(check.cluster ?? defaultCluster);
+      const message = await waitForRollout(kube, check.namespace, check.deployment, Date.now() + parseDuration(check.timeout ?? '2m'), 'CheckFailed');
+      const dep = await getDeployment(kube, check.namespace, check.deployment);
+      return { deployment: `${check.namespace}/${check.deployment}`, revision: revisionOf(dep), availableReplicas: dep.status?.availableReplicas ?? 0, status: message };
+    },
+  };
+}

@@ -1,0 +1,173 @@
+// A real Kubernetes control plane for tests, with no Docker: etcd, kube-apiserver (token auth, RBAC),
+// kube-controller-manager, kube-scheduler and kwok (a fake node whose pods become Running and Ready),
+// all built by scripts/provision-k8s.sh. One cluster per test file; namespaces isolate cases.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { freePort } from '../helpers/processes.js';
+import { ROOT } from '../helpers/tools.js';
+
+const run = promisify(execFile);
+const BIN = `${ROOT}.tools/bin`;
+const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
+
+export interface Testbed {
+  dir: string;
+  server: string;
+  /** Admin kubeconfig (system:masters). */
+  kubeconfig: string;
+  /** Writes a kubeconfig for one of the extra users (rearguard-worker, nobody) that authenticate by token. */
+  kubeconfigFor(user: 'rearguard-worker' | 'nobody'): Promise<string>;
+  /** kubectl as admin; resolves stdout, rejects with stderr. */
+  kubectl(args: string[], input?: string): Promise<string>;
+  stop(): Promise<void>;
+}
+
+function binary(name: string): string {
+  const path = process.env[`REARGUARD_${name.toUpperCase().replace(/-/g, '_')}_PATH`] ?? `${BIN}/${name}`;
+  if (!existsSync(path)) throw new Error(`${name} not found at ${path}: run \`bash scripts/provision-k8s.sh\` (npm test does)`);
+  return path;
+}
+
+function kubeconfigYaml(server: string, user: string, token: string): string {
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: testbed
+  cluster: { server: "${server}", insecure-skip-tls-verify: true }
+users:
+- name: ${user}
+  user: { token: "${token}" }
+contexts:
+- name: testbed
+  context: { cluster: testbed, user: ${user} }
+current-context: testbed
+`;
+}
+
+async function waitFor(what: string, probe: () => Promise<boolean>, logs: () => string, ms = 60_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await probe().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`testbed: ${what} not ready after ${ms / 1000}s\n${logs()}`);
+}
+
+export async function startTestbed(): Promise<Testbed> {
+  for (const b of BINARIES) binary(b);
+  const dir = await mkdtemp(join(tmpdir(), 'rearguard-testbed-'));
+  const procs: { name: string; child: ChildProcess; log: string }[] = [];
+  const logs = () => procs.map((p) => `--- ${p.name} (last lines) ---\n${readFileSync(p.log, 'utf8').split('\n').slice(-15).join('\n')}`).join('\n');
+  const start = (name: string, args: string[]) => {
+    const log = join(dir, `${name}.log`);
+    const fd = openSync(log, 'a');
+    const child = spawn(binary(name === 'controller-manager' ? 'kube-controller-manager' : name === 'scheduler' ? 'kube-scheduler' : name === 'apiserver' ? 'kube-apiserver' : name), args, { stdio: ['ignore', fd, fd] });
+    procs.push({ name, child, log });
+    return child;
+  };
+  const stop = async () => {
+    for (const p of [...procs].reverse()) {
+      if (p.child.exitCode === null && p.child.signalCode === null) {
+        p.child.kill('SIGTERM');
+        await Promise.race([new Promise((r) => p.child.once('exit', r)), new Promise((r) => setTimeout(r, 5_000))]);
+        if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+      }
+    }
+    await rm(dir, { recursive: true, force: true });
+  };
+  const killOnExit = () => procs.forEach((p) => p.child.kill('SIGKILL'));
+  process.once('exit', killOnExit);
+
+  try {
+    const [etcdPort, peerPort, apiPort, cmPort, schedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    start('etcd', [
+      '--data-dir', join(dir, 'etcd'), '--name', 'testbed',
+      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
+      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster', `testbed=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync', '--log-level', 'error',
+    ]);
+
+    const tokens = { admin: randomBytes(16).toString('hex'), 'rearguard-worker': randomBytes(16).toString('hex'), nobody: randomBytes(16).toString('hex') };
+    await writeFile(join(dir, 'tokens.csv'), `${tokens.admin},admin,1,"system:masters"\n${tokens['rearguard-worker']},rearguard-worker,2\n${tokens.nobody},nobody,3\n`);
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    await writeFile(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const server = `https://127.0.0.1:${apiPort}`;
+    const kubeconfig = join(dir, 'admin.kubeconfig');
+    await writeFile(kubeconfig, kubeconfigYaml(server, 'admin', tokens.admin));
+
+    start('apiserver', [
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
+      `--cert-dir=${join(dir, 'certs')}`, '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${join(dir, 'sa.key')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+      '--service-cluster-ip-range=10.0.0.0/24', '--authorization-mode=RBAC', `--token-auth-file=${join(dir, 'tokens.csv')}`,
+      '--disable-admission-plugins=ServiceAccount', '--allow-privileged=true', '--enable-priority-and-fairness=false',
+    ]);
+    const readyz = async () => (await run('kubectl', ['--kubeconfig', kubeconfig, 'get', '--raw', '/readyz'])).stdout.trim() === 'ok';
+    await waitFor('kube-apiserver', readyz, logs, 90_000);
+
+    start('controller-manager', [
+      `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--use-service-account-credentials=false',
+      '--controllers=deployment,replicaset,namespace,garbagecollector,serviceaccount', '--bind-address=127.0.0.1', `--secure-port=${cmPort}`,
+      '--concurrent-deployment-syncs=10', '--concurrent-replicaset-syncs=10',
+    ]);
+    start('scheduler', [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${schedPort}`]);
+    start('kwok', [
+      `--kubeconfig=${kubeconfig}`, '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      '--manage-nodes-with-label-selector=', '--manage-single-node=', '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', '--server-address=',
+    ]);
+
+    const kubectl = async (args: string[], input?: string): Promise<string> => {
+      const child = execFile('kubectl', ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 16 << 20 });
+      if (input !== undefined) child.stdin!.end(input);
+      else child.stdin!.end();
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+      const code = await new Promise<number | null>((r) => child.on('close', r));
+      if (code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${err.trim() || `exit ${code}`}`);
+      return out;
+    };
+    await kubectl(['apply', '-f', '-'], NODE);
+    await waitFor('fake node Ready', async () => (await kubectl(['get', 'node', 'kwok-node', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])) === 'True', logs);
+    await waitFor('default service account', async () => (await kubectl(['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name'])).includes('default'), logs);
+
+    return {
+      dir,
+      server,
+      kubeconfig,
+      kubectl,
+      async kubeconfigFor(user) {
+        const file = join(dir, `${user}.kubeconfig`);
+        await writeFile(file, kubeconfigYaml(server, user, tokens[user]));
+        return file;
+      },
+      stop: async () => {
+        process.removeListener('exit', killOnExit);
+        await stop();
+      },
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+const NODE = `apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node
+  annotations: { kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: "0" }
+  labels: { kubernetes.io/hostname: kwok-node, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok }
+spec: {}
+status:
+  allocatable: { cpu: "32", memory: 256Gi, pods: "110" }
+  capacity: { cpu: "32", memory: 256Gi, pods: "110" }
+  nodeInfo: { architecture: amd64, operatingSystem: linux, kubeletVersion: fake, kubeProxyVersion: fake }
+  phase: Running
+`;
