@@ -27,7 +27,8 @@ export function createActivities({ auditLog, env, clusters }: ActivityDeps) {
   const kubernetes = kubernetesMechanisms(clusters);
   const clusterProblem = (path: string, name: string | undefined): string | undefined => {
     if (!name) return `${path}: no cluster named (set spec.cluster or the step's cluster)`;
-    if (!clusters.names().includes(name)) return `${path}: cluster ${name} is not configured on the worker (configured: ${clusters.names().join(', ') || 'none'})`;
+    if (!clusters.names().includes(name))
+      return `${path}: cluster ${name} is not configured on the worker (configured: ${clusters.names().join(', ') || 'none'})`;
     return undefined;
   };
   return {

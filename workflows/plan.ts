@@ -25,7 +25,11 @@ export async function planRollback({ runbook }: Pick<RollbackInput, 'runbook'>):
   for (const step of runbook.spec.steps) {
     const name = step.name ?? step.type;
     if (!PLANNED_STEP_TYPES.includes(step.type)) {
-      steps.push({ name, type: step.type, summary: step.type === 'webhook' ? `${step.method} ${step.url ?? `$${step.urlEnv}`}` : 'no plan for this mechanism' });
+      steps.push({
+        name,
+        type: step.type,
+        summary: step.type === 'webhook' ? `${step.method} ${step.url ?? `$${step.urlEnv}`}` : 'no plan for this mechanism',
+      });
       continue;
     }
     try {

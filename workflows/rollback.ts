@@ -75,7 +75,10 @@ export function describePlan(plan: Record<string, unknown>): string {
     return `deployment ${String(plan.namespace)}/${String(plan.deployment)}: revision ${String(plan.fromRevision)} (${images(plan.fromImages)}) -> revision ${String(plan.toRevision)} (${images(plan.toImages)})${plan.alreadyAtTarget ? ', already at target' : ''}`;
   }
   if ('toSelector' in plan) {
-    const labels = (v: unknown) => Object.entries((v ?? {}) as Record<string, string>).map(([k, x]) => `${k}=${x}`).join(',');
+    const labels = (v: unknown) =>
+      Object.entries((v ?? {}) as Record<string, string>)
+        .map(([k, x]) => `${k}=${x}`)
+        .join(',');
     return `service ${String(plan.namespace)}/${String(plan.service)}: selector ${labels(plan.fromSelector)} -> ${labels(plan.toSelector)}${plan.alreadyAtTarget ? ', already at target' : ''}`;
   }
   return JSON.stringify(plan);

@@ -17,14 +17,16 @@ export interface BlueGreenPlan {
 }
 
 const servicePath = (ns: string, name: string) => `/api/v1/namespaces/${ns}/services/${name}`;
-const sameLabels = (a: Record<string, string>, b: Record<string, string>) => Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
+const sameLabels = (a: Record<string, string>, b: Record<string, string>) =>
+  Object.keys(a).length === Object.keys(b).length && Object.entries(a).every(([k, v]) => b[k] === v);
 
 export async function planBlueGreen(kube: KubeClient, ns: string, service: string, selector: Record<string, string>): Promise<BlueGreenPlan> {
   let svc: KubeObject;
   try {
     svc = await kube.get(servicePath(ns, service));
   } catch (err) {
-    if (err instanceof ApplicationFailure && err.type === 'NotFound') throw ApplicationFailure.nonRetryable(`service ${ns}/${service} not found in cluster ${kube.cluster}`, 'NotFound');
+    if (err instanceof ApplicationFailure && err.type === 'NotFound')
+      throw ApplicationFailure.nonRetryable(`service ${ns}/${service} not found in cluster ${kube.cluster}`, 'NotFound');
     throw err;
   }
   const fromSelector = (svc.spec?.selector ?? {}) as Record<string, string>;
@@ -35,7 +37,9 @@ export async function planBlueGreen(kube: KubeClient, ns: string, service: strin
     return Object.entries(toSelector).every(([k, v]) => labels[k] === v);
   });
   if (behind.length === 0) {
-    const wanted = Object.entries(toSelector).map(([k, v]) => `${k}=${v}`).join(',');
+    const wanted = Object.entries(toSelector)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
     throw ApplicationFailure.nonRetryable(`no deployment in ${ns} runs pods matching ${wanted}: nothing to switch service ${ns}/${service} to`, 'NotFound');
   }
   return {
@@ -55,7 +59,10 @@ export async function applyBlueGreen(kube: KubeClient, plan: BlueGreenPlan): Pro
     const dep = await kube.get(`/apis/apps/v1/namespaces/${plan.namespace}/deployments/${name}`);
     const progress = rolloutStatus(dep);
     if (!progress.done || (dep.status?.availableReplicas ?? 0) < 1) {
-      throw ApplicationFailure.retryable(`not switching ${plan.namespace}/${plan.service}: ${progress.done ? `deployment ${name} has no available replicas` : progress.message}`, 'TargetNotReady');
+      throw ApplicationFailure.retryable(
+        `not switching ${plan.namespace}/${plan.service}: ${progress.done ? `deployment ${name} has no available replicas` : progress.message}`,
+        'TargetNotReady',
+      );
     }
   }
   const svc = await kube.get(servicePath(plan.namespace, plan.service));

@@ -28,9 +28,12 @@ export class KubeClient {
       kc.loadFromFile(cfg.kubeconfig);
       if (cfg.context) kc.setCurrentContext(cfg.context);
     } catch (err) {
-      throw configurationError(`cluster ${name}: cannot load kubeconfig ${cfg.kubeconfig}${cfg.context ? ` (context ${cfg.context})` : ''}: ${(err as Error).message}`);
+      throw configurationError(
+        `cluster ${name}: cannot load kubeconfig ${cfg.kubeconfig}${cfg.context ? ` (context ${cfg.context})` : ''}: ${(err as Error).message}`,
+      );
     }
-    if (!kc.getCurrentCluster()) throw configurationError(`cluster ${name}: kubeconfig ${cfg.kubeconfig} has no current cluster${cfg.context ? ` for context ${cfg.context}` : ''}`);
+    if (!kc.getCurrentCluster())
+      throw configurationError(`cluster ${name}: kubeconfig ${cfg.kubeconfig} has no current cluster${cfg.context ? ` for context ${cfg.context}` : ''}`);
     return new KubeClient(kc, name);
   }
 
@@ -74,9 +77,13 @@ export class KubeClient {
 export function apiError(cluster: string, method: string, path: string, status: number, body: KubeObject): ApplicationFailure {
   const message = typeof body.message === 'string' ? body.message : `HTTP ${status}`;
   const where = `cluster ${cluster}: ${method} ${path}`;
-  if (status === 401) return ApplicationFailure.nonRetryable(`${where}: unauthorized: the worker's credentials for this cluster were rejected`, 'PermissionDenied');
+  if (status === 401)
+    return ApplicationFailure.nonRetryable(`${where}: unauthorized: the worker's credentials for this cluster were rejected`, 'PermissionDenied');
   if (status === 403) {
-    return ApplicationFailure.nonRetryable(`${where}: forbidden: ${message} (grant the worker the rearguard role, see deploy/rbac/rearguard-worker.yaml)`, 'PermissionDenied');
+    return ApplicationFailure.nonRetryable(
+      `${where}: forbidden: ${message} (grant the worker the rearguard role, see deploy/rbac/rearguard-worker.yaml)`,
+      'PermissionDenied',
+    );
   }
   if (status === 404) return ApplicationFailure.nonRetryable(`${where}: not found: ${message}`, 'NotFound');
   if (status === 409 || status === 429 || status >= 500) return ApplicationFailure.retryable(`${where}: ${message}`, 'KubernetesUnavailable');

@@ -11,7 +11,10 @@ import { configurationError } from '../errors.js';
 import { KubeClient, type ClusterConfig } from './client.js';
 
 const schema = z.strictObject({
-  clusters: z.record(z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label'), z.strictObject({ kubeconfig: z.string().min(1), context: z.string().min(1).optional() })),
+  clusters: z.record(
+    z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label'),
+    z.strictObject({ kubeconfig: z.string().min(1), context: z.string().min(1).optional() }),
+  ),
 });
 
 export function loadClusters(file: string | undefined): Record<string, ClusterConfig> {
@@ -36,9 +39,13 @@ export class Clusters {
   }
 
   client(name: string | undefined): KubeClient {
-    if (!name) throw configurationError(`no cluster named: set spec.cluster (or the step's cluster) to one of: ${this.names().join(', ') || 'none configured (REARGUARD_CLUSTERS)'}`);
+    if (!name)
+      throw configurationError(
+        `no cluster named: set spec.cluster (or the step's cluster) to one of: ${this.names().join(', ') || 'none configured (REARGUARD_CLUSTERS)'}`,
+      );
     const cfg = this.config[name];
-    if (!cfg) throw configurationError(`cluster ${name} is not configured on this worker (configured: ${this.names().join(', ') || 'none; set REARGUARD_CLUSTERS'})`);
+    if (!cfg)
+      throw configurationError(`cluster ${name} is not configured on this worker (configured: ${this.names().join(', ') || 'none; set REARGUARD_CLUSTERS'})`);
     let client = this.clients.get(name);
     if (!client) this.clients.set(name, (client = KubeClient.fromConfig(name, cfg)));
     return client;

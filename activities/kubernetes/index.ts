@@ -67,7 +67,12 @@ export function kubernetesMechanisms(clusters: Clusters) {
       const kube = clusters.client(check.cluster ?? defaultCluster);
       const message = await waitForRollout(kube, check.namespace, check.deployment, Date.now() + parseDuration(check.timeout ?? '2m'), 'CheckFailed');
       const dep = await getDeployment(kube, check.namespace, check.deployment);
-      return { deployment: `${check.namespace}/${check.deployment}`, revision: revisionOf(dep), availableReplicas: dep.status?.availableReplicas ?? 0, status: message };
+      return {
+        deployment: `${check.namespace}/${check.deployment}`,
+        revision: revisionOf(dep),
+        availableReplicas: dep.status?.availableReplicas ?? 0,
+        status: message,
+      };
     },
   };
 }

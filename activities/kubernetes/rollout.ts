@@ -34,7 +34,8 @@ export interface RolloutPlan {
 }
 
 const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`;
-const images = (template: KubeObject): string[] => [...(template.spec?.initContainers ?? []), ...(template.spec?.containers ?? [])].map((c: KubeObject) => `${c.name}=${c.image}`);
+const images = (template: KubeObject): string[] =>
+  [...(template.spec?.initContainers ?? []), ...(template.spec?.containers ?? [])].map((c: KubeObject) => `${c.name}=${c.image}`);
 export const revisionOf = (obj: KubeObject): number | undefined => {
   const v = obj.metadata?.annotations?.[REVISION];
   return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
@@ -42,7 +43,11 @@ export const revisionOf = (obj: KubeObject): number | undefined => {
 
 /** Deep equality on JSON where missing, null, empty object and empty list are the same (apimachinery's semantic equality). */
 export function semanticEqual(a: unknown, b: unknown): boolean {
-  const empty = (v: unknown) => v === undefined || v === null || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
+  const empty = (v: unknown) =>
+    v === undefined ||
+    v === null ||
+    (Array.isArray(v) && v.length === 0) ||
+    (typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).length === 0);
   if (empty(a) && empty(b)) return true;
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => semanticEqual(x, b[i]));
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a) && !Array.isArray(b)) {
@@ -86,7 +91,9 @@ export async function getDeployment(kube: KubeClient, ns: string, name: string):
 export async function ownedReplicaSets(kube: KubeClient, dep: KubeObject): Promise<KubeObject[]> {
   const ns = dep.metadata.namespace as string;
   const list = await kube.get(`/apis/apps/v1/namespaces/${ns}/replicasets?labelSelector=${encodeURIComponent(selectorString(dep))}`);
-  return ((list.items ?? []) as KubeObject[]).filter((rs) => (rs.metadata.ownerReferences ?? []).some((o: KubeObject) => o.controller && o.uid === dep.metadata.uid));
+  return ((list.items ?? []) as KubeObject[]).filter((rs) =>
+    (rs.metadata.ownerReferences ?? []).some((o: KubeObject) => o.controller && o.uid === dep.metadata.uid),
+  );
 }
 
 export async function planRollout(kube: KubeClient, ns: string, name: string, toRevision: 'previous' | number): Promise<RolloutPlan> {
@@ -98,9 +105,13 @@ export async function planRollout(kube: KubeClient, ns: string, name: string, to
     target = sets[1];
   } else {
     target = sets.find((rs) => revisionOf(rs) === toRevision);
-    if (!target) throw configurationError(`unable to find specified revision ${toRevision} in the history of deployment ${ns}/${name} (available: ${sets.map(revisionOf).join(', ') || 'none'})`);
+    if (!target)
+      throw configurationError(
+        `unable to find specified revision ${toRevision} in the history of deployment ${ns}/${name} (available: ${sets.map(revisionOf).join(', ') || 'none'})`,
+      );
   }
-  if (dep.spec.paused) throw configurationError(`you cannot rollback a paused deployment; resume ${ns}/${name} first with 'kubectl rollout resume' and try again`);
+  if (dep.spec.paused)
+    throw configurationError(`you cannot rollback a paused deployment; resume ${ns}/${name} first with 'kubectl rollout resume' and try again`);
   return {
     cluster: kube.cluster,
     namespace: ns,
@@ -129,7 +140,8 @@ export async function applyRollout(kube: KubeClient, plan: RolloutPlan): Promise
   // Already there: planned as a no-op, or a retry after our patch landed (the ReplicaSet now carries
   // a newer revision number, but it is the same template): never step back again.
   if (equalIgnoreHash(target.spec.template, dep.spec.template)) return { patched: false };
-  if (dep.spec.paused) throw configurationError(`you cannot rollback a paused deployment; resume ${ns}/${name} first with 'kubectl rollout resume' and try again`);
+  if (dep.spec.paused)
+    throw configurationError(`you cannot rollback a paused deployment; resume ${ns}/${name} first with 'kubectl rollout resume' and try again`);
 
   const template = withoutHash(target.spec.template);
   const annotations: Record<string, string> = {};
@@ -158,7 +170,8 @@ export interface RolloutProgress {
 export function rolloutStatus(dep: KubeObject): RolloutProgress {
   const name = `${dep.metadata.namespace}/${dep.metadata.name}`;
   const status = dep.status ?? {};
-  if ((dep.metadata.generation ?? 0) > (status.observedGeneration ?? 0)) return { done: false, message: `waiting for deployment ${name} spec update to be observed` };
+  if ((dep.metadata.generation ?? 0) > (status.observedGeneration ?? 0))
+    return { done: false, message: `waiting for deployment ${name} spec update to be observed` };
   const progressing = ((status.conditions ?? []) as KubeObject[]).find((c) => c.type === 'Progressing');
   if (progressing?.reason === 'ProgressDeadlineExceeded') {
     throw ApplicationFailure.nonRetryable(`deployment ${name} exceeded its progress deadline: ${progressing.message ?? ''}`.trim(), 'RolloutFailed');
@@ -168,7 +181,9 @@ export function rolloutStatus(dep: KubeObject): RolloutProgress {
   const replicas = status.replicas ?? 0;
   const available = status.availableReplicas ?? 0;
   if (updated < want) return { done: false, message: `waiting for deployment ${name} rollout to finish: ${updated} of ${want} updated replicas are available` };
-  if (replicas > updated) return { done: false, message: `waiting for deployment ${name} rollout to finish: ${replicas - updated} old replicas are pending termination` };
-  if (available < updated) return { done: false, message: `waiting for deployment ${name} rollout to finish: ${available} of ${updated} updated replicas are available` };
+  if (replicas > updated)
+    return { done: false, message: `waiting for deployment ${name} rollout to finish: ${replicas - updated} old replicas are pending termination` };
+  if (available < updated)
+    return { done: false, message: `waiting for deployment ${name} rollout to finish: ${available} of ${updated} updated replicas are available` };
   return { done: true, message: `deployment ${name} successfully rolled out` };
 }

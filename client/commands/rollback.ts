@@ -8,6 +8,7 @@ import { DNS1123_LABEL } from '../../runbook/names.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import { approveUpdate, cancelRequestSignal, rejectUpdate, rollbackWorkflowId, statusQuery, triggerSignal, type VoteResult } from '../../workflows/messages.js';
 import type { rollback } from '../../workflows/rollback.js';
+import type { planRollback } from '../../workflows/plan.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, failed, parseOptions, rootMessage } from '../errors.js';
 import { eventLine, renderStatus, slaLine } from '../render.js';
@@ -129,6 +130,36 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
         const final = await follow(c, client, workflowId);
         if (final.outcome !== 'succeeded') throw new CliError(outcomeExitCode(final), []);
       }
+    });
+
+  rb.command('plan')
+    .description('Show what each step of a runbook would change (current -> target), changing nothing')
+    .requiredOption('--runbook <file>', 'runbook YAML file')
+    .action(async (raw: Record<string, unknown>) => {
+      const c = ctx();
+      const runbook = await readRunbookOrFail(String(raw.runbook));
+      const client = await c.connect();
+      // Planned by the worker, which holds the cluster credentials; a short workflow, never a change.
+      const plan = await client.workflow
+        .execute<typeof planRollback>('planRollback', {
+          workflowId: `plan:${runbook.spec.environment}:${runbook.spec.service}:${randomUUID()}`,
+          taskQueue: c.opts.taskQueue,
+          args: [{ runbook }],
+          workflowExecutionTimeout: '5m',
+        })
+        .catch((err: unknown) => {
+          throw failed(`cannot plan: ${rootMessage(err)}`);
+        });
+      if (c.opts.json) c.out(JSON.stringify(plan));
+      else {
+        c.out(`Plan for ${runbook.metadata.name} (${runbook.spec.environment}/${runbook.spec.service}):`);
+        plan.steps.forEach((s, i) => c.out(`  ${i + 1}. ${s.name} [${s.type}] ${s.error ? `cannot plan: ${s.error}` : s.summary}`));
+        if (plan.problems.length) {
+          c.out('Preflight problems (the rollback would fail before changing anything):');
+          plan.problems.forEach((p) => c.out(`  - ${p}`));
+        }
+      }
+      if (plan.problems.length || plan.steps.some((s) => s.error)) throw new CliError(EXIT.failed, []);
     });
 
   withTarget(rb.command('status').description('Show a rollback: phase, approvals, steps, SLA'))

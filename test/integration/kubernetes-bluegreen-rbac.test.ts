@@ -49,7 +49,8 @@ async function blueGreenNamespace(name: string): Promise<string> {
   return name;
 }
 
-const selector = async (ns: string) => JSON.parse(await bed.kubectl(['get', 'service', 'web', '-n', ns, '-o', 'jsonpath={.spec.selector}'])) as Record<string, string>;
+const selector = async (ns: string) =>
+  JSON.parse(await bed.kubectl(['get', 'service', 'web', '-n', ns, '-o', 'jsonpath={.spec.selector}'])) as Record<string, string>;
 
 describe('blueGreen', () => {
   it('switches the Service selector to the target track, records the previous one, and is idempotent', async () => {
@@ -67,12 +68,21 @@ describe('blueGreen', () => {
 
   it('refuses clearly: missing Service, no Deployment behind the target, target not available', async () => {
     const ns = await blueGreenNamespace('bg-errors');
-    await assert.rejects(planBlueGreen(admin, ns, 'nope', { track: 'blue' }), (e: unknown) => e instanceof ApplicationFailure && e.type === 'NotFound' && /service bg-errors\/nope not found/.test(e.message));
-    await assert.rejects(planBlueGreen(admin, ns, 'web', { track: 'purple' }), (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && /no deployment in bg-errors runs pods matching app=web,track=purple/.test(e.message));
+    await assert.rejects(
+      planBlueGreen(admin, ns, 'nope', { track: 'blue' }),
+      (e: unknown) => e instanceof ApplicationFailure && e.type === 'NotFound' && /service bg-errors\/nope not found/.test(e.message),
+    );
+    await assert.rejects(
+      planBlueGreen(admin, ns, 'web', { track: 'purple' }),
+      (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && /no deployment in bg-errors runs pods matching app=web,track=purple/.test(e.message),
+    );
     await bed.kubectl(['scale', '-n', ns, 'deployment/web-blue', '--replicas=0']);
     await bed.kubectl(['rollout', 'status', '-n', ns, 'deployment/web-blue', '--timeout=60s']);
     const plan = await planBlueGreen(admin, ns, 'web', { track: 'blue' });
-    await assert.rejects(applyBlueGreen(admin, plan), (e: unknown) => e instanceof ApplicationFailure && e.type === 'TargetNotReady' && /no available replicas/.test(e.message));
+    await assert.rejects(
+      applyBlueGreen(admin, plan),
+      (e: unknown) => e instanceof ApplicationFailure && e.type === 'TargetNotReady' && /no available replicas/.test(e.message),
+    );
     assert.deepEqual(await selector(ns), { app: 'web', track: 'green' }, 'traffic untouched');
   });
 });
@@ -81,7 +91,9 @@ describe('kubernetesAvailable', () => {
   it('passes for a complete rollout and fails with the last observation for one that cannot finish', async () => {
     const ns = await blueGreenNamespace('avail');
     const mech = kubernetesMechanisms(new Clusters({ testbed: { kubeconfig: bed.kubeconfig } }));
-    const ok: Record<string, unknown> = await new MockActivityEnvironment().run(() => mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-blue', timeout: '30s' }, 'testbed'));
+    const ok: Record<string, unknown> = await new MockActivityEnvironment().run(() =>
+      mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-blue', timeout: '30s' }, 'testbed'),
+    );
     assert.equal(ok.availableReplicas, 2);
     // A Deployment whose pods can never be scheduled (no node has that much CPU) never becomes available.
     await bed.kubectl(['apply', '-f', '-'], app(ns, 'huge', 'web:3.0', 1));

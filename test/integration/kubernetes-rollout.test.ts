@@ -58,8 +58,15 @@ async function get(ns: string): Promise<KubeObject> {
 async function outcome(ns: string) {
   const dep = await get(ns);
   const sets = JSON.parse(await bed.kubectl(['get', 'replicasets', '-n', ns, '-o', 'json'])) as { items: KubeObject[] };
-  const revisions = sets.items.map((rs) => [rs.spec.template.spec.containers[0].image, rs.spec.template.spec.containers[0].env, rs.metadata.annotations[REVISION]]).sort((a, b) => Number(a[2]) - Number(b[2]));
-  return { template: dep.spec.template, annotations: dep.metadata.annotations, revisions };
+  const revisions = sets.items
+    .map((rs) => [rs.spec.template.spec.containers[0].image, rs.spec.template.spec.containers[0].env, rs.metadata.annotations[REVISION]])
+    .sort((a, b) => Number(a[2]) - Number(b[2]));
+  // kubectl apply's last-applied-configuration names the namespace; everything else must match verbatim.
+  return JSON.parse(JSON.stringify({ template: dep.spec.template, annotations: dep.metadata.annotations, revisions }).replaceAll(ns, 'NAMESPACE')) as {
+    template: unknown;
+    annotations: unknown;
+    revisions: unknown;
+  };
 }
 
 async function rearguardUndo(ns: string, toRevision: 'previous' | number) {
@@ -76,10 +83,17 @@ const histories: { name: string; changes: Change[]; toRevision: 'previous' | num
   { name: 'env change, undo', changes: [setImage('2.0'), ['set', 'env', 'deployment/app', 'MODE=degraded']], toRevision: 'previous' },
   {
     name: 'template annotation and image change, undo',
-    changes: [['patch', 'deployment/app', '--type=merge', '-p', '{"spec":{"template":{"metadata":{"annotations":{"checksum/config":"abc"}}}}}'], setImage('2.1')],
+    changes: [
+      ['patch', 'deployment/app', '--type=merge', '-p', '{"spec":{"template":{"metadata":{"annotations":{"checksum/config":"abc"}}}}}'],
+      setImage('2.1'),
+    ],
     toRevision: 'previous',
   },
-  { name: 'previous revision was itself a rollback', changes: [setImage('2.0'), setImage('3.0'), ['rollout', 'undo', 'deployment/app']], toRevision: 'previous' },
+  {
+    name: 'previous revision was itself a rollback',
+    changes: [setImage('2.0'), setImage('3.0'), ['rollout', 'undo', 'deployment/app']],
+    toRevision: 'previous',
+  },
   {
     name: 'deployment annotations and a change-cause, to-revision 2',
     changes: [['annotate', 'deployment/app', 'kubernetes.io/change-cause=deploy 2.0', 'owner=alice'], setImage('2.0'), setImage('3.0')],
@@ -119,11 +133,20 @@ describe('kubernetes rollout undo, differential against kubectl', () => {
     const fresh = await namespaceWithHistory([]);
     await assert.rejects(planRollout(kube, fresh, 'app', 'previous'), /no rollout history found for deployment/);
     const ns = await namespaceWithHistory([setImage('2.0')]);
-    await assert.rejects(planRollout(kube, ns, 'app', 7), (err: unknown) => err instanceof ApplicationFailure && err.nonRetryable && /unable to find specified revision 7.*available: 2, 1/.test(err.message));
+    await assert.rejects(
+      planRollout(kube, ns, 'app', 7),
+      (err: unknown) => err instanceof ApplicationFailure && err.nonRetryable && /unable to find specified revision 7.*available: 2, 1/.test(err.message),
+    );
     await bed.kubectl(['rollout', 'pause', '-n', ns, 'deployment/app']);
     await assert.rejects(bed.kubectl(['rollout', 'undo', '-n', ns, 'deployment/app']), /you cannot rollback a paused deployment/);
-    await assert.rejects(planRollout(kube, ns, 'app', 'previous'), (err: unknown) => err instanceof ApplicationFailure && err.nonRetryable && /you cannot rollback a paused deployment/.test(err.message));
-    await assert.rejects(planRollout(kube, ns, 'missing', 'previous'), (err: unknown) => err instanceof ApplicationFailure && err.type === 'NotFound' && /deployment .*\/missing not found/.test(err.message));
+    await assert.rejects(
+      planRollout(kube, ns, 'app', 'previous'),
+      (err: unknown) => err instanceof ApplicationFailure && err.nonRetryable && /you cannot rollback a paused deployment/.test(err.message),
+    );
+    await assert.rejects(
+      planRollout(kube, ns, 'missing', 'previous'),
+      (err: unknown) => err instanceof ApplicationFailure && err.type === 'NotFound' && /deployment .*\/missing not found/.test(err.message),
+    );
   });
 
   it('does not roll back twice when the activity is re-run after its patch landed (retry after a crash)', async () => {

@@ -66,7 +66,13 @@ export async function startTestbed(): Promise<Testbed> {
   const start = (name: string, args: string[]) => {
     const log = join(dir, `${name}.log`);
     const fd = openSync(log, 'a');
-    const child = spawn(binary(name === 'controller-manager' ? 'kube-controller-manager' : name === 'scheduler' ? 'kube-scheduler' : name === 'apiserver' ? 'kube-apiserver' : name), args, { stdio: ['ignore', fd, fd] });
+    const child = spawn(
+      binary(
+        name === 'controller-manager' ? 'kube-controller-manager' : name === 'scheduler' ? 'kube-scheduler' : name === 'apiserver' ? 'kube-apiserver' : name,
+      ),
+      args,
+      { stdio: ['ignore', fd, fd] },
+    );
     procs.push({ name, child, log });
     return child;
   };
@@ -86,14 +92,30 @@ export async function startTestbed(): Promise<Testbed> {
   try {
     const [etcdPort, peerPort, apiPort, cmPort, schedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     start('etcd', [
-      '--data-dir', join(dir, 'etcd'), '--name', 'testbed',
-      '--listen-client-urls', `http://127.0.0.1:${etcdPort}`, '--advertise-client-urls', `http://127.0.0.1:${etcdPort}`,
-      '--listen-peer-urls', `http://127.0.0.1:${peerPort}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPort}`,
-      '--initial-cluster', `testbed=http://127.0.0.1:${peerPort}`, '--unsafe-no-fsync', '--log-level', 'error',
+      '--data-dir',
+      join(dir, 'etcd'),
+      '--name',
+      'testbed',
+      '--listen-client-urls',
+      `http://127.0.0.1:${etcdPort}`,
+      '--advertise-client-urls',
+      `http://127.0.0.1:${etcdPort}`,
+      '--listen-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-advertise-peer-urls',
+      `http://127.0.0.1:${peerPort}`,
+      '--initial-cluster',
+      `testbed=http://127.0.0.1:${peerPort}`,
+      '--unsafe-no-fsync',
+      '--log-level',
+      'error',
     ]);
 
     const tokens = { admin: randomBytes(16).toString('hex'), 'rearguard-worker': randomBytes(16).toString('hex'), nobody: randomBytes(16).toString('hex') };
-    await writeFile(join(dir, 'tokens.csv'), `${tokens.admin},admin,1,"system:masters"\n${tokens['rearguard-worker']},rearguard-worker,2\n${tokens.nobody},nobody,3\n`);
+    await writeFile(
+      join(dir, 'tokens.csv'),
+      `${tokens.admin},admin,1,"system:masters"\n${tokens['rearguard-worker']},rearguard-worker,2\n${tokens.nobody},nobody,3\n`,
+    );
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     await writeFile(join(dir, 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
     const server = `https://127.0.0.1:${apiPort}`;
@@ -101,24 +123,44 @@ export async function startTestbed(): Promise<Testbed> {
     await writeFile(kubeconfig, kubeconfigYaml(server, 'admin', tokens.admin));
 
     start('apiserver', [
-      `--etcd-servers=http://127.0.0.1:${etcdPort}`, '--bind-address=127.0.0.1', '--advertise-address=127.0.0.1', `--secure-port=${apiPort}`,
-      `--cert-dir=${join(dir, 'certs')}`, '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
-      `--service-account-key-file=${join(dir, 'sa.key')}`, `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
-      '--service-cluster-ip-range=10.0.0.0/24', '--authorization-mode=RBAC', `--token-auth-file=${join(dir, 'tokens.csv')}`,
-      '--disable-admission-plugins=ServiceAccount', '--allow-privileged=true', '--enable-priority-and-fairness=false',
+      `--etcd-servers=http://127.0.0.1:${etcdPort}`,
+      '--bind-address=127.0.0.1',
+      '--advertise-address=127.0.0.1',
+      `--secure-port=${apiPort}`,
+      `--cert-dir=${join(dir, 'certs')}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-account-key-file=${join(dir, 'sa.key')}`,
+      `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
+      '--service-cluster-ip-range=10.0.0.0/24',
+      '--authorization-mode=RBAC',
+      `--token-auth-file=${join(dir, 'tokens.csv')}`,
+      '--disable-admission-plugins=ServiceAccount',
+      '--allow-privileged=true',
+      '--enable-priority-and-fairness=false',
     ]);
     const readyz = async () => (await run('kubectl', ['--kubeconfig', kubeconfig, 'get', '--raw', '/readyz'])).stdout.trim() === 'ok';
     await waitFor('kube-apiserver', readyz, logs, 90_000);
 
     start('controller-manager', [
-      `--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--use-service-account-credentials=false',
-      '--controllers=deployment,replicaset,namespace,garbagecollector,serviceaccount', '--bind-address=127.0.0.1', `--secure-port=${cmPort}`,
-      '--concurrent-deployment-syncs=10', '--concurrent-replicaset-syncs=10',
+      `--kubeconfig=${kubeconfig}`,
+      '--leader-elect=false',
+      '--use-service-account-credentials=false',
+      '--controllers=deployment,replicaset,namespace,garbagecollector,serviceaccount',
+      '--bind-address=127.0.0.1',
+      `--secure-port=${cmPort}`,
+      '--concurrent-deployment-syncs=10',
+      '--concurrent-replicaset-syncs=10',
     ]);
     start('scheduler', [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${schedPort}`]);
     start('kwok', [
-      `--kubeconfig=${kubeconfig}`, '--manage-all-nodes=false', '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
-      '--manage-nodes-with-label-selector=', '--manage-single-node=', '--cidr=10.0.0.1/24', '--node-ip=10.0.0.1', '--server-address=',
+      `--kubeconfig=${kubeconfig}`,
+      '--manage-all-nodes=false',
+      '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+      '--manage-nodes-with-label-selector=',
+      '--manage-single-node=',
+      '--cidr=10.0.0.1/24',
+      '--node-ip=10.0.0.1',
+      '--server-address=',
     ]);
 
     const kubectl = async (args: string[], input?: string): Promise<string> => {
@@ -134,8 +176,21 @@ export async function startTestbed(): Promise<Testbed> {
       return out;
     };
     await kubectl(['apply', '-f', '-'], NODE);
-    await waitFor('fake node Ready', async () => (await kubectl(['get', 'node', 'kwok-node', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])) === 'True', logs);
-    await waitFor('default service account', async () => (await kubectl(['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name'])).includes('default'), logs);
+    await waitFor(
+      'fake node Ready',
+      async () => (await kubectl(['get', 'node', 'kwok-node', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])) === 'True',
+      logs,
+    );
+    // The TaintNodesByCondition admission plugin taints a new node not-ready; the node lifecycle
+    // controller, which we do not run, would lift it once kwok reports Ready. Lift it ourselves.
+    await kubectl(['taint', 'node', 'kwok-node', 'node.kubernetes.io/not-ready:NoSchedule-']).catch((err: Error) => {
+      if (!/not found/.test(err.message)) throw err;
+    });
+    await waitFor(
+      'default service account',
+      async () => (await kubectl(['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name'])).includes('default'),
+      logs,
+    );
 
     return {
       dir,

@@ -1,0 +1,150 @@
+// End to end against the testbed cluster: the CLI plans and runs a runbook with a blueGreen step and a
+// kubernetes (rollout undo) step through the dev server and a worker whose token has only the shipped role.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
+import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { createDevServerEnv } from '../helpers/temporal.js';
+import { ROOT } from '../helpers/tools.js';
+import { startTestbed, type Testbed } from '../testbed/cluster.js';
+
+let env: TestWorkflowEnvironment;
+let bed: Testbed;
+let dir: string;
+let worker: WorkerProcess | undefined;
+
+before(async () => {
+  [env, bed, dir] = await Promise.all([createDevServerEnv(), startTestbed(), mkdtemp(join(tmpdir(), 'rearguard-k8s-e2e-'))]);
+});
+after(async () => {
+  await worker?.stop('SIGKILL');
+  await Promise.all([env?.teardown(), bed?.stop()]);
+});
+
+const workloads = `apiVersion: v1
+kind: Namespace
+metadata: { name: shop }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web-blue, namespace: shop }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: web, track: blue } }
+  template: { metadata: { labels: { app: web, track: blue } }, spec: { containers: [{ name: web, image: "web:1.0" }] } }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: web-green, namespace: shop }
+spec:
+  replicas: 2
+  selector: { matchLabels: { app: web, track: green } }
+  template: { metadata: { labels: { app: web, track: green } }, spec: { containers: [{ name: web, image: "web:2.0" }] } }
+---
+apiVersion: v1
+kind: Service
+metadata: { name: web, namespace: shop }
+spec: { selector: { app: web, track: green }, ports: [{ port: 80 }] }
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: { name: api, namespace: shop }
+spec:
+  replicas: 3
+  selector: { matchLabels: { app: api } }
+  template: { metadata: { labels: { app: api } }, spec: { containers: [{ name: api, image: "api:1.0" }] } }
+`;
+
+describe('rollback on Kubernetes from the CLI', () => {
+  it('plans, then switches traffic to blue and undoes the api rollout, verified, audited and counted', async () => {
+    await bed.kubectl(['apply', '-f', '-'], workloads);
+    for (const d of ['web-blue', 'web-green', 'api']) await bed.kubectl(['rollout', 'status', '-n', 'shop', `deployment/${d}`, '--timeout=60s']);
+    await bed.kubectl(['set', 'image', '-n', 'shop', 'deployment/api', 'api=api:2.0-bad']);
+    await bed.kubectl(['rollout', 'status', '-n', 'shop', 'deployment/api', '--timeout=60s']);
+    const rbac = await readFile(`${ROOT}deploy/rbac/rearguard-worker.yaml`, 'utf8');
+    await bed.kubectl(['apply', '-f', '-'], rbac.split('\n---\n')[0]);
+    await bed.kubectl(['create', 'rolebinding', 'rearguard-worker', '-n', 'shop', '--clusterrole=rearguard-worker', '--user=rearguard-worker']);
+
+    const clusters = join(dir, 'clusters.yaml');
+    await writeFile(clusters, `clusters:\n  testbed: { kubeconfig: ${await bed.kubeconfigFor('rearguard-worker')} }\n`);
+    const metricsPort = await freePort();
+    const e = {
+      TEMPORAL_ADDRESS: env.address,
+      REARGUARD_TASK_QUEUE: `k8s-${randomUUID()}`,
+      REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
+      REARGUARD_RUNTIME_METRICS_PORT: '0',
+    };
+    worker = await startWorker({ ...e, REARGUARD_CLUSTERS: clusters, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
+
+    const runbook = join(dir, 'shop.yaml');
+    await writeFile(
+      runbook,
+      `apiVersion: rearguard/v1
+kind: Runbook
+metadata: { name: shop-prod }
+spec:
+  service: shop
+  environment: prod
+  cluster: testbed
+  sla: 5m
+  steps:
+    - { name: traffic-to-blue, type: blueGreen, namespace: shop, service: web, selector: { track: blue } }
+    - { name: undo-api, type: kubernetes, namespace: shop, deployment: api, toRevision: previous }
+  verify:
+    - { type: kubernetesAvailable, namespace: shop, deployment: api }
+`,
+    );
+
+    const plan = await rearguard(['rollback', 'plan', '--runbook', runbook], e);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /traffic-to-blue \[blueGreen\] service shop\/web: selector app=web,track=green -> app=web,track=blue/);
+    assert.match(plan.stdout, /undo-api \[kubernetes\] deployment shop\/api: revision 2 \(api=api:2\.0-bad\) -> revision 1 \(api=api:1\.0\)/);
+    assert.equal(await bed.kubectl(['get', 'service', 'web', '-n', 'shop', '-o', 'jsonpath={.spec.selector.track}']), 'green', 'planning changed nothing');
+
+    const run = await rearguard(['rollback', 'start', '--runbook', runbook, '--reason', 'api 5xx after 2.0', '--as', 'dave', '--wait'], e);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+
+    assert.equal(await bed.kubectl(['get', 'service', 'web', '-n', 'shop', '-o', 'jsonpath={.spec.selector.track}']), 'blue');
+    const api = JSON.parse(await bed.kubectl(['get', 'deployment', 'api', '-n', 'shop', '-o', 'json'])) as {
+      spec: { template: { spec: { containers: { image: string }[] } } };
+      status: { readyReplicas: number; updatedReplicas: number };
+    };
+    assert.equal(api.spec.template.spec.containers[0].image, 'api:1.0');
+    assert.equal(api.status.readyReplicas, 3);
+    assert.equal(api.status.updatedReplicas, 3);
+
+    const status = JSON.parse((await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'shop', '--json'], e)).stdout) as RollbackStatus;
+    assert.equal(status.outcome, 'succeeded');
+    assert.deepEqual(
+      { from: status.steps[1].result?.fromRevision, to: status.steps[1].result?.toRevision, now: status.steps[1].result?.newRevision },
+      { from: 2, to: 1, now: 3 },
+    );
+    assert.deepEqual(status.steps[0].result?.fromSelector, { app: 'web', track: 'green' });
+
+    const events = (await readFile(e.REARGUARD_AUDIT_FILE, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as AuditEvent);
+    const planned = events.filter((x) => x.action === 'rollback.step-planned').map((x) => x.reason);
+    assert.deepEqual(planned, [
+      'service shop/web: selector app=web,track=green -> app=web,track=blue',
+      'deployment shop/api: revision 2 (api=api:2.0-bad) -> revision 1 (api=api:1.0)',
+    ]);
+    assert.equal(events.at(-1)?.action, 'rollback.succeeded');
+
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    assert.match(metrics, /rearguard_step_duration_seconds_count\{type="kubernetes"\} 1/);
+    assert.match(metrics, /rearguard_step_duration_seconds_count\{type="blueGreen"\} 1/);
+    assert.match(metrics, /rearguard_rollbacks_total\{environment="prod",service="shop",outcome="succeeded"\} 1/);
+    const token = /token: "([0-9a-f]+)"/.exec(await readFile(await bed.kubeconfigFor('rearguard-worker'), 'utf8'))![1];
+    const history = JSON.stringify(await env.client.workflow.getHandle('rollback:prod:shop').fetchHistory());
+    assert.ok(history.length > 1000 && !history.includes(token), 'no credential in workflow history');
+    assert.ok(!(await readFile(e.REARGUARD_AUDIT_FILE, 'utf8')).includes(token), 'no credential in the audit trail');
+    assert.ok(!worker.output().includes(token), 'no credential in worker logs');
+  });
+});
