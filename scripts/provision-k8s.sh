@@ -15,22 +15,8 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
 HELM_VERSION="${HELM_VERSION:-v3.19.5}"
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${REARGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rearguard}"
-BIN="$ROOT/.tools/bin"
-mkdir -p "$BIN" "$CACHE"
-
-log() { printf '[provision] %s\n' "$*" >&2; }
-need() { command -v "$1" >/dev/null 2>&1 || { log "error: '$1' is required to build $2 but is not on PATH"; exit 1; }; }
-
-# Runs a build into a temporary directory and renames it into place, so an interrupted build never
-# leaves a half-populated cache entry that later runs would trust.
-build_into() {
-  local dest="$1"; shift
-  local tmp="$dest.partial.$$"
-  rm -rf "$tmp"; mkdir -p "$tmp"
-  if "$@" "$tmp"; then rm -rf "$dest"; mv "$tmp" "$dest"; else rm -rf "$tmp"; return 1; fi
-}
+# shellcheck source=scripts/provision-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/provision-lib.sh"
 
 # Builds (once) and links the binaries NAMES of TOOL-VERSION; BUILDER gets the cache entry to fill.
 provision() {

@@ -7,24 +7,10 @@
 # usage: scripts/provision.sh [temporal] [test-server]     (no argument: all)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${REARGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rearguard}"
-BIN="$ROOT/.tools/bin"
+# shellcheck source=scripts/provision-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/provision-lib.sh"
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 TEST_SERVER_VERSION="${TEMPORAL_TEST_SERVER_VERSION:-1.38.0}"
-mkdir -p "$BIN" "$CACHE"
-
-log() { printf '[provision] %s\n' "$*" >&2; }
-need() { command -v "$1" >/dev/null 2>&1 || { log "error: '$1' is required to build $2 but is not on PATH"; exit 1; }; }
-
-# Runs a build into a temporary directory and renames it into place, so an interrupted build never
-# leaves a half-populated cache entry that later runs would trust.
-build_into() {
-  local dest="$1"; shift
-  local tmp="$dest.partial.$$"
-  rm -rf "$tmp"; mkdir -p "$tmp"
-  if "$@" "$tmp"; then rm -rf "$dest"; mv "$tmp" "$dest"; else rm -rf "$tmp"; return 1; fi
-}
 
 build_temporal() {
   CGO_ENABLED=0 GOBIN="$1/bin" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"

@@ -147,4 +147,46 @@ spec:
     assert.ok(!(await readFile(e.REARGUARD_AUDIT_FILE, 'utf8')).includes(token), 'no credential in the audit trail');
     assert.ok(!worker.output().includes(token), 'no credential in worker logs');
   });
+
+  it('with a token lacking the role, fails at once with a clear permission error: no retry storm', async () => {
+    const clusters = join(dir, 'clusters-nobody.yaml');
+    await writeFile(clusters, `clusters:\n  testbed: { kubeconfig: ${await bed.kubeconfigFor('nobody')} }\n`);
+    const e = {
+      TEMPORAL_ADDRESS: env.address,
+      REARGUARD_TASK_QUEUE: `k8s-${randomUUID()}`,
+      REARGUARD_AUDIT_FILE: join(dir, 'audit-nobody.jsonl'),
+      REARGUARD_RUNTIME_METRICS_PORT: '0',
+    };
+    const nobody = await startWorker({ ...e, REARGUARD_CLUSTERS: clusters, REARGUARD_METRICS_PORT: '0' });
+    try {
+      const runbook = join(dir, 'shop-staging.yaml');
+      await writeFile(
+        runbook,
+        `apiVersion: rearguard/v1
+kind: Runbook
+metadata: { name: shop-staging }
+spec:
+  service: shop
+  environment: staging
+  cluster: testbed
+  sla: 5m
+  steps:
+    - { name: undo-api, type: kubernetes, namespace: shop, deployment: api }
+`,
+      );
+      const run = await rearguard(['rollback', 'start', '--runbook', runbook, '--reason', 'permission check', '--as', 'dave', '--wait'], e);
+      assert.equal(run.code, 1, run.stdout);
+      assert.match(run.stdout, /step-failed\s+undo-api .*forbidden: .*"nobody" cannot get resource "deployments".*deploy\/rbac\/rearguard-worker\.yaml/);
+      const history = await env.client.workflow.getHandle('rollback:staging:shop').fetchHistory();
+      const attempts = (history.events ?? []).filter((ev) => ev.activityTaskStartedEventAttributes).map((ev) => ev.activityTaskStartedEventAttributes!.attempt);
+      const planScheduled = (history.events ?? []).filter((ev) => ev.activityTaskScheduledEventAttributes?.activityType?.name === 'planStep');
+      assert.equal(planScheduled.length, 1);
+      assert.ok(
+        attempts.every((a) => a === 1),
+        `every activity ran once: ${attempts.join(',')}`,
+      );
+    } finally {
+      await nobody.stop('SIGKILL');
+    }
+  });
 });

@@ -105,6 +105,26 @@ describe('kubernetesAvailable', () => {
   });
 });
 
+describe('rollout status', () => {
+  it('fails the wait when the Deployment exceeds its progress deadline, as kubectl rollout status does', async () => {
+    const ns = 'deadline';
+    await bed.kubectl(['create', 'namespace', ns]);
+    await bed.kubectl(['apply', '-f', '-'], app(ns, 'blue', 'web:1.0'));
+    await bed.kubectl(['rollout', 'status', '-n', ns, 'deployment/web-blue', '--timeout=60s']);
+    await bed.kubectl(['patch', '-n', ns, 'deployment/web-blue', '--type=merge', '-p', '{"spec":{"progressDeadlineSeconds":2}}']);
+    await bed.kubectl(['set', 'resources', '-n', ns, 'deployment/web-blue', '--requests=cpu=1000']);
+    const mech = kubernetesMechanisms(new Clusters({ testbed: { kubeconfig: bed.kubeconfig } }));
+    await assert.rejects(
+      new MockActivityEnvironment().run(() => mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-blue', timeout: '60s' }, 'testbed')),
+      (e: unknown) =>
+        e instanceof ApplicationFailure &&
+        e.type === 'RolloutFailed' &&
+        e.nonRetryable &&
+        /deployment deadline\/web-blue exceeded its progress deadline/.test(e.message),
+    );
+  });
+});
+
 describe('worker RBAC', () => {
   it('works with exactly the shipped role; without it the error is clear and not retried', async () => {
     const ns = await blueGreenNamespace('rbac');
