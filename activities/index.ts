@@ -2,8 +2,11 @@
 // tests can pass their own audit file and environment, and workflows import only the type.
 import type { Runbook } from '../runbook/schema.js';
 import type { AuditEvent, CheckRequest, NotifyRequest, StepRequest } from '../runbook/types.js';
+import { Context } from '@temporalio/activity';
 import type { AuditLog } from './audit-log.js';
-import type { Clusters } from './kubernetes/clusters.js';
+import type { Clusters, Repos } from './targets.js';
+import type { ToolPaths } from './tools.js';
+import { Helm, type HelmPlan } from './helm.js';
 import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
@@ -17,14 +20,23 @@ export interface ActivityDeps {
   env: Env;
   /** Kubernetes clusters this worker can reach, by the names runbooks use. */
   clusters: Clusters;
+  /** Git repositories (GitOps, Terraform configurations) by the names runbooks use. */
+  repos: Repos;
+  /** Binaries of the CLI-driven mechanisms. */
+  tools: ToolPaths;
 }
 
 /** Mechanisms this worker can run; the others arrive with their issues and fail preflight until then. */
-const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen']);
+const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen', 'helm']);
 const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable']);
 
-export function createActivities({ auditLog, env, clusters }: ActivityDeps) {
+export function createActivities({ auditLog, env, clusters, repos, tools }: ActivityDeps) {
   const kubernetes = kubernetesMechanisms(clusters);
+  const helm = (cluster: string | undefined) => {
+    clusters.client(cluster); // validates the name with a clear error
+    return new Helm(tools.helm, cluster!, clusters.config[cluster!]);
+  };
+  void repos;
   const clusterProblem = (path: string, name: string | undefined): string | undefined => {
     if (!name) return `${path}: no cluster named (set spec.cluster or the step's cluster)`;
     if (!clusters.names().includes(name))
@@ -42,7 +54,7 @@ export function createActivities({ auditLog, env, clusters }: ActivityDeps) {
       runbook.spec.steps.forEach((s, i) => {
         if (!STEP_MECHANISMS.has(s.type))
           problems.push(`spec.steps[${i}] (${s.type}): the ${s.type} mechanism is not available yet in this version of Rearguard`);
-        if (s.type === 'kubernetes' || s.type === 'blueGreen') {
+        if (s.type === 'kubernetes' || s.type === 'blueGreen' || s.type === 'helm') {
           const p = clusterProblem(`spec.steps[${i}]`, s.cluster ?? runbook.spec.cluster);
           if (p) problems.push(p);
         }
@@ -63,9 +75,10 @@ export function createActivities({ auditLog, env, clusters }: ActivityDeps) {
     },
 
     /** Resolves a step's target once (e.g. revision 7, the blue selector); the workflow records it. */
-    async planStep(req: StepRequest): Promise<KubePlan> {
+    async planStep(req: StepRequest): Promise<KubePlan | HelmPlan> {
       const { step } = req;
       if (isKubeStep(step)) return kubernetes.plan(step, req.cluster);
+      if (step.type === 'helm') return helm(step.cluster ?? req.cluster).plan(step.namespace, step.release, step.toRevision);
       throw notAvailable(`planning of ${step.type} steps`);
     },
 
@@ -75,6 +88,11 @@ export function createActivities({ auditLog, env, clusters }: ActivityDeps) {
       if (isKubeStep(step)) {
         if (req.plan === undefined) throw notAvailable(`running ${step.type} steps without a plan`);
         return kubernetes.apply(step, req.plan as KubePlan);
+      }
+      if (step.type === 'helm') {
+        if (req.plan === undefined) throw notAvailable('running helm steps without a plan');
+        const plan = req.plan as HelmPlan;
+        return helm(plan.cluster).apply(plan, Context.current().info.startToCloseTimeoutMs);
       }
       throw notAvailable(`the ${step.type} mechanism`);
     },

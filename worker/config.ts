@@ -18,8 +18,8 @@ export const workerConfigSchema = z.object({
   metricsPort: port.default(9464),
   /** The Temporal runtime serves its own metrics here; /metrics includes them. 0 disables. */
   runtimeMetricsPort: port.default(9465),
-  /** YAML file naming the Kubernetes clusters runbooks may use (kubeconfig path and context each). */
-  clustersFile: z.string().min(1).optional(),
+  /** YAML file naming the clusters and repositories runbooks may use (activities/targets.ts). */
+  targetsFile: z.string().min(1).optional(),
   /** A bundle made by `npm run build:workflows`; without it the workflows are bundled at start. */
   workflowBundle: z.string().min(1).optional(),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
@@ -38,7 +38,7 @@ export const ENV_NAMES: Record<keyof WorkerConfig, string> = {
   metricsHost: 'REARGUARD_METRICS_HOST',
   metricsPort: 'REARGUARD_METRICS_PORT',
   runtimeMetricsPort: 'REARGUARD_RUNTIME_METRICS_PORT',
-  clustersFile: 'REARGUARD_CLUSTERS',
+  targetsFile: 'REARGUARD_TARGETS',
   workflowBundle: 'REARGUARD_WORKFLOW_BUNDLE',
   logLevel: 'REARGUARD_LOG_LEVEL',
   shutdownGrace: 'REARGUARD_SHUTDOWN_GRACE',

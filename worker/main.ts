@@ -12,13 +12,13 @@ const program = new Command('rearguard-worker')
   .option('--metrics-host <host>', 'bind address of /metrics (env REARGUARD_METRICS_HOST)')
   .option('--metrics-port <port>', 'port of /metrics, 0 for any free port (env REARGUARD_METRICS_PORT)')
   .option('--runtime-metrics-port <port>', 'loopback port of the Temporal runtime metrics, 0 to disable (env REARGUARD_RUNTIME_METRICS_PORT)')
-  .option('--clusters <file>', 'YAML naming the Kubernetes clusters runbooks use (env REARGUARD_CLUSTERS)')
+  .option('--targets <file>', 'YAML naming the clusters and repositories runbooks use (env REARGUARD_TARGETS)')
   .option('--workflow-bundle <file>', 'prebuilt workflow bundle from `npm run build:workflows` (env REARGUARD_WORKFLOW_BUNDLE)')
   .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR (env REARGUARD_LOG_LEVEL, default WARN)')
   .option('--shutdown-grace <duration>', 'time in-flight activities get on SIGTERM (env REARGUARD_SHUTDOWN_GRACE)')
   .action(async (opts: Record<string, string | undefined>) => {
-    const { clusters, ...rest } = opts;
-    const config = loadWorkerConfig(process.env, { ...rest, clustersFile: clusters });
+    const { targets, ...rest } = opts;
+    const config = loadWorkerConfig(process.env, { ...rest, targetsFile: targets });
     await runWorker(config);
   });
 

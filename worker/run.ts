@@ -1,18 +1,20 @@
 // Runs a worker process until SIGINT/SIGTERM: runtime telemetry, connection, metrics endpoint, worker.
 import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
-import { Clusters, loadClusters } from '../activities/kubernetes/clusters.js';
+import { Clusters, Repos, loadTargets, type Targets } from '../activities/targets.js';
 import { ConfigError, type WorkerConfig } from './config.js';
 import { RearguardMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createRearguardWorker } from './worker.js';
 
 export async function runWorker(config: WorkerConfig, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
-  let clusters: Clusters;
+  let targets: Targets;
   try {
-    clusters = new Clusters(loadClusters(config.clustersFile));
+    targets = loadTargets(config.targetsFile);
   } catch (err) {
     throw new ConfigError([(err as Error).message]);
   }
+  const clusters = new Clusters(targets.clusters);
+  const repos = new Repos(targets.repos);
   const runtimeMetrics = config.runtimeMetricsPort > 0 ? `127.0.0.1:${config.runtimeMetricsPort}` : undefined;
   Runtime.install({
     logger: new DefaultLogger(config.logLevel as LogLevel),
@@ -35,11 +37,12 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       auditFile: config.auditFile,
       metrics,
       clusters,
+      repos,
       ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}),
       shutdownGraceTime: config.shutdownGrace as `${number}s`,
     });
     log(
-      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}`,
+      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}`,
     );
     await worker.run();
     log('rearguard worker: stopped');

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { AuditLog } from '../activities/audit-log.js';
 import { createActivities } from '../activities/index.js';
-import { Clusters } from '../activities/kubernetes/clusters.js';
+import { Clusters, Repos } from '../activities/targets.js';
+import { toolPaths, type ToolPaths } from '../activities/tools.js';
 import type { Env } from '../activities/secrets.js';
 import type { RearguardMetrics } from './metrics.js';
 
@@ -18,6 +19,8 @@ export interface RearguardWorkerOptions {
   metrics: RearguardMetrics;
   env?: Env;
   clusters?: Clusters;
+  repos?: Repos;
+  tools?: ToolPaths;
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   /** A prebuilt bundle (tests bundle once per file); otherwise the workflows are bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -31,7 +34,7 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
-    activities: o.activities ?? createActivities({ auditLog: new AuditLog(o.auditFile), env: o.env ?? process.env, clusters: o.clusters ?? new Clusters({}) }),
+    activities: o.activities ?? createActivities({ auditLog: new AuditLog(o.auditFile), env: o.env ?? process.env, clusters: o.clusters ?? new Clusters({}), repos: o.repos ?? new Repos({}), tools: o.tools ?? toolPaths(o.env ?? process.env) }),
     sinks: o.metrics.sinks(),
     // In-flight activities get this long to finish on SIGTERM; after it they are cancelled and
     // their retries run on another worker.

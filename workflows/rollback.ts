@@ -70,6 +70,9 @@ const errorMessage = (err: unknown): string => {
 
 /** One line for the audit trail: what a planned step is about to change. */
 export function describePlan(plan: Record<string, unknown>): string {
+  if ('release' in plan) {
+    return `helm release ${String(plan.namespace)}/${String(plan.release)}: revision ${String(plan.fromRevision)} (${String(plan.fromChart)}) -> revision ${String(plan.toRevision)} (${String(plan.toChart)})`;
+  }
   if ('toRevision' in plan) {
     const images = (v: unknown) => (Array.isArray(v) ? v.join(', ') : '');
     return `deployment ${String(plan.namespace)}/${String(plan.deployment)}: revision ${String(plan.fromRevision)} (${images(plan.fromImages)}) -> revision ${String(plan.toRevision)} (${images(plan.toImages)})${plan.alreadyAtTarget ? ', already at target' : ''}`;

@@ -4,7 +4,7 @@ import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
 import { parseDuration } from '../../runbook/duration.js';
 import type { Check, Step } from '../../runbook/schema.js';
 import { applyBlueGreen, planBlueGreen, type BlueGreenPlan } from './blue-green.js';
-import type { Clusters } from './clusters.js';
+import type { Clusters } from '../targets.js';
 import type { KubeClient } from './client.js';
 import { applyRollout, getDeployment, planRollout, revisionOf, rolloutStatus, type RolloutPlan } from './rollout.js';
 

@@ -79,7 +79,7 @@ describe('rollback on Kubernetes from the CLI', () => {
       REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
       REARGUARD_RUNTIME_METRICS_PORT: '0',
     };
-    worker = await startWorker({ ...e, REARGUARD_CLUSTERS: clusters, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
+    worker = await startWorker({ ...e, REARGUARD_TARGETS: clusters, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
 
     const runbook = join(dir, 'shop.yaml');
     await writeFile(
@@ -157,7 +157,7 @@ spec:
       REARGUARD_AUDIT_FILE: join(dir, 'audit-nobody.jsonl'),
       REARGUARD_RUNTIME_METRICS_PORT: '0',
     };
-    const nobody = await startWorker({ ...e, REARGUARD_CLUSTERS: clusters, REARGUARD_METRICS_PORT: '0' });
+    const nobody = await startWorker({ ...e, REARGUARD_TARGETS: clusters, REARGUARD_METRICS_PORT: '0' });
     try {
       const runbook = join(dir, 'shop-staging.yaml');
       await writeFile(

@@ -8,6 +8,8 @@ export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TOOLS = {
   temporal: { env: 'TEMPORAL_CLI_PATH', file: '.tools/bin/temporal' },
   'temporal-test-server': { env: 'TEMPORAL_TEST_SERVER_PATH', file: '.tools/bin/temporal-test-server' },
+  helm: { env: 'REARGUARD_HELM_BIN', file: '.tools/bin/helm' },
+  terraform: { env: 'REARGUARD_TERRAFORM_BIN', file: '.tools/bin/terraform' },
 } as const;
 
 export function toolPath(name: keyof typeof TOOLS): string {

@@ -7,7 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { applyBlueGreen, planBlueGreen } from '../../activities/kubernetes/blue-green.js';
 import { KubeClient } from '../../activities/kubernetes/client.js';
-import { Clusters } from '../../activities/kubernetes/clusters.js';
+import { Clusters } from '../../activities/targets.js';
 import { kubernetesMechanisms } from '../../activities/kubernetes/index.js';
 import { applyRollout, planRollout } from '../../activities/kubernetes/rollout.js';
 import { ROOT } from '../helpers/tools.js';

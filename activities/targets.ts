@@ -1,0 +1,85 @@
+// What the worker can reach, from a YAML file named by REARGUARD_TARGETS:
+//   clusters: { prod-eu: { kubeconfig: /etc/rearguard/prod-eu.kubeconfig, context: prod } }
+//   repos:    { payments-config: { url: git@git.example.com:acme/payments-config.git, branch: main, sshKeyPath: ... } }
+// Runbooks name clusters and repositories; credentials stay on the worker (kubeconfigs, key files,
+// environment variables), never in a runbook, workflow history or log.
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { friendlyErrors, issueLines } from '../runbook/issues.js';
+import { DNS1123_LABEL, ENV_VAR } from '../runbook/names.js';
+import { configurationError } from './errors.js';
+import { KubeClient, type ClusterConfig } from './kubernetes/client.js';
+
+const name = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label');
+const repo = z.strictObject({
+  /** Any URL git accepts: ssh (git@host:org/repo.git), https, or file:// for local mirrors. */
+  url: z
+    .string()
+    .min(1)
+    .refine((u) => !u.startsWith('-'), 'expected a repository URL'),
+  branch: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'expected a branch name')
+    .default('main'),
+  /** Private key for ssh URLs (passed through GIT_SSH_COMMAND, never on a command line). */
+  sshKeyPath: z.string().min(1).optional(),
+  /** Environment variable holding an HTTPS token (sent as an HTTP header through git's environment config). */
+  tokenEnv: z.string().regex(ENV_VAR, 'expected an environment variable name').optional(),
+  author: z.strictObject({ name: z.string().min(1), email: z.string().min(3) }).default({ name: 'Rearguard', email: 'rearguard@localhost' }),
+  /** `terraform init -backend-config=KEY=VALUE` for configurations in this repository (e.g. a state path or bucket). */
+  terraformBackendConfig: z.record(z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a backend setting name'), z.string()).default({}),
+});
+const schema = z.strictObject({
+  clusters: z.record(name, z.strictObject({ kubeconfig: z.string().min(1), context: z.string().min(1).optional() })).default({}),
+  repos: z.record(name, repo).default({}),
+});
+export type RepoConfig = z.output<typeof repo>;
+export type Targets = z.output<typeof schema>;
+
+export function loadTargets(file: string | undefined): Targets {
+  if (!file) return { clusters: {}, repos: {} };
+  let data: unknown;
+  try {
+    data = parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`REARGUARD_TARGETS: cannot read ${file}: ${(err as Error).message}`);
+  }
+  const parsed = schema.safeParse(data, { error: friendlyErrors });
+  if (!parsed.success) throw new Error(`REARGUARD_TARGETS (${file}): ${issueLines(parsed.error.issues).join('; ')}`);
+  return parsed.data;
+}
+
+export class Repos {
+  constructor(readonly config: Record<string, RepoConfig>) {}
+  names(): string[] {
+    return Object.keys(this.config);
+  }
+  get(name: string): RepoConfig {
+    const cfg = this.config[name];
+    if (!cfg) throw configurationError(`repository ${name} is not configured on this worker (configured: ${this.names().join(', ') || 'none; set REARGUARD_TARGETS'})`);
+    return cfg;
+  }
+}
+
+export class Clusters {
+  private readonly clients = new Map<string, KubeClient>();
+  constructor(readonly config: Record<string, ClusterConfig>) {}
+
+  names(): string[] {
+    return Object.keys(this.config);
+  }
+
+  client(name: string | undefined): KubeClient {
+    if (!name)
+      throw configurationError(
+        `no cluster named: set spec.cluster (or the step's cluster) to one of: ${this.names().join(', ') || 'none configured (REARGUARD_TARGETS)'}`,
+      );
+    const cfg = this.config[name];
+    if (!cfg)
+      throw configurationError(`cluster ${name} is not configured on this worker (configured: ${this.names().join(', ') || 'none; set REARGUARD_TARGETS'})`);
+    let client = this.clients.get(name);
+    if (!client) this.clients.set(name, (client = KubeClient.fromConfig(name, cfg)));
+    return client;
+  }
+}

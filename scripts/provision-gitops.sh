@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Provisions the GitOps pieces of the testbed with no downloads outside the package registries:
+# the Argo CD (Application, AppProject) and Flux (GitRepository, Kustomization) CRDs, copied out of their
+# Go modules fetched through the module proxy, and Terraform: a `terraform` already on PATH, else
+# OpenTofu built from the module proxy. Cached outside the clone, keyed by version, like
+# scripts/provision.sh; .tools/crds and .tools/bin hold symlinks into the cache.
+#
+# usage: scripts/provision-gitops.sh [crds] [tofu]     (no argument: all)
+#        REARGUARD_FORCE_TOFU=1 builds and links OpenTofu even when a terraform is on PATH.
+#
+# Versions: the newest releases whose go.mod the installed Go (1.26) accepts; `go mod download` refuses a
+# module whose go.mod asks for a newer Go (Argo CD v3.6 and source/kustomize-controller v1.10 ask for 1.27).
+# source-controller and kustomize-controller v1.9 are one Flux release line and serve only the v1 APIs
+# of GitRepository and Kustomization (the v1beta* versions are gone).
+set -euo pipefail
+
+ARGOCD_VERSION="${ARGOCD_VERSION:-v3.5.7}"
+FLUX_SOURCE_VERSION="${FLUX_SOURCE_VERSION:-v1.9.6}"
+FLUX_KUSTOMIZE_VERSION="${FLUX_KUSTOMIZE_VERSION:-v1.9.6}"
+OPENTOFU_VERSION="${OPENTOFU_VERSION:-v1.12.6}"
+
+# shellcheck source=scripts/provision-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/provision-lib.sh"
+
+# Prints a field ("Dir", "GoMod") of `go mod download -json MODULE@VERSION`, or logs the proxy's error.
+# It runs in an empty directory so no surrounding go.mod (or its go line) gets involved.
+mod_field() {
+  local modver="$1" field="$2" out err val tmp
+  tmp="$(mktemp -d)"
+  out="$(cd "$tmp" && GOWORK=off GOFLAGS=-mod=mod go mod download -json "$modver" 2>/dev/null || true)"
+  rmdir "$tmp"
+  err="$(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' <<<"$out" | sed 's/\\u003e/>/g; s/\\u003c/</g')"
+  val="$(sed -n "s/^[[:space:]]*\"$field\": \"\\(.*\\)\",\\{0,1\\}\$/\\1/p" <<<"$out")"
+  if [[ -n "$err" || -z "$val" ]]; then
+    log "error: go mod download $modver: ${err:-no $field in its output}"
+    [[ "$err" == *"requires go"* ]] && log "hint: pick a version whose go.mod accepts $(go env GOVERSION) (see the version notes at the top of this script)"
+    return 1
+  fi
+  printf '%s\n' "$val"
+}
+
+# name in .tools/crds | module | version | path in the module | CRD metadata.name
+CRDS=(
+  "argocd-application.yaml|github.com/argoproj/argo-cd/v3|$ARGOCD_VERSION|manifests/crds/application-crd.yaml|applications.argoproj.io"
+  "argocd-appproject.yaml|github.com/argoproj/argo-cd/v3|$ARGOCD_VERSION|manifests/crds/appproject-crd.yaml|appprojects.argoproj.io"
+  "flux-gitrepository.yaml|github.com/fluxcd/source-controller|$FLUX_SOURCE_VERSION|config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml|gitrepositories.source.toolkit.fluxcd.io"
+  "flux-kustomization.yaml|github.com/fluxcd/kustomize-controller|$FLUX_KUSTOMIZE_VERSION|config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml|kustomizations.kustomize.toolkit.fluxcd.io"
+)
+
+build_crds() {
+  local dir="$1" entry file mod ver path name src
+  for entry in "${CRDS[@]}"; do
+    IFS='|' read -r file mod ver path name <<<"$entry"
+    src="$(mod_field "$mod@$ver" Dir)" || return 1
+    [[ -f "$src/$path" ]] || { log "crds: $mod@$ver has no $path"; return 1; }
+    grep -q '^kind: CustomResourceDefinition' "$src/$path" && grep -q "^  name: $name\$" "$src/$path" \
+      || { log "crds: $mod@$ver $path is not the CustomResourceDefinition $name"; return 1; }
+    install -m 0644 "$src/$path" "$dir/$file"
+    log "crds: $file <- $mod@$ver/$path ($(wc -c <"$dir/$file") bytes)"
+  done
+}
+
+provision_crds() {
+  local dest="$CACHE/gitops-crds-argocd-$ARGOCD_VERSION-source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION"
+  local entry missing=0
+  for entry in "${CRDS[@]}"; do [[ -f "$dest/${entry%%|*}" ]] || missing=1; done
+  if (( missing )); then
+    need go "the Argo CD and Flux CRDs"
+    log "crds: fetching Argo CD $ARGOCD_VERSION, source-controller $FLUX_SOURCE_VERSION, kustomize-controller $FLUX_KUSTOMIZE_VERSION from the Go module proxy"
+    build_into "$dest" build_crds
+  fi
+  ln -sfn "$dest" "$ROOT/.tools/crds"
+  log "crds: $ROOT/.tools/crds -> $dest (the Application CRD is too large for client-side apply: use kubectl create or apply --server-side)"
+}
+
+# `go install` refuses OpenTofu because its go.mod carries replace directives (hcl/v2 => opentofu/hcl/v2);
+# a throwaway module copies them, and its godebug settings, then builds cmd/tofu as a dependency.
+build_tofu() {
+  local dir="$1" src="$1/src"
+  mkdir -p "$src" "$dir/bin"
+  local gomod; gomod="$(mod_field "github.com/opentofu/opentofu@$OPENTOFU_VERSION" GoMod)" || return 1
+  local modjson; modjson="$(go mod edit -json "$gomod" | tr -d ' \t\n')"
+  local replaces; replaces="$(grep -o '"Old":{"Path":"[^"]*"\(,"Version":"[^"]*"\)\{0,1\}},"New":{"Path":"[^"]*","Version":"[^"]*"}' <<<"$modjson" \
+    | sed 's/"Old":{"Path":"\([^"]*\)"\(,"Version":"\([^"]*\)"\)\{0,1\}},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}/\1@\3=\4@\5/; s/@=/=/' || true)"
+  grep -q '^github.com/hashicorp/hcl/v2[@=]' <<<"$replaces" || { log "tofu: no hcl/v2 replace found in $gomod"; return 1; }
+  local godebug; godebug="$(grep -o '{"Key":"[^"]*","Value":"[^"]*"}' <<<"$modjson" | sed 's/{"Key":"\([^"]*\)","Value":"\([^"]*\)"}/\1=\2/' || true)"
+  (
+    cd "$src"
+    go mod init tofubin >/dev/null 2>&1
+    local r; for r in $replaces; do log "tofu: replace $r"; go mod edit "-replace=$r"; done
+    for r in $godebug; do go mod edit "-godebug=$r"; done
+    go get "github.com/opentofu/opentofu/cmd/tofu@$OPENTOFU_VERSION"
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X github.com/opentofu/opentofu/version.dev=no" \
+      -o "$dir/bin/tofu" github.com/opentofu/opentofu/cmd/tofu
+  )
+  rm -rf "$src"
+}
+
+provision_tofu() {
+  # A terraform already on PATH wins (unless REARGUARD_FORCE_TOFU=1); otherwise our cached OpenTofu build.
+  if [[ -z "${REARGUARD_FORCE_TOFU:-}" ]]; then
+    local onpath; onpath="$(PATH="${PATH//$BIN:/}" command -v terraform || true)"
+    if [[ -n "$onpath" && "$onpath" != "$BIN/terraform" ]]; then ln -sfn "$onpath" "$BIN/terraform"; log "terraform: using $onpath from PATH"; return; fi
+  fi
+  local dest="$CACHE/opentofu-$OPENTOFU_VERSION"
+  if [[ ! -x "$dest/bin/tofu" ]]; then
+    need go "OpenTofu"
+    log "tofu: building OpenTofu $OPENTOFU_VERSION from the Go module proxy (~6 min on 2 cores)"
+    local t0=$SECONDS
+    build_into "$dest" build_tofu
+    log "tofu: built in $((SECONDS - t0))s"
+  fi
+  ln -sfn "$dest/bin/tofu" "$BIN/tofu"
+  ln -sfn "$dest/bin/tofu" "$BIN/terraform"
+  log "tofu: $dest/bin/tofu (also linked as terraform)"
+}
+
+tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(crds tofu)
+for t in "${tools[@]}"; do
+  case "$t" in
+    crds) provision_crds ;;
+    tofu) provision_tofu ;;
+    *) log "error: unknown part '$t' (expected: crds, tofu)"; exit 2 ;;
+  esac
+done
