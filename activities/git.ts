@@ -17,7 +17,13 @@ export class Git {
     readonly repo: RepoConfig,
     workerEnv: Env,
   ) {
-    this.env = { GIT_TERMINAL_PROMPT: '0', GIT_AUTHOR_NAME: repo.author.name, GIT_AUTHOR_EMAIL: repo.author.email, GIT_COMMITTER_NAME: repo.author.name, GIT_COMMITTER_EMAIL: repo.author.email };
+    this.env = {
+      GIT_TERMINAL_PROMPT: '0',
+      GIT_AUTHOR_NAME: repo.author.name,
+      GIT_AUTHOR_EMAIL: repo.author.email,
+      GIT_COMMITTER_NAME: repo.author.name,
+      GIT_COMMITTER_EMAIL: repo.author.email,
+    };
     if (repo.sshKeyPath) this.env.GIT_SSH_COMMAND = `ssh -i ${repo.sshKeyPath} -o IdentitiesOnly=yes -o BatchMode=yes`;
     if (repo.tokenEnv) {
       const token = workerEnv[repo.tokenEnv];
@@ -43,7 +49,15 @@ export class Git {
   }
 
   async clone(dir: string, opts: { branch?: string; noCheckout?: boolean } = {}): Promise<void> {
-    await this.ok(undefined, ['clone', '--quiet', ...(opts.branch ? ['--branch', opts.branch] : []), ...(opts.noCheckout ? ['--no-checkout'] : []), '--', this.repo.url, dir]);
+    await this.ok(undefined, [
+      'clone',
+      '--quiet',
+      ...(opts.branch ? ['--branch', opts.branch] : []),
+      ...(opts.noCheckout ? ['--no-checkout'] : []),
+      '--',
+      this.repo.url,
+      dir,
+    ]);
   }
 
   /** Resolves a ref or revision to a full commit id, or fails clearly. */

@@ -44,7 +44,8 @@ export class Helm {
   async history(ns: string, release: string): Promise<HistoryEntry[]> {
     const r = await this.helm(ns, ['history', release, '--max', '1000', '-o', 'json']);
     if (r.exitCode !== 0) {
-      if (/release: not found/.test(r.stderr)) throw ApplicationFailure.nonRetryable(`helm release ${ns}/${release} not found in cluster ${this.clusterName}`, 'NotFound');
+      if (/release: not found/.test(r.stderr))
+        throw ApplicationFailure.nonRetryable(`helm release ${ns}/${release} not found in cluster ${this.clusterName}`, 'NotFound');
       throw classify(r);
     }
     return (JSON.parse(r.stdout) as HistoryEntry[]).sort((a, b) => a.revision - b.revision);
@@ -54,7 +55,10 @@ export class Helm {
     const history = await this.history(ns, release);
     const current = history.at(-1)!;
     if (current.status.startsWith('pending-')) {
-      throw ApplicationFailure.retryable(`helm release ${ns}/${release} has an operation in progress (${current.status} at revision ${current.revision})`, 'HelmBusy');
+      throw ApplicationFailure.retryable(
+        `helm release ${ns}/${release} has an operation in progress (${current.status} at revision ${current.revision})`,
+        'HelmBusy',
+      );
     }
     // helm rollback without a revision goes to the one before the current (helm's own rule).
     const wanted = toRevision === 'previous' ? current.revision - 1 : toRevision;
@@ -66,7 +70,8 @@ export class Helm {
           : `helm release ${ns}/${release} has no revision ${toRevision} (history: ${history.map((h) => h.revision).join(', ')})`,
       );
     }
-    if (target.status === 'failed') throw configurationError(`revision ${wanted} of helm release ${ns}/${release} failed when it was deployed; refusing to roll back to it`);
+    if (target.status === 'failed')
+      throw configurationError(`revision ${wanted} of helm release ${ns}/${release} failed when it was deployed; refusing to roll back to it`);
     return {
       cluster: this.clusterName,
       namespace: ns,
@@ -93,7 +98,8 @@ export class Helm {
       output = r.stdout;
     }
     const after = (await this.history(ns, release)).at(-1)!;
-    if (after.status !== 'deployed') throw ApplicationFailure.nonRetryable(`helm release ${ns}/${release} is ${after.status} after the rollback (revision ${after.revision})`, 'HelmFailed');
+    if (after.status !== 'deployed')
+      throw ApplicationFailure.nonRetryable(`helm release ${ns}/${release} is ${after.status} after the rollback (revision ${after.revision})`, 'HelmFailed');
     return {
       release: `${ns}/${release}`,
       fromRevision: plan.fromRevision,
@@ -109,7 +115,8 @@ export class Helm {
 
 function classify(r: RunResult): ApplicationFailure {
   const text = failureText(r);
-  if (/forbidden|Unauthorized/i.test(r.stderr)) return ApplicationFailure.nonRetryable(`${text} (check the worker's RBAC for helm: it reads and writes release Secrets)`, 'PermissionDenied');
+  if (/forbidden|Unauthorized/i.test(r.stderr))
+    return ApplicationFailure.nonRetryable(`${text} (check the worker's RBAC for helm: it reads and writes release Secrets)`, 'PermissionDenied');
   if (/another operation \(install\/upgrade\/rollback\) is in progress/.test(r.stderr)) return ApplicationFailure.retryable(text, 'HelmBusy');
   if (r.timedOut || /timed out waiting|context deadline exceeded/i.test(r.stderr)) return ApplicationFailure.nonRetryable(text, 'HelmFailed');
   return ApplicationFailure.retryable(text, 'HelmFailed');

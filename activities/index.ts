@@ -6,7 +6,9 @@ import { Context } from '@temporalio/activity';
 import type { AuditLog } from './audit-log.js';
 import type { Clusters, Repos } from './targets.js';
 import type { ToolPaths } from './tools.js';
+import { Git } from './git.js';
 import { Helm, type HelmPlan } from './helm.js';
+import { Terraform, type TerraformPlan } from './terraform.js';
 import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
@@ -27,7 +29,7 @@ export interface ActivityDeps {
 }
 
 /** Mechanisms this worker can run; the others arrive with their issues and fail preflight until then. */
-const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen', 'helm']);
+const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen', 'helm', 'terraform']);
 const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable']);
 
 export function createActivities({ auditLog, env, clusters, repos, tools }: ActivityDeps) {
@@ -36,7 +38,10 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     clusters.client(cluster); // validates the name with a clear error
     return new Helm(tools.helm, cluster!, clusters.config[cluster!]);
   };
-  void repos;
+  const terraform = (repoName: string) => {
+    const repo = repos.get(repoName);
+    return new Terraform(tools.terraform, new Git(tools.git, repoName, repo, env), repo.terraformBackendConfig, tools.workDir);
+  };
   const clusterProblem = (path: string, name: string | undefined): string | undefined => {
     if (!name) return `${path}: no cluster named (set spec.cluster or the step's cluster)`;
     if (!clusters.names().includes(name))
@@ -58,6 +63,12 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
           const p = clusterProblem(`spec.steps[${i}]`, s.cluster ?? runbook.spec.cluster);
           if (p) problems.push(p);
         }
+        if (s.type === 'terraform') {
+          if (!s.repo) problems.push(`spec.steps[${i}]: terraform steps need repo, a repository configured on the worker`);
+          else if (!repos.names().includes(s.repo))
+            problems.push(`spec.steps[${i}]: repository ${s.repo} is not configured on the worker (configured: ${repos.names().join(', ') || 'none'})`);
+          if (s.approvePlan && !(runbook.spec.approval?.approvers.length ?? 0)) problems.push(`spec.steps[${i}]: approvePlan needs approvers in spec.approval`);
+        }
         if (s.type === 'webhook') {
           for (const v of [s.urlEnv, ...Object.values(s.headersFromEnv ?? {})]) {
             if (v !== undefined && !env[v]) problems.push(`spec.steps[${i}]: environment variable ${v} is not set on the worker`);
@@ -75,10 +86,11 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     },
 
     /** Resolves a step's target once (e.g. revision 7, the blue selector); the workflow records it. */
-    async planStep(req: StepRequest): Promise<KubePlan | HelmPlan> {
+    async planStep(req: StepRequest): Promise<KubePlan | HelmPlan | TerraformPlan> {
       const { step } = req;
       if (isKubeStep(step)) return kubernetes.plan(step, req.cluster);
       if (step.type === 'helm') return helm(step.cluster ?? req.cluster).plan(step.namespace, step.release, step.toRevision);
+      if (step.type === 'terraform') return terraform(step.repo!).plan(step.repo!, step.toRef, step.workingDir, req.idempotencyKey);
       throw notAvailable(`planning of ${step.type} steps`);
     },
 
@@ -88,6 +100,10 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       if (isKubeStep(step)) {
         if (req.plan === undefined) throw notAvailable(`running ${step.type} steps without a plan`);
         return kubernetes.apply(step, req.plan as KubePlan);
+      }
+      if (step.type === 'terraform') {
+        if (req.plan === undefined) throw notAvailable('running terraform steps without a plan');
+        return terraform(step.repo!).apply(req.plan as TerraformPlan);
       }
       if (step.type === 'helm') {
         if (req.plan === undefined) throw notAvailable('running helm steps without a plan');

@@ -54,7 +54,13 @@ export async function run(file: string, args: string[], o: RunOptions = {}): Pro
     if (ctx?.cancellationSignal.aborted) throw ctx.cancellationSignal.reason ?? new Error('cancelled');
     if (r.failed && r.exitCode === undefined && !r.timedOut) throw new Error(`${file}: ${r.originalMessage ?? r.shortMessage}`);
     const clean = (text: string) => (o.redact ?? []).filter(Boolean).reduce((t, secret) => t.split(secret).join('***'), text);
-    return { command: clean(command), exitCode: r.exitCode ?? -1, stdout: clean(String(r.stdout ?? '')), stderr: clean(String(r.stderr ?? '')), timedOut: r.timedOut };
+    return {
+      command: clean(command),
+      exitCode: r.exitCode ?? -1,
+      stdout: clean(String(r.stdout ?? '')),
+      stderr: clean(String(r.stderr ?? '')),
+      timedOut: r.timedOut,
+    };
   } finally {
     if (beat) clearInterval(beat);
   }

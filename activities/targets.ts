@@ -57,7 +57,8 @@ export class Repos {
   }
   get(name: string): RepoConfig {
     const cfg = this.config[name];
-    if (!cfg) throw configurationError(`repository ${name} is not configured on this worker (configured: ${this.names().join(', ') || 'none; set REARGUARD_TARGETS'})`);
+    if (!cfg)
+      throw configurationError(`repository ${name} is not configured on this worker (configured: ${this.names().join(', ') || 'none; set REARGUARD_TARGETS'})`);
     return cfg;
   }
 }

@@ -58,7 +58,12 @@ export class Terraform {
     await this.git.ok(src, ['checkout', '--quiet', '--detach', commit], true);
     const dir = join(src, workingDir);
     if (!existsSync(dir)) throw configurationError(`repository ${this.git.name} has no directory ${workingDir} at ${ref}`);
-    await this.ok(dir, ['init', '-no-color', `-lock-timeout=${this.lockTimeout}`, ...Object.entries(this.backendConfig).map(([k, v]) => `-backend-config=${k}=${v}`)]);
+    await this.ok(dir, [
+      'init',
+      '-no-color',
+      `-lock-timeout=${this.lockTimeout}`,
+      ...Object.entries(this.backendConfig).map(([k, v]) => `-backend-config=${k}=${v}`),
+    ]);
     return { dir, commit };
   }
 
@@ -76,7 +81,9 @@ export class Terraform {
       if (a.includes('update')) change++;
       if (!(a.length === 1 && (a[0] === 'no-op' || a[0] === 'read'))) changes.push(`${a.join('+')} ${rc.address}`);
     }
-    const planSha256 = createHash('sha256').update(await readFile(join(dir, PLAN_FILE))).digest('hex');
+    const planSha256 = createHash('sha256')
+      .update(await readFile(join(dir, PLAN_FILE)))
+      .digest('hex');
     return { add, change, destroy, changes: changes.slice(0, 50), planSha256 };
   }
 
@@ -89,7 +96,11 @@ export class Terraform {
   async apply(plan: TerraformPlan): Promise<Record<string, unknown>> {
     let dir = join(plan.workspace, 'src', plan.workingDir);
     const planPath = join(dir, PLAN_FILE);
-    const saved = existsSync(planPath) && createHash('sha256').update(await readFile(planPath)).digest('hex') === plan.planSha256;
+    const saved =
+      existsSync(planPath) &&
+      createHash('sha256')
+        .update(await readFile(planPath))
+        .digest('hex') === plan.planSha256;
     let applied = false;
     if (saved) {
       const r = await this.tf(dir, ['apply', '-no-color', '-auto-approve', `-lock-timeout=${this.lockTimeout}`, PLAN_FILE]);
@@ -130,7 +141,9 @@ export class Terraform {
 
 function classify(r: RunResult): ApplicationFailure {
   const text = failureText(r, 600);
-  if (/Error acquiring the state lock/i.test(r.stderr)) return ApplicationFailure.retryable(`the Terraform state is locked by another operation: ${text}`, 'StateLocked');
-  if (/Error: (Unsupported|Invalid|Missing required|Reference to undeclared)|Configuration is invalid/i.test(r.stderr)) return ApplicationFailure.nonRetryable(text, 'ConfigurationError');
+  if (/Error acquiring the state lock/i.test(r.stderr))
+    return ApplicationFailure.retryable(`the Terraform state is locked by another operation: ${text}`, 'StateLocked');
+  if (/Error: (Unsupported|Invalid|Missing required|Reference to undeclared)|Configuration is invalid/i.test(r.stderr))
+    return ApplicationFailure.nonRetryable(text, 'ConfigurationError');
   return ApplicationFailure.retryable(text, 'TerraformFailed');
 }

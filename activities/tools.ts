@@ -1,5 +1,7 @@
 // Where the worker finds the command-line tools that some mechanisms drive. Defaults are names on
 // PATH; each can be pinned by an environment variable.
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Env } from './secrets.js';
 
 export interface ToolPaths {
@@ -7,6 +9,8 @@ export interface ToolPaths {
   git: string;
   /** terraform or tofu: both take the same commands and flags for what Rearguard runs. */
   terraform: string;
+  /** Scratch space for checkouts and saved Terraform plans. */
+  workDir: string;
 }
 
 export function toolPaths(env: Env): ToolPaths {
@@ -14,5 +18,6 @@ export function toolPaths(env: Env): ToolPaths {
     helm: env.REARGUARD_HELM_BIN || 'helm',
     git: env.REARGUARD_GIT_BIN || 'git',
     terraform: env.REARGUARD_TERRAFORM_BIN || 'terraform',
+    workDir: env.REARGUARD_WORKDIR || join(tmpdir(), 'rearguard-work'),
   };
 }

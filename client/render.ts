@@ -14,7 +14,8 @@ export function slaLine(s: RollbackStatus, now = Date.now()): string {
 
 function item(i: ItemStatus): string {
   const took = i.durationMs !== undefined ? ` (${formatDuration(i.durationMs)})` : '';
-  const extra = i.error ? `: ${i.error}` : i.result?.status !== undefined ? ` → ${String(i.result.status)}` : '';
+  const waiting = i.planApproval && !i.planApproval.approvedBy && i.state === 'running' ? ' (waiting for plan approval: rearguard rollback approve-plan)' : '';
+  const extra = waiting || (i.error ? `: ${i.error}` : i.result?.status !== undefined ? ` → ${String(i.result.status)}` : '');
   return `  ${MARK[i.state]} ${i.name} [${i.type}] ${i.state}${took}${extra}`;
 }
 

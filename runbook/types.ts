@@ -50,6 +50,8 @@ export interface ItemStatus {
   attempts?: number;
   /** The target resolved before the step ran (e.g. from/to revision); retries aim at exactly this. */
   plan?: Record<string, unknown>;
+  /** For steps whose plan a person must approve before it is applied (terraform approvePlan). */
+  planApproval?: { required: true; approvedBy?: string; reason?: string; time?: string };
   /** A short summary from the mechanism (e.g. from/to revision); never secrets, never whole logs. */
   result?: Record<string, unknown>;
   error?: string;

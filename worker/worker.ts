@@ -34,7 +34,15 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     namespace: o.namespace,
     taskQueue: o.taskQueue,
     ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
-    activities: o.activities ?? createActivities({ auditLog: new AuditLog(o.auditFile), env: o.env ?? process.env, clusters: o.clusters ?? new Clusters({}), repos: o.repos ?? new Repos({}), tools: o.tools ?? toolPaths(o.env ?? process.env) }),
+    activities:
+      o.activities ??
+      createActivities({
+        auditLog: new AuditLog(o.auditFile),
+        env: o.env ?? process.env,
+        clusters: o.clusters ?? new Clusters({}),
+        repos: o.repos ?? new Repos({}),
+        tools: o.tools ?? toolPaths(o.env ?? process.env),
+      }),
     sinks: o.metrics.sinks(),
     // In-flight activities get this long to finish on SIGTERM; after it they are cancelled and
     // their retries run on another worker.

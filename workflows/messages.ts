@@ -22,6 +22,8 @@ export interface VoteResult {
 export const triggerSignal = defineSignal<[Trigger]>('trigger');
 export const approveUpdate = defineUpdate<VoteResult, [VoteRequest]>('approve');
 export const rejectUpdate = defineUpdate<VoteResult, [VoteRequest]>('reject');
+/** Approves the saved plan of a step marked approvePlan (e.g. a Terraform plan) so it is applied. */
+export const approvePlanUpdate = defineUpdate<{ accepted: true; step: string }, [VoteRequest & { step?: string }]>('approvePlan');
 /** Who asked for the cancellation and why; the client sends it just before cancelling the workflow. */
 export const cancelRequestSignal = defineSignal<[VoteRequest]>('cancelRequest');
 export const statusQuery = defineQuery<RollbackStatus>('status');

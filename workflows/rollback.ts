@@ -16,7 +16,16 @@ import type { createActivities } from '../activities/index.js';
 import { formatDuration, parseDuration } from '../runbook/duration.js';
 import { PLANNED_STEP_TYPES, type Check, type Step } from '../runbook/schema.js';
 import type { AuditEvent, ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
-import { approveUpdate, cancelRequestSignal, rejectUpdate, statusQuery, triggerSignal, type VoteRequest, type VoteResult } from './messages.js';
+import {
+  approvePlanUpdate,
+  approveUpdate,
+  cancelRequestSignal,
+  rejectUpdate,
+  statusQuery,
+  triggerSignal,
+  type VoteRequest,
+  type VoteResult,
+} from './messages.js';
 import type { RearguardSinks } from './sinks.js';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -70,6 +79,9 @@ const errorMessage = (err: unknown): string => {
 
 /** One line for the audit trail: what a planned step is about to change. */
 export function describePlan(plan: Record<string, unknown>): string {
+  if ('workingDir' in plan) {
+    return `terraform ${String(plan.repo)}/${String(plan.workingDir)} at ${String(plan.toRef)} (${String(plan.commit).slice(0, 12)}): ${String(plan.add)} to add, ${String(plan.change)} to change, ${String(plan.destroy)} to destroy`;
+  }
   if ('release' in plan) {
     return `helm release ${String(plan.namespace)}/${String(plan.release)}: revision ${String(plan.fromRevision)} (${String(plan.fromChart)}) -> revision ${String(plan.toRevision)} (${String(plan.toChart)})`;
   }
@@ -155,7 +167,19 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
   const approvals = (): number => status.approval.votes.filter((v) => v.decision === 'approve').length;
   const rejected = (): boolean => status.approval.votes.some((v) => v.decision === 'reject');
 
+  const pendingPlan = (): ItemStatus | undefined => status.steps.find((s) => s.planApproval && !s.planApproval.approvedBy && s.state === 'running');
+  function validateApprover(actor: string): void {
+    if (!status.approval.approvers.includes(actor)) {
+      throw new Error(`${actor} is not an approver of runbook ${runbook.metadata.name} (approvers: ${status.approval.approvers.join(', ')})`);
+    }
+    if (requesters().includes(actor)) throw new Error(`${actor} requested this rollback and cannot also approve or reject it`);
+  }
   function validateVote({ actor }: VoteRequest): void {
+    if (status.phase === 'running-steps' && pendingPlan()) {
+      // A reject while a plan waits for approval stops the rollback before that plan is applied.
+      validateApprover(actor);
+      return;
+    }
     if (status.phase !== 'awaiting-approval') {
       throw new Error(`no approval is pending: the rollback is ${status.outcome ?? status.phase}`);
     }
@@ -174,6 +198,23 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     };
   }
   setHandler(approveUpdate, vote('approve'), { validator: validateVote });
+  setHandler(
+    approvePlanUpdate,
+    ({ actor, reason, step }) => {
+      const item = pendingPlan()!;
+      item.planApproval = { required: true, approvedBy: actor, reason, time: new Date().toISOString() };
+      audit('rollback.plan-approved', actor, reason, { step: item.name, plan: item.plan });
+      return { accepted: true as const, step: step ?? item.name };
+    },
+    {
+      validator: ({ actor, step }) => {
+        const item = pendingPlan();
+        if (!item) throw new Error('no step is waiting for plan approval');
+        if (step !== undefined && step !== item.name) throw new Error(`step ${step} is not waiting for plan approval (${item.name} is)`);
+        validateApprover(actor);
+      },
+    },
+  );
   setHandler(rejectUpdate, vote('reject'), { validator: validateVote });
   setHandler(triggerSignal, (t: Trigger) => {
     if (t.requestId === trigger.requestId || status.joins.some((j) => j.requestId === t.requestId)) return;
@@ -252,6 +293,21 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     }
   }
 
+  /** Holds a planned step until an approver accepts its plan; a reject or the approval timeout stops it. */
+  async function awaitPlanApproval(item: ItemStatus): Promise<void> {
+    item.planApproval = { required: true };
+    audit('rollback.plan-approval-requested', 'rearguard', describePlan(item.plan ?? {}), { step: item.name, approvers: status.approval.approvers });
+    await notify(
+      spec.notify.map((n) => n.name),
+      'plan-approval',
+      `Rollback ${workflowId} waits for approval of the plan of step ${item.name}: ${describePlan(item.plan ?? {})}. rearguard rollback approve-plan --id ${workflowId} --reason "..."`,
+    );
+    const decided = await condition(() => item.planApproval?.approvedBy !== undefined || rejected(), approval.timeout);
+    if (rejected()) throw ApplicationFailure.nonRetryable(`plan of step ${item.name} rejected`, 'PlanRejected');
+    if (!decided)
+      throw ApplicationFailure.nonRetryable(`plan of step ${item.name} was not approved within ${approval.timeout}; nothing was applied`, 'PlanNotApproved');
+  }
+
   async function procedure(): Promise<void> {
     const problems = await checks.preflight({ runbook });
     if (problems.length > 0) return fail('preflight', problems.join('; '));
@@ -302,8 +358,14 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
           item.plan = (await run.planStep(request)) as unknown as Record<string, unknown>;
           audit('rollback.step-planned', 'rearguard', describePlan(item.plan), { step: item.name, type: step.type, plan: item.plan });
         }
+        if (step.type === 'terraform' && step.approvePlan) await awaitPlanApproval(item);
         return run.runStep({ ...request, plan: item.plan });
       });
+      if (item.state === 'failed' && rejected()) {
+        outcome = 'rejected';
+        status.steps.slice(i + 1).forEach((s) => (s.state = 'skipped'));
+        return;
+      }
       if (item.state === 'failed') {
         status.steps.slice(i + 1).forEach((s) => (s.state = 'skipped'));
         return fail('running-steps', item.error ?? 'failed', item.name);

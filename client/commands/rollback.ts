@@ -6,7 +6,16 @@ import { z } from 'zod';
 import { formatDuration, parseDuration } from '../../runbook/duration.js';
 import { DNS1123_LABEL } from '../../runbook/names.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
-import { approveUpdate, cancelRequestSignal, rejectUpdate, rollbackWorkflowId, statusQuery, triggerSignal, type VoteResult } from '../../workflows/messages.js';
+import {
+  approvePlanUpdate,
+  approveUpdate,
+  cancelRequestSignal,
+  rejectUpdate,
+  rollbackWorkflowId,
+  statusQuery,
+  triggerSignal,
+  type VoteResult,
+} from '../../workflows/messages.js';
 import type { rollback } from '../../workflows/rollback.js';
 import type { planRollback } from '../../workflows/plan.js';
 import type { CliContext } from '../context.js';
@@ -206,6 +215,31 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
           );
       });
   }
+
+  withTarget(rb.command('approve-plan').description('Approve the saved plan of a step marked approvePlan (e.g. Terraform), so it is applied'))
+    .requiredOption('--reason <text>', 'recorded in the audit trail')
+    .option('--step <name>', 'the step whose plan you approve (default: the one waiting)')
+    .action(async (raw: Record<string, unknown>) => {
+      const c = ctx();
+      const workflowId = workflowIdOf(raw);
+      const { reason, step } = parseOptions(z.object({ reason: z.string().trim().min(1, 'expected a reason'), step: z.string().optional() }), {
+        reason: raw.reason,
+        step: raw.step,
+      });
+      const client = await c.connect();
+      try {
+        const r = await client.workflow.getHandle(workflowId).executeUpdate(approvePlanUpdate, { args: [{ actor: c.actor, reason, step }] });
+        c.out(
+          c.opts.json
+            ? JSON.stringify({ workflowId, ...r, actor: c.actor })
+            : `Approved the plan of step ${r.step} of ${workflowId} as ${c.actor}: it is being applied.`,
+        );
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw failed(`no running rollback ${workflowId}`);
+        if (err instanceof WorkflowUpdateFailedError) throw failed(`approve-plan refused: ${rootMessage(err)}`);
+        throw failed(`approve-plan failed: ${rootMessage(err)}`);
+      }
+    });
 
   withTarget(rb.command('cancel').description('Cancel a rollback: the running step is cancelled, no further step starts'))
     .requiredOption('--reason <text>', 'recorded in the audit trail')

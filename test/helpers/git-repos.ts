@@ -20,7 +20,13 @@ export async function createRepo(name = 'repo', branch = 'main'): Promise<TestRe
   const root = await mkdtemp(join(tmpdir(), `rearguard-${name}-`));
   const remote = join(root, `${name}.git`);
   const work = join(root, 'work');
-  const env = { ...process.env, GIT_AUTHOR_NAME: 'Dev', GIT_AUTHOR_EMAIL: 'dev@example.com', GIT_COMMITTER_NAME: 'Dev', GIT_COMMITTER_EMAIL: 'dev@example.com' };
+  const env = {
+    ...process.env,
+    GIT_AUTHOR_NAME: 'Dev',
+    GIT_AUTHOR_EMAIL: 'dev@example.com',
+    GIT_COMMITTER_NAME: 'Dev',
+    GIT_COMMITTER_EMAIL: 'dev@example.com',
+  };
   const git = async (...args: string[]) => (await exec('git', args, { cwd: work, env })).stdout.trim();
   await exec('git', ['init', '--quiet', '--bare', `--initial-branch=${branch}`, remote]);
   await exec('git', ['init', '--quiet', `--initial-branch=${branch}`, work]);

@@ -40,11 +40,16 @@ async function releaseWithHistory(upgrades: string[][]): Promise<string> {
 async function outcome(ns: string) {
   const manifest = await helmCli(ns, 'get', 'manifest', 'web');
   const status = JSON.parse(await helmCli(ns, 'status', 'web', '-o', 'json')) as { version: number; info: { status: string; description: string } };
-  const history = (JSON.parse(await helmCli(ns, 'history', 'web', '-o', 'json')) as { revision: number; status: string; description: string }[]).map((h) => [h.revision, h.status, h.description]);
+  const history = (JSON.parse(await helmCli(ns, 'history', 'web', '-o', 'json')) as { revision: number; status: string; description: string }[]).map((h) => [
+    h.revision,
+    h.status,
+    h.description,
+  ]);
   return { manifest, version: status.version, status: status.info.status, description: status.info.description, history };
 }
 
-const undo = (plan: Parameters<Helm["apply"]>[0]): Promise<Record<string, unknown>> => new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(() => helm.apply(plan, 120_000));
+const undo = (plan: Parameters<Helm['apply']>[0]): Promise<Record<string, unknown>> =>
+  new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(() => helm.apply(plan, 120_000));
 
 describe('helm rollback, differential against helm', () => {
   for (const [name, upgrades, to] of [

@@ -62,14 +62,23 @@ async function stateOf(state: string) {
   await run('git', ['clone', '--quiet', repo.url, work]);
   const cwd = join(work, 'infra/app');
   await tf(cwd, 'init', '-no-color', `-backend-config=path=${state}`);
-  const shown = JSON.parse(await tf(cwd, 'show', '-json')) as { values?: { outputs?: unknown; root_module?: { resources?: { address: string; values: { input: unknown; output: unknown } }[] } } };
+  const shown = JSON.parse(await tf(cwd, 'show', '-json')) as {
+    values?: { outputs?: unknown; root_module?: { resources?: { address: string; values: { input: unknown; output: unknown } }[] } };
+  };
   return {
     outputs: shown.values?.outputs,
     resources: (shown.values?.root_module?.resources ?? []).map((r) => ({ address: r.address, input: r.values.input, output: r.values.output })),
   };
 }
 
-const terraform = (state: string, lockTimeout?: string) => new Terraform(TF(), new Git('git', 'infra', { url: repo.url, branch: 'main', author, terraformBackendConfig: {} }, {}), { path: state }, join(dir, 'work'), lockTimeout);
+const terraform = (state: string, lockTimeout?: string) =>
+  new Terraform(
+    TF(),
+    new Git('git', 'infra', { url: repo.url, branch: 'main', author, terraformBackendConfig: {} }, {}),
+    { path: state },
+    join(dir, 'work'),
+    lockTimeout,
+  );
 const activity = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment({ startToCloseTimeoutMs: 300_000 }).run(fn) as Promise<T>;
 
 describe('terraform step', () => {
@@ -108,13 +117,16 @@ describe('terraform step', () => {
     const holder = spawn(TF(), [`-chdir=${cwd}`, 'apply', '-no-color', '-auto-approve'], { stdio: 'ignore', env: { ...process.env, CHECKPOINT_DISABLE: '1' } });
     try {
       await new Promise((r) => setTimeout(r, 3_000));
-      await assert.rejects(activity(() => terraform(state, '1s').plan('infra', 'v2', 'infra/app', 'lock-test')), (e: unknown) => {
-        assert.ok(e instanceof ApplicationFailure, String(e));
-        assert.equal(e.type, 'StateLocked');
-        assert.equal(e.nonRetryable, false);
-        assert.match(e.message, /state is locked/);
-        return true;
-      });
+      await assert.rejects(
+        activity(() => terraform(state, '1s').plan('infra', 'v2', 'infra/app', 'lock-test')),
+        (e: unknown) => {
+          assert.ok(e instanceof ApplicationFailure, String(e));
+          assert.equal(e.type, 'StateLocked');
+          assert.equal(e.nonRetryable, false);
+          assert.match(e.message, /state is locked/);
+          return true;
+        },
+      );
     } finally {
       holder.kill('SIGKILL');
     }
@@ -122,7 +134,13 @@ describe('terraform step', () => {
 
   it('refuses a ref that does not exist and a directory that is not there', async () => {
     const t = terraform(join(dir, 'x.tfstate'));
-    await assert.rejects(activity(() => t.plan('infra', 'v9', 'infra/app', 'k1')), (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && /v9 does not name a commit/.test(e.message));
-    await assert.rejects(activity(() => t.plan('infra', 'v1', 'infra/nope', 'k2')), (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && /has no directory infra\/nope at v1/.test(e.message));
+    await assert.rejects(
+      activity(() => t.plan('infra', 'v9', 'infra/app', 'k1')),
+      (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && /v9 does not name a commit/.test(e.message),
+    );
+    await assert.rejects(
+      activity(() => t.plan('infra', 'v1', 'infra/nope', 'k2')),
+      (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && /has no directory infra\/nope at v1/.test(e.message),
+    );
   });
 });

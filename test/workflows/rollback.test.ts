@@ -12,7 +12,15 @@ import type { Runbook } from '../../runbook/schema.js';
 import type { AuditEvent, NotifyRequest, RollbackStatus, StepRequest, Trigger } from '../../runbook/types.js';
 import { RearguardMetrics } from '../../worker/metrics.js';
 import { createRearguardWorker } from '../../worker/worker.js';
-import { approveUpdate, cancelRequestSignal, rejectUpdate, rollbackWorkflowId, statusQuery, triggerSignal } from '../../workflows/messages.js';
+import {
+  approvePlanUpdate,
+  approveUpdate,
+  cancelRequestSignal,
+  rejectUpdate,
+  rollbackWorkflowId,
+  statusQuery,
+  triggerSignal,
+} from '../../workflows/messages.js';
 import { makeRunbook } from '../helpers/runbooks.js';
 import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
 
@@ -330,6 +338,90 @@ describe('rollback workflow', () => {
       assert.equal(calls.audit.filter((e) => e.action === 'rollback.triggered').length, 1);
       assert.equal(calls.audit.find((e) => e.action === 'rollback.joined')?.actor, 'alertmanager');
     });
+  });
+
+  it('holds a terraform step until its plan is approved, then applies exactly the recorded plan', async () => {
+    const plan = {
+      repo: 'infra',
+      toRef: 'v1',
+      commit: 'abc123',
+      workingDir: 'infra/app',
+      add: 0,
+      change: 1,
+      destroy: 1,
+      changes: ['delete terraform_data.cache'],
+      workspace: '/tmp/x',
+      planSha256: 'f00',
+    };
+    const applied: unknown[] = [];
+    await withRollback(
+      {
+        runbook: makeRunbook({
+          approval: { required: false, approvers: ['alice', 'bob'] },
+          steps: [{ name: 'infra', type: 'terraform', repo: 'infra', workingDir: 'infra/app', toRef: 'v1', approvePlan: true }],
+        }),
+        overrides: {
+          planStep: async () => plan,
+          runStep: async (req) => {
+            applied.push(req.plan);
+            return { applied: true };
+          },
+        },
+      },
+      async (h, { calls }) => {
+        await waitFor(async () => ((await h.query(statusQuery)).steps[0].planApproval ? true : undefined), 'plan approval requested');
+        assert.equal(applied.length, 0, 'nothing applied before approval');
+        await assert.rejects(h.executeUpdate(approvePlanUpdate, { args: [{ actor: 'dave', reason: 'mine' }] }), WorkflowUpdateFailedError);
+        await assert.rejects(
+          h.executeUpdate(approvePlanUpdate, { args: [{ actor: 'bob', reason: 'ok', step: 'other' }] }),
+          (e: unknown) => e instanceof WorkflowUpdateFailedError && /step other is not waiting/.test((e.cause as Error).message),
+        );
+        await h.executeUpdate(approvePlanUpdate, { args: [{ actor: 'bob', reason: '1 change, 1 destroy as expected' }] });
+        const s = await outcomeOf(h);
+        assert.equal(s.outcome, 'succeeded');
+        assert.deepEqual(applied, [plan]);
+        assert.equal(s.steps[0].planApproval?.approvedBy, 'bob');
+        assert.deepEqual(
+          actions(calls.audit).filter((a) => a.startsWith('rollback.plan')),
+          ['rollback.plan-approval-requested', 'rollback.plan-approved'],
+        );
+        assert.match(calls.audit.find((e) => e.action === 'rollback.step-planned')!.reason, /0 to add, 1 to change, 1 to destroy/);
+      },
+    );
+  });
+
+  it('ends as rejected when a waiting plan is rejected, without applying it', async () => {
+    let applied = 0;
+    await withRollback(
+      {
+        runbook: makeRunbook({
+          approval: { required: false, approvers: ['alice', 'bob'] },
+          steps: [{ name: 'infra', type: 'terraform', repo: 'infra', workingDir: 'infra/app', toRef: 'v1', approvePlan: true }],
+        }),
+        overrides: {
+          planStep: async () => ({
+            repo: 'infra',
+            toRef: 'v1',
+            commit: 'c',
+            workingDir: 'infra/app',
+            add: 5,
+            change: 0,
+            destroy: 9,
+            changes: [],
+            workspace: '/tmp/y',
+            planSha256: 'x',
+          }),
+          runStep: async () => ({ applied: ++applied }),
+        },
+      },
+      async (h) => {
+        await waitFor(async () => ((await h.query(statusQuery)).steps[0].planApproval ? true : undefined), 'plan approval requested');
+        await h.executeUpdate(rejectUpdate, { args: [{ actor: 'alice', reason: 'destroys 9 resources' }] });
+        const s = await outcomeOf(h);
+        assert.equal(s.outcome, 'rejected');
+        assert.equal(applied, 0);
+      },
+    );
   });
 
   it('replays every history recorded above without nondeterminism', async () => {
