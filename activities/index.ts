@@ -7,6 +7,7 @@ import type { AuditLog } from './audit-log.js';
 import type { Clusters, Repos } from './targets.js';
 import type { ToolPaths } from './tools.js';
 import { Git } from './git.js';
+import { Gitops, reconcileFlux, syncArgo, type GitopsPlan } from './gitops.js';
 import { Helm, type HelmPlan } from './helm.js';
 import { Terraform, type TerraformPlan } from './terraform.js';
 import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
@@ -29,7 +30,7 @@ export interface ActivityDeps {
 }
 
 /** Mechanisms this worker can run; the others arrive with their issues and fail preflight until then. */
-const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen', 'helm', 'terraform']);
+const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen', 'helm', 'terraform', 'gitops']);
 const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable']);
 
 export function createActivities({ auditLog, env, clusters, repos, tools }: ActivityDeps) {
@@ -63,6 +64,14 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
           const p = clusterProblem(`spec.steps[${i}]`, s.cluster ?? runbook.spec.cluster);
           if (p) problems.push(p);
         }
+        if (s.type === 'gitops') {
+          if (!repos.names().includes(s.repo))
+            problems.push(`spec.steps[${i}]: repository ${s.repo} is not configured on the worker (configured: ${repos.names().join(', ') || 'none'})`);
+          if (s.argocd || s.flux) {
+            const p = clusterProblem(`spec.steps[${i}] (argocd/flux)`, runbook.spec.cluster);
+            if (p) problems.push(p);
+          }
+        }
         if (s.type === 'terraform') {
           if (!s.repo) problems.push(`spec.steps[${i}]: terraform steps need repo, a repository configured on the worker`);
           else if (!repos.names().includes(s.repo))
@@ -86,10 +95,12 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     },
 
     /** Resolves a step's target once (e.g. revision 7, the blue selector); the workflow records it. */
-    async planStep(req: StepRequest): Promise<KubePlan | HelmPlan | TerraformPlan> {
+    async planStep(req: StepRequest): Promise<KubePlan | HelmPlan | TerraformPlan | GitopsPlan> {
       const { step } = req;
       if (isKubeStep(step)) return kubernetes.plan(step, req.cluster);
       if (step.type === 'helm') return helm(step.cluster ?? req.cluster).plan(step.namespace, step.release, step.toRevision);
+      if (step.type === 'gitops')
+        return new Gitops(new Git(tools.git, step.repo, repos.get(step.repo), env), tools.workDir).plan(step.revert, req.idempotencyKey);
       if (step.type === 'terraform') return terraform(step.repo!).plan(step.repo!, step.toRef, step.workingDir, req.idempotencyKey);
       throw notAvailable(`planning of ${step.type} steps`);
     },
@@ -101,6 +112,26 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
         if (req.plan === undefined) throw notAvailable(`running ${step.type} steps without a plan`);
         return kubernetes.apply(step, req.plan as KubePlan);
       }
+      if (step.type === 'gitops') {
+        if (req.plan === undefined) throw notAvailable('running gitops steps without a plan');
+        const plan = req.plan as GitopsPlan;
+        const gitops = new Gitops(new Git(tools.git, step.repo, repos.get(step.repo), env), tools.workDir);
+        const title = `Rollback ${req.target.service} in ${req.target.environment}: ${plan.mode === 'revert' ? `revert ${plan.commits.map((c) => c.slice(0, 12)).join(', ')}` : `restore ${plan.commits[0].slice(0, 12)}`}`;
+        const made = await gitops.commit(plan, req.idempotencyKey, { title, actor: req.trigger.actor, reason: req.trigger.reason, workflowId: req.workflowId });
+        const deadline = Date.now() + Math.max(10_000, Context.current().info.startToCloseTimeoutMs - 10_000);
+        const result: Record<string, unknown> = {
+          repo: plan.repo,
+          branch: plan.branch,
+          from: plan.headBefore,
+          commit: made.commit,
+          created: made.created,
+          mode: plan.mode,
+          reverted: plan.commits,
+        };
+        if (step.argocd) result.argocd = await syncArgo(clusters.client(req.cluster), step.argocd, made.commit, req.trigger.reason, deadline);
+        if (step.flux) result.flux = await reconcileFlux(clusters.client(req.cluster), step.flux, made.commit, deadline);
+        return result;
+      }
       if (step.type === 'terraform') {
         if (req.plan === undefined) throw notAvailable('running terraform steps without a plan');
         return terraform(step.repo!).apply(req.plan as TerraformPlan);
@@ -110,7 +141,8 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
         const plan = req.plan as HelmPlan;
         return helm(plan.cluster).apply(plan, Context.current().info.startToCloseTimeoutMs);
       }
-      throw notAvailable(`the ${step.type} mechanism`);
+      const unknown: never = step;
+      throw notAvailable(`the ${(unknown as { type: string }).type} mechanism`);
     },
 
     async runCheck(req: CheckRequest): Promise<Record<string, unknown>> {

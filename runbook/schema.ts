@@ -115,7 +115,7 @@ export const terraformStep = z.strictObject({
 export const STEP_TYPES = ['blueGreen', 'kubernetes', 'helm', 'gitops', 'terraform', 'webhook'] as const;
 export type StepType = (typeof STEP_TYPES)[number];
 /** Mechanisms whose target is resolved (planned) once before they run, so retries aim at the same target. */
-export const PLANNED_STEP_TYPES: readonly StepType[] = ['kubernetes', 'blueGreen', 'helm', 'terraform'];
+export const PLANNED_STEP_TYPES: readonly StepType[] = ['kubernetes', 'blueGreen', 'helm', 'terraform', 'gitops'];
 
 export const step = z.discriminatedUnion('type', [blueGreenStep, kubernetesStep, helmStep, gitopsStep, terraformStep, webhookStep], {
   error: (iss) => (iss.code === 'invalid_union' ? `expected type to be one of ${STEP_TYPES.join(', ')}` : undefined),

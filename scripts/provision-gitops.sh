@@ -105,7 +105,7 @@ provision_tofu() {
   local dest="$CACHE/opentofu-$OPENTOFU_VERSION"
   if [[ ! -x "$dest/bin/tofu" ]]; then
     need go "OpenTofu"
-    log "tofu: building OpenTofu $OPENTOFU_VERSION from the Go module proxy (~6 min on 2 cores)"
+    log "tofu: building OpenTofu $OPENTOFU_VERSION from the Go module proxy (~10 min on 2 cores)"
     local t0=$SECONDS
     build_into "$dest" build_tofu
     log "tofu: built in $((SECONDS - t0))s"

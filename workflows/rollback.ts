@@ -79,6 +79,10 @@ const errorMessage = (err: unknown): string => {
 
 /** One line for the audit trail: what a planned step is about to change. */
 export function describePlan(plan: Record<string, unknown>): string {
+  if ('headBefore' in plan) {
+    const commits = (plan.commits as string[]).map((c, i) => `${c.slice(0, 12)} "${(plan.subjects as string[])[i]}"`).join(', ');
+    return `git ${String(plan.repo)}@${String(plan.branch)}: ${plan.mode === 'revert' ? `revert ${commits}` : `restore the tree of ${commits}`} as a new commit on ${String(plan.headBefore).slice(0, 12)}`;
+  }
   if ('workingDir' in plan) {
     return `terraform ${String(plan.repo)}/${String(plan.workingDir)} at ${String(plan.toRef)} (${String(plan.commit).slice(0, 12)}): ${String(plan.add)} to add, ${String(plan.change)} to change, ${String(plan.destroy)} to destroy`;
   }

@@ -24,6 +24,8 @@ export interface Testbed {
   kubeconfigFor(user: 'rearguard-worker' | 'nobody'): Promise<string>;
   /** kubectl as admin; resolves stdout, rejects with stderr. */
   kubectl(args: string[], input?: string): Promise<string>;
+  /** Applies the Argo CD and Flux CRDs from .tools/crds (scripts/provision-gitops.sh); no controllers run. */
+  installGitopsCrds(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -201,6 +203,23 @@ export async function startTestbed(): Promise<Testbed> {
         const file = join(dir, `${user}.kubeconfig`);
         await writeFile(file, kubeconfigYaml(server, user, tokens[user]));
         return file;
+      },
+      async installGitopsCrds() {
+        const dir = process.env.REARGUARD_CRDS_DIR ?? `${ROOT}.tools/crds`;
+        if (!existsSync(dir)) throw new Error(`CRDs not found at ${dir}: run \`bash scripts/provision-gitops.sh crds\` (npm test does)`);
+        // The Application CRD is too large for client-side apply's last-applied annotation.
+        for (const f of ['argocd-application.yaml', 'argocd-appproject.yaml', 'flux-gitrepository.yaml', 'flux-kustomization.yaml']) {
+          await kubectl(['apply', '--server-side', '-f', `${dir}/${f}`]);
+        }
+        await kubectl([
+          'wait',
+          '--for=condition=Established',
+          '--timeout=60s',
+          'crd/applications.argoproj.io',
+          'crd/appprojects.argoproj.io',
+          'crd/gitrepositories.source.toolkit.fluxcd.io',
+          'crd/kustomizations.kustomize.toolkit.fluxcd.io',
+        ]);
       },
       stop: async () => {
         process.removeListener('exit', killOnExit);

@@ -1,0 +1,216 @@
+// The `gitops` step. With GitOps the rollback is a commit: revert the bad commit(s), or restore the
+// tree of a known-good ref, as one new commit on the configured branch (naming the rollback, actor and
+// reason), pushed; then ask the controller to apply it: Argo CD by requesting a sync operation (as
+// `argocd app sync` does), Flux by setting reconcile.fluxcd.io/requestedAt (as `flux reconcile` does).
+// Git stays the source of truth, unlike `argocd app rollback`, which turns auto-sync off.
+import { mkdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
+import { configurationError } from './errors.js';
+import type { Git } from './git.js';
+import type { KubeClient, KubeObject } from './kubernetes/client.js';
+
+export interface GitopsPlan {
+  repo: string;
+  branch: string;
+  /** Branch tip when planned. */
+  headBefore: string;
+  mode: 'revert' | 'restore';
+  /** revert: the commits to revert, newest first; restore: the commit whose tree is restored. */
+  commits: string[];
+  subjects: string[];
+}
+
+export interface SyncTarget {
+  argocd?: { application: string; namespace?: string; wait?: boolean };
+  flux?: { kind: 'Kustomization' | 'GitRepository' | 'HelmRelease'; namespace: string; name: string; wait?: boolean };
+}
+
+const TRAILER = 'Rearguard-Rollback';
+const PUSH_ATTEMPTS = 5;
+
+export class Gitops {
+  constructor(
+    readonly git: Git,
+    readonly workRoot: string,
+  ) {}
+
+  private workspace(key: string): string {
+    return join(this.workRoot, 'gitops', createHash('sha256').update(key).digest('hex').slice(0, 16));
+  }
+
+  private async freshClone(key: string): Promise<string> {
+    const dir = this.workspace(key);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    const src = join(dir, 'src');
+    await this.git.clone(src, { branch: this.git.repo.branch });
+    return src;
+  }
+
+  async plan(revert: { commit: string } | { commits: string[] } | { toRef: string }, key: string): Promise<GitopsPlan> {
+    const src = await this.freshClone(`${key}/plan`);
+    const headBefore = await this.git.resolve(src, 'HEAD');
+    const mode = 'toRef' in revert ? 'restore' : 'revert';
+    const refs = 'toRef' in revert ? [revert.toRef] : 'commits' in revert ? revert.commits : [revert.commit];
+    const commits: string[] = [];
+    for (const ref of refs) commits.push(await this.git.resolve(src, ref));
+    if (mode === 'revert') {
+      // Newest first, so reverting in this order never touches a change before what built on it.
+      const order = (await this.git.ok(src, ['rev-list', 'HEAD'])).split('\n');
+      for (const c of commits) if (!order.includes(c)) throw configurationError(`repository ${this.git.name}: ${c} is not on branch ${this.git.repo.branch}`);
+      commits.sort((a, b) => order.indexOf(a) - order.indexOf(b));
+    }
+    const subjects: string[] = [];
+    for (const c of commits) subjects.push(await this.git.ok(src, ['log', '-1', '--format=%s', c]));
+    return { repo: this.git.name, branch: this.git.repo.branch, headBefore, mode, commits, subjects };
+  }
+
+  /** Makes (once) and pushes the rollback commit; returns its id and whether this call made it. */
+  async commit(
+    plan: GitopsPlan,
+    key: string,
+    message: { title: string; actor: string; reason: string; workflowId: string },
+  ): Promise<{ commit: string; created: boolean; pushAttempts: number }> {
+    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+      const src = await this.freshClone(key);
+      // Already done (a retry after the push landed, perhaps on another worker): find our trailer.
+      const mine = await this.git.ok(src, ['log', '--format=%H', '--max-count=500', '-F', `--grep=${TRAILER}: ${key}`, 'HEAD']);
+      if (mine) return { commit: mine.split('\n')[0], created: false, pushAttempts: attempt - 1 };
+      const changed = await this.applyChange(src, plan);
+      if (!changed) return { commit: await this.git.resolve(src, 'HEAD'), created: false, pushAttempts: attempt - 1 };
+      const body = [
+        message.title,
+        '',
+        ...plan.commits.map((c, i) => `${plan.mode === 'revert' ? 'Reverts' : 'Restores the tree of'} ${c} "${plan.subjects[i]}"`),
+        '',
+        `Reason: ${message.reason}`,
+        `Requested-by: ${message.actor}`,
+        `Workflow: ${message.workflowId}`,
+        `${TRAILER}: ${key}`,
+      ].join('\n');
+      await this.git.ok(src, ['commit', '--quiet', '--no-verify', '-m', body], true);
+      const sha = await this.git.resolve(src, 'HEAD');
+      const push = await this.git.run(src, ['push', '--quiet', '--porcelain', 'origin', `HEAD:refs/heads/${plan.branch}`]);
+      if (push.exitCode === 0) return { commit: sha, created: true, pushAttempts: attempt };
+      if (!/\[rejected\]|non-fast-forward|fetch first|failed to update ref|stale info/i.test(push.stdout + push.stderr)) {
+        throw ApplicationFailure.retryable(`repository ${this.git.name}: push failed: ${(push.stderr || push.stdout).slice(-400)}`, 'GitFailed');
+      }
+      // The branch moved under us: start again from its new head.
+      Context.current().heartbeat({ pushRejected: attempt });
+    }
+    throw ApplicationFailure.retryable(`repository ${this.git.name}: branch ${plan.branch} kept moving; push rejected ${PUSH_ATTEMPTS} times`, 'GitFailed');
+  }
+
+  /** Stages the rollback in `src`; false when there is nothing left to change. */
+  private async applyChange(src: string, plan: GitopsPlan): Promise<boolean> {
+    if (plan.mode === 'restore') {
+      await this.git.ok(src, ['restore', `--source=${plan.commits[0]}`, '--staged', '--worktree', '--', ':/'], true);
+    } else {
+      for (const c of plan.commits) {
+        const parents = (await this.git.ok(src, ['rev-list', '--parents', '-n', '1', c])).split(' ').length - 1;
+        const r = await this.git.run(src, ['revert', '--no-commit', ...(parents > 1 ? ['-m', '1'] : []), c]);
+        if (r.exitCode !== 0) {
+          const files = (await this.git.run(src, ['diff', '--name-only', '--diff-filter=U'])).stdout.trim().split('\n').filter(Boolean);
+          await this.git.run(src, ['revert', '--abort']);
+          if (files.length) {
+            throw ApplicationFailure.nonRetryable(
+              `repository ${this.git.name}: reverting ${c.slice(0, 12)} conflicts with later changes in ${files.join(', ')}; revert by hand or roll back with toRef`,
+              'RevertConflict',
+            );
+          }
+          throw ApplicationFailure.retryable(`repository ${this.git.name}: git revert ${c.slice(0, 12)} failed: ${r.stderr.slice(-300)}`, 'GitFailed');
+        }
+      }
+    }
+    const status = await this.git.ok(src, ['status', '--porcelain']);
+    return status.length > 0;
+  }
+}
+
+/** Asks Argo CD to sync the Application to `revision` and (optionally) waits until it is Synced and Healthy. */
+export async function syncArgo(
+  kube: KubeClient,
+  app: NonNullable<SyncTarget['argocd']>,
+  revision: string,
+  reason: string,
+  deadline: number,
+): Promise<Record<string, unknown>> {
+  const path = `/apis/argoproj.io/v1alpha1/namespaces/${app.namespace ?? 'argocd'}/applications/${app.application}`;
+  const current = await kube.get(path);
+  const already = current.status?.sync?.revision === revision && current.status?.sync?.status === 'Synced';
+  if (!already && current.operation?.sync?.revision !== revision) {
+    await kube.patch(
+      path,
+      { operation: { initiatedBy: { username: 'rearguard' }, info: [{ name: 'reason', value: reason.slice(0, 200) }], sync: { revision } } },
+      'application/merge-patch+json',
+    );
+  }
+  if (app.wait === false) return { application: app.application, revision, requested: !already };
+  for (;;) {
+    const a = await kube.get(path);
+    const op = a.status?.operationState as KubeObject | undefined;
+    if (op?.syncResult?.revision === revision && (op.phase === 'Failed' || op.phase === 'Error')) {
+      throw ApplicationFailure.nonRetryable(`Argo CD could not sync ${app.application} to ${revision.slice(0, 12)}: ${op.message ?? op.phase}`, 'SyncFailed');
+    }
+    const health = a.status?.health?.status as string | undefined;
+    if (a.status?.sync?.revision === revision && a.status?.sync?.status === 'Synced' && health === 'Healthy') {
+      return { application: app.application, revision, sync: 'Synced', health };
+    }
+    Context.current().heartbeat({ argocd: app.application, sync: a.status?.sync?.status, health });
+    if (Date.now() > deadline) {
+      throw ApplicationFailure.nonRetryable(
+        `Argo CD application ${app.application} not Synced and Healthy at ${revision.slice(0, 12)} in time (sync ${a.status?.sync?.status ?? '?'}, health ${health ?? '?'})`,
+        'SyncFailed',
+      );
+    }
+    await sleep(1_000);
+  }
+}
+
+const FLUX_API: Record<string, string> = {
+  Kustomization: 'kustomize.toolkit.fluxcd.io/v1/namespaces/{ns}/kustomizations',
+  GitRepository: 'source.toolkit.fluxcd.io/v1/namespaces/{ns}/gitrepositories',
+  HelmRelease: 'helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases',
+};
+const fluxPath = (kind: string, ns: string, name: string) => `/apis/${FLUX_API[kind].replace('{ns}', ns)}/${name}`;
+
+/** `flux reconcile <kind> --with-source`: request reconciliation and wait for Ready at the new revision. */
+export async function reconcileFlux(
+  kube: KubeClient,
+  target: NonNullable<SyncTarget['flux']>,
+  revision: string,
+  deadline: number,
+): Promise<Record<string, unknown>> {
+  const requestedAt = new Date().toISOString();
+  const annotate = (kind: string, ns: string, name: string) =>
+    kube.patch(fluxPath(kind, ns, name), { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': requestedAt } } }, 'application/merge-patch+json');
+  const obj = await kube.get(fluxPath(target.kind, target.namespace, target.name));
+  const source = obj.spec?.sourceRef as { kind?: string; name?: string; namespace?: string } | undefined;
+  if (target.kind !== 'GitRepository' && source?.kind === 'GitRepository' && source.name)
+    await annotate('GitRepository', source.namespace ?? target.namespace, source.name);
+  await annotate(target.kind, target.namespace, target.name);
+  if (target.wait === false) return { [target.kind]: `${target.namespace}/${target.name}`, requestedAt };
+  for (;;) {
+    const o = await kube.get(fluxPath(target.kind, target.namespace, target.name));
+    const ready = ((o.status?.conditions ?? []) as KubeObject[]).find((c) => c.type === 'Ready');
+    const applied = String(o.status?.lastAppliedRevision ?? o.status?.artifact?.revision ?? '');
+    if (o.status?.lastHandledReconcileAt === requestedAt && applied.includes(revision)) {
+      if (ready?.status === 'True') return { [target.kind]: `${target.namespace}/${target.name}`, revision: applied, ready: true };
+      if (ready?.status === 'False' && ready.reason !== 'Progressing') {
+        throw ApplicationFailure.nonRetryable(
+          `Flux ${target.kind} ${target.namespace}/${target.name} is not Ready at ${revision.slice(0, 12)}: ${ready.message ?? ready.reason}`,
+          'SyncFailed',
+        );
+      }
+    }
+    Context.current().heartbeat({ flux: target.name, ready: ready?.status, applied });
+    if (Date.now() > deadline)
+      throw ApplicationFailure.nonRetryable(
+        `Flux ${target.kind} ${target.namespace}/${target.name} did not become Ready at ${revision.slice(0, 12)} in time`,
+        'SyncFailed',
+      );
+    await sleep(1_000);
+  }
+}

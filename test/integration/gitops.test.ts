@@ -1,0 +1,236 @@
+// The `gitops` step with real git (a bare remote in a temp dir) and the Argo CD and Flux CRDs on the
+// testbed; the test plays the controllers, updating status as they would.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { Git } from '../../activities/git.js';
+import { Gitops, reconcileFlux, syncArgo, type GitopsPlan } from '../../activities/gitops.js';
+import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.js';
+import type { RunResult } from '../../activities/process.js';
+import type { RepoConfig } from '../../activities/targets.js';
+import { createRepo, type TestRepo } from '../helpers/git-repos.js';
+import { startTestbed, type Testbed } from '../testbed/cluster.js';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+let bed: Testbed;
+let kube: KubeClient;
+let work: string;
+const stops: (() => void)[] = [];
+
+before(async () => {
+  bed = await startTestbed();
+  await bed.installGitopsCrds();
+  kube = KubeClient.fromConfig('testbed', { kubeconfig: bed.kubeconfig });
+  work = await mkdtemp(join(tmpdir(), 'rearguard-gitops-'));
+});
+after(async () => {
+  stops.forEach((s) => s());
+  await bed?.stop();
+});
+
+const repoConfig = (repo: TestRepo): RepoConfig => ({
+  url: repo.url,
+  branch: 'main',
+  author: { name: 'Rearguard', email: 'rearguard@localhost' },
+  terraformBackendConfig: {},
+});
+const activity = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(fn) as Promise<T>;
+const deployment = (image: string) =>
+  `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: api }\nspec:\n  template:\n    spec:\n      containers: [{ name: api, image: "${image}" }]\n`;
+
+/** A config repo: v1 good, v2 bad (the one to revert). */
+async function configRepo(): Promise<{ repo: TestRepo; good: string; bad: string }> {
+  const repo = await createRepo('payments-config');
+  const good = await repo.commit(
+    { 'apps/api/deployment.yaml': deployment('api:1.0'), 'apps/api/kustomization.yaml': 'resources: [deployment.yaml]\n' },
+    'api 1.0',
+  );
+  const bad = await repo.commit({ 'apps/api/deployment.yaml': deployment('api:2.0-bad') }, 'api 2.0');
+  return { repo, good, bad };
+}
+
+/** Plays Argo CD's application controller: performs a requested sync operation, reports Synced/Healthy. */
+function fakeArgo(ns: string, name: string, outcome: 'Succeeded' | 'Failed' = 'Succeeded'): void {
+  let stopped = false;
+  stops.push(() => (stopped = true));
+  const path = `/apis/argoproj.io/v1alpha1/namespaces/${ns}/applications/${name}`;
+  void (async () => {
+    while (!stopped) {
+      const app = await kube.get(path).catch(() => undefined);
+      const revision = (app?.operation as KubeObject | undefined)?.sync?.revision as string | undefined;
+      if (revision) {
+        const ok = outcome === 'Succeeded';
+        await kube.patch(
+          path,
+          {
+            operation: null,
+            status: {
+              sync: { status: ok ? 'Synced' : 'OutOfSync', revision: ok ? revision : app!.status?.sync?.revision },
+              health: { status: ok ? 'Healthy' : 'Degraded' },
+              operationState: {
+                startedAt: new Date().toISOString(),
+                finishedAt: new Date().toISOString(),
+                phase: outcome,
+                message: ok ? 'successfully synced' : 'one or more objects failed to apply',
+                syncResult: { revision },
+                operation: app!.operation,
+              },
+            },
+          },
+          'application/merge-patch+json',
+        );
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+}
+
+/** Plays Flux's source and kustomize controllers for one Kustomization and its GitRepository. */
+function fakeFlux(ns: string, revisionOf: () => Promise<string>): void {
+  let stopped = false;
+  stops.push(() => (stopped = true));
+  const ks = `/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/${ns}/kustomizations/apps`;
+  void (async () => {
+    while (!stopped) {
+      const k = await kube.get(ks).catch(() => undefined);
+      const requested = k?.metadata?.annotations?.['reconcile.fluxcd.io/requestedAt'] as string | undefined;
+      if (requested && k!.status?.lastHandledReconcileAt !== requested) {
+        const rev = `main@sha1:${await revisionOf()}`;
+        await kube.call(
+          'PATCH',
+          `${ks}/status`,
+          {
+            status: {
+              lastHandledReconcileAt: requested,
+              lastAppliedRevision: rev,
+              conditions: [
+                {
+                  type: 'Ready',
+                  status: 'True',
+                  reason: 'ReconciliationSucceeded',
+                  message: `Applied revision: ${rev}`,
+                  lastTransitionTime: new Date().toISOString(),
+                },
+              ],
+            },
+          },
+          'application/merge-patch+json',
+        );
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+}
+
+const message = { title: 'Rollback payments in prod: revert', actor: 'dave', reason: 'api 5xx after 2.0', workflowId: 'rollback:prod:payments' };
+
+describe('gitops step', () => {
+  it('reverts the bad commit as a new commit, pushes it, and syncs the Argo CD Application to it', async () => {
+    const { repo, good, bad } = await configRepo();
+    await bed.kubectl(['create', 'namespace', 'argocd']).catch(() => undefined);
+    await bed.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: payments, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${repo.url}", path: apps/api, targetRevision: main }\n  destination: { server: https://kubernetes.default.svc, namespace: payments }\n`,
+    );
+    fakeArgo('argocd', 'payments');
+    const gitops = new Gitops(new Git('git', 'payments-config', repoConfig(repo), {}), work);
+    const plan: GitopsPlan = await activity(() => gitops.plan({ commit: 'HEAD' }, 'k-argo'));
+    assert.deepEqual(plan.commits, [bad], 'HEAD resolved once, at plan time');
+    assert.deepEqual(plan.subjects, ['api 2.0']);
+    const made = await activity(() => gitops.commit(plan, 'k-argo', message));
+    assert.equal(made.created, true);
+    await repo.git('pull', '--quiet', 'origin', 'main');
+    assert.equal(await repo.git('rev-parse', 'HEAD'), made.commit);
+    assert.equal(await repo.git('rev-parse', 'HEAD^{tree}'), await repo.git('rev-parse', `${good}^{tree}`), 'tree back at the good commit');
+    const body = await repo.git('log', '-1', '--format=%B');
+    assert.match(body, /Reverts [0-9a-f]{40} "api 2\.0"/);
+    assert.match(body, /Reason: api 5xx after 2\.0\nRequested-by: dave\nWorkflow: rollback:prod:payments\nRearguard-Rollback: k-argo/);
+    assert.equal(await repo.git('log', '-1', '--format=%an'), 'Rearguard');
+
+    const synced = await activity(() => syncArgo(kube, { application: 'payments' }, made.commit, message.reason, Date.now() + 30_000));
+    assert.deepEqual(synced, { application: 'payments', revision: made.commit, sync: 'Synced', health: 'Healthy' });
+
+    const again = await activity(() => gitops.commit(plan, 'k-argo', message));
+    assert.deepEqual([again.created, again.commit], [false, made.commit], 'a retry finds its own commit and pushes nothing');
+    assert.equal(await repo.git('ls-remote', repo.remote, 'refs/heads/main').then((l) => l.split('\t')[0]), made.commit);
+  });
+
+  it('fails clearly when Argo CD reports the sync failed', async () => {
+    const { repo } = await configRepo();
+    await bed.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: broken, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${repo.url}", path: apps/api }\n  destination: { server: https://kubernetes.default.svc, namespace: payments }\n`,
+    );
+    fakeArgo('argocd', 'broken', 'Failed');
+    await assert.rejects(
+      activity(() => syncArgo(kube, { application: 'broken' }, 'f'.repeat(40), 'x', Date.now() + 30_000)),
+      (e: unknown) =>
+        e instanceof ApplicationFailure && e.type === 'SyncFailed' && /could not sync broken .*one or more objects failed to apply/.test(e.message),
+    );
+  });
+
+  it('retries on the new head when the push is rejected because the branch moved', async () => {
+    const { repo, bad } = await configRepo();
+    // A teammate pushes an unrelated change between our clone and our push (once).
+    class RacingGit extends Git {
+      raced = false;
+      override async run(cwd: string | undefined, args: string[], timeoutMs?: number): Promise<RunResult> {
+        if (args[0] === 'push' && !this.raced) {
+          this.raced = true;
+          await repo.git('pull', '--quiet', 'origin', 'main');
+          await repo.commit({ 'apps/web/README.md': 'web team notes\n' }, 'web: notes');
+        }
+        return super.run(cwd, args, timeoutMs);
+      }
+    }
+    const git = new RacingGit('git', 'payments-config', repoConfig(repo), {});
+    const gitops = new Gitops(git, work);
+    const plan = await activity(() => gitops.plan({ commit: bad }, 'k-race'));
+    const made = await activity(() => gitops.commit(plan, 'k-race', message));
+    assert.equal(made.pushAttempts, 2);
+    await repo.git('pull', '--quiet', 'origin', 'main');
+    assert.deepEqual((await repo.git('log', '--format=%s', '-3')).split('\n'), ['Rollback payments in prod: revert', 'web: notes', 'api 2.0']);
+    assert.match(await repo.git('show', 'HEAD:apps/api/deployment.yaml'), /api:1\.0/);
+  });
+
+  it('names the conflicting files when the revert conflicts with later changes', async () => {
+    const { repo, bad } = await configRepo();
+    await repo.commit({ 'apps/api/deployment.yaml': deployment('api:2.1-hotfix') }, 'api 2.1 hotfix');
+    const gitops = new Gitops(new Git('git', 'payments-config', repoConfig(repo), {}), work);
+    const plan = await activity(() => gitops.plan({ commit: bad }, 'k-conflict'));
+    await assert.rejects(
+      activity(() => gitops.commit(plan, 'k-conflict', message)),
+      (e: unknown) =>
+        e instanceof ApplicationFailure &&
+        e.type === 'RevertConflict' &&
+        e.nonRetryable &&
+        /conflicts with later changes in apps\/api\/deployment\.yaml/.test(e.message),
+    );
+  });
+
+  it('restores the tree of a known-good ref, and reconciles Flux with the source, waiting for Ready at the new revision', async () => {
+    const { repo, good } = await configRepo();
+    await repo.commit({ 'apps/api/extra.yaml': 'kind: ConfigMap\n' }, 'api: extra config');
+    await bed.kubectl(['create', 'namespace', 'flux-system']).catch(() => undefined);
+    await bed.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: { name: payments-config, namespace: flux-system }\nspec: { interval: 1m, url: "https://git.example.com/acme/payments-config.git", ref: { branch: main } }\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: { name: apps, namespace: flux-system }\nspec: { interval: 10m, path: ./apps, prune: true, sourceRef: { kind: GitRepository, name: payments-config } }\n`,
+    );
+    const gitops = new Gitops(new Git('git', 'payments-config', repoConfig(repo), {}), work);
+    const plan = await activity(() => gitops.plan({ toRef: good }, 'k-flux'));
+    assert.equal(plan.mode, 'restore');
+    const made = await activity(() => gitops.commit(plan, 'k-flux', message));
+    await repo.git('pull', '--quiet', 'origin', 'main');
+    assert.equal(await repo.git('rev-parse', 'HEAD^{tree}'), await repo.git('rev-parse', `${good}^{tree}`), 'extra.yaml removed, deployment restored');
+    fakeFlux('flux-system', () => repo.git('ls-remote', repo.remote, 'refs/heads/main').then((l) => l.split('\t')[0]));
+    const result = await activity(() =>
+      reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'apps' }, made.commit, Date.now() + 30_000),
+    );
+    assert.equal(result.ready, true);
+    const source = JSON.parse(await bed.kubectl(['get', 'gitrepository', 'payments-config', '-n', 'flux-system', '-o', 'json'])) as KubeObject;
+    assert.ok(source.metadata.annotations['reconcile.fluxcd.io/requestedAt'], 'the source was asked to reconcile too (--with-source)');
+  });
+});
