@@ -9,6 +9,7 @@ import { Gitops, reconcileFlux, syncArgo, type GitopsPlan } from '../../activiti
 import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.js';
 import type { RunResult } from '../../activities/process.js';
 import type { RepoConfig } from '../../activities/targets.js';
+import { fakeArgo } from '../helpers/controllers.js';
 import { createRepo, type TestRepo } from '../helpers/git-repos.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
 import { mkdtemp } from 'node:fs/promises';
@@ -50,42 +51,6 @@ async function configRepo(): Promise<{ repo: TestRepo; good: string; bad: string
   );
   const bad = await repo.commit({ 'apps/api/deployment.yaml': deployment('api:2.0-bad') }, 'api 2.0');
   return { repo, good, bad };
-}
-
-/** Plays Argo CD's application controller: performs a requested sync operation, reports Synced/Healthy. */
-function fakeArgo(ns: string, name: string, outcome: 'Succeeded' | 'Failed' = 'Succeeded'): void {
-  let stopped = false;
-  stops.push(() => (stopped = true));
-  const path = `/apis/argoproj.io/v1alpha1/namespaces/${ns}/applications/${name}`;
-  void (async () => {
-    while (!stopped) {
-      const app = await kube.get(path).catch(() => undefined);
-      const revision = (app?.operation as KubeObject | undefined)?.sync?.revision as string | undefined;
-      if (revision) {
-        const ok = outcome === 'Succeeded';
-        await kube.patch(
-          path,
-          {
-            operation: null,
-            status: {
-              sync: { status: ok ? 'Synced' : 'OutOfSync', revision: ok ? revision : app!.status?.sync?.revision },
-              health: { status: ok ? 'Healthy' : 'Degraded' },
-              operationState: {
-                startedAt: new Date().toISOString(),
-                finishedAt: new Date().toISOString(),
-                phase: outcome,
-                message: ok ? 'successfully synced' : 'one or more objects failed to apply',
-                syncResult: { revision },
-                operation: app!.operation,
-              },
-            },
-          },
-          'application/merge-patch+json',
-        );
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
 }
 
 /** Plays Flux's source and kustomize controllers for one Kustomization and its GitRepository. */
@@ -135,7 +100,7 @@ describe('gitops step', () => {
       ['apply', '-f', '-'],
       `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: payments, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${repo.url}", path: apps/api, targetRevision: main }\n  destination: { server: https://kubernetes.default.svc, namespace: payments }\n`,
     );
-    fakeArgo('argocd', 'payments');
+    stops.push(fakeArgo(kube, 'argocd', 'payments'));
     const gitops = new Gitops(new Git('git', 'payments-config', repoConfig(repo), {}), work);
     const plan: GitopsPlan = await activity(() => gitops.plan({ commit: 'HEAD' }, 'k-argo'));
     assert.deepEqual(plan.commits, [bad], 'HEAD resolved once, at plan time');
@@ -164,7 +129,7 @@ describe('gitops step', () => {
       ['apply', '-f', '-'],
       `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: broken, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${repo.url}", path: apps/api }\n  destination: { server: https://kubernetes.default.svc, namespace: payments }\n`,
     );
-    fakeArgo('argocd', 'broken', 'Failed');
+    stops.push(fakeArgo(kube, 'argocd', 'broken', 'Failed'));
     await assert.rejects(
       activity(() => syncArgo(kube, { application: 'broken' }, 'f'.repeat(40), 'x', Date.now() + 30_000)),
       (e: unknown) =>
