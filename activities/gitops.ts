@@ -49,11 +49,11 @@ export class Gitops {
     return src;
   }
 
-  async plan(revert: { commit: string } | { commits: string[] } | { toRef: string }, key: string): Promise<GitopsPlan> {
+  async plan(revert: { commit?: string; commits?: string[]; toRef?: string }, key: string): Promise<GitopsPlan> {
     const src = await this.freshClone(`${key}/plan`);
     const headBefore = await this.git.resolve(src, 'HEAD');
-    const mode = 'toRef' in revert ? 'restore' : 'revert';
-    const refs = 'toRef' in revert ? [revert.toRef] : 'commits' in revert ? revert.commits : [revert.commit];
+    const mode = revert.toRef !== undefined ? 'restore' : 'revert';
+    const refs = revert.toRef !== undefined ? [revert.toRef] : (revert.commits ?? [revert.commit!]);
     const commits: string[] = [];
     for (const ref of refs) commits.push(await this.git.resolve(src, ref));
     if (mode === 'revert') {

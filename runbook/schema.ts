@@ -86,9 +86,9 @@ export const gitopsStep = z.strictObject({
   /** A repository name resolved by the worker's configuration (URL, branch, credentials). */
   repo: label,
   branch: safeToken.optional(),
-  revert: z.union([z.strictObject({ commit: safeToken }), z.strictObject({ commits: z.array(safeToken).min(1) }), z.strictObject({ toRef: safeToken })], {
-    error: 'expected one of { commit }, { commits: [...] } or { toRef }',
-  }),
+  revert: z
+    .strictObject({ commit: safeToken.optional(), commits: z.array(safeToken).min(1).optional(), toRef: safeToken.optional() })
+    .refine((r) => [r.commit, r.commits, r.toRef].filter((x) => x !== undefined).length === 1, 'expected exactly one of commit, commits or toRef'),
   argocd: z.strictObject({ application: subdomain, namespace: label.optional(), wait: z.boolean().optional() }).optional(),
   flux: z
     .strictObject({
