@@ -64,6 +64,7 @@ export class Gitops {
     }
     const subjects: string[] = [];
     for (const c of commits) subjects.push(await this.git.ok(src, ['log', '-1', '--format=%s', c]));
+    await rm(this.workspace(`${key}/plan`), { recursive: true, force: true });
     return { repo: this.git.name, branch: this.git.repo.branch, headBefore, mode, commits, subjects };
   }
 
@@ -93,7 +94,10 @@ export class Gitops {
       await this.git.ok(src, ['commit', '--quiet', '--no-verify', '-m', body], true);
       const sha = await this.git.resolve(src, 'HEAD');
       const push = await this.git.run(src, ['push', '--quiet', '--porcelain', 'origin', `HEAD:refs/heads/${plan.branch}`]);
-      if (push.exitCode === 0) return { commit: sha, created: true, pushAttempts: attempt };
+      if (push.exitCode === 0) {
+        await rm(this.workspace(key), { recursive: true, force: true });
+        return { commit: sha, created: true, pushAttempts: attempt };
+      }
       if (!/\[rejected\]|non-fast-forward|fetch first|failed to update ref|stale info/i.test(push.stdout + push.stderr)) {
         throw ApplicationFailure.retryable(`repository ${this.git.name}: push failed: ${(push.stderr || push.stdout).slice(-400)}`, 'GitFailed');
       }

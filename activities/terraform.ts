@@ -125,6 +125,8 @@ export class Terraform {
       }
     }
     const outputs = JSON.parse(await this.ok(dir, ['output', '-json', '-no-color'])) as Record<string, { sensitive: boolean; value: unknown }>;
+    // The checkout and saved plan have served their purpose; a retry re-plans from the recorded commit.
+    await rm(plan.workspace, { recursive: true, force: true });
     return {
       repo: plan.repo,
       toRef: plan.toRef,

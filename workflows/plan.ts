@@ -1,6 +1,6 @@
 // `rearguard rollback plan`: what each step would change, computed by the worker (which holds the
 // cluster credentials) without changing anything.
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { PLANNED_STEP_TYPES } from '../runbook/schema.js';
 import type { RollbackInput } from '../runbook/types.js';
@@ -38,7 +38,8 @@ export async function planRollback({ runbook }: Pick<RollbackInput, 'runbook'>):
         target: { environment: runbook.spec.environment, service: runbook.spec.service },
         cluster: runbook.spec.cluster,
         step,
-        idempotencyKey: 'plan',
+        // Planning may check things out on the worker: keep concurrent plans apart.
+        idempotencyKey: `${workflowInfo().workflowId}/${name}`,
         trigger: { actor: 'plan', reason: 'plan', source: 'manual' },
       })) as unknown as Record<string, unknown>;
       steps.push({ name, type: step.type, summary: describePlan(plan), plan });

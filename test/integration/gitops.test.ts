@@ -176,6 +176,20 @@ describe('gitops step', () => {
     );
   });
 
+  it('passes an HTTPS token to git through its environment, never its arguments, and redacts it from output', async () => {
+    const { repo } = await configRepo();
+    const token = 'tok-0123456789abcdef';
+    const git = new Git('git', 'payments-config', { ...repoConfig(repo), tokenEnv: 'CONFIG_TOKEN' }, { CONFIG_TOKEN: token });
+    const r = await git.run(repo.work, ['config', '--get-all', 'http.extraHeader']);
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.stdout, '***', 'the header reaches git, and is redacted from what comes back');
+    assert.ok(!r.command.includes(token) && !r.command.includes(Buffer.from(`x-access-token:${token}`).toString('base64')));
+    assert.throws(
+      () => new Git('git', 'payments-config', { ...repoConfig(repo), tokenEnv: 'MISSING_TOKEN' }, {}),
+      /environment variable MISSING_TOKEN is not set on the worker/,
+    );
+  });
+
   it('restores the tree of a known-good ref, and reconciles Flux with the source, waiting for Ready at the new revision', async () => {
     const { repo, good } = await configRepo();
     await repo.commit({ 'apps/api/extra.yaml': 'kind: ConfigMap\n' }, 'api: extra config');
