@@ -1,9 +1,11 @@
 // Builds the `rearguard` program: global flags (DESIGN.md section 5) and one file per command group.
 import { Command, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
+import { registerFreeze } from './commands/freeze.js';
 import { registerRollback } from './commands/rollback.js';
 import { registerRunbook } from './commands/runbook.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
+import { badInput } from './errors.js';
 
 export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: Command; context: () => CliContext | undefined } {
   const defaults = globalDefaults(env);
@@ -22,7 +24,27 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: C
   const ctx = (): CliContext => (context ??= createContext(program.opts<GlobalOptions>(), env));
   registerRunbook(program, ctx);
   registerRollback(program, ctx);
+  registerFreeze(program, ctx);
   registerAudit(program, ctx);
+  program
+    .command('serve')
+    .description('HTTP API: GET /v1/gate (200 allowed, 423 frozen), /healthz, /metrics')
+    .option('--host <host>', 'bind address', '127.0.0.1')
+    .option('--port <port>', 'port', '8080')
+    .action(async (raw: { host: string; port: string }) => {
+      const c = ctx();
+      const port = Number(raw.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw badInput('--port: expected a port number 0-65535');
+      const { buildServer } = await import('./serve.js');
+      const { app } = buildServer({ client: await c.connect(), token: env.REARGUARD_API_TOKEN });
+      const address = await app.listen({ host: raw.host, port });
+      c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=)`);
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await app.close();
+    });
   program.commands.forEach(function override(cmd: Command) {
     cmd.exitOverride();
     cmd.commands.forEach(override);

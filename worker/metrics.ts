@@ -39,6 +39,23 @@ export class RearguardMetrics {
     collect: () => undefined,
   });
 
+  /** workflow ID -> environments it freezes right now. */
+  private readonly activeFreezes = new Map<string, string[]>();
+  readonly freezeActive = new Gauge({
+    name: 'rearguard_freeze_active',
+    help: 'Active freeze windows, by environment',
+    labelNames: ['environment'] as const,
+    registers: [this.registry],
+    collect: () => undefined,
+  });
+
+  private recountFreezes(): void {
+    const counts = new Map<string, number>();
+    for (const envs of this.activeFreezes.values()) for (const e of envs) counts.set(e, (counts.get(e) ?? 0) + 1);
+    this.freezeActive.reset();
+    for (const [environment, n] of counts) this.freezeActive.set({ environment }, n);
+  }
+
   constructor({ defaultMetrics = true }: { defaultMetrics?: boolean } = {}) {
     if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'rearguard_worker_' });
   }
@@ -62,6 +79,14 @@ export class RearguardMetrics {
             this.approvalsPending.set(this.pendingApprovals.size);
           },
           // Replaying after a restart rebuilds which rollbacks are still waiting.
+          callDuringReplay: true,
+        },
+        freezeActive: {
+          fn: (_info, workflowId, environments, active) => {
+            if (active) this.activeFreezes.set(workflowId, environments);
+            else this.activeFreezes.delete(workflowId);
+            this.recountFreezes();
+          },
           callDuringReplay: true,
         },
       },

@@ -1,2 +1,3 @@
 export { rollback } from './rollback.js';
 export { planRollback } from './plan.js';
+export { freezeWindow } from './freeze.js';

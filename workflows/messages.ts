@@ -1,6 +1,7 @@
 // Every message of every workflow, defined once: the workflows set handlers for them and the client
 // sends them, so names and payload types cannot drift apart.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { FreezeException, FreezeState } from '../runbook/freeze.js';
 import type { RollbackStatus, Trigger } from '../runbook/types.js';
 
 export const TASK_QUEUE = 'rearguard';
@@ -27,3 +28,12 @@ export const approvePlanUpdate = defineUpdate<{ accepted: true; step: string }, 
 /** Who asked for the cancellation and why; the client sends it just before cancelling the workflow. */
 export const cancelRequestSignal = defineSignal<[VoteRequest]>('cancelRequest');
 export const statusQuery = defineQuery<RollbackStatus>('status');
+
+// --- release freezes ----------------------------------------------------------------------------
+export const freezeStateQuery = defineQuery<FreezeState>('state');
+export const extendFreezeUpdate = defineUpdate<FreezeState, [{ actor: string; reason: string; end: string }]>('extend');
+export const liftFreezeUpdate = defineUpdate<FreezeState, [{ actor: string; reason: string }]>('lift');
+export const requestExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; reason: string; changeId: string; validFor: string }]>(
+  'requestException',
+);
+export const approveExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; changeId: string }]>('approveException');

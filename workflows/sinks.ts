@@ -9,5 +9,7 @@ export interface RearguardSinks extends Sinks {
     stepFinished(type: string, seconds: number): void;
     /** Idempotent (keyed by workflow ID), so it is safe to call during replay as well. */
     approvalPending(workflowId: string, pending: boolean): void;
+    /** Idempotent (keyed by workflow ID): which environments a freeze window is blocking. */
+    freezeActive(workflowId: string, environments: string[], active: boolean): void;
   };
 }

@@ -1,0 +1,158 @@
+// The freezeWindow workflow on the time-skipping test server: real durations (3 days) are skipped.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../../activities/index.js';
+import { evaluateGate, type FreezeState, type FreezeWindowInput } from '../../runbook/freeze.js';
+import type { AuditEvent } from '../../runbook/types.js';
+import { RearguardMetrics } from '../../worker/metrics.js';
+import { createRearguardWorker } from '../../worker/worker.js';
+import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, requestExceptionUpdate } from '../../workflows/messages.js';
+import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+before(async () => {
+  env = await createTimeSkippingEnv();
+  bundle = await workflowBundle();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+const DAY = 86_400_000;
+
+async function withFreeze(
+  input: Partial<FreezeWindowInput>,
+  body: (h: WorkflowHandle, ctx: { audit: AuditEvent[]; metrics: RearguardMetrics; startedAt: number }) => Promise<void>,
+) {
+  const taskQueue = `freeze-${randomUUID()}`;
+  const audit: AuditEvent[] = [];
+  const activities = { appendAudit: async (e: AuditEvent) => void audit.push(e) } as unknown as Activities;
+  const metrics = new RearguardMetrics({ defaultMetrics: false });
+  const worker = await createRearguardWorker({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    auditFile: '/dev/null',
+    metrics,
+    activities,
+    workflowBundle: bundle,
+  });
+  const startedAt = await env.currentTimeMs();
+  const name = `w-${randomUUID().slice(0, 8)}`;
+  const full: FreezeWindowInput = {
+    name,
+    scope: { environments: ['prod'], services: ['*'] },
+    reason: 'Black Friday',
+    actor: 'rm-ann',
+    start: new Date(startedAt).toISOString(),
+    end: new Date(startedAt + 3 * DAY).toISOString(),
+    exceptions: { approvers: ['rm-bo', 'rm-cy'], quorum: 1 },
+    ...input,
+  };
+  await worker.runUntil(async () => {
+    const h = await env.client.workflow.start('freezeWindow', { workflowId: `freeze:${name}`, taskQueue, args: [full] });
+    await body(h, { audit, metrics, startedAt });
+  });
+}
+
+const result = async (h: WorkflowHandle) => (await h.result()) as FreezeState;
+
+describe('freezeWindow workflow', () => {
+  it('a 3-day window is active, then ends on time', async () => {
+    await withFreeze({}, async (h, { audit, metrics, startedAt }) => {
+      const s = await h.query(freezeStateQuery);
+      assert.equal(s.phase, 'active');
+      assert.match(await metrics.registry.metrics(), /rearguard_freeze_active\{environment="prod"\} 1/);
+      const done = await result(h);
+      assert.equal(done.phase, 'ended');
+      const ended = audit.find((e) => e.action === 'freeze.ended')!;
+      assert.ok(Math.abs(Date.parse(ended.time) - (startedAt + 3 * DAY)) < 2_000, `ended at ${ended.time}`);
+      assert.deepEqual(
+        audit.map((e) => e.action),
+        ['freeze.started', 'freeze.ended'],
+      );
+      assert.equal(audit[0].actor, 'rm-ann');
+      assert.match(ended.actor, /^schedule:/);
+      assert.doesNotMatch(await metrics.registry.metrics(), /rearguard_freeze_active\{environment="prod"\} 1/);
+    });
+  });
+
+  it('extend moves the end; an earlier end is refused', async () => {
+    await withFreeze({}, async (h, { audit, startedAt }) => {
+      await h.query(freezeStateQuery);
+      await assert.rejects(
+        h.executeUpdate(extendFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'x', end: new Date(startedAt + DAY).toISOString() }] }),
+        WorkflowUpdateFailedError,
+      );
+      const newEnd = new Date(startedAt + 4 * DAY).toISOString();
+      const s = await h.executeUpdate(extendFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'RCA not done', end: newEnd }] });
+      assert.equal(s.end, newEnd);
+      await result(h);
+      const ended = audit.find((e) => e.action === 'freeze.ended')!;
+      assert.ok(Math.abs(Date.parse(ended.time) - (startedAt + 4 * DAY)) < 2_000);
+      assert.equal(audit.find((e) => e.action === 'freeze.extended')?.reason, 'RCA not done');
+    });
+  });
+
+  it('lift ends it at once; lifting a finished window is refused', async () => {
+    await withFreeze({}, async (h, { audit }) => {
+      await h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'incident resolved' }] });
+      const s = await result(h);
+      assert.equal(s.phase, 'lifted');
+      assert.equal(audit.find((e) => e.action === 'freeze.lifted')?.actor, 'rm-bo');
+      await assert.rejects(h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'again' }] }));
+    });
+  });
+
+  it('a window scheduled for later is not active until its start', async () => {
+    const now = await env.currentTimeMs();
+    await withFreeze({ start: new Date(now + DAY).toISOString(), end: new Date(now + 2 * DAY).toISOString() }, async (h, { audit }) => {
+      assert.equal((await h.query(freezeStateQuery)).phase, 'scheduled');
+      await result(h);
+      assert.deepEqual(
+        audit.map((e) => e.action),
+        ['freeze.started', 'freeze.ended'],
+      );
+    });
+  });
+
+  it('exceptions: no self-approval, approvers only, one vote each; approved ones expire', async () => {
+    await withFreeze({ exceptions: { approvers: ['rm-bo', 'rm-cy', 'rm-di'], quorum: 2 } }, async (h) => {
+      const e = await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'rm-bo', reason: 'checkout bug fix', changeId: 'PR-42', validFor: '4h' }] });
+      assert.equal(e.status, 'pending');
+      const refused = (actor: string, re: RegExp) =>
+        assert.rejects(
+          h.executeUpdate(approveExceptionUpdate, { args: [{ actor, changeId: 'PR-42' }] }),
+          (err: unknown) => err instanceof WorkflowUpdateFailedError && re.test((err.cause as Error).message),
+        );
+      await refused('rm-bo', /requested this exception and cannot also approve it/);
+      await refused('dave', /dave cannot approve freeze exceptions/);
+      await h.executeUpdate(approveExceptionUpdate, { args: [{ actor: 'rm-cy', changeId: 'PR-42' }] });
+      await refused('rm-cy', /already approved the exception/);
+      const pending = await h.query(freezeStateQuery);
+      assert.equal(pending.exceptions[0].status, 'pending', 'quorum 2 needs a second approver');
+      assert.equal(
+        evaluateGate([pending], { environment: 'prod', service: 'payments', change: 'PR-42' }, Date.parse(pending.exceptions[0].requestedAt) + 60_000).allowed,
+        false,
+      );
+      const approved = await h.executeUpdate(approveExceptionUpdate, { args: [{ actor: 'rm-di', changeId: 'PR-42' }] });
+      assert.equal(approved.status, 'approved');
+      await h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'done' }] });
+    });
+    await withFreeze({}, async (h) => {
+      await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-7', validFor: '2h' }] });
+      const e = await h.executeUpdate(approveExceptionUpdate, { args: [{ actor: 'rm-bo', changeId: 'PR-7' }] });
+      assert.equal(e.status, 'approved');
+      const s = await h.query(freezeStateQuery);
+      const at = Date.parse(e.approvals[0].time);
+      assert.equal(evaluateGate([s], { environment: 'prod', service: 'payments', change: 'PR-7' }, at + 60_000).allowed, true);
+      assert.equal(evaluateGate([s], { environment: 'prod', service: 'payments', change: 'PR-7' }, at + 3 * 3_600_000).allowed, false, 'expired after 2h');
+      await h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'done' }] });
+    });
+  });
+});
