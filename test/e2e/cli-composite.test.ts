@@ -17,6 +17,7 @@ import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { ROOT, toolPath } from '../helpers/tools.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
+import { blueGreenWorkloads } from '../helpers/workloads.js';
 
 let env: TestWorkflowEnvironment;
 let bed: Testbed;
@@ -34,43 +35,7 @@ after(async () => {
   await Promise.all([env?.teardown(), bed?.stop()]);
 });
 
-const k8s = `apiVersion: v1
-kind: Namespace
-metadata: { name: store }
----
-apiVersion: v1
-kind: Namespace
-metadata: { name: argocd }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web-blue, namespace: store }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web, track: blue } }
-  template: { metadata: { labels: { app: web, track: blue } }, spec: { containers: [{ name: web, image: "web:1.0" }] } }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web-green, namespace: store }
-spec:
-  replicas: 1
-  selector: { matchLabels: { app: web, track: green } }
-  template: { metadata: { labels: { app: web, track: green } }, spec: { containers: [{ name: web, image: "web:2.0" }] } }
----
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: store }
-spec: { selector: { app: web, track: green }, ports: [{ port: 80 }] }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: api, namespace: store }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: api } }
-  template: { metadata: { labels: { app: api } }, spec: { containers: [{ name: api, image: "api:1.0" }] } }
-`;
+const k8s = `${blueGreenWorkloads('store', { webReplicas: 1, apiReplicas: 2 })}---\napiVersion: v1\nkind: Namespace\nmetadata: { name: argocd }\n`;
 const tfConfig = (v: string) =>
   `terraform {\n  backend "local" {}\n}\nresource "terraform_data" "store" {\n  input = "${v}"\n}\noutput "version" {\n  value = terraform_data.store.output\n}\n`;
 

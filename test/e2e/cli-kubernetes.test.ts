@@ -12,6 +12,7 @@ import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { ROOT } from '../helpers/tools.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
+import { blueGreenWorkloads } from '../helpers/workloads.js';
 
 let env: TestWorkflowEnvironment;
 let bed: Testbed;
@@ -26,39 +27,7 @@ after(async () => {
   await Promise.all([env?.teardown(), bed?.stop()]);
 });
 
-const workloads = `apiVersion: v1
-kind: Namespace
-metadata: { name: shop }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web-blue, namespace: shop }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: web, track: blue } }
-  template: { metadata: { labels: { app: web, track: blue } }, spec: { containers: [{ name: web, image: "web:1.0" }] } }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web-green, namespace: shop }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: web, track: green } }
-  template: { metadata: { labels: { app: web, track: green } }, spec: { containers: [{ name: web, image: "web:2.0" }] } }
----
-apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: shop }
-spec: { selector: { app: web, track: green }, ports: [{ port: 80 }] }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: api, namespace: shop }
-spec:
-  replicas: 3
-  selector: { matchLabels: { app: api } }
-  template: { metadata: { labels: { app: api } }, spec: { containers: [{ name: api, image: "api:1.0" }] } }
-`;
+const workloads = blueGreenWorkloads('shop', { webReplicas: 2, apiReplicas: 3 });
 
 describe('rollback on Kubernetes from the CLI', () => {
   it('plans, then switches traffic to blue and undoes the api rollout, verified, audited and counted', async () => {
