@@ -3,6 +3,8 @@
 import {
   ApplicationFailure,
   CancellationScope,
+  ParentClosePolicy,
+  startChild,
   condition,
   isCancellation,
   proxyActivities,
@@ -27,6 +29,8 @@ import {
   type VoteResult,
 } from './messages.js';
 import type { RearguardSinks } from './sinks.js';
+import { freezeWindow } from './freeze.js';
+import { freezeWorkflowId } from '../runbook/freeze.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -312,6 +316,36 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
       throw ApplicationFailure.nonRetryable(`plan of step ${item.name} was not approved within ${approval.timeout}; nothing was applied`, 'PlanNotApproved');
   }
 
+  /** After a rollback, freeze the service (until lifted or `freezeAfter` ends) while the cause is found. */
+  async function freezeForRca(duration: string): Promise<void> {
+    const name = `rca-${spec.environment}-${spec.service}`.slice(0, 253);
+    const end = new Date(Date.now() + parseDuration(duration)).toISOString();
+    try {
+      await startChild(freezeWindow, {
+        workflowId: freezeWorkflowId(name),
+        args: [
+          {
+            name,
+            scope: { environments: [spec.environment], services: [spec.service] },
+            reason: `RCA after rollback ${workflowId}: ${trigger.reason}`,
+            actor: 'rearguard',
+            end,
+            exceptions: { approvers: status.approval.approvers, quorum: 1 },
+          },
+        ],
+        // The freeze outlives this rollback.
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+      });
+      audit('rollback.freeze-started', 'rearguard', `freezeAfter ${duration}: ${spec.environment}/${spec.service} frozen until lifted or ${end}`, {
+        freeze: freezeWorkflowId(name),
+        end,
+      });
+    } catch (err) {
+      // Most often a freeze from an earlier rollback is still running: it already covers the service.
+      audit('rollback.freeze-not-started', 'rearguard', errorMessage(err), { freeze: freezeWorkflowId(name) });
+    }
+  }
+
   async function procedure(): Promise<void> {
     const problems = await checks.preflight({ runbook });
     if (problems.length > 0) return fail('preflight', problems.join('; '));
@@ -419,6 +453,7 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     });
   }
   metrics.rollbackFinished({ ...target, outcome }, durationSeconds);
+  if (outcome === 'succeeded' && spec.freezeAfter) await freezeForRca(spec.freezeAfter);
   // Everyone on the runbook's notify list hears how it ended (an approval timeout was announced already).
   if (outcome !== 'approval-timeout') {
     await notify(

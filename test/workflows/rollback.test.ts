@@ -15,6 +15,8 @@ import { createRearguardWorker } from '../../worker/worker.js';
 import {
   approvePlanUpdate,
   approveUpdate,
+  freezeStateQuery,
+  liftFreezeUpdate,
   cancelRequestSignal,
   rejectUpdate,
   rollbackWorkflowId,
@@ -422,6 +424,24 @@ describe('rollback workflow', () => {
         assert.equal(applied, 0);
       },
     );
+  });
+
+  it('freezes the service after a successful rollback whose runbook has freezeAfter, until lifted or it ends', async () => {
+    await withRollback({ runbook: makeRunbook({ approval: { required: false }, freezeAfter: '24h' }) }, async (h, { calls }) => {
+      const s = await outcomeOf(h);
+      assert.equal(s.outcome, 'succeeded');
+      const freezeId = `freeze:rca-prod-${s.target.service}`;
+      const freeze = env.client.workflow.getHandle(freezeId);
+      const state = await freeze.query(freezeStateQuery);
+      assert.equal(state.phase, 'active');
+      assert.deepEqual(state.scope, { environments: ['prod'], services: [s.target.service] });
+      assert.match(state.reason, /^RCA after rollback rollback:prod:svc-/);
+      const hours = (Date.parse(state.end) - Date.parse(s.endedAt!)) / 3_600_000;
+      assert.ok(hours > 23.9 && hours <= 24.1, `frozen for ${hours} h`);
+      assert.equal(calls.audit.find((e) => e.action === 'rollback.freeze-started')?.details.freeze, freezeId);
+      await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'RCA done' }] });
+      assert.equal(((await freeze.result()) as { phase: string }).phase, 'lifted');
+    });
   });
 
   it('replays every history recorded above without nondeterminism', async () => {
