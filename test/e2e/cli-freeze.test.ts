@@ -3,7 +3,7 @@
 // through, and lifting it opens the gate again.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -11,14 +11,36 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent } from '../../runbook/types.js';
 import { freePort, rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
+import { ROOT } from '../helpers/tools.js';
+import { run } from '../../activities/process.js';
 
 let env: TestWorkflowEnvironment;
 let dir: string;
 let worker: WorkerProcess | undefined;
 let server: ReturnType<typeof rearguard> | undefined;
+let port: number;
+let metricsPort: number;
+let e: Record<string, string>;
 
 before(async () => {
   [env, dir] = await Promise.all([createDevServerEnv(), mkdtemp(join(tmpdir(), 'rearguard-freeze-'))]);
+  [metricsPort, port] = await Promise.all([freePort(), freePort()]);
+  e = {
+    TEMPORAL_ADDRESS: env.address,
+    REARGUARD_TASK_QUEUE: `freeze-${randomUUID()}`,
+    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
+    REARGUARD_RUNTIME_METRICS_PORT: '0',
+    TZ: 'America/New_York',
+  };
+  worker = await startWorker({ ...e, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
+  server = rearguard(['serve', '--port', String(port)], e);
+  await waitUntil(
+    () =>
+      fetch(`http://127.0.0.1:${port}/healthz`)
+        .then((r) => r.ok)
+        .catch(() => false),
+    'rearguard serve',
+  );
 });
 after(async () => {
   server?.child.kill('SIGTERM');
@@ -29,25 +51,6 @@ after(async () => {
 
 describe('release freeze from the CLI', () => {
   it('blocks deploys as soon as it starts, lets an approved exception through, and opens again when lifted', async () => {
-    const metricsPort = await freePort();
-    const e = {
-      TEMPORAL_ADDRESS: env.address,
-      REARGUARD_TASK_QUEUE: `freeze-${randomUUID()}`,
-      REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-      REARGUARD_RUNTIME_METRICS_PORT: '0',
-      TZ: 'America/New_York',
-    };
-    worker = await startWorker({ ...e, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
-    const port = await freePort();
-    server = rearguard(['serve', '--port', String(port)], e);
-    await waitUntil(
-      () =>
-        fetch(`http://127.0.0.1:${port}/healthz`)
-          .then((r) => r.ok)
-          .catch(() => false),
-      'rearguard serve',
-    );
-
     const gate = (service: string, change?: string) =>
       fetch(`http://127.0.0.1:${port}/v1/gate?env=prod&service=${service}${change ? `&change=${change}` : ''}`);
     assert.equal((await gate('payments')).status, 200, 'open before the freeze');
@@ -150,5 +153,67 @@ describe('release freeze from the CLI', () => {
         'freeze.lifted by rm-ann',
       ],
     );
+  });
+
+  it('the git pre-receive hook rejects pushes to protected branches while frozen, and lets an excepted change through', async () => {
+    const remote = join(dir, 'checkout.git');
+    const work = join(dir, 'checkout-work');
+    const git = async (cwd: string, ...args: string[]) =>
+      run('git', args, { cwd, env: { GIT_AUTHOR_NAME: 'Dev', GIT_AUTHOR_EMAIL: 'd@x', GIT_COMMITTER_NAME: 'Dev', GIT_COMMITTER_EMAIL: 'd@x' } });
+    await git(dir, 'init', '--quiet', '--bare', '--initial-branch=main', remote);
+    await git(remote, 'config', 'receive.advertisePushOptions', 'true');
+    await copyFile(`${ROOT}scripts/hooks/pre-receive`, join(remote, 'hooks/pre-receive'));
+    await chmod(join(remote, 'hooks/pre-receive'), 0o755);
+    process.env.REARGUARD_GATE_URL = `http://127.0.0.1:${port}`;
+    await git(dir, 'clone', '--quiet', remote, work);
+    let n = 0;
+    const push = async (branch: string, ...opts: string[]) => {
+      await writeFile(join(work, 'file.txt'), `change ${++n}\n`);
+      await git(work, 'add', 'file.txt');
+      await git(work, 'commit', '--quiet', '-m', `change ${n}`);
+      return git(work, 'push', ...opts, 'origin', `HEAD:refs/heads/${branch}`);
+    };
+    assert.equal((await push('main')).exitCode, 0, 'open: accepted');
+
+    assert.equal(
+      (
+        await rearguard(
+          [
+            'freeze',
+            'start',
+            '--name',
+            'checkout-rca',
+            '--env',
+            'prod',
+            '--service',
+            'checkout',
+            '--duration',
+            '1d',
+            '--reason',
+            'RCA of the checkout outage',
+            '--approvers',
+            'rm-bo',
+            '--as',
+            'rm-ann',
+          ],
+          e,
+        )
+      ).code,
+      0,
+    );
+    const rejected = await push('main');
+    assert.notEqual(rejected.exitCode, 0);
+    assert.match(rejected.stderr, /rearguard: push to main rejected: prod\/checkout is frozen by a release freeze/);
+    assert.match(rejected.stderr, /RCA of the checkout outage/);
+    await git(work, 'reset', '--quiet', '--hard', 'HEAD~1');
+    assert.equal((await push('feature/x')).exitCode, 0, 'unprotected branches are not gated');
+
+    await rearguard(['freeze', 'exception', 'request', '--name', 'checkout-rca', '--change', 'PR-77', '--reason', 'the fix', '--as', 'dave'], e);
+    await rearguard(['freeze', 'exception', 'approve', '--name', 'checkout-rca', '--change', 'PR-77', '--as', 'rm-bo'], e);
+    const excepted = await push('main', '-o', 'change=PR-77');
+    assert.equal(excepted.exitCode, 0, excepted.stderr);
+
+    await rearguard(['freeze', 'lift', '--name', 'checkout-rca', '--reason', 'done', '--as', 'rm-ann'], e);
+    assert.equal((await push('main')).exitCode, 0, 'open again');
   });
 });
