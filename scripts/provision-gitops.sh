@@ -70,7 +70,7 @@ provision_crds() {
     build_into "$dest" build_crds
   fi
   ln -sfn "$dest" "$ROOT/.tools/crds"
-  log "crds: $ROOT/.tools/crds -> $dest (the Application CRD is too large for client-side apply: use kubectl create or apply --server-side)"
+  log "crds: $ROOT/.tools/crds -> $dest"
 }
 
 # `go install` refuses OpenTofu because its go.mod carries replace directives (hcl/v2 => opentofu/hcl/v2);
@@ -98,21 +98,10 @@ build_tofu() {
 
 provision_tofu() {
   # A terraform already on PATH wins (unless REARGUARD_FORCE_TOFU=1); otherwise our cached OpenTofu build.
-  if [[ -z "${REARGUARD_FORCE_TOFU:-}" ]]; then
-    local onpath; onpath="$(PATH="${PATH//$BIN:/}" command -v terraform || true)"
-    if [[ -n "$onpath" && "$onpath" != "$BIN/terraform" ]]; then ln -sfn "$onpath" "$BIN/terraform"; log "terraform: using $onpath from PATH"; return; fi
-  fi
-  local dest="$CACHE/opentofu-$OPENTOFU_VERSION"
-  if [[ ! -x "$dest/bin/tofu" ]]; then
-    need go "OpenTofu"
-    log "tofu: building OpenTofu $OPENTOFU_VERSION from the Go module proxy (~10 min on 2 cores)"
-    local t0=$SECONDS
-    build_into "$dest" build_tofu
-    log "tofu: built in $((SECONDS - t0))s"
-  fi
-  ln -sfn "$dest/bin/tofu" "$BIN/tofu"
-  ln -sfn "$dest/bin/tofu" "$BIN/terraform"
-  log "tofu: $dest/bin/tofu (also linked as terraform)"
+  if [[ -z "${REARGUARD_FORCE_TOFU:-}" ]]; then link_from_path terraform && return; fi
+  PROVISION_NOTE="~10 min on 2 cores" provision opentofu "$OPENTOFU_VERSION" build_tofu tofu
+  ln -sfn "$BIN/tofu" "$BIN/terraform"
+  log "tofu: also linked as terraform"
 }
 
 tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(crds tofu)

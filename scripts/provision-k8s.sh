@@ -18,21 +18,6 @@ HELM_VERSION="${HELM_VERSION:-v3.19.5}"
 # shellcheck source=scripts/provision-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/provision-lib.sh"
 
-# Builds (once) and links the binaries NAMES of TOOL-VERSION; BUILDER gets the cache entry to fill.
-provision() {
-  local tool="$1" version="$2" builder="$3"; shift 3
-  local dest="$CACHE/$tool-$version" missing=0 b
-  for b in "$@"; do [[ -x "$dest/bin/$b" ]] || missing=1; done
-  if (( missing )); then
-    need go "$tool"
-    log "$tool: building $version from the Go module proxy$([[ $tool == kubernetes ]] && echo " (~13 min and ~1.9 GB of memory on 2 cores)")"
-    local t0=$SECONDS
-    build_into "$dest" "$builder"
-    log "$tool: built in $((SECONDS - t0))s"
-  fi
-  for b in "$@"; do ln -sfn "$dest/bin/$b" "$BIN/$b"; log "$tool: $dest/bin/$b"; done
-}
-
 # k8s.io/kubernetes requires every staging module at v0.0.0 and replaces it with ./staging/..., which
 # `go install` refuses; a throwaway module replaces each one with its published v0.<minor>.<patch>.
 build_kubernetes() {
@@ -89,7 +74,7 @@ build_helm() {
 tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(kubernetes etcd kwok helm)
 for t in "${tools[@]}"; do
   case "$t" in
-    kubernetes) provision kubernetes "$KUBERNETES_VERSION" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler ;;
+    kubernetes) PROVISION_NOTE="~13 min and ~1.9 GB of memory on 2 cores" provision kubernetes "$KUBERNETES_VERSION" build_kubernetes kube-apiserver kube-controller-manager kube-scheduler ;;
     etcd) provision etcd "$ETCD_VERSION" build_etcd etcd ;;
     kwok) provision kwok "$KWOK_VERSION" build_kwok kwok ;;
     helm) provision helm "$HELM_VERSION" build_helm helm ;;

@@ -17,3 +17,28 @@ build_into() {
   rm -rf "$tmp"; mkdir -p "$tmp"
   if "$@" "$tmp"; then rm -rf "$dest"; mv "$tmp" "$dest"; else rm -rf "$tmp"; return 1; fi
 }
+
+# Links NAME from PATH (outside .tools/bin) into .tools/bin; fails when there is none.
+link_from_path() {
+  local name="$1" onpath
+  onpath="$(PATH="${PATH//$BIN:/}" command -v "$name" || true)"
+  [[ -n "$onpath" && "$onpath" != "$BIN/$name" ]] || return 1
+  ln -sfn "$onpath" "$BIN/$name"
+  log "$name: using $onpath from PATH"
+}
+
+# Builds (once) and links the binaries NAMES of TOOL-VERSION; BUILDER fills the cache entry's bin/.
+# PROVISION_NOTE, if set, is added to the "building" line (how long it takes).
+provision() {
+  local tool="$1" version="$2" builder="$3"; shift 3
+  local dest="$CACHE/$tool-$version" missing=0 b
+  for b in "$@"; do [[ -x "$dest/bin/$b" ]] || missing=1; done
+  if (( missing )); then
+    need go "$tool"
+    log "$tool: building $version from the Go module proxy${PROVISION_NOTE:+ ($PROVISION_NOTE)}"
+    local t0=$SECONDS
+    build_into "$dest" "$builder"
+    log "$tool: built in $((SECONDS - t0))s"
+  fi
+  for b in "$@"; do ln -sfn "$dest/bin/$b" "$BIN/$b"; log "$tool: $dest/bin/$b"; done
+}

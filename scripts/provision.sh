@@ -19,18 +19,8 @@ build_temporal() {
 provision_temporal() {
   # An explicit TEMPORAL_CLI_PATH wins; then a temporal already on PATH; then our cached build.
   if [[ -n "${TEMPORAL_CLI_PATH:-}" ]]; then ln -sfn "$TEMPORAL_CLI_PATH" "$BIN/temporal"; log "temporal: using TEMPORAL_CLI_PATH=$TEMPORAL_CLI_PATH"; return; fi
-  local onpath; onpath="$(PATH="${PATH//$BIN:/}" command -v temporal || true)"
-  if [[ -n "$onpath" && "$onpath" != "$BIN/temporal" ]]; then ln -sfn "$onpath" "$BIN/temporal"; log "temporal: using $onpath from PATH"; return; fi
-  local dest="$CACHE/temporal-cli-$TEMPORAL_CLI_VERSION"
-  if [[ ! -x "$dest/bin/temporal" ]]; then
-    need go "the Temporal CLI"
-    log "temporal: building CLI $TEMPORAL_CLI_VERSION with go install (a few minutes on 2 cores)"
-    local t0=$SECONDS
-    build_into "$dest" build_temporal
-    log "temporal: built in $((SECONDS - t0))s"
-  fi
-  ln -sfn "$dest/bin/temporal" "$BIN/temporal"
-  log "temporal: $dest/bin/temporal"
+  link_from_path temporal && return
+  PROVISION_NOTE="a few minutes on 2 cores" provision temporal-cli "$TEMPORAL_CLI_VERSION" build_temporal temporal
 }
 
 build_test_server() {
