@@ -36,12 +36,17 @@ const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable']);
 export function createActivities({ auditLog, env, clusters, repos, tools }: ActivityDeps) {
   const kubernetes = kubernetesMechanisms(clusters);
   const helm = (cluster: string | undefined) => {
-    clusters.client(cluster); // validates the name with a clear error
-    return new Helm(tools.helm, cluster!, clusters.config[cluster!]);
+    const cfg = clusters.get(cluster);
+    return new Helm(tools.helm, cfg.name, cfg);
+  };
+  /** A repository's git, on the step's branch when it names one. */
+  const git = (name: string, branch?: string) => {
+    const cfg = repos.get(name);
+    return new Git(tools.git, name, branch ? { ...cfg, branch } : cfg, env);
   };
   const terraform = (repoName: string) => {
     const repo = repos.get(repoName);
-    return new Terraform(tools.terraform, new Git(tools.git, repoName, repo, env), repo.terraformBackendConfig, tools.workDir);
+    return new Terraform(tools.terraform, git(repoName), repo.terraformBackendConfig, tools.workDir);
   };
   const clusterProblem = (path: string, name: string | undefined): string | undefined => {
     if (!name) return `${path}: no cluster named (set spec.cluster or the step's cluster)`;
@@ -99,8 +104,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       const { step } = req;
       if (isKubeStep(step)) return kubernetes.plan(step, req.cluster);
       if (step.type === 'helm') return helm(step.cluster ?? req.cluster).plan(step.namespace, step.release, step.toRevision);
-      if (step.type === 'gitops')
-        return new Gitops(new Git(tools.git, step.repo, repos.get(step.repo), env), tools.workDir).plan(step.revert, req.idempotencyKey);
+      if (step.type === 'gitops') return new Gitops(git(step.repo, step.branch), tools.workDir).plan(step.revert, req.idempotencyKey);
       if (step.type === 'terraform') return terraform(step.repo!).plan(step.repo!, step.toRef, step.workingDir, req.idempotencyKey);
       throw notAvailable(`planning of ${step.type} steps`);
     },
@@ -115,7 +119,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       if (step.type === 'gitops') {
         if (req.plan === undefined) throw notAvailable('running gitops steps without a plan');
         const plan = req.plan as GitopsPlan;
-        const gitops = new Gitops(new Git(tools.git, step.repo, repos.get(step.repo), env), tools.workDir);
+        const gitops = new Gitops(git(step.repo, plan.branch), tools.workDir);
         const title = `Rollback ${req.target.service} in ${req.target.environment}: ${plan.mode === 'revert' ? `revert ${plan.commits.map((c) => c.slice(0, 12)).join(', ')}` : `restore ${plan.commits[0].slice(0, 12)}`}`;
         const made = await gitops.commit(plan, req.idempotencyKey, { title, actor: req.trigger.actor, reason: req.trigger.reason, workflowId: req.workflowId });
         const deadline = Date.now() + Math.max(10_000, Context.current().info.startToCloseTimeoutMs - 10_000);

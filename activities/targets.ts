@@ -71,7 +71,8 @@ export class Clusters {
     return Object.keys(this.config);
   }
 
-  client(name: string | undefined): KubeClient {
+  /** The named cluster's kubeconfig and context, or a clear configuration error. */
+  get(name: string | undefined): ClusterConfig & { name: string } {
     if (!name)
       throw configurationError(
         `no cluster named: set spec.cluster (or the step's cluster) to one of: ${this.names().join(', ') || 'none configured (REARGUARD_TARGETS)'}`,
@@ -79,8 +80,13 @@ export class Clusters {
     const cfg = this.config[name];
     if (!cfg)
       throw configurationError(`cluster ${name} is not configured on this worker (configured: ${this.names().join(', ') || 'none; set REARGUARD_TARGETS'})`);
-    let client = this.clients.get(name);
-    if (!client) this.clients.set(name, (client = KubeClient.fromConfig(name, cfg)));
+    return { ...cfg, name };
+  }
+
+  client(name: string | undefined): KubeClient {
+    const cfg = this.get(name);
+    let client = this.clients.get(cfg.name);
+    if (!client) this.clients.set(cfg.name, (client = KubeClient.fromConfig(cfg.name, cfg)));
     return client;
   }
 }
