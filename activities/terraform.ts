@@ -87,6 +87,12 @@ export class Terraform {
     return { add, change, destroy, changes: changes.slice(0, 50), planSha256 };
   }
 
+  /** The state's serial number (0 for no state yet); the state itself may hold secrets and is not kept. */
+  private async serial(dir: string): Promise<number> {
+    const text = (await this.ok(dir, ['state', 'pull'])).trim();
+    return text ? Number((JSON.parse(text) as { serial?: number }).serial ?? 0) : 0;
+  }
+
   async plan(repo: string, toRef: string, workingDir: string, key: string): Promise<TerraformPlan> {
     const workspace = join(this.workRoot, 'terraform', createHash('sha256').update(key).digest('hex').slice(0, 16));
     const { dir, commit } = await this.checkout(workspace, toRef, workingDir);
@@ -102,6 +108,8 @@ export class Terraform {
         .update(await readFile(planPath))
         .digest('hex') === plan.planSha256;
     let applied = false;
+    // "From" of a Terraform rollback is the state before it: its serial (nothing else of the state is kept).
+    let fromSerial = saved ? await this.serial(dir) : undefined;
     if (saved) {
       const r = await this.tf(dir, ['apply', '-no-color', '-auto-approve', `-lock-timeout=${this.lockTimeout}`, PLAN_FILE]);
       if (r.exitCode === 0) applied = true;
@@ -112,6 +120,7 @@ export class Terraform {
       // crash): plan again at the recorded commit. Nothing to change means the rollback is done;
       // anything else was not what was planned (and perhaps approved), so stop.
       ({ dir } = await this.checkout(plan.workspace, plan.commit, plan.workingDir));
+      fromSerial ??= await this.serial(dir);
       const again = await this.makePlan(dir);
       if (again.changes.length > 0) {
         if (saved || again.add !== plan.add || again.change !== plan.change || again.destroy !== plan.destroy || again.changes.join() !== plan.changes.join()) {
@@ -124,6 +133,7 @@ export class Terraform {
         applied = true;
       }
     }
+    const toSerial = await this.serial(dir);
     const outputs = JSON.parse(await this.ok(dir, ['output', '-json', '-no-color'])) as Record<string, { sensitive: boolean; value: unknown }>;
     // The checkout and saved plan have served their purpose; a retry re-plans from the recorded commit.
     await rm(plan.workspace, { recursive: true, force: true });
@@ -136,6 +146,8 @@ export class Terraform {
       change: plan.change,
       destroy: plan.destroy,
       applied,
+      fromSerial,
+      toSerial,
       outputs: Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, o.sensitive ? '(sensitive)' : JSON.stringify(o.value).slice(0, 200)])),
     };
   }

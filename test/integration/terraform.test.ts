@@ -92,6 +92,7 @@ describe('terraform step', () => {
     assert.deepEqual(plan.changes.sort(), ['delete terraform_data.cache', 'update terraform_data.app']);
     const result: Record<string, unknown> = await activity(() => t.apply(plan));
     assert.equal(result.applied, true);
+    assert.ok(Number(result.toSerial) > Number(result.fromSerial), `state serial ${String(result.fromSerial)} -> ${String(result.toSerial)}`);
     assert.deepEqual(result.outputs, { version: '"v1"' });
 
     const fresh = join(dir, 'fresh-v1.tfstate');
