@@ -36,7 +36,7 @@ export interface FreezeWindowInput {
   timezone?: string;
   exceptions: { approvers: string[]; quorum: number };
   /** Carried over by continue-as-new. */
-  carried?: Pick<FreezeState, 'exceptions' | 'end' | 'history' | 'auditSeq'>;
+  carried?: Pick<FreezeState, 'exceptions' | 'end' | 'history'> & { auditSeq: number };
 }
 
 export type FreezePhase = 'scheduled' | 'active' | 'ended' | 'lifted';
@@ -57,7 +57,6 @@ export interface FreezeState {
   quorum: number;
   /** Extensions and the lift, newest last. */
   history: { time: string; actor: string; action: 'extend' | 'lift'; reason: string; end?: string }[];
-  auditSeq: number;
 }
 
 export const freezeWorkflowId = (name: string): string => `freeze:${name}`;

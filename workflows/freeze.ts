@@ -1,21 +1,16 @@
 // A release freeze window as a durable workflow: scheduled, then active until its (extendable) end or
 // a lift; exceptions are requested and approved by Update; long windows stay small with continue-as-new.
-import { CancellationScope, allHandlersFinished, condition, continueAsNew, proxyActivities, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
-import type { createActivities } from '../activities/index.js';
+import { allHandlersFinished, condition, continueAsNew, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
 import { parseDuration } from '../runbook/duration.js';
 import type { FreezeException, FreezeState, FreezeWindowInput } from '../runbook/freeze.js';
-import type { AuditEvent } from '../runbook/types.js';
 import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, requestExceptionUpdate } from './messages.js';
 import type { RearguardSinks } from './sinks.js';
+import { auditTrail } from './audit-trail.js';
 
-const { appendAudit } = proxyActivities<ReturnType<typeof createActivities>>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
 const { metrics } = proxySinks<RearguardSinks>();
 
 export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeState> {
-  const { workflowId, runId } = workflowInfo();
+  const { workflowId } = workflowInfo();
   const now = () => new Date().toISOString();
   const state: FreezeState = {
     id: workflowId,
@@ -31,24 +26,16 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
     approvers: input.exceptions.approvers,
     quorum: input.exceptions.quorum,
     history: input.carried?.history ?? [],
-    auditSeq: input.carried?.auditSeq ?? 0,
   };
   let lifted = false;
 
-  // Audit events in order, outside cancellation, with stable IDs (see the rollback workflow).
-  let auditChain: Promise<void> = Promise.resolve();
+  const trail = auditTrail(
+    () => ({ environment: state.scope.environments.join(','), service: state.scope.services.join(',') }),
+    () => ({ window: state.name, end: state.end }),
+    input.carried?.auditSeq,
+  );
   const audit = (action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void => {
-    const event: AuditEvent = {
-      id: `${workflowId}/${runId}/${++state.auditSeq}`,
-      time: now(),
-      actor,
-      action,
-      reason,
-      workflowId,
-      target: { environment: state.scope.environments.join(','), service: state.scope.services.join(',') },
-      details: { window: state.name, end: state.end, ...details },
-    };
-    auditChain = auditChain.then(() => CancellationScope.nonCancellable(() => appendAudit(event)));
+    trail.record(action, actor, reason, details);
   };
 
   const open = () => state.phase === 'scheduled' || state.phase === 'active';
@@ -147,11 +134,11 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
       if (lifted) break;
       if (workflowInfo().continueAsNewSuggested) {
         await condition(allHandlersFinished);
-        await auditChain;
+        await trail.flushed();
         await continueAsNew<typeof freezeWindow>({
           ...input,
           start: state.start,
-          carried: { exceptions: state.exceptions, end: state.end, history: state.history, auditSeq: state.auditSeq },
+          carried: { exceptions: state.exceptions, end: state.end, history: state.history, auditSeq: trail.seq() },
         });
       }
     }
@@ -163,6 +150,6 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
   if (lifted) audit('freeze.lifted', last?.actor ?? 'unknown', last?.reason ?? 'lifted', {});
   else audit('freeze.ended', `schedule:${state.name}`, 'window ended', {});
   await condition(allHandlersFinished);
-  await auditChain;
+  await trail.flushed();
   return state;
 }

@@ -17,7 +17,7 @@ import {
 import type { createActivities } from '../activities/index.js';
 import { formatDuration, parseDuration } from '../runbook/duration.js';
 import { PLANNED_STEP_TYPES, type Check, type Step } from '../runbook/schema.js';
-import type { AuditEvent, ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
+import type { ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
 import {
   approvePlanUpdate,
   approveUpdate,
@@ -29,16 +29,12 @@ import {
   type VoteResult,
 } from './messages.js';
 import type { RearguardSinks } from './sinks.js';
+import { auditTrail } from './audit-trail.js';
 import { freezeWindow } from './freeze.js';
 import { freezeWorkflowId } from '../runbook/freeze.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
-/** Bookkeeping (audit, notifications) must never be what fails a rollback: retry it patiently. */
-const bookkeeping = proxyActivities<Activities>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
 const notifications = proxyActivities<Activities>({
   startToCloseTimeout: '30s',
   retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 },
@@ -141,23 +137,12 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     audit: [],
   };
 
-  // Audit events are written in the order they happen, one activity at a time, and outside any
-  // cancellation scope so that cancelling the rollback cannot lose its own audit trail.
-  let auditSeq = 0;
-  let auditChain: Promise<void> = Promise.resolve();
+  const trail = auditTrail(
+    () => target,
+    () => ({ runbook: runbook.metadata.name }),
+  );
   function audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void {
-    const event: AuditEvent = {
-      id: `${workflowId}/${runId}/${++auditSeq}`,
-      time: new Date().toISOString(),
-      actor,
-      action,
-      reason,
-      workflowId,
-      target,
-      details: { runbook: runbook.metadata.name, ...details },
-    };
-    status.audit.push(event);
-    auditChain = auditChain.then(() => CancellationScope.nonCancellable(() => bookkeeping.appendAudit(event)));
+    status.audit.push(trail.record(action, actor, reason, details));
   }
 
   async function notify(names: string[], event: string, text: string, details: Record<string, unknown> = {}): Promise<void> {
@@ -462,7 +447,7 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
       `Rollback ${workflowId} ${outcome} in ${formatDuration(Date.now() - startedMs)}${status.failure ? `: ${status.failure.error}` : ''}`,
     );
   }
-  await auditChain;
+  await trail.flushed();
 
   // Report the run as cancelled to Temporal too, once the audit trail is complete.
   if (cancellation !== undefined) throw cancellation;

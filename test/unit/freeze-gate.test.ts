@@ -16,7 +16,6 @@ const window = (name: string, over: Partial<FreezeState> = {}): FreezeState => (
   approvers: ['rm-bo'],
   quorum: 1,
   history: [],
-  auditSeq: 0,
   ...over,
 });
 const q = (environment: string, service: string, change?: string) => ({ environment, service, change });
