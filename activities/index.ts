@@ -8,6 +8,7 @@ import type { Clusters, Repos } from './targets.js';
 import type { ToolPaths } from './tools.js';
 import { Git } from './git.js';
 import { Gitops, reconcileFlux, syncArgo, type GitopsPlan } from './gitops.js';
+import { applyGuardrails, restoreGuardrails, type GuardrailsRequest } from './guardrails/index.js';
 import { Helm, type HelmPlan } from './helm.js';
 import { Terraform, type TerraformPlan } from './terraform.js';
 import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
@@ -158,6 +159,15 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
 
     async notify(req: NotifyRequest): Promise<{ sent: string[] }> {
       return sendNotifications(env, req);
+    },
+
+    /** Freeze guardrails (Argo CD, Flux, flags): idempotent, state kept as markers on the changed objects. */
+    async applyGuardrails(req: GuardrailsRequest & { reason: string }) {
+      return applyGuardrails({ clusters }, req);
+    },
+
+    async restoreGuardrails(req: GuardrailsRequest) {
+      return restoreGuardrails({ clusters }, req);
     },
   };
 }

@@ -23,6 +23,9 @@ export async function checkGate(client: Client, q: { environment: string; servic
   return evaluateGate(await runningFreezes(client), q, Date.now());
 }
 
+/** How the CLI names a window: its name, or its ID for occurrences of a recurring one. */
+const windowRef = (w: { id: string; name: string }): string => (w.id === `freeze:${w.name}` ? w.name : w.id);
+
 /** When a window ends, in the caller's time zone (the gate's reader is usually a person or a CI log). */
 export function localTime(iso: string, zone = Intl.DateTimeFormat().resolvedOptions().timeZone): string {
   return DateTime.fromISO(iso, { zone: 'utc' }).setZone(zone).toFormat('yyyy-LL-dd HH:mm ZZZZ');
@@ -38,6 +41,6 @@ export function describeDecision(d: GateDecision): string[] {
   return [
     `FROZEN: ${d.environment}/${d.service}${d.change ? ` change ${d.change}` : ''} is blocked by a release freeze`,
     ...d.blockedBy.map((w) => `  ${w.name}: ${w.reason} (by ${w.actor}) until ${localTime(w.end)}`),
-    `To ask for an exception: rearguard freeze exception request --name ${d.blockedBy[0].name} --change <CHANGE-ID> --reason "..."`,
+    `To ask for an exception: rearguard freeze exception request --name ${windowRef(d.blockedBy[0])} --change <CHANGE-ID> --reason "..."`,
   ];
 }

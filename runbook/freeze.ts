@@ -2,6 +2,8 @@
 // decision as a pure function (a target is frozen while any active window covers it, unless an
 // approved, unexpired exception for the change exists in that window).
 
+import type { NotifyTarget } from './schema.js';
+
 export interface FreezeScope {
   environments: string[];
   /** Service names, or ["*"] for every service. */
@@ -24,20 +26,53 @@ export interface FreezeException {
   status: 'pending' | 'approved';
 }
 
+/** What a calendar's freeze changes on other systems while it is active, and puts back after. */
+export interface Guardrails {
+  /** Argo CD: a deny sync window on these AppProjects, or (disableAutoSync) `automated` removed from their Applications. */
+  argocd?: { cluster: string; namespace: string; projects: string[]; mode: 'syncWindow' | 'disableAutoSync' };
+  /** Flux: objects suspended while frozen, as namespace/name. */
+  flux?: { cluster: string; kustomizations: string[]; helmReleases: string[] };
+  /** OpenFeature flagd flag-definition file on the worker: flags tagged freezeTag are pinned to their off variant. */
+  flags?: { file: string; freezeTag: string };
+}
+
+/** One change a guardrail made (or found already made by someone else, and so left alone). */
+export interface GuardrailChange {
+  guardrail: 'argocd' | 'flux' | 'flags';
+  /** e.g. "appproject argocd/default", "kustomization flux-system/apps", "flag new-checkout". */
+  target: string;
+  /** What was done: "deny sync window added", "suspended", "pinned to off"; or why nothing was. */
+  action: string;
+}
+
 export interface FreezeWindowInput {
   name: string;
   scope: FreezeScope;
   reason: string;
   actor: string;
-  /** ISO instants; start defaults to now. */
+  /** ISO instants; start defaults to the time a Schedule meant to start the window, else now. */
   start?: string;
-  end: string;
+  /** The end, or (for windows started by a Schedule) how long each occurrence lasts. */
+  end?: string;
+  duration?: string;
   /** IANA zone the window was written in, for display. */
   timezone?: string;
   exceptions: { approvers: string[]; quorum: number };
+  guardrails?: Guardrails;
+  /** Told when the freeze starts, is extended, gets an exception, is lifted or ends. */
+  notify?: NotifyTarget[];
+  /** Set for windows a FreezeCalendar manages: which calendar, and the fingerprint of the definition. */
+  calendar?: { name: string; digest: string };
+  /** Continue as new past this many history events (default 2000; the server may suggest it earlier). */
+  historyLimit?: number;
   /** Carried over by continue-as-new. */
-  carried?: Pick<FreezeState, 'exceptions' | 'end' | 'history'> & { auditSeq: number };
+  carried?: Pick<FreezeState, 'exceptions' | 'end' | 'history' | 'guardrails' | 'phase'> & { auditSeq: number; input?: Partial<FreezeWindowInput> };
 }
+
+/** A calendar's new definition of a running window (`freeze calendar apply` after an edit). */
+export type FreezeRedefinition = Pick<FreezeWindowInput, 'scope' | 'reason' | 'start' | 'end' | 'exceptions' | 'guardrails' | 'notify' | 'calendar'> & {
+  actor: string;
+};
 
 export type FreezePhase = 'scheduled' | 'active' | 'ended' | 'lifted';
 
@@ -55,8 +90,11 @@ export interface FreezeState {
   exceptions: FreezeException[];
   approvers: string[];
   quorum: number;
-  /** Extensions and the lift, newest last. */
-  history: { time: string; actor: string; action: 'extend' | 'lift'; reason: string; end?: string }[];
+  /** Extensions, calendar edits and the lift, newest last. */
+  history: { time: string; actor: string; action: 'extend' | 'lift' | 'redefine'; reason: string; end?: string }[];
+  calendar?: { name: string; digest: string };
+  /** What the guardrails changed while the window was active, and whether it was put back. */
+  guardrails?: { applied: boolean; restored: boolean; changes: GuardrailChange[] };
 }
 
 export const freezeWorkflowId = (name: string): string => `freeze:${name}`;
@@ -96,4 +134,23 @@ export function evaluateGate(windows: FreezeState[], q: { environment: string; s
   }
   decision.allowed = decision.blockedBy.length === 0;
   return decision;
+}
+
+/** Guardrail targets in `a` that `b` does not also guard: what to put back when a calendar edit drops them. */
+export function guardrailsMinus(a: Guardrails | undefined, b: Guardrails | undefined): Guardrails | undefined {
+  if (!a) return undefined;
+  const out: Guardrails = {};
+  if (a.argocd) {
+    const same = b?.argocd && b.argocd.cluster === a.argocd.cluster && b.argocd.namespace === a.argocd.namespace && b.argocd.mode === a.argocd.mode;
+    const projects = same ? a.argocd.projects.filter((p) => !b.argocd!.projects.includes(p)) : a.argocd.projects;
+    if (projects.length > 0) out.argocd = { ...a.argocd, projects };
+  }
+  if (a.flux) {
+    const same = b?.flux && b.flux.cluster === a.flux.cluster;
+    const kustomizations = same ? a.flux.kustomizations.filter((k) => !b.flux!.kustomizations.includes(k)) : a.flux.kustomizations;
+    const helmReleases = same ? a.flux.helmReleases.filter((k) => !b.flux!.helmReleases.includes(k)) : a.flux.helmReleases;
+    if (kustomizations.length + helmReleases.length > 0) out.flux = { ...a.flux, kustomizations, helmReleases };
+  }
+  if (a.flags && !(b?.flags && b.flags.file === a.flags.file && b.flags.freezeTag === a.flags.freezeTag)) out.flags = a.flags;
+  return Object.keys(out).length > 0 ? out : undefined;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Provisions the GitOps pieces of the testbed with no downloads outside the package registries:
-# the Argo CD (Application, AppProject) and Flux (GitRepository, Kustomization) CRDs, copied out of their
-# Go modules fetched through the module proxy, and Terraform: a `terraform` already on PATH, else
+# the Argo CD (Application, AppProject) and Flux (GitRepository, Kustomization, HelmRelease) CRDs,
+# copied out of their Go modules fetched through the module proxy, and Terraform: a `terraform` already on PATH, else
 # OpenTofu built from the module proxy. Cached outside the clone, keyed by version, like
 # scripts/provision.sh; .tools/crds and .tools/bin hold symlinks into the cache.
 #
@@ -11,12 +11,16 @@
 # Versions: the newest releases whose go.mod the installed Go (1.26) accepts; `go mod download` refuses a
 # module whose go.mod asks for a newer Go (Argo CD v3.6 and source/kustomize-controller v1.10 ask for 1.27).
 # source-controller and kustomize-controller v1.9 are one Flux release line and serve only the v1 APIs
-# of GitRepository and Kustomization (the v1beta* versions are gone).
+# of GitRepository and Kustomization (the v1beta* versions are gone). helm-controller v1.6 belongs to the
+# same line (its go.mod requires source-controller/api v1.9.0, as kustomize-controller v1.9.6's does) and
+# serves HelmRelease v2 (storage) and v2beta2. The module proxy we reach serves only some helm-controller
+# versions (v1.4.0, v1.4.3, v1.6.4 answered; v1.4.4, v1.5.0, v1.6.5, v1.7.x gave 403): pick one of those.
 set -euo pipefail
 
 ARGOCD_VERSION="${ARGOCD_VERSION:-v3.5.7}"
 FLUX_SOURCE_VERSION="${FLUX_SOURCE_VERSION:-v1.9.6}"
 FLUX_KUSTOMIZE_VERSION="${FLUX_KUSTOMIZE_VERSION:-v1.9.6}"
+FLUX_HELM_VERSION="${FLUX_HELM_VERSION:-v1.6.4}"
 OPENTOFU_VERSION="${OPENTOFU_VERSION:-v1.12.6}"
 
 # shellcheck source=scripts/provision-lib.sh
@@ -45,6 +49,7 @@ CRDS=(
   "argocd-appproject.yaml|github.com/argoproj/argo-cd/v3|$ARGOCD_VERSION|manifests/crds/appproject-crd.yaml|appprojects.argoproj.io"
   "flux-gitrepository.yaml|github.com/fluxcd/source-controller|$FLUX_SOURCE_VERSION|config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml|gitrepositories.source.toolkit.fluxcd.io"
   "flux-kustomization.yaml|github.com/fluxcd/kustomize-controller|$FLUX_KUSTOMIZE_VERSION|config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml|kustomizations.kustomize.toolkit.fluxcd.io"
+  "flux-helmrelease.yaml|github.com/fluxcd/helm-controller|$FLUX_HELM_VERSION|config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml|helmreleases.helm.toolkit.fluxcd.io"
 )
 
 build_crds() {
@@ -61,12 +66,12 @@ build_crds() {
 }
 
 provision_crds() {
-  local dest="$CACHE/gitops-crds-argocd-$ARGOCD_VERSION-source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION"
+  local dest="$CACHE/gitops-crds-argocd-$ARGOCD_VERSION-source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION-helm-$FLUX_HELM_VERSION"
   local entry missing=0
   for entry in "${CRDS[@]}"; do [[ -f "$dest/${entry%%|*}" ]] || missing=1; done
   if (( missing )); then
     need go "the Argo CD and Flux CRDs"
-    log "crds: fetching Argo CD $ARGOCD_VERSION, source-controller $FLUX_SOURCE_VERSION, kustomize-controller $FLUX_KUSTOMIZE_VERSION from the Go module proxy"
+    log "crds: fetching Argo CD $ARGOCD_VERSION, source-controller $FLUX_SOURCE_VERSION, kustomize-controller $FLUX_KUSTOMIZE_VERSION, helm-controller $FLUX_HELM_VERSION from the Go module proxy"
     build_into "$dest" build_crds
   fi
   ln -sfn "$dest" "$ROOT/.tools/crds"

@@ -1,17 +1,50 @@
 // A release freeze window as a durable workflow: scheduled, then active until its (extendable) end or
 // a lift; exceptions are requested and approved by Update; long windows stay small with continue-as-new.
-import { allHandlersFinished, condition, continueAsNew, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
+// While active, the window's guardrails hold other systems still (Argo CD, Flux, feature flags); they
+// are put back when it ends, is lifted or is cancelled, and the announcements go to its notify targets.
+import {
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  proxySinks,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import type { createActivities } from '../activities/index.js';
 import { parseDuration } from '../runbook/duration.js';
-import type { FreezeException, FreezeState, FreezeWindowInput } from '../runbook/freeze.js';
-import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, requestExceptionUpdate } from './messages.js';
+import { guardrailsMinus, type FreezeException, type FreezeState, type FreezeWindowInput, type GuardrailChange, type Guardrails } from '../runbook/freeze.js';
+import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, redefineFreezeUpdate, requestExceptionUpdate } from './messages.js';
 import type { RearguardSinks } from './sinks.js';
 import { auditTrail } from './audit-trail.js';
 
 const { metrics } = proxySinks<RearguardSinks>();
+type Activities = ReturnType<typeof createActivities>;
+/** Guardrails must come off again however long the cluster is unreachable: retry without a limit. */
+const guardrailActivities = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: ['ConfigurationError'] },
+});
+const { notify: announce } = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 5 } });
 
-export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeState> {
+/** Set by Temporal on workflows a Schedule starts: the occurrence's nominal time, even when started late. */
+const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
+
+const errorMessage = (err: unknown): string => {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+};
+
+export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeState> {
   const { workflowId } = workflowInfo();
   const now = () => new Date().toISOString();
+  // Calendar edits replace parts of the definition, so the current one is carried across continue-as-new.
+  const input: FreezeWindowInput = { ...initial, ...initial.carried?.input };
+  const start = input.start ?? workflowInfo().typedSearchAttributes.get(SCHEDULED_START)?.toISOString() ?? now();
   const state: FreezeState = {
     id: workflowId,
     name: input.name,
@@ -19,24 +52,40 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
     reason: input.reason,
     actor: input.actor,
     ...(input.timezone ? { timezone: input.timezone } : {}),
-    start: input.start ?? now(),
-    end: input.carried?.end ?? input.end,
-    phase: 'scheduled',
+    start,
+    end: input.carried?.end ?? input.end ?? new Date(Date.parse(start) + parseDuration(input.duration ?? '0s')).toISOString(),
+    phase: input.carried?.phase ?? 'scheduled',
     exceptions: input.carried?.exceptions ?? [],
     approvers: input.exceptions.approvers,
     quorum: input.exceptions.quorum,
     history: input.carried?.history ?? [],
+    ...(input.calendar ? { calendar: input.calendar } : {}),
+    ...(input.carried?.guardrails ? { guardrails: input.carried.guardrails } : {}),
   };
   let lifted = false;
+  let redefined = 0;
+  /** Guardrails an edit dropped while active, still to be put back. */
+  let dropped: Guardrails | undefined;
 
-  const trail = auditTrail(
-    () => ({ environment: state.scope.environments.join(','), service: state.scope.services.join(',') }),
-    () => ({ window: state.name, end: state.end }),
-    input.carried?.auditSeq,
-  );
+  const target = () => ({ environment: state.scope.environments.join(','), service: state.scope.services.join(',') });
+  const trail = auditTrail(target, () => ({ window: state.name, end: state.end }), input.carried?.auditSeq);
   const audit = (action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void => {
     trail.record(action, actor, reason, details);
   };
+  /** Announcements are best effort: a broken chat webhook is audited, it never holds a freeze open. */
+  const tell = async (event: string, text: string, details: Record<string, unknown> = {}): Promise<void> => {
+    const targets = input.notify ?? [];
+    if (targets.length === 0) return;
+    try {
+      await CancellationScope.nonCancellable(() => announce({ workflowId, target: target(), targets, event, text, details }));
+    } catch (err) {
+      audit('freeze.notify-failed', 'rearguard', errorMessage(err), { event, targets: targets.map((t) => t.name) });
+    }
+  };
+  const tooLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > (input.historyLimit ?? 2000);
+  const pending: Promise<void>[] = [];
+  const tellLater = (event: string, text: string, details: Record<string, unknown> = {}) => void pending.push(tell(event, text, details));
+  const scopeText = () => `${state.scope.environments.join(',')}/${state.scope.services.join(',')}`;
 
   const open = () => state.phase === 'scheduled' || state.phase === 'active';
   const requireOpen = () => {
@@ -51,6 +100,7 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
       state.end = end;
       state.history.push({ time: now(), actor, action: 'extend', reason, end });
       audit('freeze.extended', actor, reason, { end });
+      tellLater('freeze-extended', `Freeze ${state.name} (${scopeText()}) extended by ${actor} until ${end}: ${reason}`, { end });
       return state;
     },
     {
@@ -70,6 +120,41 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
     { validator: (_req: { actor: string; reason: string }) => requireOpen() },
   );
   setHandler(
+    redefineFreezeUpdate,
+    (def) => {
+      if (state.phase === 'active') dropped = guardrailsMinus(input.guardrails, def.guardrails);
+      Object.assign(input, {
+        scope: def.scope,
+        reason: def.reason,
+        exceptions: def.exceptions,
+        guardrails: def.guardrails,
+        notify: def.notify,
+        calendar: def.calendar,
+      });
+      if (def.start && state.phase === 'scheduled') state.start = def.start;
+      if (def.end) state.end = def.end;
+      Object.assign(state, {
+        scope: def.scope,
+        reason: def.reason,
+        approvers: def.exceptions.approvers,
+        quorum: def.exceptions.quorum,
+        calendar: def.calendar,
+      });
+      state.history.push({ time: now(), actor: def.actor, action: 'redefine', reason: `calendar ${def.calendar?.name} changed`, end: state.end });
+      audit('freeze.redefined', def.actor, `calendar ${def.calendar?.name} changed`, { start: state.start, end: state.end, scope: state.scope });
+      redefined++;
+      return state;
+    },
+    {
+      validator: (def) => {
+        requireOpen();
+        if (!state.calendar) throw new Error(`freeze ${state.name} was not started by a calendar; use extend or lift`);
+        if (def.calendar?.name !== state.calendar.name)
+          throw new Error(`freeze ${state.name} belongs to calendar ${state.calendar.name}, not ${def.calendar?.name}`);
+      },
+    },
+  );
+  setHandler(
     requestExceptionUpdate,
     ({ actor, reason, changeId, validFor }) => {
       const e: FreezeException = {
@@ -83,6 +168,7 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
       };
       state.exceptions.push(e);
       audit('freeze.exception-requested', actor, reason, { changeId, validUntil: e.validUntil });
+      tellLater('freeze-exception-requested', `${actor} asks for an exception to freeze ${state.name} for change ${changeId}: ${reason}`, { changeId });
       return e;
     },
     {
@@ -103,6 +189,11 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
         approvals: e.approvals.length,
         quorum: state.quorum,
       });
+      if (e.status === 'approved')
+        tellLater('freeze-exception-approved', `Change ${changeId} may deploy during freeze ${state.name} until ${e.validUntil} (approved by ${actor})`, {
+          changeId,
+          validUntil: e.validUntil,
+        });
       return e;
     },
     {
@@ -119,37 +210,113 @@ export async function freezeWindow(input: FreezeWindowInput): Promise<FreezeStat
     },
   );
 
-  if (!input.carried) audit('freeze.started', state.actor, state.reason, { start: state.start, scope: state.scope });
-  const untilStart = Date.parse(state.start) - Date.now();
-  if (untilStart > 0) await condition(() => lifted, untilStart);
-
-  if (!lifted) {
-    state.phase = 'active';
-    metrics.freezeActive(workflowId, state.scope.environments, true);
-    for (;;) {
-      const remaining = Date.parse(state.end) - Date.now();
-      if (remaining <= 0) break;
-      const end = state.end;
-      await condition(() => lifted || state.end !== end || workflowInfo().continueAsNewSuggested, remaining);
-      if (lifted) break;
-      if (workflowInfo().continueAsNewSuggested) {
-        await condition(allHandlersFinished);
-        await trail.flushed();
-        await continueAsNew<typeof freezeWindow>({
-          ...input,
-          start: state.start,
-          carried: { exceptions: state.exceptions, end: state.end, history: state.history, auditSeq: trail.seq() },
-        });
-      }
+  // --- guardrails -----------------------------------------------------------------------------
+  const record = (changes: GuardrailChange[]) => {
+    state.guardrails ??= { applied: false, restored: false, changes: [] };
+    state.guardrails.changes.push(...changes);
+  };
+  async function applyGuardrails(): Promise<void> {
+    if (!input.guardrails) return;
+    try {
+      const { changes } = await CancellationScope.nonCancellable(() =>
+        guardrailActivities.applyGuardrails({ freezeId: workflowId, reason: state.reason, guardrails: input.guardrails! }),
+      );
+      record(changes);
+      state.guardrails!.applied = true;
+      audit('freeze.guardrails-applied', 'rearguard', state.reason, { changes });
+    } catch (err) {
+      // The gate still blocks deploys; say loudly that the other systems are not held.
+      audit('freeze.guardrails-failed', 'rearguard', errorMessage(err), {});
+      await tell('freeze-guardrails-failed', `Freeze ${state.name}: guardrails could not be applied: ${errorMessage(err)}`);
+    }
+  }
+  async function restoreGuardrails(guardrails: Guardrails | undefined): Promise<void> {
+    if (!guardrails) return;
+    try {
+      const { changes } = await CancellationScope.nonCancellable(() => guardrailActivities.restoreGuardrails({ freezeId: workflowId, guardrails }));
+      audit('freeze.guardrails-restored', 'rearguard', `freeze ${state.name} is over`, { changes });
+    } catch (err) {
+      audit('freeze.guardrails-restore-failed', 'rearguard', errorMessage(err), {});
+      await tell('freeze-guardrails-failed', `Freeze ${state.name}: guardrails could not be restored, fix by hand: ${errorMessage(err)}`);
     }
   }
 
+  // --- the window -----------------------------------------------------------------------------
+  if (!input.carried) audit('freeze.started', state.actor, state.reason, { start: state.start, scope: state.scope, calendar: state.calendar?.name });
+  try {
+    while (state.phase === 'scheduled' && !lifted) {
+      const seen = redefined;
+      const untilStart = Date.parse(state.start) - Date.now();
+      if (untilStart > 0 && (await condition(() => lifted || redefined !== seen, untilStart))) continue;
+      if (Date.parse(state.end) <= Date.now()) break; // an edit moved it into the past: it never happens
+      state.phase = 'active';
+      metrics.freezeActive(workflowId, state.scope.environments, true);
+      await tell('freeze-started', `Deploys to ${scopeText()} are frozen until ${state.end}: ${state.reason} (${state.actor})`, { end: state.end });
+      await applyGuardrails();
+    }
+    if (state.phase === 'active') metrics.freezeActive(workflowId, state.scope.environments, true);
+    while (state.phase === 'active' && !lifted) {
+      if (dropped) {
+        // An edit dropped some guardrails and maybe added others: hold the new set before releasing the old.
+        const release = dropped;
+        dropped = undefined;
+        await applyGuardrails();
+        await restoreGuardrails(release);
+        continue;
+      }
+      const remaining = Date.parse(state.end) - Date.now();
+      if (remaining <= 0) break;
+      const end = state.end;
+      const seen = redefined;
+      await condition(() => lifted || state.end !== end || redefined !== seen || tooLong(), remaining);
+      if (!lifted && tooLong()) {
+        await condition(allHandlersFinished);
+        await Promise.all(pending);
+        await trail.flushed();
+        const definition: Partial<FreezeWindowInput> = { ...input, carried: undefined };
+        await continueAsNew<typeof freezeWindow>({
+          ...initial,
+          start: state.start,
+          carried: {
+            exceptions: state.exceptions,
+            end: state.end,
+            history: state.history,
+            phase: state.phase,
+            ...(state.guardrails ? { guardrails: state.guardrails } : {}),
+            auditSeq: trail.seq(),
+            input: definition,
+          },
+        });
+      }
+    }
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    // Cancelling a freeze lifts it: whatever it held is put back below, outside the cancelled scope.
+    lifted = true;
+    state.history.push({ time: now(), actor: 'temporal', action: 'lift', reason: 'workflow cancelled' });
+  }
+
+  const wasActive = state.phase === 'active';
   state.phase = lifted ? 'lifted' : 'ended';
   metrics.freezeActive(workflowId, state.scope.environments, false);
-  const last = state.history.at(-1);
-  if (lifted) audit('freeze.lifted', last?.actor ?? 'unknown', last?.reason ?? 'lifted', {});
-  else audit('freeze.ended', `schedule:${state.name}`, 'window ended', {});
-  await condition(allHandlersFinished);
-  await trail.flushed();
+  await CancellationScope.nonCancellable(async () => {
+    // Restored even when applying failed half-way: the activities only undo what carries this freeze's marker.
+    if (wasActive && input.guardrails) {
+      await restoreGuardrails(input.guardrails);
+      state.guardrails ??= { applied: false, restored: false, changes: [] };
+      state.guardrails.restored = true;
+    }
+    const last = state.history.at(-1);
+    if (lifted) {
+      audit('freeze.lifted', last?.actor ?? 'unknown', last?.reason ?? 'lifted', {});
+      await tell('freeze-lifted', `Freeze ${state.name} (${scopeText()}) lifted by ${last?.actor ?? 'unknown'}: ${last?.reason ?? ''}`);
+    } else {
+      audit('freeze.ended', `schedule:${state.name}`, 'window ended', {});
+      await tell('freeze-ended', `Freeze ${state.name} (${scopeText()}) ended: deploys are open again`);
+    }
+    await condition(allHandlersFinished);
+    await Promise.all(pending);
+    await trail.flushed();
+  });
   return state;
 }

@@ -1,7 +1,7 @@
 // Every message of every workflow, defined once: the workflows set handlers for them and the client
 // sends them, so names and payload types cannot drift apart.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { FreezeException, FreezeState } from '../runbook/freeze.js';
+import type { FreezeException, FreezeRedefinition, FreezeState } from '../runbook/freeze.js';
 import type { RollbackStatus, Trigger } from '../runbook/types.js';
 
 export const TASK_QUEUE = 'rearguard';
@@ -37,3 +37,5 @@ export const requestExceptionUpdate = defineUpdate<FreezeException, [{ actor: st
   'requestException',
 );
 export const approveExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; changeId: string }]>('approveException');
+/** A FreezeCalendar's new definition of one of its windows (`freeze calendar apply` after an edit). */
+export const redefineFreezeUpdate = defineUpdate<FreezeState, [FreezeRedefinition]>('redefine');

@@ -11,6 +11,7 @@ import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreez
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { checkGate, describeDecision, localTime, runningFreezes } from '../gate.js';
+import { registerCalendar } from './calendar.js';
 
 const list = (re: RegExp, what: string) =>
   z
@@ -24,6 +25,14 @@ const list = (re: RegExp, what: string) =>
     .pipe(z.array(z.string().regex(re, `expected ${what}`)).min(1, `expected at least one ${what}`));
 const zone = z.string().refine((tz) => DateTime.local().setZone(tz).isValid, 'expected an IANA time zone such as America/New_York');
 const name = z.string().regex(DNS1123_SUBDOMAIN, 'expected a DNS-1123 name such as black-friday');
+/** A window by name (black-friday), or by workflow ID for occurrences of recurring windows (freeze:weekends-2026-11-27T21:00:00Z). */
+const windowRef = z
+  .string()
+  .regex(
+    /^(freeze:[A-Za-z0-9._:-]+|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/,
+    'expected a window name such as black-friday, or a freeze ID',
+  );
+const idOf = (ref: string): string => (ref.startsWith('freeze:') ? ref : freezeWorkflowId(ref));
 
 /** A time as people write it ("2026-11-26T00:00", in --tz) or "now"; returns ISO UTC. */
 function instant(text: string, tz: string, flag: string): string {
@@ -125,7 +134,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
   freeze
     .command('extend')
     .description('Move the end of a freeze later')
-    .requiredOption('--name <name>', 'window name')
+    .requiredOption('--name <name>', 'window name, or freeze ID')
     .option('--end <time>', 'new end, in --tz')
     .option('--by <duration>', 'or extend by this much, e.g. 1d')
     .option('--tz <zone>', 'IANA time zone of --end', Intl.DateTimeFormat().resolvedOptions().timeZone)
@@ -134,11 +143,11 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const o = parseOptions(
         z
-          .object({ name, end: z.string().optional(), by: duration.optional(), tz: zone, reason: z.string().trim().min(1, 'expected a reason') })
+          .object({ name: windowRef, end: z.string().optional(), by: duration.optional(), tz: zone, reason: z.string().trim().min(1, 'expected a reason') })
           .refine((x) => (x.end === undefined) !== (x.by === undefined), { message: 'expected exactly one of --end or --by', path: ['end'] }),
         raw,
       );
-      const id = freezeWorkflowId(o.name);
+      const id = idOf(o.name);
       const state = await update(
         c,
         id,
@@ -155,12 +164,12 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
   freeze
     .command('lift')
     .description('End a freeze now')
-    .requiredOption('--name <name>', 'window name')
+    .requiredOption('--name <name>', 'window name, or freeze ID')
     .requiredOption('--reason <text>', 'why')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name, reason: z.string().trim().min(1, 'expected a reason') }), raw);
-      const id = freezeWorkflowId(o.name);
+      const o = parseOptions(z.object({ name: windowRef, reason: z.string().trim().min(1, 'expected a reason') }), raw);
+      const id = idOf(o.name);
       const state = await update(
         c,
         id,
@@ -184,11 +193,11 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
   freeze
     .command('status')
     .description('Show one freeze window')
-    .requiredOption('--name <name>', 'window name')
+    .requiredOption('--name <name>', 'window name, or freeze ID')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name }), raw);
-      const s = await update(c, freezeWorkflowId(o.name), (client) => client.workflow.getHandle(freezeWorkflowId(o.name)).query(freezeStateQuery), 'show');
+      const o = parseOptions(z.object({ name: windowRef }), raw);
+      const s = await update(c, idOf(o.name), (client) => client.workflow.getHandle(idOf(o.name)).query(freezeStateQuery), 'show');
       if (c.opts.json) c.out(JSON.stringify(s));
       else show(c, s);
     });
@@ -235,7 +244,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
   const exception = freeze.command('exception').description('Exceptions to a freeze for a specific change (e.g. a bug fix)');
   exception
     .command('request')
-    .requiredOption('--name <name>', 'window name')
+    .requiredOption('--name <name>', 'window name, or freeze ID')
     .requiredOption('--change <id>', 'change ID (PR, commit, ticket) the exception is for')
     .requiredOption('--reason <text>', 'why this change cannot wait')
     .option('--valid-for <duration>', 'how long an approved exception lasts', '4h')
@@ -243,14 +252,14 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const o = parseOptions(
         z.object({
-          name,
+          name: windowRef,
           change: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._#/:-]*$/, 'expected a change ID such as PR-1234'),
           reason: z.string().trim().min(1, 'expected a reason'),
           validFor: duration,
         }),
         raw,
       );
-      const id = freezeWorkflowId(o.name);
+      const id = idOf(o.name);
       const e = await update(
         c,
         id,
@@ -268,12 +277,12 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     });
   exception
     .command('approve')
-    .requiredOption('--name <name>', 'window name')
+    .requiredOption('--name <name>', 'window name, or freeze ID')
     .requiredOption('--change <id>', 'change ID')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name, change: z.string().min(1) }), raw);
-      const id = freezeWorkflowId(o.name);
+      const o = parseOptions(z.object({ name: windowRef, change: z.string().min(1) }), raw);
+      const id = idOf(o.name);
       const e = await update(
         c,
         id,
@@ -286,4 +295,6 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
           : `Exception for ${e.changeId}: ${e.status} (${e.approvals.length} approval(s)), valid until ${localTime(e.validUntil)}.`,
       );
     });
+
+  registerCalendar(freeze, ctx);
 }

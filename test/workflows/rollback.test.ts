@@ -43,6 +43,8 @@ function stubActivities(overrides: Partial<Activities> = {}) {
   const activities: Activities = {
     appendAudit: async (e) => void calls.audit.push(e),
     preflight: async () => [],
+    applyGuardrails: async () => ({ changes: [] }),
+    restoreGuardrails: async () => ({ changes: [] }),
     planStep: async () => {
       throw new Error('no planned steps in these tests');
     },

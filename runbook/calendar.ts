@@ -1,0 +1,245 @@
+// The FreezeCalendar v1 format (DESIGN.md section 3): one-off and recurring freeze windows written in
+// the calendar's time zone, who approves exceptions, and the guardrails a freeze puts on other systems.
+// Loading turns local times into instants and each window into what `freeze calendar apply` creates.
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { CronExpressionParser } from 'cron-parser';
+import { DateTime } from 'luxon';
+import { z } from 'zod';
+import { DURATION_HINT, isDuration, parseDuration } from './duration.js';
+import type { FreezeScope, FreezeWindowInput, Guardrails } from './freeze.js';
+import { friendlyErrors, issueLines } from './issues.js';
+import { parseYaml, type Loaded } from './load.js';
+import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_HINT, SUBDOMAIN_HINT } from './names.js';
+import { notifyTarget, type NotifyTarget } from './schema.js';
+
+const duration = z.string().refine(isDuration, DURATION_HINT);
+const label = z.string().max(63, LABEL_HINT).regex(DNS1123_LABEL, LABEL_HINT);
+const subdomain = z.string().max(253, SUBDOMAIN_HINT).regex(DNS1123_SUBDOMAIN, SUBDOMAIN_HINT);
+const scopeName = z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/, 'expected a DNS-1123 label or *');
+const zone = z.string().refine((tz) => DateTime.local().setZone(tz).isValid, 'expected an IANA time zone such as America/New_York');
+/** "namespace/name" of a Flux object. */
+const namespaced = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected namespace/name, e.g. flux-system/apps');
+/** Five-field cron as Temporal Schedules read it (minute hour day-of-month month day-of-week). */
+const cron = z.string().superRefine((s, ctx) => {
+  if (s.trim().split(/\s+/).length !== 5) {
+    ctx.addIssue({ code: 'custom', message: 'expected a five-field cron expression such as "0 16 * * FRI"' });
+    return;
+  }
+  try {
+    CronExpressionParser.parse(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${(err as Error).message}` });
+  }
+});
+/** A wall-clock time in the calendar's zone, e.g. 2026-11-26T00:00 (an explicit offset is honoured). */
+const localTime = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?$/.test(s) && DateTime.fromISO(s).isValid, {
+  message: 'expected a local date and time such as 2026-11-26T00:00',
+});
+
+const window = z
+  .strictObject({
+    name: label,
+    /** One-off: start and end (or duration), local to spec.timezone. */
+    start: localTime.optional(),
+    end: localTime.optional(),
+    /** Recurring: a cron schedule in spec.timezone, each occurrence lasting `duration`. */
+    schedule: cron.optional(),
+    duration: duration.optional(),
+    scope: z.strictObject({ environments: z.array(scopeName).min(1), services: z.array(scopeName).min(1).default(['*']) }),
+    reason: z.string().trim().min(1).optional(),
+  })
+  .superRefine((w, ctx) => {
+    if (w.schedule !== undefined) {
+      if (w.start !== undefined || w.end !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['schedule'], message: 'a recurring window has schedule and duration, not start/end' });
+      if (w.duration === undefined) ctx.addIssue({ code: 'custom', path: ['duration'], message: 'Required (how long each occurrence lasts, e.g. 64h)' });
+    } else if (w.start === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['start'], message: 'Required (or schedule, for a recurring window)' });
+    } else if ((w.end === undefined) === (w.duration === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['end'], message: 'expected exactly one of end or duration' });
+    }
+  });
+
+const guardrails = z.strictObject({
+  argocd: z
+    .strictObject({
+      cluster: label.optional(),
+      namespace: label.default('argocd'),
+      projects: z.array(z.union([subdomain, z.literal('*')])).min(1),
+      mode: z.enum(['syncWindow', 'disableAutoSync']).default('syncWindow'),
+    })
+    .optional(),
+  flux: z
+    .strictObject({
+      cluster: label.optional(),
+      kustomizations: z.array(namespaced).default([]),
+      helmReleases: z.array(namespaced).default([]),
+    })
+    .optional(),
+  flags: z.strictObject({ file: z.string().startsWith('/', 'expected an absolute path on the worker'), freezeTag: z.string().min(1) }).optional(),
+  /** Names from spec.notify: told when a freeze starts, is extended, gets an exception, is lifted or ends. */
+  notify: z.array(label).default([]),
+});
+
+export const freezeCalendarSchema = z.strictObject({
+  apiVersion: z.literal('rearguard/v1', { error: 'expected rearguard/v1' }),
+  kind: z.literal('FreezeCalendar', { error: 'expected FreezeCalendar' }),
+  metadata: z.strictObject({ name: subdomain, description: z.string().optional() }),
+  spec: z.strictObject({
+    timezone: zone,
+    /** Cluster (from the worker's targets) that Argo CD / Flux guardrails act on, unless they name one. */
+    cluster: label.optional(),
+    windows: z.array(window).default([]),
+    exceptions: z
+      .strictObject({
+        approvers: z.array(z.string().regex(ACTOR, 'expected a user name such as rm-ann')).default([]),
+        quorum: z.number().int().min(1).default(1),
+      })
+      .default({ approvers: [], quorum: 1 }),
+    notify: z.array(notifyTarget).default([]),
+    guardrails: guardrails.default({ notify: [] }),
+  }),
+});
+
+export type FreezeCalendar = z.output<typeof freezeCalendarSchema>;
+export type CalendarWindow = FreezeCalendar['spec']['windows'][number];
+
+/** Cross-field rules, reported with paths like the schema's. */
+function calendarProblems(c: FreezeCalendar): string[] {
+  const out: string[] = [];
+  const seen = new Map<string, number>();
+  c.spec.windows.forEach((w, i) => {
+    const first = seen.get(w.name);
+    if (first !== undefined) out.push(`spec.windows[${i}].name: duplicate window name "${w.name}" (also spec.windows[${first}])`);
+    else seen.set(w.name, i);
+    if (w.start !== undefined) {
+      const start = instantIn(w.start, c.spec.timezone);
+      const end = w.end !== undefined ? instantIn(w.end, c.spec.timezone) : start + parseDuration(w.duration!);
+      if (end <= start) out.push(`spec.windows[${i}].end: ${w.end} is not after the start ${w.start}`);
+    }
+  });
+  const { exceptions, guardrails: g, notify } = c.spec;
+  if (exceptions.approvers.length > 0 && exceptions.quorum > exceptions.approvers.length)
+    out.push(`spec.exceptions.quorum: ${exceptions.quorum} is larger than the ${exceptions.approvers.length} approver(s)`);
+  g.notify.forEach((n, i) => {
+    if (!notify.some((t) => t.name === n))
+      out.push(`spec.guardrails.notify[${i}]: no notify target named ${n} in spec.notify (defined: ${notify.map((t) => t.name).join(', ') || 'none'})`);
+  });
+  if (g.argocd && !(g.argocd.cluster ?? c.spec.cluster)) out.push('spec.guardrails.argocd.cluster: Required (or spec.cluster)');
+  if (g.flux && !(g.flux.cluster ?? c.spec.cluster)) out.push('spec.guardrails.flux.cluster: Required (or spec.cluster)');
+  return out;
+}
+
+const instantIn = (local: string, tz: string): number => DateTime.fromISO(local, { zone: tz }).toMillis();
+
+export function validateCalendar(data: unknown): Loaded<FreezeCalendar> {
+  const parsed = freezeCalendarSchema.safeParse(data, { error: friendlyErrors });
+  if (!parsed.success) return { ok: false, problems: issueLines(parsed.error.issues) };
+  const problems = calendarProblems(parsed.data);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, value: parsed.data };
+}
+
+export async function loadCalendar(file: string): Promise<Loaded<FreezeCalendar>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return {
+      ok: false,
+      problems: [`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, expected a calendar file' : String(err)}`],
+      io: true,
+    };
+  }
+  const yaml = parseYaml(text);
+  return yaml.ok ? validateCalendar(yaml.value) : yaml;
+}
+
+/** The guardrails as the workflow receives them: clusters resolved, notify names replaced by targets. */
+export function calendarGuardrails(c: FreezeCalendar): { guardrails?: Guardrails; notify: NotifyTarget[] } {
+  const g = c.spec.guardrails;
+  const out: Guardrails = {};
+  if (g.argocd) out.argocd = { ...g.argocd, cluster: (g.argocd.cluster ?? c.spec.cluster)! };
+  if (g.flux) out.flux = { ...g.flux, cluster: (g.flux.cluster ?? c.spec.cluster)! };
+  if (g.flags) out.flags = g.flags;
+  return { ...(Object.keys(out).length > 0 ? { guardrails: out } : {}), notify: c.spec.notify.filter((t) => g.notify.includes(t.name)) };
+}
+
+/** What one calendar window becomes on the server. */
+export type PlannedWindow =
+  | { kind: 'once'; name: string; workflowId: string; input: FreezeWindowInput; digest: string }
+  | { kind: 'recurring'; name: string; scheduleId: string; cron: string; timezone: string; input: FreezeWindowInput; digest: string };
+
+export const scheduleId = (window: string): string => `freeze-schedule:${window}`;
+
+export function planCalendar(c: FreezeCalendar): PlannedWindow[] {
+  const { guardrails, notify } = calendarGuardrails(c);
+  const tz = c.spec.timezone;
+  return c.spec.windows.map((w) => {
+    const base = {
+      name: w.name,
+      scope: w.scope as FreezeScope,
+      reason: w.reason ?? `scheduled freeze ${w.name} (calendar ${c.metadata.name})`,
+      actor: `schedule:${w.name}`,
+      timezone: tz,
+      exceptions: c.spec.exceptions,
+      ...(guardrails ? { guardrails } : {}),
+      ...(notify.length > 0 ? { notify } : {}),
+    };
+    if (w.schedule !== undefined) {
+      const input: FreezeWindowInput = { ...base, duration: w.duration! };
+      const digest = digestOf({ cron: w.schedule, tz, input });
+      return { kind: 'recurring', name: w.name, scheduleId: scheduleId(w.name), cron: w.schedule, timezone: tz, input: withCalendar(input, c, digest), digest };
+    }
+    const start = DateTime.fromISO(w.start!, { zone: tz });
+    const end = w.end !== undefined ? DateTime.fromISO(w.end, { zone: tz }) : start.plus(parseDuration(w.duration!));
+    const input: FreezeWindowInput = { ...base, start: start.toUTC().toISO()!, end: end.toUTC().toISO()! };
+    const digest = digestOf(input);
+    return { kind: 'once', name: w.name, workflowId: `freeze:${w.name}`, input: withCalendar(input, c, digest), digest };
+  });
+}
+
+const withCalendar = (input: FreezeWindowInput, c: FreezeCalendar, digest: string): FreezeWindowInput => ({
+  ...input,
+  calendar: { name: c.metadata.name, digest },
+});
+
+/** A stable fingerprint of a window's definition, so re-applying an unchanged file changes nothing. */
+function digestOf(v: unknown): string {
+  return createHash('sha256').update(stableJson(v)).digest('hex').slice(0, 16);
+}
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object')
+    return `{${Object.keys(v)
+      .sort()
+      .filter((k) => (v as Record<string, unknown>)[k] !== undefined)
+      .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** Occurrences of every window between two instants, for calendars and previews. */
+export function occurrences(c: FreezeCalendar, fromMs: number, untilMs: number): { window: CalendarWindow; start: number; end: number; reason: string }[] {
+  const out: { window: CalendarWindow; start: number; end: number; reason: string }[] = [];
+  for (const [i, p] of planCalendar(c).entries()) {
+    const w = c.spec.windows[i];
+    if (p.kind === 'once') {
+      const start = Date.parse(p.input.start!);
+      const end = Date.parse(p.input.end!);
+      if (end > fromMs && start < untilMs) out.push({ window: w, start, end, reason: p.input.reason });
+      continue;
+    }
+    const length = parseDuration(w.duration!);
+    // Start early enough to include an occurrence that began before `from` and is still running.
+    const it = CronExpressionParser.parse(p.cron, { tz: p.timezone, currentDate: new Date(fromMs - length) });
+    for (let n = 0; n < 1000; n++) {
+      const start = it.next().getTime();
+      if (start >= untilMs) break;
+      if (start + length > fromMs) out.push({ window: w, start, end: start + length, reason: p.input.reason });
+    }
+  }
+  return out.sort((a, b) => a.start - b.start);
+}
