@@ -66,7 +66,10 @@ export interface FreezeWindowInput {
   /** Continue as new past this many history events (default 2000; the server may suggest it earlier). */
   historyLimit?: number;
   /** Carried over by continue-as-new. */
-  carried?: Pick<FreezeState, 'exceptions' | 'end' | 'history' | 'guardrails' | 'phase'> & { auditSeq: number; input?: Partial<FreezeWindowInput> };
+  carried?: Pick<FreezeState, 'exceptions' | 'end' | 'history' | 'guardrails' | 'phase' | 'released' | 'scope'> & {
+    auditSeq: number;
+    input?: Partial<FreezeWindowInput>;
+  };
 }
 
 /** A calendar's new definition of a running window (`freeze calendar apply` after an edit). */
@@ -90,8 +93,17 @@ export interface FreezeState {
   exceptions: FreezeException[];
   approvers: string[];
   quorum: number;
-  /** Extensions, calendar edits and the lift, newest last. */
-  history: { time: string; actor: string; action: 'extend' | 'lift' | 'redefine'; reason: string; end?: string }[];
+  /** Extensions, calendar edits, environment releases and the lift, newest last. */
+  history: {
+    time: string;
+    actor: string;
+    action: 'extend' | 'lift' | 'redefine' | 'release' | 'refreeze';
+    reason: string;
+    end?: string;
+    environment?: string;
+  }[];
+  /** Environments a gradual unfreeze has opened again (no longer in scope.environments). */
+  released?: string[];
   calendar?: { name: string; digest: string };
   /** What the guardrails changed while the window was active, and whether it was put back. */
   guardrails?: { applied: boolean; restored: boolean; changes: GuardrailChange[] };

@@ -17,7 +17,16 @@ import { defineSearchAttributeKey } from '@temporalio/common';
 import type { createActivities } from '../activities/index.js';
 import { parseDuration } from '../runbook/duration.js';
 import { guardrailsMinus, type FreezeException, type FreezeState, type FreezeWindowInput, type GuardrailChange, type Guardrails } from '../runbook/freeze.js';
-import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, redefineFreezeUpdate, requestExceptionUpdate } from './messages.js';
+import {
+  approveExceptionUpdate,
+  extendFreezeUpdate,
+  freezeStateQuery,
+  liftFreezeUpdate,
+  redefineFreezeUpdate,
+  refreezeEnvironmentUpdate,
+  releaseEnvironmentUpdate,
+  requestExceptionUpdate,
+} from './messages.js';
 import type { RearguardSinks } from './sinks.js';
 import { auditTrail } from './audit-trail.js';
 
@@ -48,7 +57,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
   const state: FreezeState = {
     id: workflowId,
     name: input.name,
-    scope: input.scope,
+    scope: input.carried?.scope ?? input.scope,
     reason: input.reason,
     actor: input.actor,
     ...(input.timezone ? { timezone: input.timezone } : {}),
@@ -61,6 +70,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
     history: input.carried?.history ?? [],
     ...(input.calendar ? { calendar: input.calendar } : {}),
     ...(input.carried?.guardrails ? { guardrails: input.carried.guardrails } : {}),
+    ...(input.carried?.released ? { released: input.carried.released } : {}),
   };
   let lifted = false;
   let redefined = 0;
@@ -151,6 +161,44 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
         if (!state.calendar) throw new Error(`freeze ${state.name} was not started by a calendar; use extend or lift`);
         if (def.calendar?.name !== state.calendar.name)
           throw new Error(`freeze ${state.name} belongs to calendar ${state.calendar.name}, not ${def.calendar?.name}`);
+      },
+    },
+  );
+  // A gradual unfreeze opens environments one at a time, and closes one again when its soak fails.
+  setHandler(
+    releaseEnvironmentUpdate,
+    ({ actor, reason, environment }) => {
+      state.scope = { ...state.scope, environments: state.scope.environments.filter((e) => e !== environment) };
+      state.released = [...(state.released ?? []), environment];
+      state.history.push({ time: now(), actor, action: 'release', reason, environment });
+      if (state.phase === 'active') metrics.freezeActive(workflowId, state.scope.environments, true);
+      audit('freeze.environment-released', actor, reason, { environment });
+      tellLater('freeze-environment-released', `Freeze ${state.name}: deploys to ${environment} are open again (${actor}: ${reason})`, { environment });
+      return state;
+    },
+    {
+      validator: ({ environment }) => {
+        requireOpen();
+        if (!state.scope.environments.includes(environment))
+          throw new Error(`freeze ${state.name} does not hold ${environment} (holds: ${state.scope.environments.join(', ') || 'nothing'})`);
+      },
+    },
+  );
+  setHandler(
+    refreezeEnvironmentUpdate,
+    ({ actor, reason, environment }) => {
+      state.scope = { ...state.scope, environments: [...state.scope.environments, environment] };
+      state.released = (state.released ?? []).filter((e) => e !== environment);
+      state.history.push({ time: now(), actor, action: 'refreeze', reason, environment });
+      if (state.phase === 'active') metrics.freezeActive(workflowId, state.scope.environments, true);
+      audit('freeze.environment-refrozen', actor, reason, { environment });
+      tellLater('freeze-environment-refrozen', `Freeze ${state.name}: ${environment} is frozen again (${actor}: ${reason})`, { environment });
+      return state;
+    },
+    {
+      validator: ({ environment }) => {
+        requireOpen();
+        if (!(state.released ?? []).includes(environment)) throw new Error(`freeze ${state.name} has not released ${environment}`);
       },
     },
   );
@@ -282,6 +330,8 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
             end: state.end,
             history: state.history,
             phase: state.phase,
+            scope: state.scope,
+            ...(state.released ? { released: state.released } : {}),
             ...(state.guardrails ? { guardrails: state.guardrails } : {}),
             auditSeq: trail.seq(),
             input: definition,

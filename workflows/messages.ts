@@ -39,3 +39,6 @@ export const requestExceptionUpdate = defineUpdate<FreezeException, [{ actor: st
 export const approveExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; changeId: string }]>('approveException');
 /** A FreezeCalendar's new definition of one of its windows (`freeze calendar apply` after an edit). */
 export const redefineFreezeUpdate = defineUpdate<FreezeState, [FreezeRedefinition]>('redefine');
+/** Gradual unfreeze: open one environment of a freeze (its gate allows deploys there), or close it again. */
+export const releaseEnvironmentUpdate = defineUpdate<FreezeState, [{ actor: string; reason: string; environment: string }]>('releaseEnvironment');
+export const refreezeEnvironmentUpdate = defineUpdate<FreezeState, [{ actor: string; reason: string; environment: string }]>('refreezeEnvironment');
