@@ -14,7 +14,7 @@ import type { FreezeRedefinition, FreezeState, FreezeWindowInput } from '../../r
 import type { freezeWindow } from '../../workflows/freeze.js';
 import { liftFreezeUpdate, redefineFreezeUpdate } from '../../workflows/messages.js';
 import type { CliContext } from '../context.js';
-import { badInput, failed, parseOptions, rootMessage } from '../errors.js';
+import { CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { localTime, runningFreezes } from '../gate.js';
 
 export async function readCalendarOrFail(file: string): Promise<FreezeCalendar> {
@@ -242,7 +242,7 @@ export function registerCalendar(freeze: Command, ctx: () => CliContext): void {
       try {
         results = await applyCalendar(client, cal, { actor: c.actor, taskQueue: c.opts.taskQueue, dryRun: raw.dryRun === true });
       } catch (err) {
-        if (err instanceof Error && 'exitCode' in err) throw err;
+        if (err instanceof CliError) throw err;
         throw failed(`cannot apply freeze calendar ${cal.metadata.name}: ${rootMessage(err)}`);
       }
       if (c.opts.json) return c.out(JSON.stringify({ calendar: cal.metadata.name, dryRun: raw.dryRun === true, results }));
