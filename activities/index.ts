@@ -9,14 +9,19 @@ import type { ToolPaths } from './tools.js';
 import { Git } from './git.js';
 import { Gitops, reconcileFlux, syncArgo, type GitopsPlan } from './gitops.js';
 import { applyGuardrails, restoreGuardrails, type GuardrailsRequest } from './guardrails/index.js';
+import { freezeControl } from './freeze-control.js';
 import { Helm, type HelmPlan } from './helm.js';
 import { Terraform, type TerraformPlan } from './terraform.js';
 import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
+import { evaluateSlo, PROMETHEUS_URL_ENV, runPrometheusCheck, type SloEvaluation } from './prometheus.js';
+import { triggerRollback, type TriggerResult } from '../client/alerts.js';
+import type { Trigger } from '../runbook/types.js';
 import { sendNotifications } from './notify.js';
 import type { Env } from './secrets.js';
 import { runWebhookStep } from './webhook.js';
+import { drillActivities } from './drill.js';
 
 export interface ActivityDeps {
   auditLog: AuditLog;
@@ -32,7 +37,7 @@ export interface ActivityDeps {
 
 /** Mechanisms this worker can run; the others arrive with their issues and fail preflight until then. */
 const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen', 'helm', 'terraform', 'gitops']);
-const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable']);
+const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable', 'prometheus']);
 
 export function createActivities({ auditLog, env, clusters, repos, tools }: ActivityDeps) {
   const kubernetes = kubernetesMechanisms(clusters);
@@ -56,6 +61,9 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     return undefined;
   };
   return {
+    /** Gradual unfreeze: freezeState, releaseEnvironment, refreezeEnvironment, liftFreeze, with the worker's client. */
+    ...freezeControl(),
+
     async appendAudit(event: AuditEvent): Promise<void> {
       await auditLog.append(event);
     },
@@ -93,6 +101,8 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       runbook.spec.verify.forEach((c, i) => {
         if (!CHECK_MECHANISMS.has(c.type))
           problems.push(`spec.verify[${i}] (${c.type}): the ${c.type} check is not available yet in this version of Rearguard`);
+        if (c.type === 'prometheus' && !env[PROMETHEUS_URL_ENV])
+          problems.push(`spec.verify[${i}] (prometheus): no Prometheus configured on the worker: set ${PROMETHEUS_URL_ENV} (e.g. http://prometheus:9090)`);
       });
       runbook.spec.notify.forEach((n, i) => {
         if (n.urlEnv !== undefined && !env[n.urlEnv]) problems.push(`spec.notify[${i}] (${n.name}): environment variable ${n.urlEnv} is not set on the worker`);
@@ -154,7 +164,19 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       const { check } = req;
       if (check.type === 'http') return runHttpCheck(check);
       if (check.type === 'kubernetesAvailable') return kubernetes.check(check, req.cluster);
-      throw notAvailable(`the ${check.type} check`);
+      if (check.type === 'prometheus') return runPrometheusCheck(env, check);
+      throw notAvailable(`the ${(check as { type: string }).type} check`);
+    },
+
+    /** SLO guard: one evaluation of the runbook's spec.slo (Prometheus problems are reported, not thrown). */
+    async evaluateSlo({ runbook }: { runbook: Runbook }): Promise<SloEvaluation> {
+      return evaluateSlo({ env, clusters }, runbook);
+    },
+
+    /** Signal-with-start of the runbook's rollback (a running one is joined), on this worker's task queue. */
+    async triggerRollback({ runbook, trigger }: { runbook: Runbook; trigger: Trigger }): Promise<TriggerResult> {
+      const ctx = Context.current();
+      return triggerRollback(ctx.client, ctx.info.taskQueue, runbook, trigger);
     },
 
     async notify(req: NotifyRequest): Promise<{ sent: string[] }> {
@@ -169,6 +191,9 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     async restoreGuardrails(req: GuardrailsRequest) {
       return restoreGuardrails({ clusters }, req);
     },
+
+    /** Rollback drills: the marked bad revision, inspection, clean-up (activities/drill.ts). */
+    ...drillActivities(clusters),
   };
 }
 

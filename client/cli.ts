@@ -1,9 +1,12 @@
 // Builds the `rearguard` program: global flags (DESIGN.md section 5) and one file per command group.
 import { Command, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
+import { registerDrill } from './commands/drill.js';
 import { registerFreeze } from './commands/freeze.js';
+import { registerGuard } from './commands/guard.js';
 import { registerRollback } from './commands/rollback.js';
 import { registerRunbook } from './commands/runbook.js';
+import { registerUnfreeze } from './commands/unfreeze.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
 import { badInput } from './errors.js';
 
@@ -25,18 +28,23 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: C
   registerRunbook(program, ctx);
   registerRollback(program, ctx);
   registerFreeze(program, ctx);
+  registerUnfreeze(program, ctx);
+  registerGuard(program, ctx);
   registerAudit(program, ctx);
+  registerDrill(program, ctx);
   program
     .command('serve')
     .description('HTTP API: GET /v1/gate (200 allowed, 423 frozen), /healthz, /metrics')
     .option('--host <host>', 'bind address', '127.0.0.1')
     .option('--port <port>', 'port', '8080')
-    .action(async (raw: { host: string; port: string }) => {
+    .option('--runbooks <dir>', 'directory of runbooks that POST /v1/alerts maps Alertmanager alerts to (needs REARGUARD_API_TOKEN)')
+    .action(async (raw: { host: string; port: string; runbooks?: string }) => {
       const c = ctx();
       const port = Number(raw.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw badInput('--port: expected a port number 0-65535');
       const { buildServer } = await import('./serve.js');
-      const { app } = buildServer({ client: await c.connect(), token: env.REARGUARD_API_TOKEN });
+      if (raw.runbooks !== undefined && !env.REARGUARD_API_TOKEN) throw badInput('--runbooks: the alert intake needs a bearer token: set REARGUARD_API_TOKEN');
+      const { app } = buildServer({ client: await c.connect(), token: env.REARGUARD_API_TOKEN, runbooksDir: raw.runbooks, taskQueue: c.opts.taskQueue });
       const address = await app.listen({ host: raw.host, port });
       c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=)`);
       await new Promise<void>((resolve) => {

@@ -7,11 +7,17 @@ import { z } from 'zod';
 import { DNS1123_LABEL } from '../runbook/names.js';
 import { issueLines, friendlyErrors } from '../runbook/issues.js';
 import { checkGate } from './gate.js';
+import { registerAlertIntake } from './alerts.js';
+import { TASK_QUEUE } from '../workflows/messages.js';
 
 export interface ServeOptions {
   client: Client;
   /** Bearer token required on write endpoints (none exist yet besides what later issues add). */
   token?: string;
+  /** POST /v1/alerts maps Alertmanager alerts to the runbooks of this directory (client/alerts.ts). */
+  runbooksDir?: string;
+  /** Where rollbacks started by alerts run (default rearguard). */
+  taskQueue?: string;
 }
 
 const gateQuery = z.object({
@@ -20,7 +26,7 @@ const gateQuery = z.object({
   change: z.string().min(1).optional(),
 });
 
-export function buildServer({ client }: ServeOptions): { app: FastifyInstance; registry: Registry } {
+export function buildServer({ client, token, runbooksDir, taskQueue }: ServeOptions): { app: FastifyInstance; registry: Registry } {
   const registry = new Registry();
   const gateChecks = new Counter({
     name: 'rearguard_gate_checks_total',
@@ -44,5 +50,6 @@ export function buildServer({ client }: ServeOptions): { app: FastifyInstance; r
       return reply.code(503).send({ error: `cannot check the freeze gate: ${(err as Error).message}` });
     }
   });
+  registerAlertIntake(app, { client, token, runbooksDir, taskQueue: taskQueue ?? TASK_QUEUE, registry });
   return { app, registry };
 }

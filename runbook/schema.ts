@@ -1,7 +1,7 @@
 // The Runbook v1 format (DESIGN.md section 3) as zod schemas. Unknown keys are errors everywhere,
 // so a typo (`aproval:`) is caught at validation instead of being silently ignored during an incident.
 import { z } from 'zod';
-import { DURATION_HINT, isDuration } from './duration.js';
+import { DURATION_HINT, isDuration, parseDuration } from './duration.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_VAR, LABEL_HINT, SUBDOMAIN_HINT } from './names.js';
 
 export const duration = z.string().refine(isDuration, DURATION_HINT);
@@ -177,6 +177,74 @@ export const approval = z.strictObject({
   timeout: duration.default('30m'),
 });
 
+// spec.slo: what the SLO guard (workflow sloGuard, `rearguard guard start`) watches. A condition names the
+// *bad* side (`above: 0.05` = violated while the value is above 0.05 for `for`), as an alerting rule does.
+export const sloCondition = z
+  .strictObject({
+    name: label,
+    query: z.string().min(1),
+    above: z.number().optional(),
+    below: z.number().optional(),
+    /** The threshold must be crossed continuously this long (default: one evaluation). */
+    for: duration.optional(),
+  })
+  .refine((c) => (c.above === undefined) !== (c.below === undefined), { message: 'expected exactly one of above or below', path: ['above'] });
+export const burnRateWindow = z
+  .strictObject({ long: duration, short: duration, factor: z.number().positive() })
+  .refine((w) => !isDuration(w.long) || !isDuration(w.short) || parseDuration(w.short) < parseDuration(w.long), {
+    message: 'expected short to be shorter than long',
+    path: ['short'],
+  });
+export const sloSpec = z
+  .strictObject({
+    interval: duration.refine((d) => !isDuration(d) || parseDuration(d) >= 1_000, 'expected at least 1s').default('30s'),
+    /** After triggering a rollback, no second trigger for this long. */
+    cooldown: duration.default('15m'),
+    /** Percent, e.g. 99.9: the error budget is 1 - objective/100. Required with burnRate. */
+    objective: z.number().gt(0, 'expected a percentage between 0 and 100').lt(100, 'expected a percentage between 0 and 100').optional(),
+    conditions: z.array(sloCondition).default([]),
+    burnRate: z
+      .strictObject({
+        /** PromQL of the error ratio (0..1) with `$window` where the range goes, e.g. rate(x[$window]). */
+        errorRatio: z
+          .string()
+          .min(1)
+          .refine((q) => q.includes('$window'), 'expected $window in the query (e.g. rate(http_requests_total[$window]))'),
+        windows: z
+          .array(burnRateWindow)
+          .min(1)
+          .default([
+            { long: '1h', short: '5m', factor: 14.4 },
+            { long: '6h', short: '30m', factor: 6 },
+          ]),
+      })
+      .optional(),
+    health: z
+      .strictObject({
+        /** true: the Deployments of the runbook's kubernetes steps; or one Deployment. Violated on ProgressDeadlineExceeded. */
+        deployment: z
+          .union([z.literal(true), z.strictObject({ cluster: label.optional(), namespace: label, deployment: subdomain })], {
+            error: 'expected true or { namespace, deployment }',
+          })
+          .optional(),
+        /** Violated after `failures` evaluations in a row without expectStatus. */
+        http: z
+          .strictObject({
+            url: httpUrl,
+            expectStatus: z.number().int().min(100).max(599).default(200),
+            failures: z.number().int().min(1).max(100).default(3),
+          })
+          .optional(),
+      })
+      .optional(),
+    /** spec.notify targets told when the guard triggers or cannot reach Prometheus (default: all). */
+    notify: z.array(label).optional(),
+  })
+  .refine((s) => s.objective !== undefined || !s.burnRate, { message: 'expected objective (e.g. 99.9) with burnRate', path: ['objective'] })
+  .refine((s) => s.conditions.length > 0 || s.burnRate !== undefined || s.health?.deployment !== undefined || s.health?.http !== undefined, {
+    message: 'expected at least one of conditions, burnRate or health',
+  });
+
 export const runbookSpec = z.strictObject({
   service: label,
   environment: label,
@@ -188,6 +256,7 @@ export const runbookSpec = z.strictObject({
   verify: z.array(check).default([]),
   notify: z.array(notifyTarget).default([]),
   freezeAfter: duration.optional(),
+  slo: sloSpec.optional(),
 });
 
 export const runbookSchema = z.strictObject({
@@ -209,3 +278,5 @@ export type Check = z.output<typeof check>;
 export type HttpCheck = z.output<typeof httpCheck>;
 export type NotifyTarget = z.output<typeof notifyTarget>;
 export type Escalation = z.output<typeof escalation>;
+export type SloSpec = z.output<typeof sloSpec>;
+export type SloCondition = z.output<typeof sloCondition>;

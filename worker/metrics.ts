@@ -49,6 +49,26 @@ export class RearguardMetrics {
     collect: () => undefined,
   });
 
+  readonly drillRestore = new Gauge({
+    name: 'rearguard_drill_restore_seconds',
+    help: 'Time to restore measured by the last rollback drill of each runbook (rollback trigger to verified)',
+    labelNames: ['runbook', 'environment', 'service'] as const,
+    registers: [this.registry],
+  });
+  readonly drills = new Counter({
+    name: 'rearguard_drills_total',
+    help: 'Rollback drills finished, by verdict (met: restored within the SLA, missed: restored late, failed: not restored)',
+    labelNames: ['runbook', 'verdict'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sloGuardTriggers = new Counter({
+    name: 'rearguard_slo_guard_triggers_total',
+    help: 'Rollbacks started (or joined) by SLO guards on a violation',
+    labelNames: ['environment', 'service'] as const,
+    registers: [this.registry],
+  });
+
   private recountFreezes(): void {
     const counts = new Map<string, number>();
     for (const envs of this.activeFreezes.values()) for (const e of envs) counts.set(e, (counts.get(e) ?? 0) + 1);
@@ -71,6 +91,7 @@ export class RearguardMetrics {
           callDuringReplay: false,
         },
         slaBreached: { fn: (_info, labels) => this.slaBreaches.inc(labels), callDuringReplay: false },
+        sloGuardTriggered: { fn: (_info, labels) => this.sloGuardTriggers.inc(labels), callDuringReplay: false },
         stepFinished: { fn: (_info, type, seconds) => this.stepDuration.observe({ type }, seconds), callDuringReplay: false },
         approvalPending: {
           fn: (_info, workflowId, pending) => {
@@ -80,6 +101,14 @@ export class RearguardMetrics {
           },
           // Replaying after a restart rebuilds which rollbacks are still waiting.
           callDuringReplay: true,
+        },
+        drillFinished: {
+          fn: (_info, labels, restoreSeconds) => {
+            this.drills.inc({ runbook: labels.runbook, verdict: labels.verdict });
+            if (restoreSeconds !== undefined)
+              this.drillRestore.set({ runbook: labels.runbook, environment: labels.environment, service: labels.service }, restoreSeconds);
+          },
+          callDuringReplay: false,
         },
         freezeActive: {
           fn: (_info, workflowId, environments, active) => {

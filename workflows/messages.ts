@@ -2,7 +2,10 @@
 // sends them, so names and payload types cannot drift apart.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FreezeException, FreezeRedefinition, FreezeState } from '../runbook/freeze.js';
+import type { DrillReport } from '../runbook/drill.js';
 import type { RollbackStatus, Trigger } from '../runbook/types.js';
+import type { SloGuardStatus } from './slo-guard.js';
+import type { UnfreezeDecision, UnfreezeStatus } from '../runbook/unfreeze.js';
 
 export const TASK_QUEUE = 'rearguard';
 
@@ -42,3 +45,22 @@ export const redefineFreezeUpdate = defineUpdate<FreezeState, [FreezeRedefinitio
 /** Gradual unfreeze: open one environment of a freeze (its gate allows deploys there), or close it again. */
 export const releaseEnvironmentUpdate = defineUpdate<FreezeState, [{ actor: string; reason: string; environment: string }]>('releaseEnvironment');
 export const refreezeEnvironmentUpdate = defineUpdate<FreezeState, [{ actor: string; reason: string; environment: string }]>('refreezeEnvironment');
+
+// --- gradual unfreeze ---------------------------------------------------------------------------
+export const unfreezeStatusQuery = defineQuery<UnfreezeStatus>('status');
+/** After a failed gate (and a fix): open the failed environment again and soak it again. */
+export const advanceUnfreezeUpdate = defineUpdate<UnfreezeStatus, [UnfreezeDecision]>('advance');
+/** Stop the ladder: environments not yet opened (and the failed one) stay frozen. */
+export const abortUnfreezeUpdate = defineUpdate<UnfreezeStatus, [UnfreezeDecision]>('abort');
+/** With approveEach: an approver (not the requester) lets the next environment open. */
+export const approveUnfreezeUpdate = defineUpdate<UnfreezeStatus, [UnfreezeDecision]>('approve');
+
+// --- rollback drills ----------------------------------------------------------------------------
+/** The drill's report: phase while it runs, then restore time, SLA met or missed, revisions. */
+export const drillResultQuery = defineQuery<DrillReport>('result');
+
+// --- SLO guard ----------------------------------------------------------------------------------
+export const guardStatusQuery = defineQuery<SloGuardStatus>('status');
+/** Pauses automatic rollbacks (evaluations stop too); the validator refuses a guard already paused. */
+export const pauseGuardUpdate = defineUpdate<SloGuardStatus, [{ actor: string; reason: string }]>('pause');
+export const resumeGuardUpdate = defineUpdate<SloGuardStatus, [{ actor: string; reason: string }]>('resume');

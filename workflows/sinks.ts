@@ -11,5 +11,9 @@ export interface RearguardSinks extends Sinks {
     approvalPending(workflowId: string, pending: boolean): void;
     /** Idempotent (keyed by workflow ID): which environments a freeze window is blocking. */
     freezeActive(workflowId: string, environments: string[], active: boolean): void;
+    /** The SLO guard started (or joined) a rollback. */
+    sloGuardTriggered(labels: { environment: string; service: string }): void;
+    /** A rollback drill ended: verdict met, missed or failed; restore time when the rollback restored the service. */
+    drillFinished(labels: { runbook: string; environment: string; service: string; verdict: string }, restoreSeconds: number | undefined): void;
   };
 }

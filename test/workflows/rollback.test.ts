@@ -40,7 +40,8 @@ after(async () => {
 
 function stubActivities(overrides: Partial<Activities> = {}) {
   const calls = { audit: [] as AuditEvent[], steps: [] as StepRequest[], notify: [] as NotifyRequest[] };
-  const activities: Activities = {
+  // Only what a rollback calls; other workflows' activities (freeze, unfreeze, guard, drill) are not stubbed here.
+  const activities = {
     appendAudit: async (e) => void calls.audit.push(e),
     preflight: async () => [],
     applyGuardrails: async () => ({ changes: [] }),
@@ -58,7 +59,7 @@ function stubActivities(overrides: Partial<Activities> = {}) {
       return { sent: req.targets.map((t) => t.name) };
     },
     ...overrides,
-  };
+  } as Activities;
   return { activities, calls };
 }
 

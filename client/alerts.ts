@@ -1,0 +1,198 @@
+// Alertmanager intake (POST /v1/alerts) and the one way every system starts a rollback: signal-with-start
+// on `rollback:<env>:<service>`, so a rollback already running for the target is joined, never doubled.
+// Each firing alert is mapped to a runbook of the `rearguard serve --runbooks DIR` directory by its labels:
+// `rearguard_runbook` (a file name in DIR, with or without .yaml, or a runbook's metadata.name), else
+// `service` + `environment` (the runbook whose spec has both). Resolved alerts are ignored.
+// Loki's ruler sends the same Alertmanager alerts, so logs-based alerts arrive the same way.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import type { Client } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import { Counter, type Registry } from 'prom-client';
+import { z } from 'zod';
+import { friendlyErrors, issueLines } from '../runbook/issues.js';
+import { loadRunbook } from '../runbook/load.js';
+import type { Runbook } from '../runbook/schema.js';
+import type { Trigger } from '../runbook/types.js';
+import { rollbackWorkflowId, triggerSignal } from '../workflows/messages.js';
+
+export interface TriggerResult {
+  workflowId: string;
+  runId: string;
+  /** True when a rollback was already running for the target and this trigger joined it. */
+  joined: boolean;
+  /** Who started the rollback that runs (this trigger's actor unless joined). */
+  startedBy?: string;
+}
+
+/** Starts the runbook's rollback, or joins the one running for its target (recorded in its audit trail). */
+export async function triggerRollback(client: Client, taskQueue: string, runbook: Runbook, trigger: Trigger): Promise<TriggerResult> {
+  const workflowId = rollbackWorkflowId(runbook.spec.environment, runbook.spec.service);
+  const handle = await client.workflow.signalWithStart('rollback', {
+    workflowId,
+    taskQueue,
+    args: [{ runbook, trigger }],
+    signal: triggerSignal,
+    signalArgs: [trigger],
+    memo: { requestId: trigger.requestId, runbook: runbook.metadata.name, actor: trigger.actor, reason: trigger.reason },
+  });
+  const memo = (await handle.describe()).memo as { requestId?: string; actor?: string } | undefined;
+  return { workflowId, runId: handle.signaledRunId, joined: memo?.requestId !== trigger.requestId, startedBy: memo?.actor };
+}
+
+// --- Alertmanager webhook (version 4) -----------------------------------------------------------
+
+const labels = z.record(z.string(), z.string());
+const alertSchema = z.object({
+  status: z.enum(['firing', 'resolved']),
+  labels,
+  annotations: labels.default({}),
+  startsAt: z.string().optional(),
+  endsAt: z.string().optional(),
+  generatorURL: z.string().optional(),
+  fingerprint: z.string().optional(),
+});
+export const alertmanagerPayload = z.object({
+  version: z.literal('4', { error: 'expected "4" (the Alertmanager webhook format)' }),
+  status: z.enum(['firing', 'resolved']).optional(),
+  receiver: z.string().optional(),
+  groupKey: z.string().optional(),
+  alerts: z.array(alertSchema),
+});
+export type AlertmanagerPayload = z.output<typeof alertmanagerPayload>;
+export type Alert = z.output<typeof alertSchema>;
+
+export type AlertAction = 'started' | 'joined' | 'ignored' | 'unmatched' | 'error';
+export interface AlertOutcome {
+  alert: string;
+  fingerprint?: string;
+  action: AlertAction;
+  runbook?: string;
+  workflowId?: string;
+  message?: string;
+}
+
+export interface RunbookFile {
+  file: string;
+  runbook: Runbook;
+}
+
+/** Every valid runbook in DIR (*.yaml, *.yml), and one line per file that is not. */
+export async function loadRunbookDir(dir: string): Promise<{ runbooks: RunbookFile[]; problems: string[] }> {
+  const names = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
+  const runbooks: RunbookFile[] = [];
+  const problems: string[] = [];
+  for (const file of names) {
+    const loaded = await loadRunbook(join(dir, file));
+    if (loaded.ok) runbooks.push({ file, runbook: loaded.value });
+    else problems.push(`${file}: ${loaded.problems.join('; ')}`);
+  }
+  return { runbooks, problems };
+}
+
+/** The runbook an alert names, or why there is none. */
+export function matchRunbook(alert: Pick<Alert, 'labels'>, runbooks: RunbookFile[]): { ok: true; match: RunbookFile } | { ok: false; message: string } {
+  const named = alert.labels.rearguard_runbook;
+  if (named !== undefined) {
+    const want = basename(named, extname(named));
+    const found = runbooks.find((r) => r.file === named || basename(r.file, extname(r.file)) === want || r.runbook.metadata.name === named);
+    return found ? { ok: true, match: found } : { ok: false, message: `rearguard_runbook=${named}: no valid runbook of that name in the runbooks directory` };
+  }
+  const { service, environment } = alert.labels;
+  if (!service || !environment) return { ok: false, message: 'expected a rearguard_runbook label, or service and environment labels' };
+  const found = runbooks.filter((r) => r.runbook.spec.service === service && r.runbook.spec.environment === environment);
+  if (found.length === 1) return { ok: true, match: found[0] };
+  if (found.length === 0) return { ok: false, message: `no runbook for service=${service} environment=${environment}` };
+  return {
+    ok: false,
+    message: `several runbooks for service=${service} environment=${environment} (${found.map((r) => r.file).join(', ')}): add a rearguard_runbook label`,
+  };
+}
+
+const alertName = (a: Alert) => a.labels.alertname ?? 'alert';
+
+/** The trigger's reason: what a human reading the audit trail needs (name, summary, labels). */
+export function alertReason(a: Alert): string {
+  const text = a.annotations.summary ?? a.annotations.description ?? a.annotations.message;
+  const rest = Object.entries(a.labels)
+    .filter(([k]) => k !== 'alertname')
+    .map(([k, v]) => `${k}=${v}`)
+    .join(', ');
+  return `${alertName(a)}${text ? `: ${text}` : ''}${rest ? ` [${rest}]` : ''}`.slice(0, 1000);
+}
+
+/** Same for every notification of one firing of one alert, so Alertmanager's repeats and retries join once. */
+export function alertRequestId(a: Alert): string {
+  const id =
+    a.fingerprint ??
+    createHash('sha256')
+      .update(JSON.stringify(Object.entries(a.labels).sort()))
+      .digest('hex')
+      .slice(0, 16);
+  return `alert:${id}:${a.startsAt ?? ''}`;
+}
+
+/** Constant-time comparison of a presented bearer token with the configured one. */
+export function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? '');
+  if (!m) return false;
+  const a = createHash('sha256').update(m[1].trim()).digest();
+  const b = createHash('sha256').update(token).digest();
+  return timingSafeEqual(a, b);
+}
+
+export interface AlertIntakeOptions {
+  client: Client;
+  taskQueue: string;
+  /** REARGUARD_API_TOKEN: without it (or without runbooksDir) the route answers 503. */
+  token?: string;
+  runbooksDir?: string;
+  registry?: Registry;
+}
+
+export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions): void {
+  const received = new Counter({
+    name: 'rearguard_alerts_total',
+    help: 'Alerts received on POST /v1/alerts, by what was done (started, joined, ignored, unmatched, error)',
+    labelNames: ['action'] as const,
+    registers: o.registry ? [o.registry] : [],
+  });
+  app.post('/v1/alerts', async (req, reply) => {
+    if (!o.token || !o.runbooksDir)
+      return reply.code(503).send({ error: 'alert intake is not configured: start `rearguard serve --runbooks DIR` with REARGUARD_API_TOKEN set' });
+    if (!tokenMatches(req.headers.authorization, o.token)) {
+      return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'expected Authorization: Bearer <REARGUARD_API_TOKEN>' });
+    }
+    const parsed = alertmanagerPayload.safeParse(req.body, { error: friendlyErrors });
+    if (!parsed.success)
+      return reply.code(400).send({ error: 'expected an Alertmanager webhook payload (version 4)', problems: issueLines(parsed.error.issues) });
+    const firing = parsed.data.alerts.filter((a) => a.status === 'firing');
+    const { runbooks } = firing.length ? await loadRunbookDir(o.runbooksDir) : { runbooks: [] };
+    const results: AlertOutcome[] = [];
+    for (const a of parsed.data.alerts) {
+      const base = { alert: alertName(a), ...(a.fingerprint ? { fingerprint: a.fingerprint } : {}) };
+      if (a.status !== 'firing') {
+        results.push({ ...base, action: 'ignored', message: 'resolved' });
+        continue;
+      }
+      const m = matchRunbook(a, runbooks);
+      if (!m.ok) {
+        results.push({ ...base, action: 'unmatched', message: m.message });
+        continue;
+      }
+      const { runbook } = m.match;
+      try {
+        const trigger: Trigger = { source: 'alert', actor: 'alertmanager', reason: alertReason(a), requestId: alertRequestId(a) };
+        const r = await triggerRollback(o.client, o.taskQueue, runbook, trigger);
+        results.push({ ...base, action: r.joined ? 'joined' : 'started', runbook: runbook.metadata.name, workflowId: r.workflowId });
+      } catch (err) {
+        results.push({ ...base, action: 'error', runbook: runbook.metadata.name, message: (err as Error).message });
+      }
+    }
+    for (const r of results) received.inc({ action: r.action });
+    // A failed start is worth Alertmanager's retry: the request ID makes the retry join, not double.
+    const status = results.some((r) => r.action === 'error') ? 503 : 202;
+    return reply.code(status).send({ results });
+  });
+}

@@ -1,0 +1,128 @@
+// Gradual unfreeze: the shapes the gradualUnfreeze workflow, its activities and the CLI share, and the
+// pure helpers around health gates (a per-environment copy of a check, a one-line description).
+// Plain JSON only: all of this crosses the workflow boundary.
+import type { Check, NotifyTarget } from './schema.js';
+
+export const unfreezeWorkflowId = (freezeId: string): string => `unfreeze:${freezeId}`;
+
+/** Written in a gate's query or URL, replaced by the environment being soaked (`env="$environment"`). */
+export const ENVIRONMENT_PLACEHOLDER = '$environment';
+
+export interface UnfreezeInput {
+  /** The freezeWindow workflow to open gradually, e.g. freeze:black-friday. */
+  freezeId: string;
+  /** Environments in the order they are opened (e.g. dev, staging, prod); each must be held by the freeze. */
+  ladder: string[];
+  /** How long each environment must stay healthy after it is opened, e.g. 30m. */
+  soak: string;
+  /** How often the gates are evaluated during a soak (default 30s). */
+  interval?: string;
+  /** Health gates, in the runbook's check format; `$environment` in a query or URL is replaced per environment. */
+  gates: Check[];
+  /** Wait for an approver before opening each environment after the first. */
+  approveEach?: boolean;
+  approvers?: string[];
+  /** Told when a gate fails, an approval is needed, and when the unfreeze completes or is aborted. */
+  notify?: NotifyTarget[];
+  actor: string;
+  reason: string;
+  /** Continue as new past this many history events (default 5000; the server may suggest it earlier). */
+  historyLimit?: number;
+  /** Carried over by continue-as-new. */
+  carried?: { status: UnfreezeStatus; auditSeq: number };
+}
+
+/**
+ * frozen: still held by the freeze (not reached yet); soaking: opened, gates evaluated until the soak ends;
+ * healthy: soaked with every gate passing, stays open; failed: a gate failed, frozen again, waiting for
+ * advance or abort; released: the ladder completed and the freeze was lifted (or it ended on its own).
+ */
+export type EnvironmentState = 'frozen' | 'soaking' | 'healthy' | 'failed' | 'released';
+
+/** failed: stopped by a failing gate, waiting for advance or abort; error: the unfreeze itself failed (see error). */
+export type UnfreezePhase = 'starting' | 'awaiting-approval' | 'soaking' | 'failed' | 'completed' | 'aborted' | 'freeze-ended' | 'error';
+
+export interface GateResult {
+  gate: string;
+  type: Check['type'];
+  ok: boolean;
+  /** Workflow time of the evaluation (ISO). */
+  at: string;
+  /** A short summary of what the check saw, or why it failed. */
+  detail: string;
+}
+
+export interface EnvironmentStatus {
+  environment: string;
+  state: EnvironmentState;
+  /** Times this environment was opened (a re-release after `advance` counts again). */
+  attempts: number;
+  releasedAt?: string;
+  soakEndsAt?: string;
+  /** Computed when the status is queried (workflow time): time left in the soak. */
+  remainingMs?: number;
+  healthyAt?: string;
+  failedAt?: string;
+  failure?: string;
+  approvedBy?: { actor: string; reason: string; time: string };
+  /** Gate evaluations during its soaks. */
+  evaluations: number;
+  lastGates: GateResult[];
+}
+
+export interface UnfreezeStatus {
+  workflowId: string;
+  freezeId: string;
+  ladder: string[];
+  soak: string;
+  interval: string;
+  gates: string[];
+  approveEach: boolean;
+  approvers: string[];
+  actor: string;
+  reason: string;
+  phase: UnfreezePhase;
+  /** Index in the ladder of the environment being worked on (ladder.length once completed). */
+  current: number;
+  currentEnvironment?: string;
+  startedAt: string;
+  endedAt?: string;
+  environments: EnvironmentStatus[];
+  /** The latest evaluation of the gates, whichever environment it was for. */
+  lastGates: GateResult[];
+  /** The latest advance or abort. */
+  decisions: { action: 'advance' | 'abort' | 'approve'; actor: string; reason: string; environment?: string; time: string }[];
+  /** Services the freeze covers (the audit target). */
+  services?: string[];
+  /** Environments the freeze holds that are not in the ladder: they open only when the freeze is lifted at the end. */
+  outsideLadder?: string[];
+  error?: string;
+}
+
+export interface UnfreezeDecision {
+  actor: string;
+  reason: string;
+}
+
+/** Result of releasing/refreezing an environment or lifting the freeze from an activity. */
+export type FreezeControlResult =
+  { ok: true; scope: string[]; released: string[]; already: boolean } | { ok: false; closed: true; phase: string; message: string };
+
+/** The check for one environment: `$environment` in a Prometheus query or an http URL becomes its name. */
+export function gateFor(check: Check, environment: string): Check {
+  const sub = (s: string) => s.split(ENVIRONMENT_PLACEHOLDER).join(environment);
+  if (check.type === 'prometheus') return { ...check, query: sub(check.query) };
+  if (check.type === 'http') return { ...check, url: sub(check.url) };
+  return check;
+}
+
+/** One line naming a gate: its name, else what it checks. */
+export function describeGate(check: Check): string {
+  if (check.name) return check.name;
+  if (check.type === 'prometheus') {
+    const limits = [check.below !== undefined ? `< ${check.below}` : '', check.above !== undefined ? `> ${check.above}` : ''].filter(Boolean).join(' and ');
+    return `${check.query} ${limits}${check.for ? ` for ${check.for}` : ''}`;
+  }
+  if (check.type === 'http') return `${check.method} ${check.url} -> ${check.expectStatus}`;
+  return `deployment ${check.namespace}/${check.deployment} available${check.cluster ? ` on ${check.cluster}` : ''}`;
+}

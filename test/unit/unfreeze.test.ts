@@ -1,0 +1,37 @@
+// The gradual unfreeze's pure parts: the CLI's --gate syntax, per-environment gates, gate descriptions.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseGate } from '../../client/commands/unfreeze.js';
+import { describeGate, gateFor } from '../../runbook/unfreeze.js';
+
+describe('unfreeze --gate syntax', () => {
+  it('splits the query from the last < or > followed by a number, with an optional `for`', () => {
+    assert.deepEqual(parseGate('sum(rate(errors[5m])) / sum(rate(requests[5m])) < 0.01'), {
+      type: 'prometheus',
+      query: 'sum(rate(errors[5m])) / sum(rate(requests[5m]))',
+      below: 0.01,
+    });
+    assert.deepEqual(parseGate('sum(up{job="api"}) > 2 for 2m'), { type: 'prometheus', query: 'sum(up{job="api"})', above: 2, for: '2m' });
+    // A comparison inside the query stays in the query.
+    assert.deepEqual(parseGate('count(latency > 0.5) < 1e-3'), { type: 'prometheus', query: 'count(latency > 0.5)', below: 0.001 });
+  });
+
+  it('explains what it expects', () => {
+    assert.match(parseGate('up') as string, /expected a Prometheus query, then < or > and a number/);
+    assert.match(parseGate('< 0.01') as string, /expected a Prometheus query/);
+    assert.match(parseGate('x <= 0.01') as string, /<= is not supported: use </);
+    assert.match(parseGate('x < 0.01 for soon') as string, /for: expected a duration/);
+  });
+
+  it('gates are per environment: $environment in a query or URL becomes its name', () => {
+    const g = gateFor({ type: 'prometheus', query: 'errors{env="$environment"}', below: 1 }, 'staging');
+    assert.equal(g.type === 'prometheus' && g.query, 'errors{env="staging"}');
+    const h = gateFor(
+      { type: 'http', url: 'https://$environment.example.com/healthz', method: 'GET', expectStatus: 200, successes: 1, interval: '5s' },
+      'prod',
+    );
+    assert.equal(h.type === 'http' && h.url, 'https://prod.example.com/healthz');
+    assert.equal(describeGate(g), 'errors{env="staging"} < 1');
+    assert.equal(describeGate(h), 'GET https://prod.example.com/healthz -> 200');
+  });
+});

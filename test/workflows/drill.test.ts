@@ -1,0 +1,219 @@
+// The drill workflow on the time-skipping test server, activities stubbed per test: SLA met and missed
+// (a forced drill whose rollback waits 6 minutes for an approver: skipped, not shortened), refusal of a
+// prod runbook, and a rollback that fails (the drill cleans up and fails with its report).
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/activity';
+import { WorkflowFailedError } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../../activities/index.js';
+import type { DrillInput, DrillReport, DrillRevision } from '../../runbook/drill.js';
+import type { Runbook } from '../../runbook/schema.js';
+import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
+import { RearguardMetrics } from '../../worker/metrics.js';
+import { createRearguardWorker } from '../../worker/worker.js';
+import { approveUpdate, rollbackWorkflowId, statusQuery } from '../../workflows/messages.js';
+import { makeRunbook } from '../helpers/runbooks.js';
+import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+
+before(async () => {
+  env = await createTimeSkippingEnv();
+  bundle = await workflowBundle();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+const kubeStep = { name: 'undo-api', type: 'kubernetes', namespace: 'shop', deployment: 'api' };
+const stagingRunbook = (spec: Record<string, unknown> = {}): Runbook =>
+  makeRunbook({ environment: 'staging', cluster: 'testbed', approval: undefined, steps: [kubeStep], ...spec }, 'api-staging');
+
+interface Calls {
+  audit: AuditEvent[];
+  deployed: string[];
+  restored: DrillRevision[];
+}
+
+function stubs(markerLeft: boolean, overrides: Partial<Activities> = {}) {
+  const calls: Calls = { audit: [], deployed: [], restored: [] };
+  const activities = {
+    appendAudit: async (e: AuditEvent) => void calls.audit.push(e),
+    preflight: async () => [],
+    planStep: async () => ({
+      cluster: 'testbed',
+      namespace: 'shop',
+      deployment: 'api',
+      fromRevision: 2,
+      toRevision: 1,
+      fromImages: ['api=api:rearguard-drill-bad'],
+      toImages: ['api=api:1.0'],
+      replicaSet: 'api-1',
+      alreadyAtTarget: false,
+    }),
+    runStep: async () => ({ ok: true }),
+    runCheck: async () => ({ ok: true }),
+    notify: async () => ({ sent: [] }),
+    drillDeployBadRevision: async (req: { marker: string }): Promise<DrillRevision> => {
+      calls.deployed.push(req.marker);
+      return {
+        cluster: 'testbed',
+        namespace: 'shop',
+        deployment: 'api',
+        marker: req.marker,
+        goodRevision: 1,
+        goodReplicaSet: 'api-1',
+        goodImages: ['api=api:1.0'],
+        badRevision: 2,
+        badImages: ['api=api:rearguard-drill-bad'],
+        created: true,
+      };
+    },
+    drillInspect: async () => ({
+      revision: markerLeft ? 2 : 3,
+      images: ['api=api:1.0'],
+      marker: markerLeft ? calls.deployed[0] : undefined,
+      rolloutDone: true,
+    }),
+    drillRestore: async (rev: DrillRevision) => {
+      calls.restored.push(rev);
+      return { patched: true, revision: 3 };
+    },
+    ...overrides,
+  } as unknown as Activities;
+  return { activities, calls };
+}
+
+async function withDrill(
+  input: Omit<DrillInput, 'runbook'> & { runbook: Runbook },
+  o: { markerLeft?: boolean; overrides?: Partial<Activities> },
+  body: (ctx: { workflowId: string; result: () => Promise<DrillReport>; calls: Calls; metrics: RearguardMetrics; service: string }) => Promise<void>,
+): Promise<void> {
+  const taskQueue = `drill-${randomUUID()}`;
+  const service = `svc-${randomUUID().slice(0, 8)}`;
+  const runbook = { ...input.runbook, spec: { ...input.runbook.spec, service } };
+  const { activities, calls } = stubs(o.markerLeft ?? false, o.overrides);
+  const metrics = new RearguardMetrics({ defaultMetrics: false });
+  const worker = await createRearguardWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    auditFile: '/dev/null',
+    metrics,
+    activities,
+    workflowBundle: bundle,
+  });
+  const workflowId = `drill:${runbook.metadata.name}:${new Date().toISOString()}-${service}`;
+  await worker.runUntil(async () => {
+    const handle = await env.client.workflow.start('drill', { workflowId, taskQueue, args: [{ ...input, runbook }] });
+    await body({
+      workflowId,
+      // Lazy: waiting for the result lets the time-skipping server skip ahead.
+      result: () => handle.result() as Promise<DrillReport>,
+      calls,
+      metrics,
+      service,
+    });
+  });
+}
+
+async function failureOf(p: Promise<unknown>): Promise<{ type?: string; message: string; report: DrillReport }> {
+  const err = await p.then(
+    () => assert.fail('expected the drill to fail'),
+    (e: unknown) => e,
+  );
+  assert.ok(err instanceof WorkflowFailedError, String(err));
+  const cause = err.cause as ApplicationFailure;
+  return { type: cause.type ?? undefined, message: cause.message, report: cause.details?.[0] as DrillReport };
+}
+
+describe('drill workflow', () => {
+  it('staging: deploys the marked bad revision, runs the rollback as a child, and meets the SLA', async () => {
+    await withDrill({ runbook: stagingRunbook(), actor: 'dave' }, {}, async ({ workflowId, result, calls, metrics, service }) => {
+      const r = await result();
+      assert.equal(r.verdict, 'met');
+      assert.equal(r.slaMet, true);
+      assert.equal(r.restored, true);
+      assert.equal(r.rollback?.outcome, 'succeeded');
+      assert.equal(r.rollback?.workflowId, rollbackWorkflowId('staging', service));
+      assert.ok(r.restoreSeconds !== undefined && r.restoreSeconds < 300);
+      assert.deepEqual(calls.deployed, [workflowId]);
+      assert.equal(calls.restored.length, 0);
+      const drillActions = calls.audit.filter((e) => e.workflowId === workflowId).map((e) => e.action);
+      assert.deepEqual(drillActions, ['drill.started', 'drill.bad-revision-deployed', 'drill.met']);
+      const trigger = calls.audit.find((e) => e.action === 'rollback.triggered')!;
+      assert.deepEqual({ actor: trigger.actor, source: trigger.details.source }, { actor: 'dave', source: 'drill' });
+      assert.match(await metrics.registry.getSingleMetricAsString('rearguard_drills_total'), /verdict="met"\} 1/);
+    });
+  });
+
+  it('forced drill of a runbook with approval: the 6 minutes waiting for an approver count, and the 5m SLA is missed', async () => {
+    const runbook = stagingRunbook({ approval: { required: true, approvers: ['alice'], quorum: 1, timeout: '10m' } });
+    await withDrill({ runbook, actor: 'dave', forced: true }, {}, async ({ result, service, metrics }) => {
+      const rollback = env.client.workflow.getHandle(rollbackWorkflowId('staging', service));
+      for (;;) {
+        const s = await rollback.query(statusQuery).catch(() => undefined);
+        if (s?.phase === 'awaiting-approval') break;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+      await env.sleep('6m');
+      await rollback.executeUpdate(approveUpdate, { args: [{ actor: 'alice', reason: 'drill' }] });
+      const r = await result();
+      assert.equal(r.verdict, 'missed');
+      assert.equal(r.slaMet, false);
+      assert.equal(r.rollback?.slaBreached, true);
+      assert.ok(r.restoreSeconds! >= 360, `restore ${r.restoreSeconds}s`);
+      const gauge = await metrics.registry.getSingleMetricAsString('rearguard_drill_restore_seconds');
+      assert.match(gauge, new RegExp(`service="${service}"\\} (3[6-9]\\d|[4-9]\\d\\d)`));
+      assert.equal(((await rollback.result()) as RollbackStatus).outcome, 'succeeded');
+    });
+  });
+
+  it('refuses a prod runbook without forced, before touching anything', async () => {
+    const runbook = makeRunbook({ cluster: 'testbed', steps: [kubeStep] }, 'api-prod');
+    await withDrill({ runbook, actor: 'dave' }, {}, async ({ result, calls }) => {
+      const f = await failureOf(result());
+      assert.equal(f.type, 'DrillRefused');
+      assert.match(f.message, /targets environment prod: drills run in staging only/);
+      assert.equal(f.report.phase, 'refused');
+      assert.deepEqual(calls.deployed, []);
+      assert.deepEqual(
+        calls.audit.map((e) => e.action),
+        ['drill.refused'],
+      );
+    });
+  });
+
+  it('refuses a runbook without a kubernetes step', async () => {
+    const runbook = stagingRunbook({ steps: [{ type: 'webhook', url: 'http://127.0.0.1:9/x' }] });
+    await withDrill({ runbook, actor: 'dave', forced: true }, {}, async ({ result }) => {
+      const f = await failureOf(result());
+      assert.equal(f.type, 'DrillRefused');
+      assert.match(f.message, /has no kubernetes step/);
+    });
+  });
+
+  it('a failed rollback fails the drill with its report, after putting the good template back', async () => {
+    const overrides: Partial<Activities> = {
+      runStep: async () => {
+        throw ApplicationFailure.nonRetryable('forbidden', 'PermissionDenied');
+      },
+    };
+    await withDrill({ runbook: stagingRunbook(), actor: 'dave' }, { markerLeft: true, overrides }, async ({ result, calls }) => {
+      const f = await failureOf(result());
+      assert.equal(f.type, 'DrillFailed');
+      assert.equal(f.report.verdict, 'failed');
+      assert.equal(f.report.rollback?.outcome, 'failed');
+      assert.match(f.report.rollback?.failure ?? '', /forbidden/);
+      assert.equal(f.report.restoreSeconds, undefined);
+      assert.equal(f.report.cleanedUp, true);
+      assert.equal(calls.restored.length, 1);
+      assert.ok(calls.audit.some((e) => e.action === 'drill.cleaned-up'));
+      assert.equal(calls.audit.at(-1)?.action, 'drill.failed');
+    });
+  });
+});

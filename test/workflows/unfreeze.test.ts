@@ -1,0 +1,397 @@
+// The gradualUnfreeze workflow on the time-skipping test server, against the real freezeWindow workflow in
+// the same worker (the release/refreeze/lift activities message it with the worker's client). Health gates
+// are stubbed per environment; 30-minute soaks are skipped, not shortened.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { freezeControl } from '../../activities/freeze-control.js';
+import type { Activities } from '../../activities/index.js';
+import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
+import type { Check, NotifyTarget } from '../../runbook/schema.js';
+import type { AuditEvent, CheckRequest, NotifyRequest } from '../../runbook/types.js';
+import { unfreezeWorkflowId, type UnfreezeInput, type UnfreezeStatus } from '../../runbook/unfreeze.js';
+import { RearguardMetrics } from '../../worker/metrics.js';
+import { createRearguardWorker } from '../../worker/worker.js';
+import {
+  abortUnfreezeUpdate,
+  advanceUnfreezeUpdate,
+  approveUnfreezeUpdate,
+  freezeStateQuery,
+  liftFreezeUpdate,
+  unfreezeStatusQuery,
+} from '../../workflows/messages.js';
+import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+before(async () => {
+  env = await createTimeSkippingEnv();
+  bundle = await workflowBundle();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+const DAY = 86_400_000;
+const MIN = 60_000;
+const errorRatio: Check = {
+  type: 'prometheus',
+  query: 'sum(rate(http_requests_total{env="$environment",code=~"5.."}[5m])) / sum(rate(http_requests_total{env="$environment"}[5m]))',
+  below: 0.01,
+};
+const channel: NotifyTarget = { name: 'release-channel', type: 'webhook', url: 'https://hooks.example.com/release', urlEnv: undefined };
+
+interface Ctx {
+  h: WorkflowHandle;
+  freeze: WorkflowHandle;
+  audit: AuditEvent[];
+  checks: CheckRequest[];
+  notes: NotifyRequest[];
+  /** Per environment: undefined = healthy, a string = the gate fails with that message. */
+  health: Record<string, string | undefined>;
+  start: () => Promise<WorkflowHandle>;
+}
+
+/** A 3-day freeze of dev, staging and prod, and (once `start` is called) its gradual unfreeze. */
+async function withUnfreeze(
+  input: Partial<UnfreezeInput>,
+  body: (ctx: Ctx) => Promise<void>,
+  freezeInput: Partial<FreezeWindowInput> = {},
+  on: TestWorkflowEnvironment = env,
+) {
+  const env = on;
+  const taskQueue = `unfreeze-${randomUUID()}`;
+  const audit: AuditEvent[] = [];
+  const checks: CheckRequest[] = [];
+  const notes: NotifyRequest[] = [];
+  const health: Record<string, string | undefined> = {};
+  const activities = {
+    ...freezeControl(),
+    appendAudit: async (e: AuditEvent) => void audit.push(e),
+    notify: async (req: NotifyRequest) => (notes.push(req), { sent: req.targets.map((t) => t.name) }),
+    runCheck: async (req: CheckRequest) => {
+      checks.push(req);
+      const bad = health[req.target.environment];
+      if (bad) throw ApplicationFailure.nonRetryable(bad, 'CheckFailed');
+      return { value: 0.001 };
+    },
+  } as unknown as Activities;
+  const worker = await createRearguardWorker({
+    connection: env.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    auditFile: '/dev/null',
+    metrics: new RearguardMetrics({ defaultMetrics: false }),
+    activities,
+    workflowBundle: bundle,
+  });
+  const now = await env.currentTimeMs();
+  const name = `bf-${randomUUID().slice(0, 8)}`;
+  const freezeId = `freeze:${name}`;
+  await worker.runUntil(async () => {
+    const freeze = await env.client.workflow.start('freezeWindow', {
+      workflowId: freezeId,
+      taskQueue,
+      args: [
+        {
+          name,
+          scope: { environments: ['dev', 'staging', 'prod'], services: ['*'] },
+          reason: 'Black Friday',
+          actor: 'rm-ann',
+          start: new Date(now).toISOString(),
+          end: new Date(now + 3 * DAY).toISOString(),
+          exceptions: { approvers: [], quorum: 1 },
+          ...freezeInput,
+        } satisfies FreezeWindowInput,
+      ],
+    });
+    await waitFor(async () => (await freeze.query(freezeStateQuery)).phase === 'active', 'freeze active');
+    let h: WorkflowHandle | undefined;
+    const start = async () =>
+      (h = await env.client.workflow.start('gradualUnfreeze', {
+        workflowId: unfreezeWorkflowId(freezeId),
+        taskQueue,
+        args: [
+          {
+            freezeId,
+            ladder: ['dev', 'staging', 'prod'],
+            soak: '30m',
+            interval: '5m',
+            gates: [errorRatio],
+            notify: [channel],
+            actor: 'rm-ann',
+            reason: 'Black Friday is over',
+            ...input,
+          } satisfies UnfreezeInput,
+        ],
+      }));
+    try {
+      await body({ h: undefined as unknown as WorkflowHandle, freeze, audit, checks, notes, health, start });
+    } finally {
+      // Nothing may stay pending on the server: it would stop skipping time in later tests.
+      if (h && (await h.describe()).status.name === 'RUNNING') await h.terminate('test over');
+      if ((await freeze.describe()).status.name === 'RUNNING') {
+        await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'test', reason: 'test over' }] }).catch(() => undefined);
+        await freeze.result().catch(() => undefined);
+      }
+    }
+  });
+}
+
+async function waitFor(probe: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+const status = (h: WorkflowHandle) => h.query(unfreezeStatusQuery);
+const phase = async (h: WorkflowHandle, want: UnfreezeStatus['phase']) => waitFor(async () => (await status(h)).phase === want, `phase ${want}`);
+const freezeState = (f: WorkflowHandle): Promise<FreezeState> => f.query(freezeStateQuery);
+const refused = (p: Promise<unknown>, re: RegExp) =>
+  assert.rejects(p, (err: unknown) => err instanceof WorkflowUpdateFailedError && re.test((err.cause as Error).message));
+
+describe('gradualUnfreeze workflow', () => {
+  it('opens dev, staging, prod one at a time, each after a 30m soak with healthy gates, then lifts the freeze; status shows time left', async () => {
+    await withUnfreeze({}, async ({ freeze, audit, checks, notes, start }) => {
+      const h = await start();
+      await waitFor(async () => (await status(h)).environments[0].state === 'soaking', 'dev soaking');
+      let s = await status(h);
+      assert.equal(s.phase, 'soaking');
+      assert.equal(s.currentEnvironment, 'dev');
+      assert.deepEqual(
+        s.environments.map((e) => e.state),
+        ['soaking', 'frozen', 'frozen'],
+      );
+      assert.ok(s.environments[0].remainingMs! > 29 * MIN && s.environments[0].remainingMs! <= 30 * MIN, `remaining ${s.environments[0].remainingMs}`);
+      // The gate is the freeze's now: dev is open, staging and prod are not.
+      let f = await freezeState(freeze);
+      assert.deepEqual(f.scope.environments, ['staging', 'prod']);
+      assert.deepEqual(f.released, ['dev']);
+
+      await env.sleep(12 * MIN);
+      s = await status(h);
+      assert.ok(s.environments[0].remainingMs! <= 20 * MIN && s.environments[0].remainingMs! > 15 * MIN, `remaining ${s.environments[0].remainingMs}`);
+      assert.equal(s.lastGates[0].ok, true);
+      assert.match(s.lastGates[0].gate, /env="dev".* < 0\.01$/);
+
+      const done = (await h.result()) as UnfreezeStatus;
+      assert.equal(done.phase, 'completed');
+      assert.deepEqual(
+        done.environments.map((e) => e.state),
+        ['released', 'released', 'released'],
+      );
+      for (const e of done.environments) {
+        assert.ok(Date.parse(e.healthyAt!) - Date.parse(e.releasedAt!) >= 30 * MIN, `${e.environment} soaked 30m`);
+        assert.ok(e.evaluations >= 7, `${e.environment}: ${e.evaluations} evaluations every 5m`);
+      }
+      assert.ok(Date.parse(done.environments[1].releasedAt!) >= Date.parse(done.environments[0].healthyAt!), 'staging opens after dev is healthy');
+      f = (await freeze.result()) as FreezeState;
+      assert.equal(f.phase, 'lifted');
+      assert.deepEqual(
+        f.history.map((x) => `${x.action}${x.environment ? ` ${x.environment}` : ''}`),
+        ['release dev', 'release staging', 'release prod', 'lift'],
+      );
+      assert.equal(f.history.at(-1)!.reason, 'gradual unfreeze complete');
+      // Each environment's gate asked about that environment.
+      assert.deepEqual([...new Set(checks.map((c) => c.target.environment))], ['dev', 'staging', 'prod']);
+      assert.ok(checks.filter((c) => c.target.environment === 'prod').every((c) => c.check.type === 'prometheus' && c.check.query.includes('env="prod"')));
+      const mine = audit.filter((e) => e.workflowId === h.workflowId).map((e) => `${e.action} ${e.target.environment}`);
+      assert.deepEqual(mine, [
+        'unfreeze.started dev,staging,prod',
+        'unfreeze.environment-released dev',
+        'unfreeze.environment-healthy dev',
+        'unfreeze.environment-released staging',
+        'unfreeze.environment-healthy staging',
+        'unfreeze.environment-released prod',
+        'unfreeze.environment-healthy prod',
+        'unfreeze.completed dev,staging,prod',
+      ]);
+      assert.deepEqual(
+        notes.map((n) => n.event),
+        ['unfreeze-completed'],
+      );
+    });
+  });
+
+  it('a failing gate at staging freezes staging again and waits; advance re-opens and re-soaks it, then the ladder completes', async () => {
+    await withUnfreeze({}, async ({ freeze, audit, notes, health, start }) => {
+      health.staging = 'error ratio 0.2 is not below 0.01';
+      const h = await start();
+      await refused(h.executeUpdate(advanceUnfreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'x' }] }), /nothing to advance/);
+      await env.sleep(31 * MIN);
+      await phase(h, 'failed');
+      let s = await status(h);
+      assert.deepEqual(
+        s.environments.map((e) => e.state),
+        ['healthy', 'failed', 'frozen'],
+      );
+      assert.match(s.environments[1].failure!, /error ratio 0\.2 is not below 0\.01/);
+      assert.equal(s.lastGates[0].ok, false);
+      const f = await freezeState(freeze);
+      assert.deepEqual(f.scope.environments.sort(), ['prod', 'staging']);
+      assert.deepEqual(f.released, ['dev']);
+      const failed = notes.find((n) => n.event === 'unfreeze-gate-failed')!;
+      assert.equal(failed.target.environment, 'staging');
+      assert.match(failed.text, /stopped at staging: .*error ratio 0\.2.*staging is frozen again.*rearguard unfreeze advance --freeze/);
+      // It waits: hours later nothing has moved.
+      await env.sleep(6 * 60 * MIN);
+      s = await status(h);
+      assert.equal(s.phase, 'failed');
+      assert.deepEqual((await freezeState(freeze)).scope.environments.sort(), ['prod', 'staging']);
+
+      health.staging = undefined;
+      const after = await h.executeUpdate(advanceUnfreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'bad config reverted' }] });
+      assert.equal(after.phase, 'soaking');
+      assert.equal(after.environments[1].state, 'soaking');
+      assert.equal(after.environments[1].attempts, 2);
+      const done = (await h.result()) as UnfreezeStatus;
+      assert.equal(done.phase, 'completed');
+      assert.equal(((await freeze.result()) as FreezeState).phase, 'lifted');
+      const mine = audit.filter((e) => e.workflowId === h.workflowId);
+      const actions = mine.map((e) => `${e.action} ${e.target.environment}`);
+      assert.ok(actions.includes('unfreeze.gate-failed staging'));
+      assert.ok(actions.indexOf('unfreeze.environment-refrozen staging') > actions.indexOf('unfreeze.gate-failed staging'));
+      const advanced = mine.find((e) => e.action === 'unfreeze.advanced')!;
+      assert.equal(advanced.actor, 'rm-bo');
+      assert.equal(advanced.reason, 'bad config reverted');
+      assert.equal(mine.filter((e) => e.action === 'unfreeze.environment-released' && e.target.environment === 'staging').at(-1)!.actor, 'rm-bo');
+      const history = ((await freeze.result()) as FreezeState).history.map((x) => `${x.action} ${x.environment ?? ''}`.trim());
+      assert.deepEqual(history, ['release dev', 'release staging', 'refreeze staging', 'release staging', 'release prod', 'lift']);
+    });
+  });
+
+  it('abort after a failed gate ends the unfreeze and leaves staging and prod frozen', async () => {
+    await withUnfreeze({}, async ({ freeze, audit, notes, health, start }) => {
+      health.staging = 'p99 latency 2.3s is not below 0.5s';
+      const h = await start();
+      await env.sleep(31 * MIN);
+      await phase(h, 'failed');
+      const s = await h.executeUpdate(abortUnfreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'not today' }] });
+      assert.equal(s.phase, 'aborted');
+      // Checked before waiting for the result: waiting lets the server skip ahead to the freeze's own end.
+      const f = await freezeState(freeze);
+      assert.equal(f.phase, 'active', 'the freeze still holds');
+      assert.deepEqual(f.scope.environments.sort(), ['prod', 'staging']);
+      const done = (await h.result()) as UnfreezeStatus;
+      assert.equal(done.phase, 'aborted');
+      assert.deepEqual(
+        done.environments.map((e) => e.state),
+        ['healthy', 'failed', 'frozen'],
+      );
+      const aborted = audit.find((e) => e.action === 'unfreeze.aborted')!;
+      assert.equal(aborted.actor, 'rm-ann');
+      assert.deepEqual(aborted.details.frozen, ['staging', 'prod']);
+      assert.match(notes.at(-1)!.text, /aborted by rm-ann: not today\. Still frozen: staging, prod/);
+    });
+  });
+
+  it('abort during a soak freezes the soaking environment again', async () => {
+    await withUnfreeze({}, async ({ freeze, start }) => {
+      const h = await start();
+      await waitFor(async () => (await status(h)).environments[0].state === 'soaking', 'dev soaking');
+      const s = await h.executeUpdate(abortUnfreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'incident in dev' }] });
+      assert.equal(s.phase, 'aborted');
+      assert.equal(s.environments[0].state, 'frozen');
+      assert.deepEqual((await freezeState(freeze)).scope.environments.sort(), ['dev', 'prod', 'staging']);
+      assert.equal(((await h.result()) as UnfreezeStatus).phase, 'aborted');
+    });
+  });
+
+  it('approveEach: each environment after the first waits for an approver who is not the requester', async () => {
+    await withUnfreeze({ approveEach: true, approvers: ['rm-bo', 'rm-cy', 'rm-ann'] }, async ({ freeze, audit, notes, start }) => {
+      const h = await start();
+      await refused(h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'early' }] }), /no approval is pending/);
+      await env.sleep(31 * MIN);
+      await phase(h, 'awaiting-approval');
+      let s = await status(h);
+      assert.equal(s.currentEnvironment, 'staging');
+      assert.deepEqual(
+        s.environments.map((e) => e.state),
+        ['healthy', 'frozen', 'frozen'],
+      );
+      assert.match(notes.find((n) => n.event === 'unfreeze-approval-requested')!.text, /staging opens when an approver runs: rearguard unfreeze approve/);
+      // Hours pass: nothing opens without an approval.
+      await env.sleep(4 * 60 * MIN);
+      assert.deepEqual((await freezeState(freeze)).scope.environments.sort(), ['prod', 'staging']);
+      await refused(
+        h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'me' }] }),
+        /rm-ann started this unfreeze and cannot also approve it/,
+      );
+      await refused(h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'dave', reason: 'me' }] }), /dave is not an approver of this unfreeze/);
+      s = await h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'dev looks fine' }] });
+      assert.equal(s.environments[1].state, 'soaking');
+      assert.equal(s.environments[1].approvedBy?.actor, 'rm-bo');
+      await env.sleep(31 * MIN);
+      await phase(h, 'awaiting-approval');
+      assert.equal((await status(h)).currentEnvironment, 'prod');
+      await h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'rm-cy', reason: 'staging too' }] });
+      const done = (await h.result()) as UnfreezeStatus;
+      assert.equal(done.phase, 'completed');
+      const f = (await freeze.result()) as FreezeState;
+      assert.deepEqual(
+        f.history.map((x) => `${x.action} ${x.environment ?? ''} ${x.actor}`.trim()),
+        ['release dev rm-ann', 'release staging rm-bo', 'release prod rm-cy', 'lift  rm-ann'],
+      );
+      assert.deepEqual(
+        audit.filter((e) => e.action === 'unfreeze.approved').map((e) => `${e.actor} ${e.target.environment}`),
+        ['rm-bo staging', 'rm-cy prod'],
+      );
+    });
+  });
+
+  it('refuses a ladder with an environment the freeze does not hold, opening nothing', async () => {
+    await withUnfreeze({ ladder: ['dev', 'qa'] }, async ({ freeze, audit, start }) => {
+      const h = await start();
+      await assert.rejects(
+        h.result(),
+        (err: unknown) => err instanceof WorkflowFailedError && /does not hold qa \(holds: dev, staging, prod\)/.test(err.cause?.message ?? ''),
+      );
+      assert.deepEqual((await freezeState(freeze)).scope.environments, ['dev', 'staging', 'prod']);
+      assert.ok(audit.some((e) => e.action === 'unfreeze.failed'));
+    });
+  });
+
+  it('a long soak continues as new and keeps its place, soak end and audit sequence', async () => {
+    // On the dev server in real time: the time-skipping server stops skipping after a continue-as-new.
+    const dev = await createDevServerEnv();
+    try {
+      await withUnfreeze(
+        { soak: '4s', interval: '500ms', historyLimit: 40 },
+        async ({ freeze, audit, start }) => {
+          const h = await start();
+          const firstRun = (await h.describe()).runId;
+          const done = (await h.result().catch((err: { cause?: unknown }) => {
+            throw new Error(`unfreeze failed: ${JSON.stringify(err.cause, null, 1)?.slice(0, 1500)}`);
+          })) as UnfreezeStatus;
+          assert.notEqual((await h.describe()).runId, firstRun, 'continued as new');
+          assert.equal(done.phase, 'completed');
+          for (const e of done.environments) {
+            assert.equal(e.attempts, 1, `${e.environment} opened once`);
+            assert.ok(Date.parse(e.healthyAt!) - Date.parse(e.releasedAt!) >= 4_000);
+          }
+          assert.deepEqual(
+            ((await freeze.result()) as FreezeState).history.map((x) => x.action),
+            ['release', 'release', 'release', 'lift'],
+          );
+          const mine = audit.filter((e) => e.workflowId === h.workflowId);
+          assert.equal(new Set(mine.map((e) => e.id)).size, mine.length, 'no audit ID reused');
+          assert.ok(new Set(mine.map((e) => e.id.split('/')[2])).size > 1, 'events from several runs');
+          const seqs = mine.map((e) => Number(e.id.split('/').at(-1)));
+          assert.deepEqual(
+            seqs,
+            [...seqs].sort((a, b) => a - b),
+          );
+        },
+        {},
+        dev,
+      );
+    } finally {
+      await dev.teardown();
+    }
+  });
+});

@@ -1,0 +1,200 @@
+// A rollback drill (issue 6, section 4): in staging, deploy a deliberately marked bad revision of the
+// runbook's first kubernetes Deployment, run the runbook's real rollback as a child workflow, and
+// measure time-to-restore against the runbook's SLA. The result is audited, counted and queryable.
+import {
+  ApplicationFailure,
+  ChildWorkflowFailure,
+  ParentClosePolicy,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  proxySinks,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createActivities } from '../activities/index.js';
+import { DRILL_MARKER, drillRefusal, drillStep, drillVerdict, type DrillInput, type DrillReport } from '../runbook/drill.js';
+import { formatDuration, parseDuration } from '../runbook/duration.js';
+import type { RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
+import { auditTrail } from './audit-trail.js';
+import { drillResultQuery, rollbackWorkflowId } from './messages.js';
+import { rollback } from './rollback.js';
+import type { RearguardSinks } from './sinks.js';
+
+type Activities = ReturnType<typeof createActivities>;
+const FINAL = ['ConfigurationError', 'MechanismNotAvailable', 'PermissionDenied', 'NotFound', 'RolloutFailed', 'DrillConflict'];
+
+/** Deploying the bad revision and cleaning up wait for rollouts: long, heartbeating. */
+const rollouts = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: FINAL },
+});
+const reads = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: FINAL },
+});
+const { metrics } = proxySinks<RearguardSinks>();
+
+const errorMessage = (err: unknown): string => {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.message ?? String(err);
+};
+
+/** A failed rollback throws RollbackFailed with its status as details; other outcomes return it. */
+function statusOfFailure(err: unknown): RollbackStatus | undefined {
+  if (!(err instanceof ChildWorkflowFailure) || !(err.cause instanceof ApplicationFailure)) return undefined;
+  const details = err.cause.details?.[0] as RollbackStatus | undefined;
+  return details && typeof details === 'object' && 'outcome' in details ? details : undefined;
+}
+
+export async function drill(input: DrillInput): Promise<DrillReport> {
+  const { workflowId } = workflowInfo();
+  const { runbook, actor } = input;
+  const forced = input.forced === true;
+  const spec = runbook.spec;
+  const target = { environment: spec.environment, service: spec.service };
+  const report: DrillReport = {
+    workflowId,
+    runbook: runbook.metadata.name,
+    target,
+    actor,
+    forced,
+    phase: 'deploying-bad-revision',
+    startedAt: new Date().toISOString(),
+    sla: spec.sla,
+    slaSeconds: parseDuration(spec.sla) / 1000,
+  };
+  setHandler(drillResultQuery, () => report);
+  const trail = auditTrail(
+    () => target,
+    () => ({ runbook: runbook.metadata.name, drill: workflowId }),
+  );
+
+  async function refuse(reason: string): Promise<never> {
+    report.phase = 'refused';
+    report.error = reason;
+    report.endedAt = new Date().toISOString();
+    trail.record('drill.refused', actor, reason, { forced });
+    await trail.flushed();
+    throw ApplicationFailure.create({ type: 'DrillRefused', message: reason, nonRetryable: true, details: [report] });
+  }
+
+  // (a) Staging only unless forced; no runbook that would wait for approvers; something to break.
+  const refusal = drillRefusal(runbook, forced);
+  if (refusal) return refuse(refusal);
+  // Nothing is broken before we know the rollback could run (clusters, mechanisms, secrets).
+  const problems = await reads.preflight({ runbook });
+  if (problems.length > 0) return refuse(`the runbook's rollback would fail preflight, so nothing was changed: ${problems.join('; ')}`);
+
+  const step = drillStep(runbook)!;
+  report.step = step.name;
+  const where = { cluster: step.cluster ?? spec.cluster, namespace: step.namespace, deployment: step.deployment };
+  trail.record('drill.started', actor, `rollback drill of runbook ${runbook.metadata.name}${forced ? ' (forced)' : ''}`, {
+    forced,
+    step: step.name,
+    deployment: `${step.namespace}/${step.deployment}`,
+    sla: spec.sla,
+  });
+
+  async function end(): Promise<DrillReport> {
+    Object.assign(report, drillVerdict(report));
+    report.phase = 'done';
+    report.endedAt = new Date().toISOString();
+    const took = report.restoreSeconds !== undefined ? formatDuration(report.restoreSeconds * 1000) : undefined;
+    const summary =
+      report.verdict === 'met'
+        ? `restored in ${took}, within the ${spec.sla} SLA`
+        : report.verdict === 'missed'
+          ? `restored in ${took}: the ${spec.sla} SLA was missed`
+          : `not restored by the rollback: ${report.error ?? report.rollback?.failure ?? `rollback ${report.rollback?.outcome ?? 'did not run'}`}`;
+    trail.record(`drill.${report.verdict}`, 'rearguard', summary, {
+      verdict: report.verdict,
+      restoreSeconds: report.restoreSeconds,
+      sla: spec.sla,
+      slaMet: report.slaMet,
+      rollback: report.rollback,
+      revision: report.revision,
+      after: report.after,
+      cleanedUp: report.cleanedUp,
+    });
+    metrics.drillFinished({ runbook: runbook.metadata.name, ...target, verdict: report.verdict! }, report.restoreSeconds);
+    await trail.flushed();
+    if (report.verdict === 'failed')
+      throw ApplicationFailure.create({ type: 'DrillFailed', message: `drill ${workflowId}: ${summary}`, nonRetryable: true, details: [report] });
+    return report;
+  }
+
+  // (b) The deliberately bad revision, marked with this drill's ID.
+  try {
+    report.revision = await rollouts.drillDeployBadRevision({ ...where, marker: workflowId });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    report.error = `could not deploy the drill's bad revision: ${errorMessage(err)}`;
+    return end();
+  }
+  const rev = report.revision;
+  trail.record(
+    'drill.bad-revision-deployed',
+    'rearguard',
+    `deployment ${rev.namespace}/${rev.deployment}: revision ${rev.goodRevision} (${rev.goodImages.join(', ')}) -> revision ${rev.badRevision} (${rev.badImages.join(', ')}), marked ${DRILL_MARKER}=${workflowId}`,
+    { revision: rev },
+  );
+
+  // (c) The runbook's own rollback, as any trigger would start it (same ID, so it cannot race a real one).
+  report.phase = 'rolling-back';
+  const rollbackId = rollbackWorkflowId(spec.environment, spec.service);
+  const trigger: Trigger = { source: 'drill', actor, reason: `rollback drill ${workflowId}`, requestId: input.requestId ?? workflowId };
+  // A drill is not an incident: no RCA freeze of the service after its rollback.
+  const drillRunbook = { ...runbook, spec: { ...spec, freezeAfter: undefined } };
+  report.rollback = { workflowId: rollbackId };
+  let status: RollbackStatus | undefined;
+  try {
+    status = await executeChild(rollback, {
+      workflowId: rollbackId,
+      args: [{ runbook: drillRunbook, trigger } satisfies RollbackInput],
+      // If the drill itself is cancelled, the rollback still restores staging.
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      memo: { requestId: trigger.requestId, runbook: runbook.metadata.name, actor, reason: trigger.reason },
+    });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    status = statusOfFailure(err);
+    if (!status) report.rollback.failure = errorMessage(err);
+  }
+  if (status) {
+    report.rollback = {
+      workflowId: rollbackId,
+      outcome: status.outcome,
+      startedAt: status.startedAt,
+      endedAt: status.endedAt,
+      slaBreached: status.sla.breached,
+      ...(status.failure ? { failure: status.failure.error } : {}),
+    };
+    // (d) Time-to-restore as the rollback measures it: from its trigger to verified.
+    if (status.outcome === 'succeeded' && status.endedAt) report.restoreSeconds = (Date.parse(status.endedAt) - Date.parse(status.startedAt)) / 1000;
+  }
+
+  report.phase = 'checking';
+  try {
+    report.after = await reads.drillInspect(where);
+    report.restored = report.after.marker === undefined && report.after.rolloutDone;
+  } catch (err) {
+    report.error = `could not inspect deployment ${where.namespace}/${where.deployment} after the rollback: ${errorMessage(err)}`;
+    report.restored = false;
+  }
+  if (report.after?.marker === workflowId) {
+    // The rollback did not undo the drill: put the good template back so staging is not left broken.
+    try {
+      const restored = await rollouts.drillRestore(rev);
+      report.cleanedUp = restored.patched;
+      trail.record('drill.cleaned-up', 'rearguard', `the rollback left the drill's bad revision; restored revision ${rev.goodRevision}'s template`, {
+        revision: restored.revision,
+      });
+    } catch (err) {
+      report.error = `the rollback left the drill's bad revision and the clean-up failed: ${errorMessage(err)}`;
+    }
+  }
+  return end();
+}
