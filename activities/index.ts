@@ -16,7 +16,7 @@ import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/in
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
 import { evaluateSlo, PROMETHEUS_URL_ENV, runPrometheusCheck, type SloEvaluation } from './prometheus.js';
-import { triggerRollback, type TriggerResult } from '../client/alerts.js';
+import { triggerRollback, type TriggerResult } from './trigger-rollback.js';
 import type { Trigger } from '../runbook/types.js';
 import { sendNotifications } from './notify.js';
 import type { Env } from './secrets.js';

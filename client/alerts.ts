@@ -1,5 +1,5 @@
-// Alertmanager intake (POST /v1/alerts) and the one way every system starts a rollback: signal-with-start
-// on `rollback:<env>:<service>`, so a rollback already running for the target is joined, never doubled.
+// Alertmanager intake (POST /v1/alerts): firing alerts start rollbacks through triggerRollback
+// (activities/trigger-rollback.ts), so a rollback already running for the target is joined, never doubled.
 // Each firing alert is mapped to a runbook of the `rearguard serve --runbooks DIR` directory by its labels:
 // `rearguard_runbook` (a file name in DIR, with or without .yaml, or a runbook's metadata.name), else
 // `service` + `environment` (the runbook whose spec has both). Resolved alerts are ignored.
@@ -15,31 +15,7 @@ import { friendlyErrors, issueLines } from '../runbook/issues.js';
 import { loadRunbook } from '../runbook/load.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { Trigger } from '../runbook/types.js';
-import { rollbackWorkflowId, triggerSignal } from '../workflows/messages.js';
-
-export interface TriggerResult {
-  workflowId: string;
-  runId: string;
-  /** True when a rollback was already running for the target and this trigger joined it. */
-  joined: boolean;
-  /** Who started the rollback that runs (this trigger's actor unless joined). */
-  startedBy?: string;
-}
-
-/** Starts the runbook's rollback, or joins the one running for its target (recorded in its audit trail). */
-export async function triggerRollback(client: Client, taskQueue: string, runbook: Runbook, trigger: Trigger): Promise<TriggerResult> {
-  const workflowId = rollbackWorkflowId(runbook.spec.environment, runbook.spec.service);
-  const handle = await client.workflow.signalWithStart('rollback', {
-    workflowId,
-    taskQueue,
-    args: [{ runbook, trigger }],
-    signal: triggerSignal,
-    signalArgs: [trigger],
-    memo: { requestId: trigger.requestId, runbook: runbook.metadata.name, actor: trigger.actor, reason: trigger.reason },
-  });
-  const memo = (await handle.describe()).memo as { requestId?: string; actor?: string } | undefined;
-  return { workflowId, runId: handle.signaledRunId, joined: memo?.requestId !== trigger.requestId, startedBy: memo?.actor };
-}
+import { triggerRollback } from '../activities/trigger-rollback.js';
 
 // --- Alertmanager webhook (version 4) -----------------------------------------------------------
 
