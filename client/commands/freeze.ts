@@ -12,27 +12,10 @@ import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { checkGate, describeDecision, localTime, runningFreezes } from '../gate.js';
 import { registerCalendar } from './calendar.js';
+import { freezeIdOf, freezeRef, list } from '../options.js';
 
-const list = (re: RegExp, what: string) =>
-  z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(re, `expected ${what}`)).min(1, `expected at least one ${what}`));
 const zone = z.string().refine((tz) => DateTime.local().setZone(tz).isValid, 'expected an IANA time zone such as America/New_York');
 const name = z.string().regex(DNS1123_SUBDOMAIN, 'expected a DNS-1123 name such as black-friday');
-/** A window by name (black-friday), or by workflow ID for occurrences of recurring windows (freeze:weekends-2026-11-27T21:00:00Z). */
-const windowRef = z
-  .string()
-  .regex(
-    /^(freeze:[A-Za-z0-9._:-]+|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/,
-    'expected a window name such as black-friday, or a freeze ID',
-  );
-const idOf = (ref: string): string => (ref.startsWith('freeze:') ? ref : freezeWorkflowId(ref));
 
 /** A time as people write it ("2026-11-26T00:00", in --tz) or "now"; returns ISO UTC. */
 function instant(text: string, tz: string, flag: string): string {
@@ -143,11 +126,11 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const o = parseOptions(
         z
-          .object({ name: windowRef, end: z.string().optional(), by: duration.optional(), tz: zone, reason: z.string().trim().min(1, 'expected a reason') })
+          .object({ name: freezeRef, end: z.string().optional(), by: duration.optional(), tz: zone, reason: z.string().trim().min(1, 'expected a reason') })
           .refine((x) => (x.end === undefined) !== (x.by === undefined), { message: 'expected exactly one of --end or --by', path: ['end'] }),
         raw,
       );
-      const id = idOf(o.name);
+      const id = freezeIdOf(o.name);
       const state = await update(
         c,
         id,
@@ -168,8 +151,8 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .requiredOption('--reason <text>', 'why')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name: windowRef, reason: z.string().trim().min(1, 'expected a reason') }), raw);
-      const id = idOf(o.name);
+      const o = parseOptions(z.object({ name: freezeRef, reason: z.string().trim().min(1, 'expected a reason') }), raw);
+      const id = freezeIdOf(o.name);
       const state = await update(
         c,
         id,
@@ -196,8 +179,8 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .requiredOption('--name <name>', 'window name, or freeze ID')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name: windowRef }), raw);
-      const s = await update(c, idOf(o.name), (client) => client.workflow.getHandle(idOf(o.name)).query(freezeStateQuery), 'show');
+      const o = parseOptions(z.object({ name: freezeRef }), raw);
+      const s = await update(c, freezeIdOf(o.name), (client) => client.workflow.getHandle(freezeIdOf(o.name)).query(freezeStateQuery), 'show');
       if (c.opts.json) c.out(JSON.stringify(s));
       else show(c, s);
     });
@@ -252,14 +235,14 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const o = parseOptions(
         z.object({
-          name: windowRef,
+          name: freezeRef,
           change: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._#/:-]*$/, 'expected a change ID such as PR-1234'),
           reason: z.string().trim().min(1, 'expected a reason'),
           validFor: duration,
         }),
         raw,
       );
-      const id = idOf(o.name);
+      const id = freezeIdOf(o.name);
       const e = await update(
         c,
         id,
@@ -281,8 +264,8 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .requiredOption('--change <id>', 'change ID')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name: windowRef, change: z.string().min(1) }), raw);
-      const id = idOf(o.name);
+      const o = parseOptions(z.object({ name: freezeRef, change: z.string().min(1) }), raw);
+      const id = freezeIdOf(o.name);
       const e = await update(
         c,
         id,

@@ -4,31 +4,16 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { formatDuration } from '../../runbook/duration.js';
-import { DNS1123_LABEL } from '../../runbook/names.js';
 import type { Runbook } from '../../runbook/schema.js';
 import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../workflows/messages.js';
 import { guardWorkflowId, type sloGuard, type SloGuardStatus } from '../../workflows/slo-guard.js';
+import { targetOptions } from '../options.js';
 import type { CliContext } from '../context.js';
 import { badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { readRunbookOrFail } from './runbook.js';
 
-const label = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label such as prod or payments');
-const targetOptions = z
-  .object({
-    env: label.optional(),
-    service: label.optional(),
-    id: z
-      .string()
-      .regex(/^guard:[^:]+:[^:]+$/, 'expected guard:<env>:<service>')
-      .optional(),
-  })
-  .refine((o) => o.id !== undefined || (o.env !== undefined && o.service !== undefined), {
-    message: 'expected --env and --service (or --id guard:<env>:<service>)',
-    path: ['env'],
-  });
-
 function workflowIdOf(raw: Record<string, unknown>): string {
-  const o = parseOptions(targetOptions, { env: raw.env, service: raw.service, id: raw.id });
+  const o = parseOptions(targetOptions('guard'), { env: raw.env, service: raw.service, id: raw.id });
   return o.id ?? guardWorkflowId(o.env!, o.service!);
 }
 

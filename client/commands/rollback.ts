@@ -4,7 +4,6 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type Wor
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { formatDuration, parseDuration } from '../../runbook/duration.js';
-import { DNS1123_LABEL } from '../../runbook/names.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import {
   approvePlanUpdate,
@@ -22,24 +21,10 @@ import type { CliContext } from '../context.js';
 import { EXIT, CliError, failed, parseOptions, rootMessage } from '../errors.js';
 import { eventLine, renderStatus, slaLine } from '../render.js';
 import { readRunbookOrFail } from './runbook.js';
-
-const label = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label such as prod or payments');
-const targetOptions = z
-  .object({
-    env: label.optional(),
-    service: label.optional(),
-    id: z
-      .string()
-      .regex(/^rollback:[^:]+:[^:]+$/, 'expected rollback:<env>:<service>')
-      .optional(),
-  })
-  .refine((o) => o.id !== undefined || (o.env !== undefined && o.service !== undefined), {
-    message: 'expected --env and --service (or --id rollback:<env>:<service>)',
-    path: ['env'],
-  });
+import { targetOptions } from '../options.js';
 
 function workflowIdOf(opts: unknown): string {
-  const o = parseOptions(targetOptions, opts);
+  const o = parseOptions(targetOptions('rollback'), opts);
   return o.id ?? rollbackWorkflowId(o.env!, o.service!);
 }
 

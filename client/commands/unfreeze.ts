@@ -4,7 +4,7 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUp
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { formatDuration } from '../../runbook/duration.js';
-import { freezeWorkflowId, type FreezeState } from '../../runbook/freeze.js';
+import type { FreezeState } from '../../runbook/freeze.js';
 import { friendlyErrors, issueLines } from '../../runbook/issues.js';
 import { parseYaml } from '../../runbook/load.js';
 import { ACTOR, DNS1123_LABEL, ENV_VAR } from '../../runbook/names.js';
@@ -15,25 +15,8 @@ import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, free
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { localTime } from '../gate.js';
+import { freezeIdOf, freezeRef, list } from '../options.js';
 
-const list = (re: RegExp, what: string) =>
-  z
-    .string()
-    .transform((s) =>
-      s
-        .split(',')
-        .map((x) => x.trim())
-        .filter(Boolean),
-    )
-    .pipe(z.array(z.string().regex(re, `expected ${what}`)).min(1, `expected at least one ${what}`));
-/** A freeze by window name (black-friday) or by freeze ID (freeze:weekends-2026-11-27T21:00:00Z), as `freeze` commands take it. */
-const freezeRef = z
-  .string()
-  .regex(
-    /^(freeze:[A-Za-z0-9._:-]+|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/,
-    'expected a window name such as black-friday, or a freeze ID such as freeze:black-friday',
-  );
-const idOf = (ref: string): string => (ref.startsWith('freeze:') ? ref : freezeWorkflowId(ref));
 const reason = z.string().trim().min(1, 'expected a reason');
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -200,7 +183,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
       ];
 
       const client = await c.connect();
-      const freezeId = idOf(o.freeze);
+      const freezeId = freezeIdOf(o.freeze);
       const freeze = await freezeOf(client, freezeId);
       if (freeze.phase !== 'active' && freeze.phase !== 'scheduled')
         throw failed(`freeze ${freeze.name} has ${freeze.phase === 'lifted' ? 'been lifted' : 'ended'}: there is nothing to unfreeze`);
@@ -251,7 +234,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ freeze: freezeRef }), raw);
-      const s = await call(c, idOf(o.freeze), 'status', (h) => h.query(unfreezeStatusQuery));
+      const s = await call(c, freezeIdOf(o.freeze), 'status', (h) => h.query(unfreezeStatusQuery));
       if (c.opts.json) return c.out(JSON.stringify(s));
       renderUnfreeze(s).forEach((l) => c.out(l));
     });
@@ -265,7 +248,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
       const o = parseOptions(z.object({ freeze: freezeRef, reason }), raw);
       const d: UnfreezeDecision = { actor: c.actor, reason: o.reason };
       const update = { advance: advanceUnfreezeUpdate, abort: abortUnfreezeUpdate, approve: approveUnfreezeUpdate }[name];
-      const s = await decide(c, idOf(o.freeze), name, (h) => h.executeUpdate(update, { args: [d] }));
+      const s = await decide(c, freezeIdOf(o.freeze), name, (h) => h.executeUpdate(update, { args: [d] }));
       if (c.opts.json) return c.out(JSON.stringify(s));
       const env = s.currentEnvironment;
       if (name === 'abort') {

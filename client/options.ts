@@ -1,0 +1,44 @@
+// Option schemas several command groups share, so a flag means the same thing (and fails with the same
+// message) in every command that takes it.
+import { z } from 'zod';
+import { freezeWorkflowId } from '../runbook/freeze.js';
+import { DNS1123_LABEL } from '../runbook/names.js';
+
+export const label = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label such as prod or payments');
+
+/** A comma-separated list, each item matching `re`: `--env prod,staging`. */
+export const list = (re: RegExp, what: string) =>
+  z
+    .string()
+    .transform((s) =>
+      s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(re, `expected ${what}`)).min(1, `expected at least one ${what}`));
+
+/** `--env E --service S`, or `--id <kind>:<env>:<service>`: how rollbacks and guards are named on the command line. */
+export const targetOptions = (kind: 'rollback' | 'guard') =>
+  z
+    .object({
+      env: label.optional(),
+      service: label.optional(),
+      id: z
+        .string()
+        .regex(new RegExp(`^${kind}:[^:]+:[^:]+$`), `expected ${kind}:<env>:<service>`)
+        .optional(),
+    })
+    .refine((o) => o.id !== undefined || (o.env !== undefined && o.service !== undefined), {
+      message: `expected --env and --service (or --id ${kind}:<env>:<service>)`,
+      path: ['env'],
+    });
+
+/** A freeze by window name (black-friday), or by ID for occurrences of recurring windows (freeze:weekends-2026-11-27T21:00:00Z). */
+export const freezeRef = z
+  .string()
+  .regex(
+    /^(freeze:[A-Za-z0-9._:-]+|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/,
+    'expected a window name such as black-friday, or a freeze ID such as freeze:black-friday',
+  );
+export const freezeIdOf = (ref: string): string => (ref.startsWith('freeze:') ? ref : freezeWorkflowId(ref));
