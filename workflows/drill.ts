@@ -20,6 +20,7 @@ import { auditTrail } from './audit-trail.js';
 import { drillResultQuery, rollbackWorkflowId } from './messages.js';
 import { rollback } from './rollback.js';
 import type { RearguardSinks } from './sinks.js';
+import { errorMessage } from './errors.js';
 
 type Activities = ReturnType<typeof createActivities>;
 const FINAL = ['ConfigurationError', 'MechanismNotAvailable', 'PermissionDenied', 'NotFound', 'RolloutFailed', 'DrillConflict'];
@@ -35,12 +36,6 @@ const reads = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: FINAL },
 });
 const { metrics } = proxySinks<RearguardSinks>();
-
-const errorMessage = (err: unknown): string => {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return e?.message ?? String(err);
-};
 
 /** A failed rollback throws RollbackFailed with its status as details; other outcomes return it. */
 function statusOfFailure(err: unknown): RollbackStatus | undefined {

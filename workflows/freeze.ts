@@ -29,6 +29,7 @@ import {
 } from './messages.js';
 import type { RearguardSinks } from './sinks.js';
 import { auditTrail } from './audit-trail.js';
+import { errorMessage } from './errors.js';
 
 const { metrics } = proxySinks<RearguardSinks>();
 type Activities = ReturnType<typeof createActivities>;
@@ -41,12 +42,6 @@ const { notify: announce } = proxyActivities<Activities>({ startToCloseTimeout: 
 
 /** Set by Temporal on workflows a Schedule starts: the occurrence's nominal time, even when started late. */
 const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
-
-const errorMessage = (err: unknown): string => {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return e?.message ?? String(err);
-};
 
 export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeState> {
   const { workflowId } = workflowInfo();

@@ -32,6 +32,7 @@ import type { RearguardSinks } from './sinks.js';
 import { auditTrail } from './audit-trail.js';
 import { freezeWindow } from './freeze.js';
 import { freezeWorkflowId } from '../runbook/freeze.js';
+import { errorMessage } from './errors.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -69,13 +70,6 @@ function checkOptions(check: Check): ActivityOptions {
     retry: { initialInterval: '2s', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE, 'CheckFailed'] },
   };
 }
-
-const errorMessage = (err: unknown): string => {
-  // An activity failure wraps the real cause; show the cause, which names the problem.
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return e?.message ?? String(err);
-};
 
 /** One line for the audit trail: what a planned step is about to change. */
 export function describePlan(plan: Record<string, unknown>): string {

@@ -23,6 +23,7 @@ import type { Target } from '../runbook/types.js';
 import { auditTrail } from './audit-trail.js';
 import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from './messages.js';
 import type { RearguardSinks } from './sinks.js';
+import { errorMessage } from './errors.js';
 
 type Activities = ReturnType<typeof createActivities>;
 export type SloEvaluation = Awaited<ReturnType<Activities['evaluateSlo']>>;
@@ -85,12 +86,6 @@ const rollbacks = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 },
 });
 const notifications = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 5 } });
-
-const errorMessage = (err: unknown): string => {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return e?.message ?? String(err);
-};
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
 

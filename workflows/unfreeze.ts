@@ -31,6 +31,7 @@ import {
 } from '../runbook/unfreeze.js';
 import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, unfreezeStatusQuery } from './messages.js';
 import { auditTrail } from './audit-trail.js';
+import { errorMessage } from './errors.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -62,12 +63,6 @@ function gateOptions(check: Check): ActivityOptions {
     retry: { initialInterval: '2s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
   };
 }
-
-const errorMessage = (err: unknown): string => {
-  let e = err as { message?: string; cause?: unknown } | undefined;
-  while (e?.cause) e = e.cause as typeof e;
-  return e?.message ?? String(err);
-};
 
 /** What a passing check reported, in one short line. */
 const summary = (result: Record<string, unknown>): string => {
