@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
 import { configurationError } from './errors.js';
+import { isFullCommitId } from '../runbook/repeat.js';
+import type { RestoreRecord } from '../runbook/types.js';
 import type { Git } from './git.js';
 import type { KubeClient, KubeObject } from './kubernetes/client.js';
 
@@ -20,6 +22,11 @@ export interface GitopsPlan {
   /** revert: the commits to revert, newest first; restore: the commit whose tree is restored. */
   commits: string[];
   subjects: string[];
+  /**
+   * Set when a ref is relative (not a full commit id: `HEAD`, `HEAD~1`, a branch or tag) and the branch head
+   * is a rollback commit Rearguard made (runbook/repeat.ts): nothing is committed, the workflow stops.
+   */
+  alreadyRestored?: RestoreRecord;
 }
 
 export interface SyncTarget {
@@ -28,6 +35,29 @@ export interface SyncTarget {
 }
 
 const TRAILER = 'Rearguard-Rollback';
+const REVERTS_TRAILER = 'Rearguard-Reverts';
+const RESTORES_TRAILER = 'Rearguard-Restores';
+
+/**
+ * The rollback that made `commit`, from the trailers of its message (`Rearguard-Rollback: <workflow>/<run>/<step>`,
+ * `Workflow: <id>`), or undefined when Rearguard did not make it.
+ */
+export function rollbackCommitRecord(commit: string, committedAt: string, message: string, where: string): RestoreRecord | undefined {
+  const trailer = (key: string) => [...message.matchAll(new RegExp(`^${key}: *(.+)$`, 'gm'))].map((m) => m[1].trim());
+  const key = trailer(TRAILER).at(-1);
+  if (!key) return undefined;
+  const parts = key.split('/');
+  const by = trailer('Workflow').at(-1) ?? (parts.length >= 3 ? parts.slice(0, -2).join('/') : key);
+  const reverted = [...trailer(REVERTS_TRAILER).map((c) => `reverts ${c.slice(0, 12)}`), ...trailer(RESTORES_TRAILER).map((c) => `restores the tree of ${c.slice(0, 12)}`)];
+  return {
+    revision: commit,
+    restoredTo: `commit ${commit.slice(0, 12)}`,
+    by,
+    ...(parts.length >= 3 ? { runId: parts.at(-2) } : {}),
+    at: committedAt,
+    detail: `${where} at ${commit.slice(0, 12)} "${message.split('\n')[0]}"${reverted.length ? ` (${reverted.join(', ')})` : ''}`,
+  };
+}
 const PUSH_ATTEMPTS = 5;
 
 export class Gitops {
@@ -54,6 +84,13 @@ export class Gitops {
     const headBefore = await this.git.resolve(src, 'HEAD');
     const mode = revert.toRef !== undefined ? 'restore' : 'revert';
     const refs = revert.toRef !== undefined ? [revert.toRef] : (revert.commits ?? [revert.commit!]);
+    // The repeat rule: a relative ref resolved on top of Rearguard's own rollback commit would revert the
+    // rollback (HEAD is now that commit) or restore the bad tree it replaced. Explicit commit ids are explicit.
+    let alreadyRestored: RestoreRecord | undefined;
+    if (refs.some((r) => !isFullCommitId(r))) {
+      const [at, ...message] = (await this.git.ok(src, ['log', '-1', '--format=%cI%n%B', headBefore])).split('\n');
+      alreadyRestored = rollbackCommitRecord(headBefore, at, message.join('\n'), `git ${this.git.name}@${this.git.repo.branch}`);
+    }
     const commits: string[] = [];
     for (const ref of refs) commits.push(await this.git.resolve(src, ref));
     if (mode === 'revert') {
@@ -65,7 +102,7 @@ export class Gitops {
     const subjects: string[] = [];
     for (const c of commits) subjects.push(await this.git.ok(src, ['log', '-1', '--format=%s', c]));
     await rm(this.workspace(`${key}/plan`), { recursive: true, force: true });
-    return { repo: this.git.name, branch: this.git.repo.branch, headBefore, mode, commits, subjects };
+    return { repo: this.git.name, branch: this.git.repo.branch, headBefore, mode, commits, subjects, ...(alreadyRestored ? { alreadyRestored } : {}) };
   }
 
   /** Makes (once) and pushes the rollback commit; returns its id and whether this call made it. */
@@ -74,6 +111,7 @@ export class Gitops {
     key: string,
     message: { title: string; actor: string; reason: string; workflowId: string },
   ): Promise<{ commit: string; created: boolean; pushAttempts: number }> {
+    if (plan.alreadyRestored) return { commit: plan.headBefore, created: false, pushAttempts: 0 };
     for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
       const src = await this.freshClone(key);
       // Already done (a retry after the push landed, perhaps on another worker): find our trailer.
@@ -90,6 +128,7 @@ export class Gitops {
         `Requested-by: ${message.actor}`,
         `Workflow: ${message.workflowId}`,
         `${TRAILER}: ${key}`,
+        ...plan.commits.map((c) => `${plan.mode === 'revert' ? REVERTS_TRAILER : RESTORES_TRAILER}: ${c}`),
       ].join('\n');
       await this.git.ok(src, ['commit', '--quiet', '--no-verify', '-m', body], true);
       const sha = await this.git.resolve(src, 'HEAD');

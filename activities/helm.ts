@@ -2,7 +2,9 @@
 // workflow), a retry that recognises "already rolled back to that revision", and helm's --wait for
 // the release's workloads. Credentials come from the worker's cluster configuration.
 import { ApplicationFailure } from '@temporalio/activity';
-import type { ClusterConfig } from './kubernetes/client.js';
+import { KubeClient, type ClusterConfig } from './kubernetes/client.js';
+import { parseRestoreRecord, RESTORED_ANNOTATION } from '../runbook/repeat.js';
+import type { RestoreRecord } from '../runbook/types.js';
 import { configurationError } from './errors.js';
 import { failureText, run, type RunResult } from './process.js';
 
@@ -16,6 +18,11 @@ export interface HelmPlan {
   toChart: string;
   fromAppVersion?: string;
   toAppVersion?: string;
+  /**
+   * Set when the target is relative (`previous`) and the current revision is one an earlier rollback made
+   * (runbook/repeat.ts): the plan then targets the current revision, and the workflow stops.
+   */
+  alreadyRestored?: RestoreRecord;
 }
 
 interface HistoryEntry {
@@ -27,11 +34,67 @@ interface HistoryEntry {
 }
 
 export class Helm {
+  private kubeClient?: KubeClient;
+
   constructor(
     readonly bin: string,
     readonly clusterName: string,
     readonly cluster: ClusterConfig,
-  ) {}
+    kube?: KubeClient,
+  ) {
+    this.kubeClient = kube;
+  }
+
+  private get kube(): KubeClient {
+    return (this.kubeClient ??= KubeClient.fromConfig(this.clusterName, this.cluster));
+  }
+
+  /**
+   * The storage object of one release revision, where Helm keeps it (its `secret` driver by default,
+   * `configmap` with HELM_DRIVER=configmap): the repeat rule's memory is an annotation on it. Helm rewrites
+   * the object (dropping the annotation) only when that revision is superseded, and a new revision is a
+   * new object: a new deploy re-arms by itself.
+   */
+  private storagePath(ns: string, release: string, revision: number): string {
+    const kind = /^configmaps?$/i.test(process.env.HELM_DRIVER ?? '') ? 'configmaps' : 'secrets';
+    return `/api/v1/namespaces/${ns}/${kind}/sh.helm.release.v1.${release}.v${revision}`;
+  }
+
+  /** The record of the rollback that made `revision`, if Rearguard made it. */
+  async restoredState(ns: string, release: string, revision: number): Promise<RestoreRecord | undefined> {
+    let obj;
+    try {
+      obj = await this.kube.get(this.storagePath(ns, release, revision));
+    } catch (err) {
+      // Another storage driver (sql, memory) keeps no object here: there is no memory to read.
+      if (err instanceof ApplicationFailure && err.type === 'NotFound') return undefined;
+      throw err;
+    }
+    const r = parseRestoreRecord(obj.metadata?.annotations?.[RESTORED_ANNOTATION]);
+    if (!r || r.revision !== revision) return undefined;
+    return { revision: r.revision, restoredTo: r.restoredTo, by: r.by, ...(r.runId ? { runId: r.runId } : {}), at: r.at, detail: r.detail };
+  }
+
+  /** Marks `revision` (made by `helm rollback` for this plan) as Rearguard's restore. */
+  async recordRestored(plan: HelmPlan, revision: number, by: { workflowId: string; runId?: string }): Promise<RestoreRecord> {
+    const { namespace: ns, release } = plan;
+    const record: RestoreRecord & { toRevision: number; chart: string } = {
+      revision,
+      restoredTo: `revision ${revision}`,
+      by: by.workflowId,
+      ...(by.runId ? { runId: by.runId } : {}),
+      at: new Date().toISOString(),
+      detail: `helm release ${ns}/${release} at revision ${revision}, a rollback to revision ${plan.toRevision} (${plan.toChart}${plan.toAppVersion ? `, app ${plan.toAppVersion}` : ''})`,
+      toRevision: plan.toRevision,
+      chart: plan.toChart,
+    };
+    await this.kube.patch(
+      this.storagePath(ns, release, revision),
+      { metadata: { annotations: { [RESTORED_ANNOTATION]: JSON.stringify(record) } } },
+      'application/merge-patch+json',
+    );
+    return record;
+  }
 
   private args(ns: string, ...rest: string[]): string[] {
     return [...rest, '--namespace', ns, '--kubeconfig', this.cluster.kubeconfig, ...(this.cluster.context ? ['--kube-context', this.cluster.context] : [])];
@@ -60,6 +123,21 @@ export class Helm {
         'HelmBusy',
       );
     }
+    // The repeat rule: `previous` of a revision Rearguard's rollback made is the bad one it replaced. Plan to stay.
+    const restored = toRevision === 'previous' && current.status === 'deployed' ? await this.restoredState(ns, release, current.revision) : undefined;
+    if (restored) {
+      return {
+        cluster: this.clusterName,
+        namespace: ns,
+        release,
+        fromRevision: current.revision,
+        toRevision: current.revision,
+        fromChart: current.chart,
+        toChart: current.chart,
+        ...(current.app_version ? { fromAppVersion: current.app_version, toAppVersion: current.app_version } : {}),
+        alreadyRestored: restored,
+      };
+    }
     // helm rollback without a revision goes to the one before the current (helm's own rule).
     const wanted = toRevision === 'previous' ? current.revision - 1 : toRevision;
     const target = history.find((h) => h.revision === wanted);
@@ -85,9 +163,14 @@ export class Helm {
     };
   }
 
-  /** Rolls back unless a rollback to the planned revision already landed after the plan (a retry). */
-  async apply(plan: HelmPlan, timeoutMs: number): Promise<Record<string, unknown>> {
+  /**
+   * Rolls back unless a rollback to the planned revision already landed after the plan (a retry). With `by`,
+   * the new revision is then recorded as that rollback's restore (the repeat rule's memory).
+   */
+  async apply(plan: HelmPlan, timeoutMs: number, by?: { workflowId: string; runId?: string }): Promise<Record<string, unknown>> {
     const { namespace: ns, release } = plan;
+    // Planned as "already restored": nothing to change (the workflow does not run such a step).
+    if (plan.alreadyRestored) return { release: `${ns}/${release}`, changed: false, alreadyRestored: plan.alreadyRestored };
     const history = await this.history(ns, release);
     const done = history.find((h) => h.revision > plan.fromRevision && h.description === `Rollback to ${plan.toRevision}`);
     let output = '';
@@ -100,6 +183,8 @@ export class Helm {
     const after = (await this.history(ns, release)).at(-1)!;
     if (after.status !== 'deployed')
       throw ApplicationFailure.nonRetryable(`helm release ${ns}/${release} is ${after.status} after the rollback (revision ${after.revision})`, 'HelmFailed');
+    const ours = after.revision > plan.fromRevision && after.description === `Rollback to ${plan.toRevision}`;
+    const restoreRecord = by && ours ? await this.recordRestored(plan, after.revision, by) : undefined;
     return {
       release: `${ns}/${release}`,
       fromRevision: plan.fromRevision,
@@ -109,6 +194,7 @@ export class Helm {
       toChart: plan.toChart,
       changed: !done,
       ...(output ? { output: output.slice(0, 300) } : {}),
+      ...(restoreRecord ? { restoreRecord } : {}),
     };
   }
 }

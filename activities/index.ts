@@ -1,7 +1,8 @@
 // All activities, built from their dependencies (samples-typescript's createActivities pattern), so
 // tests can pass their own audit file and environment, and workflows import only the type.
-import type { Runbook } from '../runbook/schema.js';
-import type { AuditEvent, CheckRequest, NotifyRequest, StepRequest } from '../runbook/types.js';
+import type { Runbook, Step } from '../runbook/schema.js';
+import type { AuditEvent, CheckRequest, NotifyRequest, RestoreRecord, StepRequest, Target } from '../runbook/types.js';
+import { hasRelativeTarget } from '../runbook/repeat.js';
 import { Context } from '@temporalio/activity';
 import type { AuditLog } from './audit-log.js';
 import type { Clusters, Repos } from './targets.js';
@@ -43,7 +44,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
   const kubernetes = kubernetesMechanisms(clusters);
   const helm = (cluster: string | undefined) => {
     const cfg = clusters.get(cluster);
-    return new Helm(tools.helm, cfg.name, cfg);
+    return new Helm(tools.helm, cfg.name, cfg, clusters.client(cfg.name));
   };
   /** A repository's git, on the step's branch when it names one. */
   const git = (name: string, branch?: string) => {
@@ -53,6 +54,20 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
   const terraform = (repoName: string) => {
     const repo = repos.get(repoName);
     return new Terraform(tools.terraform, git(repoName), repo.terraformBackendConfig, tools.workDir);
+  };
+  /** Resolves a step's target once (e.g. revision 7, the blue selector); the workflow records it. */
+  const planStep = async (req: StepRequest): Promise<KubePlan | HelmPlan | TerraformPlan | GitopsPlan> => {
+    const { step } = req;
+    if (isKubeStep(step)) return kubernetes.plan(step, req.cluster);
+    if (step.type === 'helm') return helm(step.cluster ?? req.cluster).plan(step.namespace, step.release, step.toRevision);
+    if (step.type === 'gitops') return new Gitops(git(step.repo, step.branch), tools.workDir).plan(step.revert, req.idempotencyKey);
+    if (step.type === 'terraform') return terraform(step.repo!).plan(step.repo!, step.toRef, step.workingDir, req.idempotencyKey);
+    throw notAvailable(`planning of ${step.type} steps`);
+  };
+  /** The rollback whose restore this activity's step records on the target (the repeat rule's memory). */
+  const rollbackOfActivity = () => {
+    const { workflowId, runId } = Context.current().info.workflowExecution;
+    return { workflowId, runId };
   };
   const clusterProblem = (path: string, name: string | undefined): string | undefined => {
     if (!name) return `${path}: no cluster named (set spec.cluster or the step's cluster)`;
@@ -112,12 +127,30 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
 
     /** Resolves a step's target once (e.g. revision 7, the blue selector); the workflow records it. */
     async planStep(req: StepRequest): Promise<KubePlan | HelmPlan | TerraformPlan | GitopsPlan> {
-      const { step } = req;
-      if (isKubeStep(step)) return kubernetes.plan(step, req.cluster);
-      if (step.type === 'helm') return helm(step.cluster ?? req.cluster).plan(step.namespace, step.release, step.toRevision);
-      if (step.type === 'gitops') return new Gitops(git(step.repo, step.branch), tools.workDir).plan(step.revert, req.idempotencyKey);
-      if (step.type === 'terraform') return terraform(step.repo!).plan(step.repo!, step.toRef, step.workingDir, req.idempotencyKey);
-      throw notAvailable(`planning of ${step.type} steps`);
+      return planStep(req);
+    },
+
+    /**
+     * The repeat rule, before anything runs: the first step with a relative target (runbook/repeat.ts) whose
+     * target is still in the state an earlier rollback restored, and that rollback's record. A step that
+     * cannot be planned here is left to its own plan, which reports the problem when the step runs.
+     */
+    async findRestored(req: {
+      workflowId: string;
+      target: Target;
+      cluster?: string;
+      steps: Step[];
+      trigger: StepRequest['trigger'];
+    }): Promise<{ step: string; record: RestoreRecord } | null> {
+      const { runId } = Context.current().info.workflowExecution;
+      for (const step of req.steps) {
+        if (!hasRelativeTarget(step)) continue;
+        const name = step.name ?? step.type;
+        const plan = await planStep({ ...req, step, idempotencyKey: `${req.workflowId}/${runId}/repeat-check/${name}` }).catch(() => undefined);
+        const record = (plan as { alreadyRestored?: RestoreRecord } | undefined)?.alreadyRestored;
+        if (record) return { step: name, record };
+      }
+      return null;
     },
 
     async runStep(req: StepRequest): Promise<Record<string, unknown>> {
@@ -125,11 +158,13 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       if (step.type === 'webhook') return runWebhookStep(env, { ...req, step });
       if (isKubeStep(step)) {
         if (req.plan === undefined) throw notAvailable(`running ${step.type} steps without a plan`);
-        return kubernetes.apply(step, req.plan as KubePlan);
+        return kubernetes.apply(step, req.plan as KubePlan, rollbackOfActivity());
       }
       if (step.type === 'gitops') {
         if (req.plan === undefined) throw notAvailable('running gitops steps without a plan');
         const plan = req.plan as GitopsPlan;
+        // Planned as "already restored": nothing to commit or sync (the workflow does not run such a step).
+        if (plan.alreadyRestored) return { repo: plan.repo, branch: plan.branch, changed: false, alreadyRestored: plan.alreadyRestored };
         const gitops = new Gitops(git(step.repo, plan.branch), tools.workDir);
         const title = `Rollback ${req.target.service} in ${req.target.environment}: ${plan.mode === 'revert' ? `revert ${plan.commits.map((c) => c.slice(0, 12)).join(', ')}` : `restore ${plan.commits[0].slice(0, 12)}`}`;
         const made = await gitops.commit(plan, req.idempotencyKey, { title, actor: req.trigger.actor, reason: req.trigger.reason, workflowId: req.workflowId });
@@ -154,7 +189,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       if (step.type === 'helm') {
         if (req.plan === undefined) throw notAvailable('running helm steps without a plan');
         const plan = req.plan as HelmPlan;
-        return helm(plan.cluster).apply(plan, Context.current().info.startToCloseTimeoutMs);
+        return helm(plan.cluster).apply(plan, Context.current().info.startToCloseTimeoutMs, rollbackOfActivity());
       }
       const unknown: never = step;
       throw notAvailable(`the ${(unknown as { type: string }).type} mechanism`);

@@ -5,17 +5,20 @@
 // `service` + `environment` (the runbook whose spec has both). Resolved alerts are ignored.
 // Loki's ruler sends the same Alertmanager alerts, so logs-based alerts arrive the same way.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { basename, extname, join } from 'node:path';
+import { basename, extname } from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { Counter, type Registry } from 'prom-client';
 import { z } from 'zod';
 import { friendlyErrors, issueLines } from '../runbook/issues.js';
-import { loadRunbook } from '../runbook/load.js';
-import type { Runbook } from '../runbook/schema.js';
+import { printable } from '../runbook/names.js';
 import type { Trigger } from '../runbook/types.js';
 import { triggerRollback } from '../activities/trigger-rollback.js';
+import type { RunbookDirectory, RunbookFile } from './runbook-dir.js';
+import { internalError } from './http-errors.js';
+
+/** Alertmanager's webhook_config `max_alerts` must not exceed this; larger payloads are refused whole. */
+export const MAX_ALERTS_PER_REQUEST = 100;
 
 // --- Alertmanager webhook (version 4) -----------------------------------------------------------
 
@@ -34,7 +37,9 @@ export const alertmanagerPayload = z.object({
   status: z.enum(['firing', 'resolved']).optional(),
   receiver: z.string().optional(),
   groupKey: z.string().optional(),
-  alerts: z.array(alertSchema),
+  alerts: z
+    .array(alertSchema)
+    .max(MAX_ALERTS_PER_REQUEST, `expected at most ${MAX_ALERTS_PER_REQUEST} alerts per request (set max_alerts in Alertmanager's webhook_config)`),
 });
 export type AlertmanagerPayload = z.output<typeof alertmanagerPayload>;
 export type Alert = z.output<typeof alertSchema>;
@@ -47,24 +52,6 @@ export interface AlertOutcome {
   runbook?: string;
   workflowId?: string;
   message?: string;
-}
-
-export interface RunbookFile {
-  file: string;
-  runbook: Runbook;
-}
-
-/** Every valid runbook in DIR (*.yaml, *.yml), and one line per file that is not. */
-export async function loadRunbookDir(dir: string): Promise<{ runbooks: RunbookFile[]; problems: string[] }> {
-  const names = (await readdir(dir)).filter((f) => /\.ya?ml$/.test(f)).sort();
-  const runbooks: RunbookFile[] = [];
-  const problems: string[] = [];
-  for (const file of names) {
-    const loaded = await loadRunbook(join(dir, file));
-    if (loaded.ok) runbooks.push({ file, runbook: loaded.value });
-    else problems.push(`${file}: ${loaded.problems.join('; ')}`);
-  }
-  return { runbooks, problems };
 }
 
 /** The runbook an alert names, or why there is none. */
@@ -95,7 +82,8 @@ export function alertReason(a: Alert): string {
     .filter(([k]) => k !== 'alertname')
     .map(([k, v]) => `${k}=${v}`)
     .join(', ');
-  return `${alertName(a)}${text ? `: ${text}` : ''}${rest ? ` [${rest}]` : ''}`.slice(0, 1000);
+  // Labels and annotations come from any system that can reach Alertmanager: printable text only.
+  return printable(`${alertName(a)}${text ? `: ${text}` : ''}${rest ? ` [${rest}]` : ''}`).slice(0, 500);
 }
 
 /** Same for every notification of one firing of one alert, so Alertmanager's repeats and retries join once. */
@@ -121,10 +109,12 @@ export function tokenMatches(header: string | undefined, token: string): boolean
 export interface AlertIntakeOptions {
   client: Client;
   taskQueue: string;
-  /** REARGUARD_API_TOKEN: without it (or without runbooksDir) the route answers 503. */
+  /** REARGUARD_API_TOKEN: without it (or without a runbooks directory) the route answers 503. */
   token?: string;
-  runbooksDir?: string;
+  runbooks?: RunbookDirectory;
   registry?: Registry;
+  /** Per-client request budget for this route (see client/serve.ts). */
+  rateLimit?: { max: number; timeWindow: number };
 }
 
 export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions): void {
@@ -134,8 +124,8 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
     labelNames: ['action'] as const,
     registers: o.registry ? [o.registry] : [],
   });
-  app.post('/v1/alerts', async (req, reply) => {
-    if (!o.token || !o.runbooksDir)
+  app.post('/v1/alerts', { config: o.rateLimit ? { rateLimit: o.rateLimit } : {} }, async (req, reply) => {
+    if (!o.token || !o.runbooks)
       return reply.code(503).send({ error: 'alert intake is not configured: start `rearguard serve --runbooks DIR` with REARGUARD_API_TOKEN set' });
     if (!tokenMatches(req.headers.authorization, o.token)) {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'expected Authorization: Bearer <REARGUARD_API_TOKEN>' });
@@ -144,7 +134,7 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
     if (!parsed.success)
       return reply.code(400).send({ error: 'expected an Alertmanager webhook payload (version 4)', problems: issueLines(parsed.error.issues) });
     const firing = parsed.data.alerts.filter((a) => a.status === 'firing');
-    const { runbooks } = firing.length ? await loadRunbookDir(o.runbooksDir) : { runbooks: [] };
+    const { runbooks } = firing.length ? await o.runbooks.get() : { runbooks: [] };
     const results: AlertOutcome[] = [];
     for (const a of parsed.data.alerts) {
       const base = { alert: alertName(a), ...(a.fingerprint ? { fingerprint: a.fingerprint } : {}) };
@@ -163,7 +153,8 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
         const r = await triggerRollback(o.client, o.taskQueue, runbook, trigger);
         results.push({ ...base, action: r.joined ? 'joined' : 'started', runbook: runbook.metadata.name, workflowId: r.workflowId });
       } catch (err) {
-        results.push({ ...base, action: 'error', runbook: runbook.metadata.name, message: (err as Error).message });
+        // The reason goes to the server's log under a reference; the caller learns that it failed, not our internals.
+        results.push({ ...base, action: 'error', runbook: runbook.metadata.name, message: internalError(err, 'POST /v1/alerts: start or join the rollback') });
       }
     }
     for (const r of results) received.inc({ action: r.action });

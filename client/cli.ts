@@ -9,6 +9,30 @@ import { registerRunbook } from './commands/runbook.js';
 import { registerUnfreeze } from './commands/unfreeze.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
 import { badInput } from './errors.js';
+import { loadRunbookDir } from './runbook-dir.js';
+
+/** `serve` limits from the environment: whole numbers, 0 turns a rate limit off. */
+function serveLimits(env: NodeJS.ProcessEnv): { gatePerMinute?: number; alertsPerMinute?: number } {
+  const read = (name: string): number | undefined => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return undefined;
+    if (!/^\d{1,9}$/.test(raw))
+      throw badInput(`${name}: expected a whole number of requests per minute (0: no limit), got ${JSON.stringify(raw.slice(0, 40))}`);
+    return Number(raw);
+  };
+  return { gatePerMinute: read('REARGUARD_GATE_RATE_LIMIT'), alertsPerMinute: read('REARGUARD_ALERTS_RATE_LIMIT') };
+}
+
+/** The runbooks directory must exist at start; invalid runbooks in it are reported, not fatal. */
+async function checkRunbookDir(dir: string, c: CliContext): Promise<void> {
+  try {
+    const { runbooks, problems } = await loadRunbookDir(dir);
+    for (const p of problems) c.err(`rearguard serve: --runbooks: ${p} (alerts naming it will be unmatched)`);
+    c.err(`rearguard serve: ${runbooks.length} runbook(s) in ${dir}, re-read when the directory changes`);
+  } catch (err) {
+    throw badInput(`--runbooks: cannot read the directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
 
 export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: Command; context: () => CliContext | undefined } {
   const defaults = globalDefaults(env);
@@ -44,7 +68,15 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: C
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw badInput('--port: expected a port number 0-65535');
       const { buildServer } = await import('./serve.js');
       if (raw.runbooks !== undefined && !env.REARGUARD_API_TOKEN) throw badInput('--runbooks: the alert intake needs a bearer token: set REARGUARD_API_TOKEN');
-      const { app } = buildServer({ client: await c.connect(), token: env.REARGUARD_API_TOKEN, runbooksDir: raw.runbooks, taskQueue: c.opts.taskQueue });
+      if (raw.runbooks !== undefined) await checkRunbookDir(raw.runbooks, c);
+      const limits = serveLimits(env);
+      const { app } = buildServer({
+        client: await c.connect(),
+        token: env.REARGUARD_API_TOKEN,
+        runbooksDir: raw.runbooks,
+        taskQueue: c.opts.taskQueue,
+        limits,
+      });
       const address = await app.listen({ host: raw.host, port });
       c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=)`);
       await new Promise<void>((resolve) => {

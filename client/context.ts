@@ -2,7 +2,8 @@
 import { userInfo } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
 import { TASK_QUEUE } from '../workflows/messages.js';
-import { failed, rootMessage } from './errors.js';
+import { ACTOR, ACTOR_HINT } from '../runbook/names.js';
+import { badInput, failed, rootMessage } from './errors.js';
 
 export interface GlobalOptions {
   address: string;
@@ -38,12 +39,23 @@ export function globalDefaults(env: NodeJS.ProcessEnv): GlobalOptions {
   };
 }
 
+/** Who acts, checked when a command first needs it: names reach terminals, Slack and commit messages. */
+function validActor(opts: GlobalOptions, env: NodeJS.ProcessEnv): string {
+  const actor = opts.as ?? defaultActor(env);
+  if (ACTOR.test(actor)) return actor;
+  const source = opts.as !== undefined ? '--as' : env.REARGUARD_ACTOR ? 'REARGUARD_ACTOR' : 'the OS user name (pass --as)';
+  throw badInput(`${source}: ${ACTOR_HINT}`);
+}
+
 export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliContext {
   let connection: Connection | undefined;
   let client: Client | undefined;
+  let actor: string | undefined;
   return {
     opts,
-    actor: opts.as ?? defaultActor(env),
+    get actor() {
+      return (actor ??= validActor(opts, env));
+    },
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     async connect() {

@@ -1,26 +1,106 @@
 // The freeze gate: every running freeze window's state (by Query), then the pure decision of
 // runbook/freeze.ts. Shared by `rearguard freeze check` and `GET /v1/gate`.
+// It fails closed: a running freeze it cannot read (no worker answers, a wedged run, a Query slower
+// than the bound) or a failed listing makes the answer `unknown`, never `allowed`, unless the caller
+// opts in to failing open (`--fail-open`, `?failOpen=true`), which is logged.
 import type { Client } from '@temporalio/client';
 import { DateTime } from 'luxon';
+import { wedgedRun } from '../activities/wedged.js';
 import { evaluateGate, type FreezeState, type GateDecision } from '../runbook/freeze.js';
 import { freezeStateQuery } from '../workflows/messages.js';
+import { rootMessage } from './errors.js';
 
-export async function runningFreezes(client: Client): Promise<FreezeState[]> {
-  const ids: string[] = [];
-  for await (const w of client.workflow.list({ query: `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Running'` })) ids.push(w.workflowId);
-  const states = await Promise.all(
-    ids.map((id) =>
-      client.workflow
-        .getHandle(id)
-        .query(freezeStateQuery)
-        .catch(() => undefined),
-    ),
-  );
-  return states.filter((s): s is FreezeState => s !== undefined);
+/** How long one freeze's Query (and the listing) may take before the freeze counts as unreadable. */
+export const GATE_QUERY_TIMEOUT_MS = 3_000;
+
+/** A running freeze whose state could not be read; id "*" when the running freezes could not even be listed. */
+export interface UnreadableFreeze {
+  id: string;
+  error: string;
 }
 
-export async function checkGate(client: Client, q: { environment: string; service: string; change?: string }): Promise<GateDecision> {
-  return evaluateGate(await runningFreezes(client), q, Date.now());
+export interface FreezeSnapshot {
+  states: FreezeState[];
+  unreadable: UnreadableFreeze[];
+}
+
+/**
+ * Every running freeze window: the state of those that answer their Query within timeoutMs, and the
+ * others with the reason (a wedged run is named as such). A failed listing throws.
+ */
+export async function readFreezes(client: Client, { timeoutMs = GATE_QUERY_TIMEOUT_MS }: { timeoutMs?: number } = {}): Promise<FreezeSnapshot> {
+  const ids: string[] = [];
+  await client.withDeadline(Date.now() + timeoutMs, async () => {
+    for await (const w of client.workflow.list({ query: `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Running'` })) ids.push(w.workflowId);
+  });
+  const answers = await Promise.all(
+    ids.map((id) =>
+      client
+        .withDeadline(Date.now() + timeoutMs, () => client.workflow.getHandle(id).query(freezeStateQuery))
+        .then(
+          (state) => ({ state }),
+          async (err: unknown) => ({ unreadable: { id, error: await whyUnreadable(client, id, err, timeoutMs) } }),
+        ),
+    ),
+  );
+  return {
+    states: answers.flatMap((a) => ('state' in a ? [a.state] : [])),
+    unreadable: answers.flatMap((a) => ('unreadable' in a ? [a.unreadable] : [])),
+  };
+}
+
+async function whyUnreadable(client: Client, id: string, err: unknown, timeoutMs: number): Promise<string> {
+  const wedged = await client.withDeadline(Date.now() + timeoutMs, () => wedgedRun(client, id)).catch(() => undefined);
+  if (wedged) return `wedged: its workflow task has failed ${wedged.attempt - 1} time(s): ${wedged.error}`;
+  const message = rootMessage(err);
+  return /deadline|timed? ?out/i.test(message)
+    ? `its state Query was not answered within ${timeoutMs} ms (${message}): is a Rearguard worker running?`
+    : `its state Query failed: ${message}`;
+}
+
+/** Running freezes that answer (the others are left out: callers that must not act blindly use readFreezes). */
+export async function runningFreezes(client: Client): Promise<FreezeState[]> {
+  return (await readFreezes(client)).states;
+}
+
+/** Waits (up to 10 s) until the gate sees these freezes, so a command that returns has them enforced. */
+export async function waitUntilGateSees(client: Client, ids: string[]): Promise<void> {
+  for (let i = 0; i < 100 && ids.length > 0; i++) {
+    const seen = await readFreezes(client).catch(() => undefined);
+    if (seen && ids.every((id) => seen.states.some((s) => s.id === id))) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export type GateResult = 'allowed' | 'frozen' | 'unknown';
+
+/** The gate's answer: the decision over the freezes it could read, and what it could not read. */
+export interface GateAnswer extends GateDecision {
+  /** `unknown` when a running freeze could not be read and none of the readable ones blocks. */
+  result: GateResult;
+  unreadable: UnreadableFreeze[];
+  /** The answer would have been unknown; the caller opted in to failing open. */
+  failedOpen?: boolean;
+}
+
+export async function checkGate(
+  client: Client,
+  q: { environment: string; service: string; change?: string },
+  opts: { failOpen?: boolean; timeoutMs?: number } = {},
+): Promise<GateAnswer> {
+  let snapshot: FreezeSnapshot;
+  try {
+    snapshot = await readFreezes(client, opts);
+  } catch (err) {
+    snapshot = { states: [], unreadable: [{ id: '*', error: `cannot list the running freezes: ${rootMessage(err)}` }] };
+  }
+  const decision = evaluateGate(snapshot.states, q, Date.now());
+  const { unreadable } = snapshot;
+  // A freeze that can be read and blocks is a certain answer; otherwise an unreadable one might block.
+  if (!decision.allowed) return { ...decision, result: 'frozen', unreadable };
+  if (unreadable.length === 0) return { ...decision, result: 'allowed', unreadable };
+  if (opts.failOpen) return { ...decision, result: 'allowed', unreadable, failedOpen: true };
+  return { ...decision, allowed: false, result: 'unknown', unreadable };
 }
 
 /** How the CLI names a window: its name, or its ID for occurrences of a recurring one. */
@@ -31,16 +111,34 @@ export function localTime(iso: string, zone = Intl.DateTimeFormat().resolvedOpti
   return DateTime.fromISO(iso, { zone: 'utc' }).setZone(zone).toFormat('yyyy-LL-dd HH:mm ZZZZ');
 }
 
-export function describeDecision(d: GateDecision): string[] {
+const unreadableLine = (u: UnreadableFreeze) => `  ${u.id === '*' ? 'running freezes' : u.id}: ${u.error}`;
+
+export function describeDecision(d: GateAnswer): string[] {
+  const target = `${d.environment}/${d.service}${d.change ? ` change ${d.change}` : ''}`;
+  if (d.result === 'unknown') {
+    return [
+      `UNKNOWN: cannot tell whether ${target} is frozen: ${d.unreadable.length} running freeze(s) could not be read`,
+      ...d.unreadable.map(unreadableLine),
+      'The gate fails closed: deploys stay blocked until every running freeze can be read (rearguard freeze list shows them).',
+      'To deploy anyway, ask again with --fail-open (logged).',
+    ];
+  }
+  if (d.failedOpen) {
+    return [
+      `allowed (failing open, --fail-open): ${target} is not blocked by any freeze that could be read, but ${d.unreadable.length} could not be read`,
+      ...d.unreadable.map(unreadableLine),
+    ];
+  }
   if (d.allowed) {
     return [
-      `allowed: ${d.environment}/${d.service}${d.change ? ` change ${d.change}` : ''} is not frozen`,
+      `allowed: ${target} is not frozen`,
       ...d.exceptedBy.map((e) => `  (freeze ${e.name} applies, but exception ${e.changeId} is approved until ${localTime(e.validUntil)})`),
     ];
   }
   return [
-    `FROZEN: ${d.environment}/${d.service}${d.change ? ` change ${d.change}` : ''} is blocked by a release freeze`,
+    `FROZEN: ${target} is blocked by a release freeze`,
     ...d.blockedBy.map((w) => `  ${w.name}: ${w.reason} (by ${w.actor}) until ${localTime(w.end)}`),
     `To ask for an exception: rearguard freeze exception request --name ${windowRef(d.blockedBy[0])} --change <CHANGE-ID> --reason "..."`,
+    ...(d.unreadable.length ? [`(also ${d.unreadable.length} running freeze(s) could not be read:)`, ...d.unreadable.map(unreadableLine)] : []),
   ];
 }

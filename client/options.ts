@@ -1,10 +1,30 @@
 // Option schemas several command groups share, so a flag means the same thing (and fails with the same
 // message) in every command that takes it.
 import { z } from 'zod';
+import type { DurationRange } from '../runbook/duration.js';
 import { freezeWorkflowId } from '../runbook/freeze.js';
-import { DNS1123_LABEL } from '../runbook/names.js';
+import { durationField } from '../runbook/schema.js';
+import { ACTOR, ACTOR_HINT, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable } from '../runbook/names.js';
 
 export const label = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label such as prod or payments');
+
+/** `--reason`: shown to approvers, in Slack and in commit messages, so printable and bounded. */
+export const reason = z
+  .string()
+  .trim()
+  .min(1, 'expected a reason')
+  .max(REASON_MAX, REASON_HINT)
+  .refine(isPrintable, REASON_HINT);
+
+/** `--as` and REARGUARD_ACTOR: a name, never free text. */
+export const actorName = z.string().regex(ACTOR, ACTOR_HINT);
+
+/**
+ * Every flag that takes a duration (`--valid-for 4h`, `--soak 30m`): milliseconds within `range`
+ * (DURATION_LIMITS), parsed by the same schema as runbook durations; parseOptions reports
+ * `--flag: expected a duration like 90s, 5m, 2h (at most 366d), got "x"` with exit code 2.
+ */
+export const durationOption = (range: DurationRange) => durationField(range);
 
 /** A comma-separated list, each item matching `re`: `--env prod,staging`. */
 export const list = (re: RegExp, what: string) =>

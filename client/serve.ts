@@ -1,13 +1,16 @@
 // `rearguard serve`: the HTTP API for machines. GET /v1/gate answers what `freeze check` answers
 // (200 allowed, 423 frozen) for CI pipelines and git servers; GET /healthz; GET /metrics.
+import rateLimit from '@fastify/rate-limit';
 import type { Client } from '@temporalio/client';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Counter, Registry } from 'prom-client';
 import { z } from 'zod';
 import { DNS1123_LABEL } from '../runbook/names.js';
 import { issueLines, friendlyErrors } from '../runbook/issues.js';
 import { checkGate } from './gate.js';
 import { registerAlertIntake } from './alerts.js';
+import { internalError } from './http-errors.js';
+import { RunbookDirectory } from './runbook-dir.js';
 import { TASK_QUEUE } from '../workflows/messages.js';
 
 export interface ServeOptions {
@@ -18,7 +21,34 @@ export interface ServeOptions {
   runbooksDir?: string;
   /** Where rollbacks started by alerts run (default rearguard). */
   taskQueue?: string;
+  limits?: Partial<ServeLimits>;
 }
+
+/** Protection against slow and flooding clients; every figure can be set by the operator (README, `serve`). */
+export interface ServeLimits {
+  /** GET /v1/gate requests per client address per minute (0: no limit). */
+  gatePerMinute: number;
+  /** POST /v1/alerts requests per client address per minute (0: no limit). */
+  alertsPerMinute: number;
+  /** Largest request body accepted. */
+  bodyLimitBytes: number;
+  /** Time a client has to send its headers, and its whole request. */
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  /** An idle connection is closed after this long (keep-alive included). */
+  idleTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: ServeLimits = {
+  gatePerMinute: 60_000,
+  alertsPerMinute: 120,
+  bodyLimitBytes: 1024 * 1024,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+};
+
+const perMinute = (max: number) => (max > 0 ? { max, timeWindow: 60_000 } : undefined);
 
 const gateQuery = z.object({
   env: z.string().regex(DNS1123_LABEL, 'expected an environment name'),
@@ -26,7 +56,9 @@ const gateQuery = z.object({
   change: z.string().min(1).optional(),
 });
 
-export function buildServer({ client, token, runbooksDir, taskQueue }: ServeOptions): { app: FastifyInstance; registry: Registry } {
+export function buildServer({ client, token, runbooksDir, taskQueue, limits: given }: ServeOptions): { app: FastifyInstance; registry: Registry } {
+  // Options left undefined keep their default.
+  const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(given ?? {}).filter(([, v]) => v !== undefined)) };
   const registry = new Registry();
   const gateChecks = new Counter({
     name: 'rearguard_gate_checks_total',
@@ -34,22 +66,45 @@ export function buildServer({ client, token, runbooksDir, taskQueue }: ServeOpti
     labelNames: ['result'] as const,
     registers: [registry],
   });
-  const app = Fastify({ logger: false });
-
-  app.get('/healthz', async () => ({ ok: true }));
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
-  app.get('/v1/gate', async (req, reply) => {
-    const q = gateQuery.safeParse(req.query, { error: friendlyErrors });
-    if (!q.success) return reply.code(400).send({ error: 'bad request', problems: issueLines(q.error.issues) });
-    try {
-      const decision = await checkGate(client, { environment: q.data.env, service: q.data.service, change: q.data.change });
-      gateChecks.inc({ result: decision.allowed ? 'allowed' : 'frozen' });
-      return reply.code(decision.allowed ? 200 : 423).send(decision);
-    } catch (err) {
-      gateChecks.inc({ result: 'error' });
-      return reply.code(503).send({ error: `cannot check the freeze gate: ${(err as Error).message}` });
-    }
+  const app = Fastify({
+    logger: false,
+    bodyLimit: limits.bodyLimitBytes,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionTimeout: limits.idleTimeoutMs,
+    keepAliveTimeout: Math.min(5_000, limits.idleTimeoutMs),
+    // Slow-loris: a client that trickles its headers is cut off long before the whole-request timeout;
+    // Node checks these deadlines every connectionsCheckingInterval.
+    http: { headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs), connectionsCheckingInterval: 1_000 },
   });
-  registerAlertIntake(app, { client, token, runbooksDir, taskQueue: taskQueue ?? TASK_QUEUE, registry });
+  // A 5xx never carries an internal error to the caller: it gets a reference, the log gets the error.
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const code = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (code < 500) return reply.code(code).send({ error: err.message });
+    return reply.code(code).send({ error: internalError(err, `${req.method} ${req.url}`) });
+  });
+  // Limits are per route: /healthz and /metrics never touch Temporal and stay unlimited.
+  void app.register(rateLimit, { global: false });
+  void app.register(async (api) => routes(api));
+  const runbooks = runbooksDir !== undefined ? new RunbookDirectory(runbooksDir) : undefined;
+  app.addHook('onClose', async () => runbooks?.close());
   return { app, registry };
+
+  function routes(app: FastifyInstance): void {
+    app.get('/healthz', async () => ({ ok: true }));
+    app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+    const gateLimit = perMinute(limits.gatePerMinute);
+    app.get('/v1/gate', { config: gateLimit ? { rateLimit: gateLimit } : {} }, async (req, reply) => {
+      const q = gateQuery.safeParse(req.query, { error: friendlyErrors });
+      if (!q.success) return reply.code(400).send({ error: 'bad request', problems: issueLines(q.error.issues) });
+      try {
+        const decision = await checkGate(client, { environment: q.data.env, service: q.data.service, change: q.data.change });
+        gateChecks.inc({ result: decision.allowed ? 'allowed' : 'frozen' });
+        return reply.code(decision.allowed ? 200 : 423).send(decision);
+      } catch (err) {
+        gateChecks.inc({ result: 'error' });
+        return reply.code(503).send({ error: `cannot check the freeze gate: ${(err as Error).message}` });
+      }
+    });
+    registerAlertIntake(app, { client, token, runbooks, taskQueue: taskQueue ?? TASK_QUEUE, registry, rateLimit: perMinute(limits.alertsPerMinute) });
+  }
 }

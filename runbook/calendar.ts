@@ -6,14 +6,15 @@ import { readFile } from 'node:fs/promises';
 import { CronExpressionParser } from 'cron-parser';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
-import { DURATION_HINT, isDuration, parseDuration } from './duration.js';
+import { DURATION_LIMITS } from './duration.js';
 import type { FreezeScope, FreezeWindowInput, Guardrails } from './freeze.js';
 import { friendlyErrors, issueLines } from './issues.js';
 import { parseYaml, type Loaded } from './load.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_HINT, SUBDOMAIN_HINT } from './names.js';
-import { notifyTarget, type NotifyTarget } from './schema.js';
+import { durationField, notifyTarget, type NotifyTarget } from './schema.js';
 
-const duration = z.string().refine(isDuration, DURATION_HINT);
+/** How long a window (or each occurrence of a recurring one) lasts: milliseconds once validated, at most 366d. */
+const duration = durationField(DURATION_LIMITS.freeze);
 const label = z.string().max(63, LABEL_HINT).regex(DNS1123_LABEL, LABEL_HINT);
 const subdomain = z.string().max(253, SUBDOMAIN_HINT).regex(DNS1123_SUBDOMAIN, SUBDOMAIN_HINT);
 const scopeName = z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/, 'expected a DNS-1123 label or *');
@@ -33,9 +34,12 @@ const cron = z.string().superRefine((s, ctx) => {
   }
 });
 /** A wall-clock time in the calendar's zone, e.g. 2026-11-26T00:00 (an explicit offset is honoured). */
-const localTime = z.string().refine((s) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?$/.test(s) && DateTime.fromISO(s).isValid, {
-  message: 'expected a local date and time such as 2026-11-26T00:00',
-});
+const localTime = z
+  .string()
+  .refine((s) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?$/.test(s) && DateTime.fromISO(s).isValid, {
+    message: 'expected a local date and time such as 2026-11-26T00:00',
+  })
+  .refine((s) => { const y = Number(s.slice(0, 4)); return y >= 1970 && y <= 2199; }, { message: 'expected a year between 1970 and 2199' });
 
 const window = z
   .strictObject({
@@ -115,8 +119,9 @@ function calendarProblems(c: FreezeCalendar): string[] {
     else seen.set(w.name, i);
     if (w.start !== undefined) {
       const start = instantIn(w.start, c.spec.timezone);
-      const end = w.end !== undefined ? instantIn(w.end, c.spec.timezone) : start + parseDuration(w.duration!);
+      const end = w.end !== undefined ? instantIn(w.end, c.spec.timezone) : start + w.duration!;
       if (end <= start) out.push(`spec.windows[${i}].end: ${w.end} is not after the start ${w.start}`);
+      else if (end - start > DURATION_LIMITS.freeze.max) out.push(`spec.windows[${i}].end: a freeze window lasts at most 366d (${w.start} to ${w.end})`);
     }
   });
   const { exceptions, guardrails: g, notify } = c.spec;
@@ -132,6 +137,12 @@ function calendarProblems(c: FreezeCalendar): string[] {
 }
 
 const instantIn = (local: string, tz: string): number => DateTime.fromISO(local, { zone: tz }).toMillis();
+
+/** What `freeze calendar validate` checks: YAML text to a calendar, or every problem as `path: message`. */
+export function parseCalendar(text: string): Loaded<FreezeCalendar> {
+  const yaml = parseYaml(text);
+  return yaml.ok ? validateCalendar(yaml.value) : yaml;
+}
 
 export function validateCalendar(data: unknown): Loaded<FreezeCalendar> {
   const parsed = freezeCalendarSchema.safeParse(data, { error: friendlyErrors });
@@ -152,8 +163,7 @@ export async function loadCalendar(file: string): Promise<Loaded<FreezeCalendar>
       io: true,
     };
   }
-  const yaml = parseYaml(text);
-  return yaml.ok ? validateCalendar(yaml.value) : yaml;
+  return parseCalendar(text);
 }
 
 /** The guardrails as the workflow receives them: clusters resolved, notify names replaced by targets. */
@@ -193,7 +203,7 @@ export function planCalendar(c: FreezeCalendar): PlannedWindow[] {
       return { kind: 'recurring', name: w.name, scheduleId: scheduleId(w.name), cron: w.schedule, timezone: tz, input: withCalendar(input, c, digest), digest };
     }
     const start = DateTime.fromISO(w.start!, { zone: tz });
-    const end = w.end !== undefined ? DateTime.fromISO(w.end, { zone: tz }) : start.plus(parseDuration(w.duration!));
+    const end = w.end !== undefined ? DateTime.fromISO(w.end, { zone: tz }) : start.plus(w.duration!);
     const input: FreezeWindowInput = { ...base, start: start.toUTC().toISO()!, end: end.toUTC().toISO()! };
     const digest = digestOf(input);
     return { kind: 'once', name: w.name, workflowId: `freeze:${w.name}`, input: withCalendar(input, c, digest), digest };
@@ -232,7 +242,7 @@ export function occurrences(c: FreezeCalendar, fromMs: number, untilMs: number):
       if (end > fromMs && start < untilMs) out.push({ window: w, start, end, reason: p.input.reason });
       continue;
     }
-    const length = parseDuration(w.duration!);
+    const length = w.duration!;
     // Start early enough to include an occurrence that began before `from` and is still running.
     const it = CronExpressionParser.parse(p.cron, { tz: p.timezone, currentDate: new Date(fromMs - length) });
     for (let n = 0; n < 1000; n++) {

@@ -2,7 +2,24 @@
 // decision as a pure function (a target is frozen while any active window covers it, unless an
 // approved, unexpired exception for the change exists in that window).
 
+import { DURATION_LIMITS, durationText } from './duration.js';
 import type { NotifyTarget } from './schema.js';
+
+/** The longest a freeze may last, and how far ahead one may be scheduled: 366 days. */
+export const MAX_FREEZE_MS = DURATION_LIMITS.freeze.max;
+
+/**
+ * Why a freeze's start or end is out of bounds, or undefined. A freeze starts at most 366d from now and ends
+ * at most 366d after its start (or after now, once started: an extension counts from now). Keeps every
+ * timer the freeze workflow sets, and every date it computes, far inside what Temporal and Date can hold.
+ */
+export function freezeTimeProblem(startMs: number, endMs: number, nowMs: number): string | undefined {
+  if (!Number.isFinite(startMs)) return 'expected a valid start time';
+  if (!Number.isFinite(endMs)) return 'expected a valid end time';
+  if (startMs - nowMs > MAX_FREEZE_MS) return `a freeze starts at most ${durationText(MAX_FREEZE_MS)} from now`;
+  if (endMs - Math.max(startMs, nowMs) > MAX_FREEZE_MS) return `a freeze lasts at most ${durationText(MAX_FREEZE_MS)} (from its start, or from now once it has started)`;
+  return undefined;
+}
 
 export interface FreezeScope {
   environments: string[];
@@ -52,9 +69,9 @@ export interface FreezeWindowInput {
   actor: string;
   /** ISO instants; start defaults to the time a Schedule meant to start the window, else now. */
   start?: string;
-  /** The end, or (for windows started by a Schedule) how long each occurrence lasts. */
+  /** The end, or (for windows started by a Schedule) how long each occurrence lasts, in milliseconds (at most 366d). */
   end?: string;
-  duration?: string;
+  duration?: number;
   /** IANA zone the window was written in, for display. */
   timezone?: string;
   exceptions: { approvers: string[]; quorum: number };

@@ -2,7 +2,7 @@
 // Nothing here throws for a user mistake; callers get a list of problems to print.
 import { readFile } from 'node:fs/promises';
 import { parseDocument } from 'yaml';
-import { runbookCrossChecks } from './cross-checks.js';
+import { defaultName, runbookCrossChecks } from './cross-checks.js';
 import { formatPath, friendlyErrors, issueLines } from './issues.js';
 import { runbookSchema, type Runbook } from './schema.js';
 
@@ -22,7 +22,12 @@ export function parseYaml(text: string): Loaded<unknown> {
       }),
     };
   }
-  return { ok: true, value: doc.toJS() };
+  try {
+    return { ok: true, value: doc.toJS() };
+  } catch (err) {
+    // e.g. aliases that would expand without bound ("billion laughs"): refused, not thrown at the caller.
+    return { ok: false, problems: [`yaml: ${String((err as Error).message ?? err).split('\n')[0]}`] };
+  }
 }
 
 export function validateRunbook(data: unknown): Loaded<Runbook> {
@@ -32,8 +37,9 @@ export function validateRunbook(data: unknown): Loaded<Runbook> {
     return { ok: false, problems: [...(parsed.success ? [] : issueLines(parsed.error.issues)), ...cross] };
   }
   // Every step gets a stable name: status, audit and idempotency keys refer to steps by it.
-  const steps = parsed.data.spec.steps.map((s, i) => ({ ...s, name: s.name ?? `${s.type.toLowerCase()}-${i + 1}` }));
-  const verify = parsed.data.spec.verify.map((c, i) => ({ ...c, name: c.name ?? `${c.type.toLowerCase()}-${i + 1}` }));
+  // Names are unique, generated ones included (runbookCrossChecks refuses a collision).
+  const steps = parsed.data.spec.steps.map((s, i) => ({ ...s, name: s.name ?? defaultName(s.type, i) }));
+  const verify = parsed.data.spec.verify.map((c, i) => ({ ...c, name: c.name ?? defaultName(c.type, i) }));
   return { ok: true, value: { ...parsed.data, spec: { ...parsed.data.spec, steps, verify } } };
 }
 

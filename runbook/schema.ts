@@ -1,10 +1,26 @@
 // The Runbook v1 format (DESIGN.md section 3) as zod schemas. Unknown keys are errors everywhere,
 // so a typo (`aproval:`) is caught at validation instead of being silently ignored during an incident.
 import { z } from 'zod';
-import { DURATION_HINT, isDuration, parseDuration } from './duration.js';
+import { DURATION_LIMITS, checkDuration, durationHint, type DurationRange } from './duration.js';
+import { describeValue } from './issues.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN, ENV_VAR, LABEL_HINT, SUBDOMAIN_HINT } from './names.js';
 
-export const duration = z.string().refine(isDuration, DURATION_HINT);
+/**
+ * A duration field: text like `1h30m` in, milliseconds out, within `range` (DURATION_LIMITS). Runbooks,
+ * calendars and CLI flags all use it, so a duration is parsed once, at validation, and never again.
+ */
+export function durationField(range: DurationRange) {
+  return z
+    .string({ error: (iss) => (iss.input === undefined ? undefined : `${durationHint(range)}, got ${describeValue(iss.input)}`) })
+    .transform((text, ctx) => {
+      const r = checkDuration(text, range);
+      if (r.ok) return r.ms;
+      ctx.addIssue({ code: 'custom', message: r.message });
+      return z.NEVER;
+    });
+}
+const timeout = durationField(DURATION_LIMITS.timeout);
+const hold = durationField(DURATION_LIMITS.hold);
 const label = z.string().max(63, LABEL_HINT).regex(DNS1123_LABEL, LABEL_HINT);
 const subdomain = z.string().max(253, SUBDOMAIN_HINT).regex(DNS1123_SUBDOMAIN, SUBDOMAIN_HINT);
 const actor = z.string().regex(ACTOR, 'expected a user or system name such as alice or ci-bot');
@@ -23,8 +39,8 @@ const selector = z.record(
 const stepBase = {
   /** Names steps in status and audit; defaults to `<type>-<position>`. Must be unique. */
   name: label.optional(),
-  /** Upper bound for one attempt of the step. */
-  timeout: duration.optional(),
+  /** Upper bound for one attempt of the step (milliseconds once validated). */
+  timeout: timeout.optional(),
   /** Attempts in total for transient failures (configuration errors are never retried). */
   attempts: z.number().int().min(1).max(100).optional(),
 };
@@ -121,7 +137,7 @@ export const step = z.discriminatedUnion('type', [blueGreenStep, kubernetesStep,
   error: (iss) => (iss.code === 'invalid_union' ? `expected type to be one of ${STEP_TYPES.join(', ')}` : undefined),
 });
 
-const verifyBase = { name: label.optional(), timeout: duration.optional() };
+const verifyBase = { name: label.optional(), timeout: timeout.optional() };
 export const prometheusCheck = z
   .strictObject({
     type: z.literal('prometheus'),
@@ -129,7 +145,8 @@ export const prometheusCheck = z
     query: z.string().min(1),
     below: z.number().optional(),
     above: z.number().optional(),
-    for: duration.optional(),
+    /** How long the value must hold; the activity may run `timeout` + `for`. */
+    for: hold.optional(),
   })
   .refine((c) => c.below !== undefined || c.above !== undefined, { message: 'expected below or above (a threshold)', path: ['below'] });
 export const httpCheck = z.strictObject({
@@ -140,7 +157,7 @@ export const httpCheck = z.strictObject({
   expectStatus: z.number().int().min(100).max(599).default(200),
   /** Consecutive successes needed, checked every `interval`. */
   successes: z.number().int().min(1).max(100).default(1),
-  interval: duration.default('5s'),
+  interval: durationField(DURATION_LIMITS.poll).default(5_000),
 });
 export const kubernetesAvailableCheck = z.strictObject({
   type: z.literal('kubernetesAvailable'),
@@ -164,9 +181,11 @@ export const notifyTarget = z
   .transform(({ webhookUrlEnv, ...t }) => ({ ...t, urlEnv: t.urlEnv ?? webhookUrlEnv }))
   .refine(exactlyOneUrl, { message: 'expected exactly one of url, urlEnv or webhookUrlEnv', path: ['url'] });
 
-const percent = z.string().regex(/^(\d{1,3})%$/, 'expected a percentage like 50% or a duration like 5m');
+const percent = z.string().regex(/^(\d{1,3})%$/, 'expected a percentage like 50% or a duration like 5m') as z.ZodType<`${number}%`, string>;
+export const ESCALATION_HINT = `expected a percentage of the SLA like 50%, or ${durationHint(DURATION_LIMITS.hold).replace(/^expected /, '')}`;
 export const escalation = z.strictObject({
-  at: z.union([percent, duration], { error: 'expected a percentage of the SLA like 50%, or a duration like 5m' }),
+  /** A percentage of the SLA (kept as text, e.g. "50%"), or milliseconds after the trigger. */
+  at: z.union([percent, hold], { error: (iss) => (iss.input === undefined ? undefined : `${ESCALATION_HINT}, got ${describeValue(iss.input)}`) }),
   notify: z.array(label).min(1),
 });
 
@@ -174,7 +193,7 @@ export const approval = z.strictObject({
   required: z.boolean().default(true),
   approvers: z.array(actor).default([]),
   quorum: z.number().int().min(1).default(1),
-  timeout: duration.default('30m'),
+  timeout: timeout.default(30 * 60_000),
 });
 
 // spec.slo: what the SLO guard (workflow sloGuard, `rearguard guard start`) watches. A condition names the
@@ -186,20 +205,20 @@ export const sloCondition = z
     above: z.number().optional(),
     below: z.number().optional(),
     /** The threshold must be crossed continuously this long (default: one evaluation). */
-    for: duration.optional(),
+    for: hold.optional(),
   })
   .refine((c) => (c.above === undefined) !== (c.below === undefined), { message: 'expected exactly one of above or below', path: ['above'] });
 export const burnRateWindow = z
-  .strictObject({ long: duration, short: duration, factor: z.number().positive() })
-  .refine((w) => !isDuration(w.long) || !isDuration(w.short) || parseDuration(w.short) < parseDuration(w.long), {
+  .strictObject({ long: durationField(DURATION_LIMITS.window), short: durationField(DURATION_LIMITS.window), factor: z.number().positive() })
+  .refine((w) => w.short < w.long, {
     message: 'expected short to be shorter than long',
     path: ['short'],
   });
 export const sloSpec = z
   .strictObject({
-    interval: duration.refine((d) => !isDuration(d) || parseDuration(d) >= 1_000, 'expected at least 1s').default('30s'),
+    interval: durationField(DURATION_LIMITS.evaluation).default(30_000),
     /** After triggering a rollback, no second trigger for this long. */
-    cooldown: duration.default('15m'),
+    cooldown: hold.default(15 * 60_000),
     /** Percent, e.g. 99.9: the error budget is 1 - objective/100. Required with burnRate. */
     objective: z.number().gt(0, 'expected a percentage between 0 and 100').lt(100, 'expected a percentage between 0 and 100').optional(),
     conditions: z.array(sloCondition).default([]),
@@ -214,8 +233,8 @@ export const sloSpec = z
           .array(burnRateWindow)
           .min(1)
           .default([
-            { long: '1h', short: '5m', factor: 14.4 },
-            { long: '6h', short: '30m', factor: 6 },
+            { long: 3_600_000, short: 300_000, factor: 14.4 },
+            { long: 21_600_000, short: 1_800_000, factor: 6 },
           ]),
       })
       .optional(),
@@ -249,13 +268,13 @@ export const runbookSpec = z.strictObject({
   service: label,
   environment: label,
   cluster: label.optional(),
-  sla: duration,
+  sla: timeout,
   approval: approval.optional(),
   escalation: z.array(escalation).default([]),
   steps: z.array(step).min(1, 'expected at least one step'),
   verify: z.array(check).default([]),
   notify: z.array(notifyTarget).default([]),
-  freezeAfter: duration.optional(),
+  freezeAfter: durationField(DURATION_LIMITS.freeze).optional(),
   slo: sloSpec.optional(),
 });
 

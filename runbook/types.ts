@@ -12,6 +12,35 @@ export interface Trigger {
   reason: string;
   /** Distinguishes this request from others that join the same rollback. */
   requestId: string;
+  /**
+   * A person's explicit target (`rollback start --to-revision N [--step NAME]`) for one kubernetes or helm
+   * step: it replaces the step's `toRevision` for this run and bypasses the repeat rule (runbook/repeat.ts).
+   */
+  explicitTarget?: ExplicitTarget;
+}
+
+export interface ExplicitTarget {
+  /** The step's name (a kubernetes or helm step of the runbook). */
+  step: string;
+  toRevision: number;
+}
+
+/**
+ * What an earlier rollback restored, as recorded on the target itself (a Deployment annotation, an
+ * annotation on the Helm release revision's storage object, trailers of the rollback commit).
+ */
+export interface RestoreRecord {
+  /** The target's state Rearguard produced: the Deployment or Helm revision, or the rollback commit. */
+  revision: number | string;
+  /** What that state is, in words: `revision 2`, `commit 0123456789ab`. */
+  restoredTo: string;
+  /** The workflow that made it. */
+  by: string;
+  runId?: string;
+  /** When it was recorded (ISO 8601). */
+  at: string;
+  /** Where and what: `deployment shop/api revision 4 (api=api:1.25)`. */
+  detail: string;
 }
 
 export interface RollbackInput {
@@ -37,7 +66,8 @@ export interface AuditEvent {
 }
 
 export type Phase = 'preflight' | 'awaiting-approval' | 'running-steps' | 'verifying' | 'done';
-export type Outcome = 'succeeded' | 'failed' | 'rejected' | 'approval-timeout' | 'cancelled';
+/** `already-restored`: a relative target would have moved past a state an earlier rollback restored; nothing changed. */
+export type Outcome = 'succeeded' | 'failed' | 'rejected' | 'approval-timeout' | 'cancelled' | 'already-restored';
 export type ItemState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped';
 
 export interface ItemStatus {
@@ -93,6 +123,8 @@ export interface RollbackStatus {
   steps: ItemStatus[];
   verify: ItemStatus[];
   failure?: { phase: Phase; item?: string; error: string };
+  /** Outcome `already-restored`: which step's target was already restored, by whom, and the message sent. */
+  alreadyRestored?: { step: string; record: RestoreRecord; message: string };
   cancel?: { actor: string; reason: string };
   audit: AuditEvent[];
 }

@@ -1,6 +1,7 @@
 // Gradual unfreeze: the shapes the gradualUnfreeze workflow, its activities and the CLI share, and the
 // pure helpers around health gates (a per-environment copy of a check, a one-line description).
 // Plain JSON only: all of this crosses the workflow boundary.
+import { durationText } from './duration.js';
 import type { Check, NotifyTarget } from './schema.js';
 
 export const unfreezeWorkflowId = (freezeId: string): string => `unfreeze:${freezeId}`;
@@ -13,10 +14,10 @@ export interface UnfreezeInput {
   freezeId: string;
   /** Environments in the order they are opened (e.g. dev, staging, prod); each must be held by the freeze. */
   ladder: string[];
-  /** How long each environment must stay healthy after it is opened, e.g. 30m. */
-  soak: string;
-  /** How often the gates are evaluated during a soak (default 30s). */
-  interval?: string;
+  /** How long each environment must stay healthy after it is opened, in milliseconds (e.g. 1_800_000 for 30m). */
+  soak: number;
+  /** How often the gates are evaluated during a soak, in milliseconds (default 30s; the CLI requires at least 1s). */
+  interval?: number;
   /** Health gates, in the runbook's check format; `$environment` in a query or URL is replaced per environment. */
   gates: Check[];
   /** Wait for an approver before opening each environment after the first. */
@@ -74,6 +75,7 @@ export interface UnfreezeStatus {
   workflowId: string;
   freezeId: string;
   ladder: string[];
+  /** The soak and interval as people write them (`30m`), for display. */
   soak: string;
   interval: string;
   gates: string[];
@@ -121,7 +123,7 @@ export function describeGate(check: Check): string {
   if (check.name) return check.name;
   if (check.type === 'prometheus') {
     const limits = [check.below !== undefined ? `< ${check.below}` : '', check.above !== undefined ? `> ${check.above}` : ''].filter(Boolean).join(' and ');
-    return `${check.query} ${limits}${check.for ? ` for ${check.for}` : ''}`;
+    return `${check.query} ${limits}${check.for !== undefined ? ` for ${durationText(check.for)}` : ''}`;
   }
   if (check.type === 'http') return `${check.method} ${check.url} -> ${check.expectStatus}`;
   return `deployment ${check.namespace}/${check.deployment} available${check.cluster ? ` on ${check.cluster}` : ''}`;

@@ -3,6 +3,7 @@
 // While active, the window's guardrails hold other systems still (Argo CD, Flux, feature flags); they
 // are put back when it ends, is lifted or is cancelled, and the announcements go to its notify targets.
 import {
+  ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
   condition,
@@ -15,8 +16,8 @@ import {
 } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { createActivities } from '../activities/index.js';
-import { parseDuration } from '../runbook/duration.js';
-import { guardrailsMinus, type FreezeException, type FreezeState, type FreezeWindowInput, type GuardrailChange, type Guardrails } from '../runbook/freeze.js';
+import { durationText } from '../runbook/duration.js';
+import { MAX_FREEZE_MS, freezeTimeProblem, guardrailsMinus, type FreezeException, type FreezeState, type FreezeWindowInput, type GuardrailChange, type Guardrails } from '../runbook/freeze.js';
 import {
   approveExceptionUpdate,
   extendFreezeUpdate,
@@ -49,6 +50,13 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
   // Calendar edits replace parts of the definition, so the current one is carried across continue-as-new.
   const input: FreezeWindowInput = { ...initial, ...initial.carried?.input };
   const start = input.start ?? workflowInfo().typedSearchAttributes.get(SCHEDULED_START)?.toISOString() ?? now();
+  // Validated inputs never fail here; anything else fails the workflow (not its tasks) with a clear reason.
+  const endMs = input.carried?.end ?? input.end ? Date.parse((input.carried?.end ?? input.end)!) : Date.parse(start) + (input.duration ?? 0);
+  if (!Number.isFinite(Date.parse(start)) || typeof (input.duration ?? 0) !== 'number' || !Number.isFinite(endMs) || Math.abs(endMs) > 8.64e15)
+    throw ApplicationFailure.nonRetryable(
+      `freeze ${input.name}: invalid times (start ${JSON.stringify(start)}, end ${JSON.stringify(input.end)}, duration ${JSON.stringify(input.duration)})`,
+      'InvalidFreezeWindow',
+    );
   const state: FreezeState = {
     id: workflowId,
     name: input.name,
@@ -57,7 +65,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
     actor: input.actor,
     ...(input.timezone ? { timezone: input.timezone } : {}),
     start,
-    end: input.carried?.end ?? input.end ?? new Date(Date.parse(start) + parseDuration(input.duration ?? '0s')).toISOString(),
+    end: input.carried?.end ?? input.end ?? new Date(endMs).toISOString(),
     phase: input.carried?.phase ?? 'scheduled',
     exceptions: input.carried?.exceptions ?? [],
     approvers: input.exceptions.approvers,
@@ -112,6 +120,8 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
       validator: ({ end }) => {
         requireOpen();
         if (!(Date.parse(end) > Date.parse(state.end))) throw new Error(`the new end ${end} is not after the current end ${state.end}`);
+        const problem = freezeTimeProblem(Date.parse(state.start), Date.parse(end), Date.now());
+        if (problem) throw new Error(`the new end ${end} is too late: ${problem}`);
       },
     },
   );
@@ -156,6 +166,8 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
         if (!state.calendar) throw new Error(`freeze ${state.name} was not started by a calendar; use extend or lift`);
         if (def.calendar?.name !== state.calendar.name)
           throw new Error(`freeze ${state.name} belongs to calendar ${state.calendar.name}, not ${def.calendar?.name}`);
+        const problem = freezeTimeProblem(Date.parse(def.start ?? state.start), Date.parse(def.end ?? state.end), Date.now());
+        if (problem) throw new Error(`freeze ${state.name} cannot be redefined: ${problem}`);
       },
     },
   );
@@ -205,7 +217,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
         requestedBy: actor,
         reason,
         requestedAt: now(),
-        validUntil: new Date(Date.now() + parseDuration(validFor)).toISOString(),
+        validUntil: new Date(Date.now() + validFor).toISOString(),
         approvals: [],
         status: 'pending',
       };
@@ -215,8 +227,10 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
       return e;
     },
     {
-      validator: ({ changeId }) => {
+      validator: ({ changeId, validFor }) => {
         requireOpen();
+        if (typeof validFor !== 'number' || !(validFor > 0 && validFor <= MAX_FREEZE_MS))
+          throw new Error(`validFor: expected milliseconds between 1 and ${MAX_FREEZE_MS} (${durationText(MAX_FREEZE_MS)}), got ${JSON.stringify(validFor)}`);
         if (find(changeId)) throw new Error(`an exception for change ${changeId} was already requested`);
       },
     },
@@ -290,7 +304,8 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
     while (state.phase === 'scheduled' && !lifted) {
       const seen = redefined;
       const untilStart = Date.parse(state.start) - Date.now();
-      if (untilStart > 0 && (await condition(() => lifted || redefined !== seen, untilStart))) continue;
+      // Timers stay within a year: a start further out is waited for in steps.
+      if (untilStart > 0 && ((await condition(() => lifted || redefined !== seen, Math.min(untilStart, MAX_FREEZE_MS))) || untilStart > MAX_FREEZE_MS)) continue;
       if (Date.parse(state.end) <= Date.now()) break; // an edit moved it into the past: it never happens
       state.phase = 'active';
       metrics.freezeActive(workflowId, state.scope.environments, true);
@@ -311,7 +326,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
       if (remaining <= 0) break;
       const end = state.end;
       const seen = redefined;
-      await condition(() => lifted || state.end !== end || redefined !== seen || tooLong(), remaining);
+      await condition(() => lifted || state.end !== end || redefined !== seen || tooLong(), Math.min(remaining, MAX_FREEZE_MS));
       if (!lifted && tooLong()) {
         await condition(allHandlersFinished);
         await Promise.all(pending);

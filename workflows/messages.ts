@@ -36,7 +36,8 @@ export const statusQuery = defineQuery<RollbackStatus>('status');
 export const freezeStateQuery = defineQuery<FreezeState>('state');
 export const extendFreezeUpdate = defineUpdate<FreezeState, [{ actor: string; reason: string; end: string }]>('extend');
 export const liftFreezeUpdate = defineUpdate<FreezeState, [{ actor: string; reason: string }]>('lift');
-export const requestExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; reason: string; changeId: string; validFor: string }]>(
+/** validFor: milliseconds (at most 366d) that an approved exception lasts. */
+export const requestExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; reason: string; changeId: string; validFor: number }]>(
   'requestException',
 );
 export const approveExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; changeId: string }]>('approveException');

@@ -17,7 +17,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
-import { parseDuration } from '../runbook/duration.js';
+import { durationText } from '../runbook/duration.js';
 import type { Check } from '../runbook/schema.js';
 import {
   describeGate,
@@ -49,14 +49,14 @@ const { notify: announce } = proxyActivities<Activities>({ startToCloseTimeout: 
 
 const NON_RETRYABLE = ['ConfigurationError', 'MechanismNotAvailable', 'PermissionDenied', 'NotFound', 'CheckFailed'];
 /** A Prometheus gate asks "healthy now?": it must hold within this (plus its `for`), not within a verify check's 2m. */
-const PROMETHEUS_GATE_TIMEOUT = '10s';
+const PROMETHEUS_GATE_TIMEOUT = 10_000;
 function gateOptions(check: Check): ActivityOptions {
   // http and kubernetesAvailable checks poll until their own timeout (2m by default); a Prometheus check polls
   // for as long as the activity may run, so its time is set here.
   const startToCloseTimeout =
     check.type === 'prometheus'
-      ? parseDuration(check.timeout ?? PROMETHEUS_GATE_TIMEOUT) + (check.for ? parseDuration(check.for) : 0) + 5_000
-      : parseDuration(check.timeout ?? '2m') + 30_000;
+      ? (check.timeout ?? PROMETHEUS_GATE_TIMEOUT) + (check.for ?? 0) + 5_000
+      : (check.timeout ?? 120_000) + 30_000;
   return {
     startToCloseTimeout,
     heartbeatTimeout: '30s',
@@ -75,15 +75,16 @@ const summary = (result: Record<string, unknown>): string => {
 export async function gradualUnfreeze(input: UnfreezeInput): Promise<UnfreezeStatus> {
   const { workflowId, firstExecutionRunId } = workflowInfo();
   const now = () => new Date().toISOString();
-  const soakMs = parseDuration(input.soak);
-  const intervalMs = parseDuration(input.interval ?? '30s');
+  const soakMs = input.soak;
+  const intervalMs = input.interval ?? 30_000;
+  const soakText = durationText(soakMs);
   const approvers = input.approvers ?? [];
   const status: UnfreezeStatus = input.carried?.status ?? {
     workflowId,
     freezeId: input.freezeId,
     ladder: input.ladder,
-    soak: input.soak,
-    interval: input.interval ?? '30s',
+    soak: soakText,
+    interval: durationText(intervalMs),
     gates: input.gates.map(describeGate),
     approveEach: input.approveEach ?? false,
     approvers,
@@ -270,7 +271,7 @@ export async function gradualUnfreeze(input: UnfreezeInput): Promise<UnfreezeSta
       if (left <= 0) {
         e.state = 'healthy';
         e.healthyAt = now();
-        audit('unfreeze.environment-healthy', 'rearguard', `soaked ${input.soak} with every gate passing`, { evaluations: e.evaluations }, e.environment);
+        audit('unfreeze.environment-healthy', 'rearguard', `soaked ${soakText} with every gate passing`, { evaluations: e.evaluations }, e.environment);
         return 'healthy';
       }
       await condition(() => aborted !== undefined, Math.min(intervalMs, left));
@@ -311,7 +312,7 @@ export async function gradualUnfreeze(input: UnfreezeInput): Promise<UnfreezeSta
           freezeId: input.freezeId,
           environment: e.environment,
           actor: opener.actor,
-          reason: `gradual unfreeze (${opener.reason}): soak ${input.soak}`,
+          reason: `gradual unfreeze (${opener.reason}): soak ${soakText}`,
           requestId: requestId('release', e.environment, e.attempts),
         });
         if (!r.ok) return freezeClosed(r, e.environment);
@@ -324,7 +325,7 @@ export async function gradualUnfreeze(input: UnfreezeInput): Promise<UnfreezeSta
           'unfreeze.environment-released',
           opener.actor,
           opener.reason,
-          { attempt: e.attempts, soak: input.soak, soakEndsAt: e.soakEndsAt, gates: status.gates },
+          { attempt: e.attempts, soak: soakText, soakEndsAt: e.soakEndsAt, gates: status.gates },
           e.environment,
         );
         opener = { actor: input.actor, reason: input.reason };
@@ -356,7 +357,7 @@ export async function gradualUnfreeze(input: UnfreezeInput): Promise<UnfreezeSta
     if (!input.carried) {
       audit('unfreeze.started', input.actor, input.reason, {
         ladder: input.ladder,
-        soak: input.soak,
+        soak: soakText,
         interval: status.interval,
         gates: status.gates,
         approveEach: status.approveEach,

@@ -7,6 +7,7 @@ import { applyBlueGreen, planBlueGreen, type BlueGreenPlan } from './blue-green.
 import type { Clusters } from '../targets.js';
 import type { KubeClient } from './client.js';
 import { applyRollout, getDeployment, planRollout, revisionOf, rolloutStatus, type RolloutPlan } from './rollout.js';
+import { recordRestored } from './restored.js';
 
 type KubeStep = Extract<Step, { type: 'kubernetes' | 'blueGreen' }>;
 export type KubePlan = RolloutPlan | BlueGreenPlan;
@@ -39,12 +40,18 @@ export function kubernetesMechanisms(clusters: Clusters) {
       return planBlueGreen(kube, step.namespace, step.service, step.selector);
     },
 
-    async apply(step: KubeStep, plan: KubePlan): Promise<Record<string, unknown>> {
+    /** `by`: the rollback, recorded on the Deployment once this step changed it (the repeat rule's memory). */
+    async apply(step: KubeStep, plan: KubePlan, by?: { workflowId: string; runId?: string }): Promise<Record<string, unknown>> {
       const kube = clusters.client(plan.cluster);
       if (step.type === 'kubernetes') {
         const p = plan as RolloutPlan;
+        // Planned as "already restored": nothing to change (the workflow does not run such a step).
+        if (p.alreadyRestored) return { deployment: `${p.namespace}/${p.deployment}`, changed: false, alreadyRestored: p.alreadyRestored };
         const { patched } = await applyRollout(kube, p);
         const status = await waitForRollout(kube, p.namespace, p.deployment, attemptDeadline(), 'RolloutFailed');
+        // A retry after our patch landed has patched=false but is still our change: record it either way,
+        // unless the plan itself was a no-op (the template already matched: Rearguard restored nothing).
+        const restoreRecord = by && !p.alreadyAtTarget ? await recordRestored(kube, p, by) : undefined;
         const dep = await getDeployment(kube, p.namespace, p.deployment);
         return {
           deployment: `${p.namespace}/${p.deployment}`,
@@ -55,6 +62,7 @@ export function kubernetesMechanisms(clusters: Clusters) {
           toImages: p.toImages,
           changed: patched,
           status: p.alreadyAtTarget ? `skipped rollback (current template already matches revision ${p.toRevision})` : status,
+          ...(restoreRecord ? { restoreRecord } : {}),
         };
       }
       const p = plan as BlueGreenPlan;

@@ -5,6 +5,8 @@
 // template; a retry after the patch landed is a no-op, never a second step back).
 import { ApplicationFailure } from '@temporalio/activity';
 import { configurationError } from '../errors.js';
+import { parseRestoreRecord, RESTORED_ANNOTATION } from '../../runbook/repeat.js';
+import type { RestoreRecord } from '../../runbook/types.js';
 import type { KubeClient, KubeObject } from './client.js';
 
 export const REVISION = 'deployment.kubernetes.io/revision';
@@ -31,10 +33,15 @@ export interface RolloutPlan {
   replicaSet: string;
   /** kubectl's "skipped rollback (current template already matches revision N)". */
   alreadyAtTarget: boolean;
+  /**
+   * Set when the target is relative (`previous`) and the Deployment is still at the revision an earlier
+   * rollback produced (runbook/repeat.ts): the plan then targets the current state, and the workflow stops.
+   */
+  alreadyRestored?: RestoreRecord;
 }
 
 const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`;
-const images = (template: KubeObject): string[] =>
+export const images = (template: KubeObject): string[] =>
   [...(template.spec?.initContainers ?? []), ...(template.spec?.containers ?? [])].map((c: KubeObject) => `${c.name}=${c.image}`);
 export const revisionOf = (obj: KubeObject): number | undefined => {
   const v = obj.metadata?.annotations?.[REVISION];
@@ -96,9 +103,43 @@ export async function ownedReplicaSets(kube: KubeClient, dep: KubeObject): Promi
   );
 }
 
+/**
+ * The record of the rollback that produced the Deployment's current state (the `rearguard.io/restored`
+ * annotation, written by recordRestored in restored.ts), or undefined when the current revision is not one
+ * Rearguard made: no record, a record of an older revision, or a template changed since. `sets` are the
+ * Deployment's ReplicaSets.
+ */
+export function restoredState(dep: KubeObject, sets: KubeObject[]): RestoreRecord | undefined {
+  const record = parseRestoreRecord(dep.metadata?.annotations?.[RESTORED_ANNOTATION]);
+  const current = revisionOf(dep);
+  if (!record || current === undefined || record.revision !== current) return undefined;
+  // The deployment controller bumps the revision shortly after a template change: until it has, the
+  // template tells a new deploy apart from the state we restored.
+  const rs = sets.find((s) => revisionOf(s) === current);
+  if (!rs || !equalIgnoreHash(rs.spec.template, dep.spec.template)) return undefined;
+  return { revision: record.revision, restoredTo: record.restoredTo, by: record.by, ...(record.runId ? { runId: record.runId } : {}), at: record.at, detail: record.detail };
+}
+
 export async function planRollout(kube: KubeClient, ns: string, name: string, toRevision: 'previous' | number): Promise<RolloutPlan> {
   const dep = await getDeployment(kube, ns, name);
   const sets = (await ownedReplicaSets(kube, dep)).filter((rs) => revisionOf(rs) !== undefined).sort((a, b) => revisionOf(b)! - revisionOf(a)!);
+  // The repeat rule: `previous` of a state Rearguard restored is the bad revision it replaced. Plan to stay.
+  const restored = toRevision === 'previous' ? restoredState(dep, sets) : undefined;
+  if (restored) {
+    const current = sets.find((rs) => revisionOf(rs) === revisionOf(dep))!;
+    return {
+      cluster: kube.cluster,
+      namespace: ns,
+      deployment: name,
+      fromRevision: revisionOf(dep)!,
+      toRevision: revisionOf(dep)!,
+      fromImages: images(dep.spec.template),
+      toImages: images(dep.spec.template),
+      replicaSet: current.metadata.name,
+      alreadyAtTarget: true,
+      alreadyRestored: restored,
+    };
+  }
   let target: KubeObject | undefined;
   if (toRevision === 'previous') {
     if (sets.length < 2) throw configurationError(`no rollout history found for deployment ${ns}/${name}: there is no previous revision to go back to`);

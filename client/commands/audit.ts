@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { readEvents } from '../../activities/audit-log.js';
-import { duration } from '../../runbook/schema.js';
-import { parseDuration } from '../../runbook/duration.js';
+import { readAuditFile } from '../../activities/audit-log.js';
+import { DURATION_LIMITS, durationText } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
-import { parseOptions } from '../errors.js';
+import { failed, parseOptions } from '../errors.js';
+import { durationOption } from '../options.js';
 
 export const defaultAuditFile = (env: NodeJS.ProcessEnv): string => env.REARGUARD_AUDIT_FILE ?? '.rearguard/audit.jsonl';
 
@@ -23,7 +23,7 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const o = parseOptions(
         z.object({
-          since: duration.optional(),
+          since: durationOption(DURATION_LIMITS.lookback).optional(),
           service: z.string().optional(),
           env: z.string().optional(),
           actor: z.string().optional(),
@@ -33,8 +33,18 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
         }),
         raw,
       );
-      const cutoff = o.since ? Date.now() - parseDuration(o.since) : -Infinity;
-      const events = (await readEvents(o.file)).filter(
+      const cutoff = o.since !== undefined ? Date.now() - o.since : -Infinity;
+      const file = await readAuditFile(o.file);
+      if (!file.exists) {
+        throw failed(
+          `audit file ${o.file} does not exist`,
+          'Point --file or REARGUARD_AUDIT_FILE at the file the worker writes (the worker logs its path at start).',
+        );
+      }
+      // Unreadable lines are reported, never skipped in silence: the trail is evidence.
+      for (const u of file.unreadable) c.err(`warning: ${o.file} line ${u.line} is not a readable audit event (${u.error}): ${JSON.stringify(u.excerpt)}`);
+      if (file.duplicates) c.err(`note: ${file.duplicates} event(s) were written twice (same ID, by two workers) and are shown once`);
+      const events = file.events.filter(
         (e) =>
           Date.parse(e.time) >= cutoff &&
           (!o.service || e.target.service === o.service) &&
@@ -47,7 +57,7 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
         for (const e of events) c.out(JSON.stringify(e));
         return;
       }
-      if (events.length === 0) return c.out(`No audit events${o.since ? ` in the last ${o.since}` : ''} in ${o.file}.`);
+      if (events.length === 0) return c.out(`No audit events${o.since !== undefined ? ` in the last ${durationText(o.since)}` : ''} in ${o.file}.`);
       for (const e of events) {
         const what = (e.details.step ?? e.details.check ?? '') as string;
         c.out(`${e.time}  ${e.target.environment}/${e.target.service}  ${e.action}${what ? ` ${what}` : ''}  by ${e.actor}: ${e.reason}  [${e.workflowId}]`);

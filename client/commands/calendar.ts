@@ -9,7 +9,7 @@ import icalGenerator from 'ical-generator';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { loadCalendar, occurrences, planCalendar, type FreezeCalendar, type PlannedWindow } from '../../runbook/calendar.js';
-import { parseDuration } from '../../runbook/duration.js';
+import { durationText } from '../../runbook/duration.js';
 import type { FreezeRedefinition, FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
 import type { freezeWindow } from '../../workflows/freeze.js';
 import { liftFreezeUpdate, redefineFreezeUpdate } from '../../workflows/messages.js';
@@ -63,7 +63,7 @@ export async function applyCalendar(client: Client, cal: FreezeCalendar, opts: {
         kind: 'recurring',
         id: p.scheduleId,
         outcome: 'unchanged',
-        detail: `${p.cron} (${p.timezone}) for ${p.input.duration}`,
+        detail: `${p.cron} (${p.timezone}) for ${durationText(p.input.duration!)}`,
       };
       if (!existing) await act({ ...r, outcome: 'created' }, () => client.schedule.create(scheduleOptions(p, opts.taskQueue)));
       else if (existing.digest !== p.digest)
@@ -125,7 +125,7 @@ export async function applyCalendar(client: Client, cal: FreezeCalendar, opts: {
       );
     } else if (s.calendar.digest !== p.digest) {
       // The occurrence running now follows the edit too (its start stays; the new duration counts from it).
-      const end = new Date(Date.parse(s.start) + parseDuration(p.input.duration!)).toISOString();
+      const end = new Date(Date.parse(s.start) + p.input.duration!).toISOString();
       await act(
         { window: s.name, kind: 'occurrence', id: s.id, outcome: 'updated', detail: `running occurrence now ends ${localTime(end, cal.spec.timezone)}` },
         () => redefine(client, s.id, { ...p.input, start: s.start, end }, opts.actor),
@@ -183,7 +183,7 @@ function scheduleOptions(p: Extract<PlannedWindow, { kind: 'recurring' }>, taskQ
     spec: { cronExpressions: [p.cron], timezone: p.timezone },
     action: { type: 'startWorkflow' as const, workflowType: 'freezeWindow', workflowId: `freeze:${p.name}`, taskQueue, args: [p.input] },
     // A window missed while the cluster was down still starts late (it ends on time: its start is the scheduled one).
-    policies: { overlap: 'ALLOW_ALL' as const, catchupWindow: parseDuration(p.input.duration!) },
+    policies: { overlap: 'ALLOW_ALL' as const, catchupWindow: p.input.duration! },
     memo: { calendar: p.input.calendar!.name },
     state: { note: `freeze window ${p.name} of calendar ${p.input.calendar!.name}` },
   };

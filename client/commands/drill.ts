@@ -24,6 +24,7 @@ import {
   type DrillInput,
   type DrillReport,
 } from '../../runbook/drill.js';
+import { durationText } from '../../runbook/duration.js';
 import type { drill } from '../../workflows/drill.js';
 import { drillResultQuery } from '../../workflows/messages.js';
 import type { CliContext } from '../context.js';
@@ -166,11 +167,11 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
         c.out(
           c.opts.json
             ? JSON.stringify({ workflowId })
-            : `Started drill ${workflowId} (runbook ${runbook.metadata.name}, SLA ${runbook.spec.sla}). Follow it: rearguard drill status --id '${workflowId}' --wait`,
+            : `Started drill ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)}). Follow it: rearguard drill status --id '${workflowId}' --wait`,
         );
         return;
       }
-      if (!c.opts.json) c.out(`Started drill ${workflowId} (runbook ${runbook.metadata.name}, SLA ${runbook.spec.sla}).`);
+      if (!c.opts.json) c.out(`Started drill ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)}).`);
       const { report, error } = await follow(c, handle);
       print(c, report, error);
       exitFor(report);

@@ -7,7 +7,7 @@ import { formatDuration } from '../../runbook/duration.js';
 import type { Runbook } from '../../runbook/schema.js';
 import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../workflows/messages.js';
 import { guardWorkflowId, type sloGuard, type SloGuardStatus } from '../../workflows/slo-guard.js';
-import { targetOptions } from '../options.js';
+import { targetOptions, reason as reasonText } from '../options.js';
 import type { CliContext } from '../context.js';
 import { badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { readRunbookOrFail } from './runbook.js';
@@ -95,7 +95,7 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
     .option('--reason <text>', 'why: recorded in the audit trail', 'guard started')
     .action(async (raw: Record<string, unknown>) => {
       const opts = parseOptions(
-        z.object({ runbook: z.string().min(1, 'expected a runbook file'), reason: z.string().trim().min(1, 'expected a reason') }),
+        z.object({ runbook: z.string().min(1, 'expected a runbook file'), reason: reasonText }),
         raw,
       );
       const c = ctx();
@@ -139,7 +139,7 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
         const workflowId = workflowIdOf(raw);
         const { reason } = parseOptions(
           z.object({
-            reason: action === 'pause' ? z.string().trim().min(1, 'expected a reason') : z.string().trim().min(1, 'expected a reason').default('resumed'),
+            reason: action === 'pause' ? reasonText : reasonText.default('resumed'),
           }),
           { reason: raw.reason },
         );

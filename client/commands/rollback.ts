@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { formatDuration, parseDuration } from '../../runbook/duration.js';
+import { durationText } from '../../runbook/duration.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import {
   approvePlanUpdate,
@@ -21,7 +21,7 @@ import type { CliContext } from '../context.js';
 import { EXIT, CliError, failed, parseOptions, rootMessage } from '../errors.js';
 import { eventLine, renderStatus, slaLine } from '../render.js';
 import { readRunbookOrFail } from './runbook.js';
-import { targetOptions } from '../options.js';
+import { targetOptions, reason as reasonText } from '../options.js';
 
 function workflowIdOf(opts: unknown): string {
   const o = parseOptions(targetOptions('rollback'), opts);
@@ -87,7 +87,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
     .option('--wait', 'follow progress until the rollback ends; exit code from its outcome')
     .action(async (raw: Record<string, unknown>) => {
       const opts = parseOptions(
-        z.object({ runbook: z.string(), reason: z.string().trim().min(1, 'expected a reason'), source: z.enum(TRIGGER_SOURCES), wait: z.boolean().optional() }),
+        z.object({ runbook: z.string(), reason: reasonText, source: z.enum(TRIGGER_SOURCES), wait: z.boolean().optional() }),
         raw,
       );
       const c = ctx();
@@ -112,11 +112,11 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
         c.out(
           joined
             ? `Joined the rollback already running: ${workflowId} (started by ${memo?.actor ?? 'someone else'}); your trigger is in its audit trail.`
-            : `Started rollback ${workflowId} (runbook ${runbook.metadata.name}, SLA ${formatDuration(parseDuration(runbook.spec.sla))}).`,
+            : `Started rollback ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)}).`,
         );
         const a = runbook.spec.approval;
         if (a?.required && !joined) {
-          c.out(`Needs ${a.quorum} approval(s) from ${a.approvers.filter((x) => x !== c.actor).join(', ')} within ${a.timeout}:`);
+          c.out(`Needs ${a.quorum} approval(s) from ${a.approvers.filter((x) => x !== c.actor).join(', ')} within ${durationText(a.timeout)}:`);
           c.out(`  rearguard rollback approve --env ${runbook.spec.environment} --service ${runbook.spec.service} --as <approver> --reason "..."`);
         }
       }
@@ -180,7 +180,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
       .action(async (raw: Record<string, unknown>) => {
         const c = ctx();
         const workflowId = workflowIdOf(raw);
-        const { reason } = parseOptions(z.object({ reason: z.string().trim().min(1, 'expected a reason') }), { reason: raw.reason });
+        const { reason } = parseOptions(z.object({ reason: reasonText }), { reason: raw.reason });
         const client = await c.connect();
         let result: VoteResult;
         try {
@@ -207,7 +207,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const workflowId = workflowIdOf(raw);
-      const { reason, step } = parseOptions(z.object({ reason: z.string().trim().min(1, 'expected a reason'), step: z.string().optional() }), {
+      const { reason, step } = parseOptions(z.object({ reason: reasonText, step: z.string().optional() }), {
         reason: raw.reason,
         step: raw.step,
       });
@@ -232,7 +232,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const workflowId = workflowIdOf(raw);
-      const { reason } = parseOptions(z.object({ reason: z.string().trim().min(1, 'expected a reason') }), { reason: raw.reason });
+      const { reason } = parseOptions(z.object({ reason: reasonText }), { reason: raw.reason });
       const client = await c.connect();
       const handle: WorkflowHandle = client.workflow.getHandle(workflowId);
       try {

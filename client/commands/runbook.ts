@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { formatDuration, parseDuration } from '../../runbook/duration.js';
+import { durationText } from '../../runbook/duration.js';
 import { loadRunbook } from '../../runbook/load.js';
 import type { Runbook } from '../../runbook/schema.js';
 import { badInput } from '../errors.js';
@@ -31,7 +31,7 @@ export function registerRunbook(program: Command, ctx: () => CliContext): void {
       const { metadata, spec } = loaded.value;
       const approval = spec.approval?.required ? `approval ${spec.approval.quorum} of ${spec.approval.approvers.length}` : 'no approval';
       c.out(
-        `${file}: valid runbook ${metadata.name} (${spec.environment}/${spec.service}): ${spec.steps.length} step(s), ${spec.verify.length} check(s), SLA ${formatDuration(parseDuration(spec.sla))}, ${approval}`,
+        `${file}: valid runbook ${metadata.name} (${spec.environment}/${spec.service}): ${spec.steps.length} step(s), ${spec.verify.length} check(s), SLA ${durationText(spec.sla)}, ${approval}`,
       );
     });
 }

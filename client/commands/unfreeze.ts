@@ -3,21 +3,21 @@ import { readFile } from 'node:fs/promises';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { formatDuration } from '../../runbook/duration.js';
+import { DURATION_LIMITS, durationText, formatDuration } from '../../runbook/duration.js';
 import type { FreezeState } from '../../runbook/freeze.js';
 import { friendlyErrors, issueLines } from '../../runbook/issues.js';
 import { parseYaml } from '../../runbook/load.js';
 import { ACTOR, DNS1123_LABEL, ENV_VAR } from '../../runbook/names.js';
-import { check as checkSchema, duration, type Check, type NotifyTarget } from '../../runbook/schema.js';
+import { check as checkSchema, type Check, type NotifyTarget } from '../../runbook/schema.js';
 import { unfreezeWorkflowId, type UnfreezeDecision, type UnfreezeInput, type UnfreezeStatus } from '../../runbook/unfreeze.js';
 import type { gradualUnfreeze } from '../../workflows/unfreeze.js';
 import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, freezeStateQuery, unfreezeStatusQuery } from '../../workflows/messages.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { localTime } from '../gate.js';
-import { freezeIdOf, freezeRef, list } from '../options.js';
+import { durationOption, freezeIdOf, freezeRef, list, reason as reasonText } from '../options.js';
 
-const reason = z.string().trim().min(1, 'expected a reason');
+const reason = reasonText;
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
 export const GATE_SYNTAX = "expected a Prometheus query, then < or > and a number, optionally `for` a duration: 'QUERY < 0.01' or 'QUERY > 100 for 2m'";
@@ -147,7 +147,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
           .object({
             freeze: freezeRef,
             ladder: list(DNS1123_LABEL, 'an environment name'),
-            soak: duration,
+            soak: durationOption(DURATION_LIMITS.timeout),
             gate: z
               .array(
                 z.string().transform((g, zc) => {
@@ -160,7 +160,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
               .default([]),
             gateHttp: z.array(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' })).default([]),
             gates: z.string().min(1).optional(),
-            interval: duration,
+            interval: durationOption(DURATION_LIMITS.evaluation),
             approveEach: z.boolean().default(false),
             approvers: list(ACTOR, 'an approver name').optional(),
             notifyWebhook: z.array(z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' })).default([]),
@@ -173,7 +173,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
         raw,
       );
       const gates: Check[] = [...o.gate];
-      for (const url of o.gateHttp) gates.push({ type: 'http', url, method: 'GET', expectStatus: 200, successes: 1, interval: '2s', timeout: '10s' });
+      for (const url of o.gateHttp) gates.push({ type: 'http', url, method: 'GET', expectStatus: 200, successes: 1, interval: 2_000, timeout: 10_000 });
       if (o.gates) gates.push(...(await readGates(o.gates)));
       if (o.approveEach && o.approvers!.every((a) => a === c.actor))
         throw badInput(`--approvers: you (${c.actor}) start this unfreeze and cannot approve it; name someone else`);
@@ -220,7 +220,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
       const s = await handle.query(unfreezeStatusQuery);
       if (c.opts.json) return c.out(JSON.stringify(s));
       c.out(
-        `Gradual unfreeze started: ${o.ladder.join(' -> ')}, soak ${o.soak} each, ${gates.length} gate(s) every ${o.interval} (workflow ${handle.workflowId}).`,
+        `Gradual unfreeze started: ${o.ladder.join(' -> ')}, soak ${durationText(o.soak)} each, ${gates.length} gate(s) every ${durationText(o.interval)} (workflow ${handle.workflowId}).`,
       );
       const outside = freeze.scope.environments.filter((e) => !o.ladder.includes(e));
       if (outside.length) c.out(`Note: ${outside.join(', ')} (held by the freeze, not in the ladder) open only when the freeze is lifted at the end.`);

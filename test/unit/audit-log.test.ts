@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { AuditLog, readEvents } from '../../activities/audit-log.js';
+import { AuditLog, readAuditFile, readEvents } from '../../activities/audit-log.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { ROOT } from '../helpers/tools.js';
 
@@ -50,9 +50,64 @@ await Promise.all(Array.from({ length: 200 }, (_, i) => log.append({ id: who + '
     );
     const run = promisify(execFile);
     await Promise.all(['p1', 'p2', 'p3', 'p4'].map((who) => run(process.execPath, ['--import', 'tsx', script, file, who], { cwd: ROOT })));
-    const lines = (await readFile(file, 'utf8')).trimEnd().split('\n');
+    // A writer that sees another's write still in progress closes it off with a newline of its own: blank
+    // lines are possible (and skipped by readers), merged or broken events are not.
+    const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
     assert.equal(lines.length, 800);
     const ids = lines.map((l) => (JSON.parse(l) as AuditEvent).id);
     assert.equal(new Set(ids).size, 800);
+  });
+});
+
+describe('audit file damage', () => {
+  it('closes off a torn last line before the next event, so the two never merge', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'audit-')), 'audit.jsonl');
+    await writeFile(file, `${JSON.stringify(event('a'))}\n{"id":"b","time":"2026-`); // disk full mid-write
+    assert.equal(await new AuditLog(file).append(event('c')), true);
+    const lines = (await readFile(file, 'utf8')).split('\n');
+    assert.deepEqual(lines.at(-1), '', 'the file ends with a newline');
+    assert.equal((JSON.parse(lines[2]) as AuditEvent).id, 'c', 'the new event is a line of its own');
+    const read = await readAuditFile(file);
+    assert.deepEqual(
+      read.events.map((e) => e.id),
+      ['a', 'c'],
+    );
+    assert.equal(read.unreadable.length, 1);
+    assert.equal(read.unreadable[0].line, 2);
+    assert.match(read.unreadable[0].excerpt, /^\{"id":"b"/);
+  });
+
+  it('reports lines that are not audit events and shows an event written twice once', async () => {
+    const file = join(await mkdtemp(join(tmpdir(), 'audit-')), 'audit.jsonl');
+    const a = JSON.stringify(event('a'));
+    await writeFile(file, `${a}\n${a}\n[1,2]\nnot json\n${JSON.stringify(event('b'))}\n`);
+    const read = await readAuditFile(file);
+    assert.deepEqual(
+      read.events.map((e) => e.id),
+      ['a', 'b'],
+    );
+    assert.equal(read.duplicates, 1);
+    assert.deepEqual(
+      read.unreadable.map((u) => u.line),
+      [3, 4],
+    );
+    assert.equal((await readAuditFile(join(tmpdir(), 'no-such-dir-rg', 'audit.jsonl'))).exists, false);
+  });
+
+  it('rearguard audit prints the unreadable lines as warnings and fails on a missing file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'audit-'));
+    const file = join(dir, 'audit.jsonl');
+    await writeFile(file, `${JSON.stringify(event('a'))}\ngarbage\n${JSON.stringify(event('a'))}\n`);
+    const run = promisify(execFile);
+    const ok = await run(process.execPath, [join(ROOT, 'bin/rearguard.js'), 'audit', '--file', file], { cwd: dir });
+    assert.match(ok.stderr, /line 2 is not a readable audit event/);
+    assert.match(ok.stderr, /1 event\(s\) were written twice/);
+    assert.equal(ok.stdout.trim().split('\n').length, 1, 'one event shown');
+    const missing = await run(process.execPath, [join(ROOT, 'bin/rearguard.js'), 'audit', '--file', join(dir, 'nope.jsonl')], { cwd: dir }).catch(
+      (e: { code: number; stderr: string; stdout: string }) => e,
+    );
+    assert.equal((missing as { code: number }).code, 1);
+    assert.match((missing as { stderr: string }).stderr, /nope\.jsonl does not exist/);
+    assert.doesNotMatch((missing as { stderr: string }).stderr, /\n\s+at /, 'no stack trace');
   });
 });
