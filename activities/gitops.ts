@@ -48,7 +48,10 @@ export function rollbackCommitRecord(commit: string, committedAt: string, messag
   if (!key) return undefined;
   const parts = key.split('/');
   const by = trailer('Workflow').at(-1) ?? (parts.length >= 3 ? parts.slice(0, -2).join('/') : key);
-  const reverted = [...trailer(REVERTS_TRAILER).map((c) => `reverts ${c.slice(0, 12)}`), ...trailer(RESTORES_TRAILER).map((c) => `restores the tree of ${c.slice(0, 12)}`)];
+  const reverted = [
+    ...trailer(REVERTS_TRAILER).map((c) => `reverts ${c.slice(0, 12)}`),
+    ...trailer(RESTORES_TRAILER).map((c) => `restores the tree of ${c.slice(0, 12)}`),
+  ];
   return {
     revision: commit,
     restoredTo: `commit ${commit.slice(0, 12)}`,

@@ -1,7 +1,7 @@
 // The `http` verify check: the endpoint must answer the expected status `successes` times in a row,
 // polled every `interval` until the check's timeout, then it fails with the last observation.
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
-import { parseDuration } from '../runbook/duration.js';
+import { durationText } from '../runbook/duration.js';
 import type { HttpCheck } from '../runbook/schema.js';
 import { send } from './http.js';
 
@@ -11,8 +11,10 @@ export async function runHttpCheck(check: HttpCheck): Promise<Record<string, unk
   let streak = 0;
   let polls = 0;
   let last = '';
-  const budget = check.timeout ?? '2m';
-  const deadline = Date.now() + parseDuration(budget);
+  const budgetMs = check.timeout ?? 120_000;
+  const deadline = Date.now() + budgetMs;
+  // At least 1s between polls (the schema requires it too): a check never spins.
+  const intervalMs = Math.max(1_000, check.interval);
   for (;;) {
     polls++;
     try {
@@ -26,11 +28,11 @@ export async function runHttpCheck(check: HttpCheck): Promise<Record<string, unk
     }
     ctx.heartbeat({ polls, streak, last });
     if (streak >= check.successes) return { url: label, status: check.expectStatus, polls };
-    if (Date.now() + parseDuration(check.interval) > deadline) {
+    if (Date.now() + intervalMs > deadline) {
       const want = `${check.expectStatus}${check.successes > 1 ? ` ${check.successes} times in a row` : ''}`;
-      throw ApplicationFailure.nonRetryable(`${check.method} ${label}: expected ${want} within ${budget}; last: ${last}`, 'CheckFailed');
+      throw ApplicationFailure.nonRetryable(`${check.method} ${label}: expected ${want} within ${durationText(budgetMs)}; last: ${last}`, 'CheckFailed');
     }
     // Activity sleep is cancelled with the activity: a cancelled rollback stops polling at once.
-    await sleep(parseDuration(check.interval));
+    await sleep(intervalMs);
   }
 }

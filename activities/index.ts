@@ -65,9 +65,9 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     throw notAvailable(`planning of ${step.type} steps`);
   };
   /** The rollback whose restore this activity's step records on the target (the repeat rule's memory). */
-  const rollbackOfActivity = () => {
-    const { workflowId, runId } = Context.current().info.workflowExecution;
-    return { workflowId, runId };
+  const rollbackOf = (req: StepRequest) => {
+    const runId = Context.current().info.workflowExecution?.runId;
+    return { workflowId: req.workflowId, ...(runId ? { runId } : {}) };
   };
   const clusterProblem = (path: string, name: string | undefined): string | undefined => {
     if (!name) return `${path}: no cluster named (set spec.cluster or the step's cluster)`;
@@ -142,7 +142,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       steps: Step[];
       trigger: StepRequest['trigger'];
     }): Promise<{ step: string; record: RestoreRecord } | null> {
-      const { runId } = Context.current().info.workflowExecution;
+      const runId = Context.current().info.workflowExecution?.runId ?? 'run';
       for (const step of req.steps) {
         if (!hasRelativeTarget(step)) continue;
         const name = step.name ?? step.type;
@@ -158,7 +158,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       if (step.type === 'webhook') return runWebhookStep(env, { ...req, step });
       if (isKubeStep(step)) {
         if (req.plan === undefined) throw notAvailable(`running ${step.type} steps without a plan`);
-        return kubernetes.apply(step, req.plan as KubePlan, rollbackOfActivity());
+        return kubernetes.apply(step, req.plan as KubePlan, rollbackOf(req));
       }
       if (step.type === 'gitops') {
         if (req.plan === undefined) throw notAvailable('running gitops steps without a plan');
@@ -189,7 +189,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       if (step.type === 'helm') {
         if (req.plan === undefined) throw notAvailable('running helm steps without a plan');
         const plan = req.plan as HelmPlan;
-        return helm(plan.cluster).apply(plan, Context.current().info.startToCloseTimeoutMs, rollbackOfActivity());
+        return helm(plan.cluster).apply(plan, Context.current().info.startToCloseTimeoutMs, rollbackOf(req));
       }
       const unknown: never = step;
       throw notAvailable(`the ${(unknown as { type: string }).type} mechanism`);

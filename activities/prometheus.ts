@@ -3,7 +3,7 @@
 // The server is the worker's REARGUARD_PROMETHEUS_URL (e.g. http://prometheus:9090, a path prefix allowed);
 // runbooks hold queries only, never addresses or credentials.
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
-import { parseDuration, formatDuration } from '../runbook/duration.js';
+import { durationText, formatDuration } from '../runbook/duration.js';
 import type { Check, Runbook } from '../runbook/schema.js';
 import { configurationError, excerpt } from './errors.js';
 import { send } from './http.js';
@@ -97,14 +97,14 @@ const thresholdText = (c: { below?: number; above?: number }) =>
 export async function runPrometheusCheck(env: Env, check: PrometheusCheck): Promise<Record<string, unknown>> {
   const ctx = Context.current();
   const base = prometheusUrl(env);
-  const forMs = check.for ? parseDuration(check.for) : 0;
+  const forMs = check.for ?? 0;
   const started = Date.now();
-  const budgetMs = Math.max(1_000, (ctx.info.startToCloseTimeoutMs ?? parseDuration(check.timeout ?? '2m')) - 5_000);
+  const budgetMs = Math.max(1_000, (ctx.info.startToCloseTimeoutMs ?? (check.timeout ?? 120_000) + forMs) - 5_000);
   const deadline = started + budgetMs;
   if (forMs >= budgetMs)
-    throw configurationError(`for (${check.for}) must be shorter than the check's timeout (${check.timeout ?? '2m'}): raise timeout above for`);
+    throw configurationError(`for (${durationText(forMs)}) must be shorter than the time the check may run (${formatDuration(budgetMs)})`);
   const pollMs = Math.min(5_000, Math.max(1_000, Math.floor(forMs / 10)));
-  const want = `${thresholdText(check)}${forMs ? ` for ${check.for}` : ''}`;
+  const want = `${thresholdText(check)}${forMs ? ` for ${durationText(forMs)}` : ''}`;
   let holdingSince: number | undefined;
   let polls = 0;
   let last: number | undefined;
@@ -167,11 +167,12 @@ export async function evaluateSlo(deps: { env: Env; clusters: Clusters }, runboo
             const v = worstValue(await instantQuery(base, withWindow(slo.burnRate!.errorRatio, window), signal), 'above');
             return v === undefined ? undefined : v / budget;
           };
-          const longBurn = await burn(w.long);
-          const shortBurn = await burn(w.short);
+          // Prometheus reads the same forms (`1h30m`, `5m`, `1d`) in a range selector.
+          const longBurn = await burn(durationText(w.long));
+          const shortBurn = await burn(durationText(w.short));
           out.burnRate.push({
-            long: w.long,
-            short: w.short,
+            long: durationText(w.long),
+            short: durationText(w.short),
             factor: w.factor,
             ...(longBurn !== undefined ? { longBurn } : {}),
             ...(shortBurn !== undefined ? { shortBurn } : {}),

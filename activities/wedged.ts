@@ -111,7 +111,7 @@ export function wedgedRemedy(workflowId: string): string {
 /** Lines for a person: what is wrong, why status calls time out, and the remedy. */
 export function wedgedLines(w: WedgedRun): string[] {
   return [
-    `${w.workflowId} is wedged: its workflow task has failed ${w.attempt - 1} time(s)${w.since ? ` since ${w.since}` : ''}: ${w.error}`,
+    `${w.workflowId} is wedged: its workflow task keeps failing (attempt ${w.attempt}${w.since ? `, first failure ${w.since}` : ''}): ${w.error}`,
     'This is a bug (or an input the workflow code cannot handle): Temporal retries the task for ever, the run makes no progress, and its',
     'queries time out although workers are running.',
     wedgedRemedy(w.workflowId),
@@ -123,7 +123,7 @@ export const WEDGED_RUN = 'WedgedRun';
 /** Refusal to join a wedged run; non-retryable when an activity throws it (the SLO guard's trigger). */
 export function wedgedRunError(w: WedgedRun, what = 'refusing to join it'): ApplicationFailure {
   return ApplicationFailure.create({
-    message: `${w.workflowId} is wedged (${what}): its workflow task has failed ${w.attempt - 1} time(s): ${w.error}. ${wedgedRemedy(w.workflowId)}`,
+    message: `${w.workflowId} is wedged (${what}): its workflow task keeps failing (attempt ${w.attempt}): ${w.error}. ${wedgedRemedy(w.workflowId)}`,
     type: WEDGED_RUN,
     nonRetryable: true,
     details: [w],

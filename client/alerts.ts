@@ -15,7 +15,8 @@ import { printable } from '../runbook/names.js';
 import type { Trigger } from '../runbook/types.js';
 import { triggerRollback } from '../activities/trigger-rollback.js';
 import type { RunbookDirectory, RunbookFile } from './runbook-dir.js';
-import { internalError } from './http-errors.js';
+import { internalError, logLine } from './http-errors.js';
+import { isWedgedRunError, wedgedRemedy, type WedgedRun } from '../activities/wedged.js';
 
 /** Alertmanager's webhook_config `max_alerts` must not exceed this; larger payloads are refused whole. */
 export const MAX_ALERTS_PER_REQUEST = 100;
@@ -44,7 +45,8 @@ export const alertmanagerPayload = z.object({
 export type AlertmanagerPayload = z.output<typeof alertmanagerPayload>;
 export type Alert = z.output<typeof alertSchema>;
 
-export type AlertAction = 'started' | 'joined' | 'ignored' | 'unmatched' | 'error';
+/** refused: the rollback running for the target is wedged (its workflow task keeps failing), so the alert did not join it. */
+export type AlertAction = 'started' | 'joined' | 'ignored' | 'unmatched' | 'refused' | 'error';
 export interface AlertOutcome {
   alert: string;
   fingerprint?: string;
@@ -120,7 +122,7 @@ export interface AlertIntakeOptions {
 export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions): void {
   const received = new Counter({
     name: 'rearguard_alerts_total',
-    help: 'Alerts received on POST /v1/alerts, by what was done (started, joined, ignored, unmatched, error)',
+    help: 'Alerts received on POST /v1/alerts, by what was done (started, joined, ignored, unmatched, refused, error)',
     labelNames: ['action'] as const,
     registers: o.registry ? [o.registry] : [],
   });
@@ -153,13 +155,26 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
         const r = await triggerRollback(o.client, o.taskQueue, runbook, trigger);
         results.push({ ...base, action: r.joined ? 'joined' : 'started', runbook: runbook.metadata.name, workflowId: r.workflowId });
       } catch (err) {
+        if (isWedgedRunError(err)) {
+          // Not joined to a run that makes no progress; Alertmanager retries (503), and starts a new rollback once it is ended.
+          const w = err.details?.[0] as WedgedRun;
+          logLine('error', 'POST /v1/alerts: the rollback is wedged, alert not joined', { workflowId: w.workflowId, error: w.error, alert: base.alert });
+          results.push({
+            ...base,
+            action: 'refused',
+            runbook: runbook.metadata.name,
+            workflowId: w.workflowId,
+            message: `${w.workflowId} is wedged (its workflow task keeps failing): the alert was not joined to it. \`rearguard rollback status --id ${w.workflowId}\` shows the error; ${wedgedRemedy(w.workflowId)}`,
+          });
+          continue;
+        }
         // The reason goes to the server's log under a reference; the caller learns that it failed, not our internals.
         results.push({ ...base, action: 'error', runbook: runbook.metadata.name, message: internalError(err, 'POST /v1/alerts: start or join the rollback') });
       }
     }
     for (const r of results) received.inc({ action: r.action });
     // A failed start is worth Alertmanager's retry: the request ID makes the retry join, not double.
-    const status = results.some((r) => r.action === 'error') ? 503 : 202;
+    const status = results.some((r) => r.action === 'error' || r.action === 'refused') ? 503 : 202;
     return reply.code(status).send({ results });
   });
 }

@@ -50,7 +50,8 @@ function validActor(opts: GlobalOptions, env: NodeJS.ProcessEnv): string {
 export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliContext {
   let connection: Connection | undefined;
   let client: Client | undefined;
-  let actor: string | undefined;
+  // A name given on the command line or in the environment is checked at once, before anything is sent.
+  let actor: string | undefined = opts.as !== undefined || env.REARGUARD_ACTOR ? validActor(opts, env) : undefined;
   return {
     opts,
     get actor() {

@@ -16,6 +16,11 @@ export const GATE_QUERY_TIMEOUT_MS = 3_000;
 /** A running freeze whose state could not be read; id "*" when the running freezes could not even be listed. */
 export interface UnreadableFreeze {
   id: string;
+  /**
+   * wedged: its workflow task keeps failing; timeout: no answer within the bound; no-worker: the server saw no worker
+   * poll its task queue lately; failed: the Query failed otherwise; list: the running freezes could not be listed.
+   */
+  kind: 'wedged' | 'timeout' | 'no-worker' | 'failed' | 'list';
   error: string;
 }
 
@@ -34,14 +39,15 @@ export async function readFreezes(client: Client, { timeoutMs = GATE_QUERY_TIMEO
     for await (const w of client.workflow.list({ query: `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Running'` })) ids.push(w.workflowId);
   });
   const answers = await Promise.all(
-    ids.map((id) =>
-      client
-        .withDeadline(Date.now() + timeoutMs, () => client.workflow.getHandle(id).query(freezeStateQuery))
+    ids.map((id) => {
+      const deadline = Date.now() + timeoutMs;
+      return client
+        .withDeadline(deadline, () => client.workflow.getHandle(id).query(freezeStateQuery))
         .then(
           (state) => ({ state }),
-          async (err: unknown) => ({ unreadable: { id, error: await whyUnreadable(client, id, err, timeoutMs) } }),
-        ),
-    ),
+          async (err: unknown) => ({ unreadable: { id, ...(await whyUnreadable(client, id, err, timeoutMs, Date.now() >= deadline - 50)) } }),
+        );
+    }),
   );
   return {
     states: answers.flatMap((a) => ('state' in a ? [a.state] : [])),
@@ -49,13 +55,15 @@ export async function readFreezes(client: Client, { timeoutMs = GATE_QUERY_TIMEO
   };
 }
 
-async function whyUnreadable(client: Client, id: string, err: unknown, timeoutMs: number): Promise<string> {
+async function whyUnreadable(client: Client, id: string, err: unknown, timeoutMs: number, timedOut: boolean): Promise<Omit<UnreadableFreeze, 'id'>> {
   const wedged = await client.withDeadline(Date.now() + timeoutMs, () => wedgedRun(client, id)).catch(() => undefined);
-  if (wedged) return `wedged: its workflow task has failed ${wedged.attempt - 1} time(s): ${wedged.error}`;
+  if (wedged) return { kind: 'wedged', error: `wedged: its workflow task keeps failing (attempt ${wedged.attempt}): ${wedged.error}` };
   const message = rootMessage(err);
-  return /deadline|timed? ?out/i.test(message)
-    ? `its state Query was not answered within ${timeoutMs} ms (${message}): is a Rearguard worker running?`
-    : `its state Query failed: ${message}`;
+  if (/no poller seen/i.test(message)) return { kind: 'no-worker', error: `no worker polls its task queue (${message}): is a Rearguard worker running?` };
+  // The client reports its own deadline as a cancelled call.
+  return timedOut || /deadline|timed? ?out/i.test(message)
+    ? { kind: 'timeout', error: `its state Query was not answered within ${timeoutMs} ms (${message}): is a Rearguard worker running?` }
+    : { kind: 'failed', error: `its state Query failed: ${message}` };
 }
 
 /** Running freezes that answer (the others are left out: callers that must not act blindly use readFreezes). */
@@ -92,7 +100,7 @@ export async function checkGate(
   try {
     snapshot = await readFreezes(client, opts);
   } catch (err) {
-    snapshot = { states: [], unreadable: [{ id: '*', error: `cannot list the running freezes: ${rootMessage(err)}` }] };
+    snapshot = { states: [], unreadable: [{ id: '*', kind: 'list', error: `cannot list the running freezes: ${rootMessage(err)}` }] };
   }
   const decision = evaluateGate(snapshot.states, q, Date.now());
   const { unreadable } = snapshot;

@@ -37,6 +37,12 @@ export function renderStatus(s: RollbackStatus, now = Date.now()): string[] {
   if (s.verify.length) lines.push('verify:', ...s.verify.map(item));
   if (s.failure) lines.push(`failure in ${s.failure.phase}${s.failure.item ? ` (${s.failure.item})` : ''}: ${s.failure.error}`);
   if (s.cancel && s.outcome === 'cancelled') lines.push(`cancelled by ${s.cancel.actor}: ${s.cancel.reason}`);
+  if (s.alreadyRestored) {
+    lines.push(
+      `already restored (step ${s.alreadyRestored.step}): ${s.alreadyRestored.message}`,
+      `  ${s.alreadyRestored.record.detail}; nothing was changed. To go further back: rearguard rollback start --to-revision N`,
+    );
+  }
   return lines;
 }
 

@@ -1,5 +1,6 @@
 // `rearguard serve`: the HTTP API for machines. GET /v1/gate answers what `freeze check` answers
-// (200 allowed, 423 frozen) for CI pipelines and git servers; GET /healthz; GET /metrics.
+// (200 allowed, 423 frozen, 503 unknown: a running freeze cannot be read) for CI pipelines and git
+// servers; GET /healthz; GET /metrics.
 import rateLimit from '@fastify/rate-limit';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -9,7 +10,7 @@ import { DNS1123_LABEL } from '../runbook/names.js';
 import { issueLines, friendlyErrors } from '../runbook/issues.js';
 import { checkGate } from './gate.js';
 import { registerAlertIntake } from './alerts.js';
-import { internalError } from './http-errors.js';
+import { internalError, logLine } from './http-errors.js';
 import { RunbookDirectory } from './runbook-dir.js';
 import { TASK_QUEUE } from '../workflows/messages.js';
 
@@ -54,6 +55,8 @@ const gateQuery = z.object({
   env: z.string().regex(DNS1123_LABEL, 'expected an environment name'),
   service: z.string().regex(DNS1123_LABEL, 'expected a service name'),
   change: z.string().min(1).optional(),
+  /** Opt in to failing open: answer 200 (logged) when a running freeze cannot be read, instead of 503 unknown. */
+  failOpen: z.enum(['true', 'false', '1', '0']).optional(),
 });
 
 export function buildServer({ client, token, runbooksDir, taskQueue, limits: given }: ServeOptions): { app: FastifyInstance; registry: Registry } {
@@ -62,7 +65,7 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
   const registry = new Registry();
   const gateChecks = new Counter({
     name: 'rearguard_gate_checks_total',
-    help: 'Freeze gate checks, by result (allowed, frozen, error)',
+    help: 'Freeze gate checks, by result (allowed, frozen, unknown, fail-open, error)',
     labelNames: ['result'] as const,
     registers: [registry],
   });
@@ -97,12 +100,23 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
       const q = gateQuery.safeParse(req.query, { error: friendlyErrors });
       if (!q.success) return reply.code(400).send({ error: 'bad request', problems: issueLines(q.error.issues) });
       try {
-        const decision = await checkGate(client, { environment: q.data.env, service: q.data.service, change: q.data.change });
-        gateChecks.inc({ result: decision.allowed ? 'allowed' : 'frozen' });
-        return reply.code(decision.allowed ? 200 : 423).send(decision);
+        const failOpen = q.data.failOpen === 'true' || q.data.failOpen === '1';
+        const target = { environment: q.data.env, service: q.data.service, ...(q.data.change ? { change: q.data.change } : {}) };
+        const answer = await checkGate(client, target, { failOpen });
+        // Fails closed: an unreadable freeze makes the answer unknown (503) unless the caller opted in to failing open.
+        const result = answer.failedOpen ? 'fail-open' : answer.result;
+        gateChecks.inc({ result });
+        // Why a freeze could not be read goes to the log; the caller gets its ID and the kind of problem.
+        if (answer.unreadable.length)
+          logLine(answer.failedOpen ? 'warn' : 'info', answer.failedOpen ? 'gate failed open (failOpen=true)' : 'gate answered unknown', {
+            ...target,
+            unreadable: answer.unreadable,
+          });
+        const body = { ...answer, unreadable: answer.unreadable.map(({ id, kind }) => ({ id, kind })) };
+        return reply.code(answer.result === 'allowed' ? 200 : answer.result === 'frozen' ? 423 : 503).send(body);
       } catch (err) {
         gateChecks.inc({ result: 'error' });
-        return reply.code(503).send({ error: `cannot check the freeze gate: ${(err as Error).message}` });
+        return reply.code(503).send({ result: 'unknown', allowed: false, error: `cannot check the freeze gate: ${(err as Error).message}` });
       }
     });
     registerAlertIntake(app, { client, token, runbooks, taskQueue: taskQueue ?? TASK_QUEUE, registry, rateLimit: perMinute(limits.alertsPerMinute) });

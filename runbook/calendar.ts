@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { CronExpressionParser } from 'cron-parser';
-import { DateTime } from 'luxon';
+import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
 import { DURATION_LIMITS } from './duration.js';
 import type { FreezeScope, FreezeWindowInput, Guardrails } from './freeze.js';
@@ -18,7 +18,8 @@ const duration = durationField(DURATION_LIMITS.freeze);
 const label = z.string().max(63, LABEL_HINT).regex(DNS1123_LABEL, LABEL_HINT);
 const subdomain = z.string().max(253, SUBDOMAIN_HINT).regex(DNS1123_SUBDOMAIN, SUBDOMAIN_HINT);
 const scopeName = z.string().regex(/^(\*|[a-z0-9]([-a-z0-9]*[a-z0-9])?)$/, 'expected a DNS-1123 label or *');
-const zone = z.string().refine((tz) => DateTime.local().setZone(tz).isValid, 'expected an IANA time zone such as America/New_York');
+// An IANA name, as Temporal Schedules need: luxon alone would also take fixed offsets such as UTC+25.
+const zone = z.string().refine((tz) => IANAZone.isValidZone(tz) && !/^utc[+-]/i.test(tz), 'expected an IANA time zone such as America/New_York');
 /** "namespace/name" of a Flux object. */
 const namespaced = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected namespace/name, e.g. flux-system/apps');
 /** Five-field cron as Temporal Schedules read it (minute hour day-of-month month day-of-week). */
@@ -34,12 +35,11 @@ const cron = z.string().superRefine((s, ctx) => {
   }
 });
 /** A wall-clock time in the calendar's zone, e.g. 2026-11-26T00:00 (an explicit offset is honoured). */
-const localTime = z
-  .string()
-  .refine((s) => /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?$/.test(s) && DateTime.fromISO(s).isValid, {
-    message: 'expected a local date and time such as 2026-11-26T00:00',
-  })
-  .refine((s) => { const y = Number(s.slice(0, 4)); return y >= 1970 && y <= 2199; }, { message: 'expected a year between 1970 and 2199' });
+const localTime = z.string().superRefine((s, ctx) => {
+  if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?$/.test(s) || !DateTime.fromISO(s).isValid)
+    ctx.addIssue({ code: 'custom', message: 'expected a local date and time such as 2026-11-26T00:00' });
+  else if (Number(s.slice(0, 4)) < 1970 || Number(s.slice(0, 4)) > 2199) ctx.addIssue({ code: 'custom', message: 'expected a year between 1970 and 2199' });
+});
 
 const window = z
   .strictObject({

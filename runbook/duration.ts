@@ -123,3 +123,57 @@ export function formatDuration(ms: number): string {
   }
   return parts.join('') || '0s';
 }
+
+/** A validated duration field: a finite number of milliseconds within `range`. */
+export const isWithin = (v: unknown, range: DurationRange): v is number => typeof v === 'number' && Number.isFinite(v) && v >= range.min && v <= range.max;
+
+/** The duration fields of a runbook as validation leaves them (milliseconds), described loosely so any input can be checked. */
+interface RunbookDurations {
+  spec: {
+    sla: unknown;
+    approval?: { timeout?: unknown };
+    escalation?: { at?: unknown }[];
+    steps?: { timeout?: unknown }[];
+    verify?: { timeout?: unknown; for?: unknown; interval?: unknown }[];
+    freezeAfter?: unknown;
+    slo?: { interval?: unknown; cooldown?: unknown; conditions?: { for?: unknown }[]; burnRate?: { windows?: { long?: unknown; short?: unknown }[] } };
+  };
+}
+
+/**
+ * Duration fields of a runbook that are not validated milliseconds: what a workflow refuses (with a
+ * non-retryable failure) instead of handing it to a timer or to Date, e.g. `sla: '5m'` from an older client.
+ */
+export function runbookDurationProblems(runbook: RunbookDurations): string[] {
+  const L = DURATION_LIMITS;
+  const spec = runbook?.spec;
+  if (!spec || typeof spec !== 'object') return ['spec: expected a validated runbook'];
+  const out: string[] = [];
+  const need = (v: unknown, range: DurationRange, path: string, optional = true) => {
+    if (v === undefined && optional) return;
+    if (!isWithin(v, range)) out.push(`${path}: expected milliseconds between ${range.min} and ${range.max}, got ${JSON.stringify(v) ?? String(v)}`);
+  };
+  need(spec.sla, L.timeout, 'spec.sla', false);
+  need(spec.approval?.timeout, L.timeout, 'spec.approval.timeout');
+  spec.escalation?.forEach((e, i) => {
+    if (typeof e?.at === 'string' && /^\d{1,3}%$/.test(e.at)) return;
+    need(e?.at, L.hold, `spec.escalation[${i}].at`, false);
+  });
+  spec.steps?.forEach((s, i) => need(s?.timeout, L.timeout, `spec.steps[${i}].timeout`));
+  spec.verify?.forEach((c, i) => {
+    need(c?.timeout, L.timeout, `spec.verify[${i}].timeout`);
+    need(c?.for, L.hold, `spec.verify[${i}].for`);
+    need(c?.interval, L.poll, `spec.verify[${i}].interval`);
+  });
+  need(spec.freezeAfter, L.freeze, 'spec.freezeAfter');
+  if (spec.slo) {
+    need(spec.slo.interval, L.evaluation, 'spec.slo.interval');
+    need(spec.slo.cooldown, L.hold, 'spec.slo.cooldown');
+    spec.slo.conditions?.forEach((c, i) => need(c?.for, L.hold, `spec.slo.conditions[${i}].for`));
+    spec.slo.burnRate?.windows?.forEach((w, i) => {
+      need(w?.long, L.window, `spec.slo.burnRate.windows[${i}].long`, false);
+      need(w?.short, L.window, `spec.slo.burnRate.windows[${i}].short`, false);
+    });
+  }
+  return out;
+}

@@ -9,8 +9,50 @@ import { runbookSchema, type Runbook } from './schema.js';
 /** `io` marks a file that could not be read at all, as opposed to one with invalid content. */
 export type Loaded<T> = { ok: true; value: T } | { ok: false; problems: string[]; io?: true };
 
+/** Far beyond any runbook or calendar, and far below what exhausts the parser's stack or memory. */
+const MAX_YAML_BYTES = 1 << 20;
+const MAX_YAML_DEPTH = 64;
+const MAX_YAML_INDENT = 256;
+
+/** Why text is too big or too deeply nested to parse safely, or undefined. */
+function yamlLimits(text: string): string | undefined {
+  if (text.length > MAX_YAML_BYTES) return `yaml: the file is larger than ${MAX_YAML_BYTES} characters`;
+  let depth = 0;
+  let quote: string | undefined;
+  let line = 1;
+  let column = 0;
+  let indent = 0;
+  let atLineStart = true;
+  for (const ch of text) {
+    column++;
+    if (ch === '\n') {
+      line++;
+      column = 0;
+      indent = 0;
+      atLineStart = true;
+      if (quote === "'") quote = undefined;
+      continue;
+    }
+    if (atLineStart && (ch === ' ' || ch === '\t' || ch === '-')) {
+      if (++indent > MAX_YAML_INDENT) return `line ${line}, column ${indent}: nested too deeply (more than ${MAX_YAML_INDENT} columns of indentation)`;
+      continue;
+    }
+    atLineStart = false;
+    if (quote) {
+      if (ch === quote) quote = undefined;
+    } else if (ch === '"' || ch === "'") quote = ch;
+    else if (ch === '[' || ch === '{') {
+      if (++depth > MAX_YAML_DEPTH) return `line ${line}, column ${column}: nested too deeply (more than ${MAX_YAML_DEPTH} levels of [ and {)`;
+    } else if ((ch === ']' || ch === '}') && depth > 0) depth--;
+  }
+  return undefined;
+}
+
 /** Parses YAML text into plain data; syntax errors become `line L, column C: message`. */
 export function parseYaml(text: string): Loaded<unknown> {
+  // Deep nesting makes the parser recurse until the stack runs out: refused before parsing.
+  const limit = yamlLimits(text);
+  if (limit) return { ok: false, problems: [limit] };
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {

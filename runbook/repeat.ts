@@ -40,11 +40,29 @@ export function withExplicitTarget(step: Step, explicit: ExplicitTarget | undefi
 export function explicitTargetProblem(steps: Step[], explicit: ExplicitTarget): string | undefined {
   const eligible = steps.filter((s) => EXPLICIT_TARGET_TYPES.includes(s.type)).map((s) => s.name ?? s.type);
   const named = steps.find((s) => (s.name ?? s.type) === explicit.step);
-  if (!named) return `--to-revision: the runbook has no step ${explicit.step} (kubernetes and helm steps: ${eligible.join(', ') || 'none'})`;
+  if (!named) return `the runbook has no step ${explicit.step} (kubernetes and helm steps: ${eligible.join(', ') || 'none'})`;
   if (!EXPLICIT_TARGET_TYPES.includes(named.type))
-    return `--to-revision: step ${explicit.step} is a ${named.type} step; only kubernetes and helm steps take a revision (${eligible.join(', ') || 'none'})`;
-  if (!Number.isSafeInteger(explicit.toRevision) || explicit.toRevision < 1) return `--to-revision: expected a positive revision number, got ${explicit.toRevision}`;
+    return `step ${explicit.step} is a ${named.type} step; only kubernetes and helm steps take a revision (${eligible.join(', ') || 'none'})`;
+  if (!Number.isSafeInteger(explicit.toRevision) || explicit.toRevision < 1) return `expected a positive revision number, got ${explicit.toRevision}`;
   return undefined;
+}
+
+/**
+ * `rollback start --to-revision N [--step NAME]`: the step the revision is for. Without --step the runbook
+ * must have exactly one kubernetes or helm step; with several, --step names one.
+ */
+export function resolveExplicitTarget(steps: Step[], toRevision: number, step?: string): { ok: true; target: ExplicitTarget } | { ok: false; message: string } {
+  const eligible = steps.filter((s) => EXPLICIT_TARGET_TYPES.includes(s.type)).map((s) => s.name ?? s.type);
+  let name = step;
+  if (name === undefined) {
+    if (eligible.length === 0) return { ok: false, message: '--to-revision: the runbook has no kubernetes or helm step to take a revision' };
+    if (eligible.length > 1)
+      return { ok: false, message: `--to-revision: the runbook has several kubernetes/helm steps (${eligible.join(', ')}): name one with --step` };
+    name = eligible[0];
+  }
+  const target = { step: name, toRevision };
+  const problem = explicitTargetProblem(steps, target);
+  return problem ? { ok: false, message: `${step === undefined ? '--to-revision' : '--step'}: ${problem}` } : { ok: true, target };
 }
 
 /** What the audit trail and the escalation targets are told. */

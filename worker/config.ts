@@ -1,7 +1,9 @@
 // Worker configuration from the environment (flags override it in worker/main.ts), validated with
 // zod so a typo in a variable is a clear startup error rather than a silently ignored setting.
 import { z } from 'zod';
+import { DURATION_LIMITS } from '../runbook/duration.js';
 import { friendlyErrors } from '../runbook/issues.js';
+import { durationField } from '../runbook/schema.js';
 import { TASK_QUEUE } from '../workflows/messages.js';
 
 const port = z.coerce
@@ -23,10 +25,8 @@ export const workerConfigSchema = z.object({
   /** A bundle made by `npm run build:workflows`; without it the workflows are bundled at start. */
   workflowBundle: z.string().min(1).optional(),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
-  shutdownGrace: z
-    .string()
-    .regex(/^\d+(ms|s|m)$/, 'expected a duration like 30s')
-    .default('30s'),
+  /** Milliseconds (at most 1h) in-flight activities get on SIGTERM. */
+  shutdownGrace: durationField(DURATION_LIMITS.grace).default(30_000),
 });
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
 

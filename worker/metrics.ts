@@ -7,7 +7,7 @@ export class RearguardMetrics {
   readonly registry = new Registry();
   readonly rollbacks = new Counter({
     name: 'rearguard_rollbacks_total',
-    help: 'Rollbacks finished, by outcome (succeeded, failed, rejected, approval-timeout, cancelled)',
+    help: 'Rollbacks finished, by outcome (succeeded, failed, rejected, approval-timeout, cancelled, already-restored)',
     labelNames: ['environment', 'service', 'outcome'] as const,
     registers: [this.registry],
   });

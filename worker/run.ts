@@ -39,7 +39,7 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       clusters,
       repos,
       ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}),
-      shutdownGraceTime: config.shutdownGrace as `${number}s`,
+      shutdownGraceTime: config.shutdownGrace,
     });
     log(
       `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}`,

@@ -14,7 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { DRILL_MARKER, drillRefusal, drillStep, drillVerdict, type DrillInput, type DrillReport } from '../runbook/drill.js';
-import { formatDuration, parseDuration } from '../runbook/duration.js';
+import { durationText, formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
 import { auditTrail } from './audit-trail.js';
 import { drillResultQuery, rollbackWorkflowId } from './messages.js';
@@ -50,6 +50,9 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
   const forced = input.forced === true;
   const spec = runbook.spec;
   const target = { environment: spec.environment, service: spec.service };
+  const inputProblems = runbookDurationProblems(runbook);
+  if (inputProblems.length > 0) throw ApplicationFailure.nonRetryable(`invalid runbook input: ${inputProblems.join('; ')}`, 'InvalidRunbook');
+  const slaText = durationText(spec.sla);
   const report: DrillReport = {
     workflowId,
     runbook: runbook.metadata.name,
@@ -58,8 +61,8 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
     forced,
     phase: 'deploying-bad-revision',
     startedAt: new Date().toISOString(),
-    sla: spec.sla,
-    slaSeconds: parseDuration(spec.sla) / 1000,
+    sla: slaText,
+    slaSeconds: spec.sla / 1000,
   };
   setHandler(drillResultQuery, () => report);
   const trail = auditTrail(
@@ -90,7 +93,7 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
     forced,
     step: step.name,
     deployment: `${step.namespace}/${step.deployment}`,
-    sla: spec.sla,
+    sla: slaText,
   });
 
   async function end(): Promise<DrillReport> {
@@ -100,14 +103,14 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
     const took = report.restoreSeconds !== undefined ? formatDuration(report.restoreSeconds * 1000) : undefined;
     const summary =
       report.verdict === 'met'
-        ? `restored in ${took}, within the ${spec.sla} SLA`
+        ? `restored in ${took}, within the ${slaText} SLA`
         : report.verdict === 'missed'
-          ? `restored in ${took}: the ${spec.sla} SLA was missed`
+          ? `restored in ${took}: the ${slaText} SLA was missed`
           : `not restored by the rollback: ${report.error ?? report.rollback?.failure ?? `rollback ${report.rollback?.outcome ?? 'did not run'}`}`;
     trail.record(`drill.${report.verdict}`, 'rearguard', summary, {
       verdict: report.verdict,
       restoreSeconds: report.restoreSeconds,
-      sla: spec.sla,
+      sla: slaText,
       slaMet: report.slaMet,
       rollback: report.rollback,
       revision: report.revision,

@@ -11,13 +11,15 @@ import {
   proxySinks,
   setHandler,
   sleep,
+  upsertMemo,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
-import { formatDuration, parseDuration } from '../runbook/duration.js';
+import { durationText, formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import { PLANNED_STEP_TYPES, type Check, type Step } from '../runbook/schema.js';
-import type { ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
+import type { ItemStatus, Outcome, Phase, RestoreRecord, RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
+import { alreadyRestoredMessage, explicitTargetProblem, hasRelativeTarget, withExplicitTarget } from '../runbook/repeat.js';
 import {
   approvePlanUpdate,
   approveUpdate,
@@ -50,7 +52,7 @@ const NON_RETRYABLE = ['ConfigurationError', 'MechanismNotAvailable', 'Permissio
 
 function stepOptions(step: Step): ActivityOptions {
   return {
-    startToCloseTimeout: step.timeout ?? '10m',
+    startToCloseTimeout: step.timeout ?? 600_000,
     heartbeatTimeout: '30s',
     retry: {
       initialInterval: '1s',
@@ -63,16 +65,24 @@ function stepOptions(step: Step): ActivityOptions {
 }
 
 function checkOptions(check: Check): ActivityOptions {
-  // A check polls until it passes or its own timeout is spent, then fails with what it last saw.
+  // A check polls until it passes or its own timeout is spent, then fails with what it last saw. A
+  // prometheus check must then also hold for `for`: its activity gets timeout + for.
   return {
-    startToCloseTimeout: parseDuration(check.timeout ?? '2m') + 30_000,
+    startToCloseTimeout: (check.timeout ?? 120_000) + (check.type === 'prometheus' ? (check.for ?? 0) : 0) + 30_000,
     heartbeatTimeout: '30s',
     retry: { initialInterval: '2s', maximumAttempts: 3, nonRetryableErrorTypes: [...NON_RETRYABLE, 'CheckFailed'] },
   };
 }
 
+/** Thrown inside a step when its plan finds the target already restored by an earlier rollback. */
+class AlreadyRestored extends Error {}
+
 /** One line for the audit trail: what a planned step is about to change. */
 export function describePlan(plan: Record<string, unknown>): string {
+  if (plan.alreadyRestored) {
+    const r = plan.alreadyRestored as RestoreRecord;
+    return `${r.detail}: already restored by ${r.by} at ${r.at}; a relative target would move past it, so nothing changes (name a revision explicitly to go further)`;
+  }
   if ('headBefore' in plan) {
     const commits = (plan.commits as string[]).map((c, i) => `${c.slice(0, 12)} "${(plan.subjects as string[])[i]}"`).join(', ');
     return `git ${String(plan.repo)}@${String(plan.branch)}: ${plan.mode === 'revert' ? `revert ${commits}` : `restore the tree of ${commits}`} as a new commit on ${String(plan.headBefore).slice(0, 12)}`;
@@ -102,8 +112,13 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
   const spec = runbook.spec;
   const target = { environment: spec.environment, service: spec.service };
   const startedMs = Date.now();
-  const slaMs = parseDuration(spec.sla);
-  const approval = spec.approval ?? { required: false, approvers: [], quorum: 1, timeout: '30m' };
+  // Validation leaves milliseconds; anything else (an older client's '5m') fails the run, not its tasks.
+  const inputProblems = runbookDurationProblems(runbook);
+  if (inputProblems.length > 0) throw ApplicationFailure.nonRetryable(`invalid runbook input: ${inputProblems.join('; ')}`, 'InvalidRunbook');
+  const slaMs = spec.sla;
+  const slaText = durationText(slaMs);
+  const approval = spec.approval ?? { required: false, approvers: [], quorum: 1, timeout: 30 * 60_000 };
+  const approvalText = durationText(approval.timeout);
   const pending = (name: string, type: string): ItemStatus => ({ name, type, state: 'pending' });
 
   const status: RollbackStatus = {
@@ -114,15 +129,15 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     joins: [],
     phase: 'preflight',
     startedAt: new Date(startedMs).toISOString(),
-    approval: { required: approval.required, approvers: approval.approvers, quorum: approval.quorum, timeout: approval.timeout, votes: [] },
+    approval: { required: approval.required, approvers: approval.approvers, quorum: approval.quorum, timeout: approvalText, votes: [] },
     sla: {
-      target: spec.sla,
+      target: slaText,
       deadline: new Date(startedMs + slaMs).toISOString(),
       remainingMs: slaMs,
       breached: false,
       escalations: spec.escalation.map((e) => ({
-        at: e.at,
-        atMs: e.at.endsWith('%') ? Math.round((slaMs * Number(e.at.slice(0, -1))) / 100) : parseDuration(e.at),
+        at: typeof e.at === 'number' ? durationText(e.at) : e.at,
+        atMs: typeof e.at === 'number' ? e.at : Math.round((slaMs * Number(e.at.slice(0, -1))) / 100),
         notify: e.notify,
       })),
     },
@@ -206,7 +221,12 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
   setHandler(triggerSignal, (t: Trigger) => {
     if (t.requestId === trigger.requestId || status.joins.some((j) => j.requestId === t.requestId)) return;
     status.joins.push(t);
-    audit('rollback.joined', t.actor, t.reason, { source: t.source, phase: status.phase });
+    // A join never changes the running rollback's targets: an explicit target is recorded, not applied.
+    audit('rollback.joined', t.actor, t.reason, {
+      source: t.source,
+      phase: status.phase,
+      ...(t.explicitTarget ? { explicitTarget: t.explicitTarget, explicitTargetApplied: false } : {}),
+    });
   });
   setHandler(cancelRequestSignal, (req) => {
     status.cancel ??= req;
@@ -226,13 +246,13 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
       if (status.phase === 'done') return;
       if (mark.breach) {
         status.sla.breached = true;
-        audit('rollback.sla-breached', 'sla-timer', `not restored within the ${spec.sla} SLA`, { phase: status.phase });
+        audit('rollback.sla-breached', 'sla-timer', `not restored within the ${slaText} SLA`, { phase: status.phase });
         metrics.slaBreached(target);
       } else {
         const esc = status.sla.escalations[mark.index];
         esc.firedAt = new Date().toISOString();
-        audit('rollback.escalated', 'sla-timer', `${esc.at} of the ${spec.sla} SLA elapsed`, { notify: esc.notify, phase: status.phase });
-        await notify(esc.notify, 'escalation', `Rollback ${workflowId} still ${status.phase} after ${formatDuration(mark.atMs)} (SLA ${spec.sla})`, {
+        audit('rollback.escalated', 'sla-timer', `${esc.at} of the ${slaText} SLA elapsed`, { notify: esc.notify, phase: status.phase });
+        await notify(esc.notify, 'escalation', `Rollback ${workflowId} still ${status.phase} after ${formatDuration(mark.atMs)} (SLA ${slaText})`, {
           at: esc.at,
           phase: status.phase,
         });
@@ -262,13 +282,19 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
         item.error = 'cancelled';
         throw err;
       }
+      if (err instanceof AlreadyRestored) {
+        item.state = 'skipped';
+        return undefined;
+      }
       item.state = 'failed';
       item.error = errorMessage(err);
       return undefined;
     } finally {
       item.endedAt = new Date().toISOString();
       item.durationMs = Date.parse(item.endedAt) - Date.parse(item.startedAt);
-      if (item.state !== 'skipped') {
+      if (item.state === 'skipped' && item.result?.alreadyRestored) {
+        audit(`rollback.${kind}-skipped`, 'rearguard', String(item.result.status), { [kind]: item.name, type: item.type, result: item.result });
+      } else if (item.state !== 'skipped') {
         if (kind === 'step') metrics.stepFinished(item.type, item.durationMs / 1000);
         audit(`rollback.${kind}-${item.state}`, 'rearguard', item.error ?? `${kind} ${item.name} ${item.state}`, {
           [kind]: item.name,
@@ -292,13 +318,13 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     const decided = await condition(() => item.planApproval?.approvedBy !== undefined || rejected(), approval.timeout);
     if (rejected()) throw ApplicationFailure.nonRetryable(`plan of step ${item.name} rejected`, 'PlanRejected');
     if (!decided)
-      throw ApplicationFailure.nonRetryable(`plan of step ${item.name} was not approved within ${approval.timeout}; nothing was applied`, 'PlanNotApproved');
+      throw ApplicationFailure.nonRetryable(`plan of step ${item.name} was not approved within ${approvalText}; nothing was applied`, 'PlanNotApproved');
   }
 
   /** After a rollback, freeze the service (until lifted or `freezeAfter` ends) while the cause is found. */
-  async function freezeForRca(duration: string): Promise<void> {
+  async function freezeForRca(durationMs: number): Promise<void> {
     const name = `rca-${spec.environment}-${spec.service}`.slice(0, 253);
-    const end = new Date(Date.now() + parseDuration(duration)).toISOString();
+    const end = new Date(Date.now() + durationMs).toISOString();
     try {
       await startChild(freezeWindow, {
         workflowId: freezeWorkflowId(name),
@@ -315,7 +341,7 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
         // The freeze outlives this rollback.
         parentClosePolicy: ParentClosePolicy.ABANDON,
       });
-      audit('rollback.freeze-started', 'rearguard', `freezeAfter ${duration}: ${spec.environment}/${spec.service} frozen until lifted or ${end}`, {
+      audit('rollback.freeze-started', 'rearguard', `freezeAfter ${durationText(durationMs)}: ${spec.environment}/${spec.service} frozen until lifted or ${end}`, {
         freeze: freezeWorkflowId(name),
         end,
       });
@@ -325,13 +351,63 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     }
   }
 
+  /**
+   * The repeat rule (runbook/repeat.ts): `step`'s relative target would move past a state an earlier rollback
+   * restored. Nothing more runs; the run ends `already-restored` (not an error), audited, and escalated.
+   */
+  async function alreadyRestored(step: string, record: RestoreRecord): Promise<void> {
+    outcome = 'already-restored';
+    const message = alreadyRestoredMessage(record);
+    status.alreadyRestored = { step, record, message };
+    const item = status.steps.find((s) => s.name === step);
+    if (item) item.result = { ...item.result, status: `already restored: ${record.detail}`, alreadyRestored: record };
+    for (const s of [...status.steps, ...status.verify]) if (s.state === 'pending') s.state = 'skipped';
+    audit('rollback.already-restored', 'rearguard', message, {
+      step,
+      by: record.by,
+      ...(record.runId ? { runId: record.runId } : {}),
+      at: record.at,
+      revision: record.revision,
+      restoredTo: record.restoredTo,
+      detail: record.detail,
+    });
+    const escalate = [...new Set(spec.escalation.flatMap((e) => e.notify))];
+    await notify(
+      escalate.length ? escalate : spec.notify.map((n) => n.name),
+      'already-restored',
+      `Rollback ${workflowId} (${trigger.source} trigger by ${trigger.actor}): ${message}. ${record.detail}. Nothing was changed; to go further back, a person names the revision: rearguard rollback start --to-revision N`,
+      { step, by: record.by, at: record.at, revision: record.revision, trigger: { source: trigger.source, actor: trigger.actor, reason: trigger.reason } },
+    );
+  }
+
   async function procedure(): Promise<void> {
     const problems = await checks.preflight({ runbook });
     if (problems.length > 0) return fail('preflight', problems.join('; '));
+    const explicitProblem = trigger.explicitTarget && explicitTargetProblem(spec.steps, trigger.explicitTarget);
+    if (explicitProblem) return fail('preflight', `explicit target (--to-revision): ${explicitProblem}`);
+
+    // The repeat rule, before approval and before any step runs: a repeated trigger changes nothing.
+    // If the check itself cannot run, each step's own plan applies the same rule when it is planned.
+    const relative = spec.steps.map((s) => withExplicitTarget(s, trigger.explicitTarget)).filter(hasRelativeTarget);
+    if (relative.length > 0) {
+      try {
+        const found = await checks.findRestored({
+          workflowId,
+          target,
+          cluster: spec.cluster,
+          steps: relative,
+          trigger: { actor: trigger.actor, reason: trigger.reason, source: trigger.source },
+        });
+        if (found) return await alreadyRestored(found.step, found.record);
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        audit('rollback.repeat-check-failed', 'rearguard', errorMessage(err), { steps: relative.map((s) => s.name ?? s.type) });
+      }
+    }
 
     if (approval.required) {
       status.phase = 'awaiting-approval';
-      status.approval.deadline = new Date(Date.now() + parseDuration(approval.timeout)).toISOString();
+      status.approval.deadline = new Date(Date.now() + approval.timeout).toISOString();
       metrics.approvalPending(workflowId, true);
       let decided: boolean;
       try {
@@ -341,12 +417,12 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
       }
       if (!decided) {
         outcome = 'approval-timeout';
-        audit('rollback.approval-timeout', 'approval-timer', `no quorum within ${approval.timeout}`, { approvals: approvals(), quorum: approval.quorum });
+        audit('rollback.approval-timeout', 'approval-timer', `no quorum within ${approvalText}`, { approvals: approvals(), quorum: approval.quorum });
         const escalate = [...new Set(spec.escalation.flatMap((e) => e.notify))];
         await notify(
           escalate.length ? escalate : spec.notify.map((n) => n.name),
           'approval-timeout',
-          `Rollback ${workflowId} was not approved within ${approval.timeout}; nothing was changed`,
+          `Rollback ${workflowId} was not approved within ${approvalText}; nothing was changed`,
         );
         return;
       }
@@ -357,8 +433,10 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     }
 
     status.phase = 'running-steps';
-    for (const [i, step] of spec.steps.entries()) {
+    for (const [i, runbookStep] of spec.steps.entries()) {
       const item = status.steps[i];
+      // A person's explicit target (rollback start --to-revision) replaces the step's toRevision for this run.
+      const step = withExplicitTarget(runbookStep, trigger.explicitTarget);
       const run = proxyActivities<Activities>(stepOptions(step));
       const request = {
         workflowId,
@@ -368,16 +446,23 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
         idempotencyKey: `${workflowId}/${runId}/${item.name}`,
         trigger: { actor: trigger.actor, reason: trigger.reason, source: trigger.source },
       };
+      let restored: RestoreRecord | undefined;
       await runItem(item, 'step', async () => {
         // Resolve the target once and keep it in history: every retry of the step, on any worker,
         // then ensures this same target (revision 7 stays revision 7, never "one more back").
         if (PLANNED_STEP_TYPES.includes(step.type)) {
           item.plan = (await run.planStep(request)) as unknown as Record<string, unknown>;
           audit('rollback.step-planned', 'rearguard', describePlan(item.plan), { step: item.name, type: step.type, plan: item.plan });
+          restored = item.plan.alreadyRestored as RestoreRecord | undefined;
+          if (restored) {
+            item.result = { status: `already restored: ${restored.detail}`, alreadyRestored: restored };
+            throw new AlreadyRestored();
+          }
         }
         if (step.type === 'terraform' && step.approvePlan) await awaitPlanApproval(item);
         return run.runStep({ ...request, plan: item.plan });
       });
+      if (restored) return alreadyRestored(item.name, restored);
       if (item.state === 'failed' && rejected()) {
         outcome = 'rejected';
         status.steps.slice(i + 1).forEach((s) => (s.state = 'skipped'));
@@ -398,7 +483,12 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     }
   }
 
-  audit('rollback.triggered', trigger.actor, trigger.reason, { source: trigger.source, sla: spec.sla, steps: spec.steps.length });
+  audit('rollback.triggered', trigger.actor, trigger.reason, {
+    source: trigger.source,
+    sla: slaText,
+    steps: spec.steps.length,
+    ...(trigger.explicitTarget ? { explicitTarget: trigger.explicitTarget } : {}),
+  });
   const slaClock = new CancellationScope();
   const slaWatch = slaClock.run(watchSla).catch((err: unknown) => {
     if (!isCancellation(err)) throw err;
@@ -417,6 +507,8 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
 
   status.outcome = outcome;
   status.phase = 'done';
+  // Visible in `rollback list` (visibility) without asking a worker.
+  upsertMemo({ outcome });
   status.endedAt = new Date().toISOString();
   slaClock.cancel();
   await slaWatch;
@@ -432,9 +524,10 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     });
   }
   metrics.rollbackFinished({ ...target, outcome }, durationSeconds);
-  if (outcome === 'succeeded' && spec.freezeAfter) await freezeForRca(spec.freezeAfter);
-  // Everyone on the runbook's notify list hears how it ended (an approval timeout was announced already).
-  if (outcome !== 'approval-timeout') {
+  if (outcome === 'succeeded' && spec.freezeAfter !== undefined) await freezeForRca(spec.freezeAfter);
+  // Everyone on the runbook's notify list hears how it ended (an approval timeout and an already-restored
+  // target were announced to the escalation targets already).
+  if (outcome !== 'approval-timeout' && outcome !== 'already-restored') {
     await notify(
       spec.notify.map((n) => n.name),
       `rollback.${outcome}`,

@@ -17,7 +17,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
-import { formatDuration, parseDuration } from '../runbook/duration.js';
+import { durationText, formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { Target } from '../runbook/types.js';
 import { auditTrail } from './audit-trail.js';
@@ -105,9 +105,9 @@ export function violations(runbook: Runbook, ev: SloEvaluation, status: Pick<Slo
       }
       status.breachedSince[c.name] ??= new Date(nowMs).toISOString();
       const heldMs = nowMs - Date.parse(status.breachedSince[c.name]);
-      if (heldMs >= (c.for ? parseDuration(c.for) : 0)) {
+      if (heldMs >= (c.for ?? 0)) {
         const side = c.above !== undefined ? `above ${c.above}` : `below ${c.below}`;
-        out.push(`${c.name}: ${round(r.value!)} ${side}${c.for ? ` for ${formatDuration(heldMs)}` : ''}`);
+        out.push(`${c.name}: ${round(r.value!)} ${side}${c.for !== undefined ? ` for ${formatDuration(heldMs)}` : ''}`);
       }
     }
     for (const w of ev.burnRate) {
@@ -129,6 +129,8 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
   const spec = runbook.spec;
   const slo = spec.slo;
   if (!slo) throw ApplicationFailure.nonRetryable(`runbook ${runbook.metadata.name} has no spec.slo section: nothing to guard`, 'ConfigurationError');
+  const inputProblems = runbookDurationProblems(runbook);
+  if (inputProblems.length > 0) throw ApplicationFailure.nonRetryable(`invalid runbook input: ${inputProblems.join('; ')}`, 'InvalidRunbook');
   const target: Target = { environment: spec.environment, service: spec.service };
   const { interval, cooldown } = slo;
   const status: SloGuardStatus = input.carried
@@ -140,8 +142,8 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
         startedAt: new Date().toISOString(),
         startedBy: input.actor,
         state: 'watching',
-        interval,
-        cooldown,
+        interval: durationText(interval),
+        cooldown: durationText(cooldown),
         evaluations: 0,
         breachedSince: {},
         httpFailures: 0,
@@ -167,8 +169,8 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
     }
   };
   const inCooldown = () => status.cooldownUntil !== undefined && Date.parse(status.cooldownUntil) > Date.now();
-  const refreshState = (violated: boolean) => {
-    status.state = status.paused
+  const currentState = (violated: boolean): GuardState =>
+    status.paused
       ? 'paused'
       : inCooldown()
         ? 'cooldown'
@@ -177,13 +179,14 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
           : violated
             ? 'violated'
             : 'watching';
+  const refreshState = (violated: boolean) => {
+    status.state = currentState(violated);
   };
   let changes = 0;
 
-  setHandler(guardStatusQuery, () => {
-    refreshState(status.state === 'violated');
-    return status;
-  });
+  // Queries are read-only: the state a reader sees is computed (the cooldown may have run out since the last
+  // evaluation), never stored by the query.
+  setHandler(guardStatusQuery, () => ({ ...status, state: currentState(status.state === 'violated') }));
   setHandler(
     pauseGuardUpdate,
     ({ actor, reason }) => {
@@ -259,7 +262,7 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
         rollbacks.triggerRollback({ runbook, trigger: { source: 'slo', actor: GUARD_ACTOR, reason, requestId } }),
       );
       const now = Date.now();
-      status.cooldownUntil = new Date(now + parseDuration(cooldown)).toISOString();
+      status.cooldownUntil = new Date(now + cooldown).toISOString();
       status.triggers = [...status.triggers, { time: new Date(now).toISOString(), rollbackId: r.workflowId, joined: r.joined, violations: found }].slice(-20);
       metrics.sloGuardTriggered({ environment: spec.environment, service: spec.service });
       audit('guard.triggered', GUARD_ACTOR, reason, { rollback: r.workflowId, joined: r.joined, violations: found, cooldownUntil: status.cooldownUntil });
@@ -274,14 +277,14 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
     }
   }
 
-  if (!input.carried) audit('guard.started', input.actor, input.reason ?? 'guard started', { interval, cooldown });
+  if (!input.carried) audit('guard.started', input.actor, input.reason ?? 'guard started', { interval: durationText(interval), cooldown: durationText(cooldown) });
   try {
     for (;;) {
       if (!status.paused) await evaluateOnce();
       const seen = changes;
       // Sleep until the next evaluation; a pause or resume wakes it (resume evaluates at once).
       if (status.paused) await condition(() => changes !== seen || tooLong());
-      else await condition(() => changes !== seen || tooLong(), parseDuration(interval));
+      else await condition(() => changes !== seen || tooLong(), interval);
       if (tooLong()) {
         await condition(allHandlersFinished);
         await trail.flushed();

@@ -1,7 +1,6 @@
 // The Kubernetes mechanisms as activity bodies: plan (resolve the target once; the workflow records it)
 // and apply (ensure that target, then wait like `kubectl rollout status`, heartbeating).
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
-import { parseDuration } from '../../runbook/duration.js';
 import type { Check, Step } from '../../runbook/schema.js';
 import { applyBlueGreen, planBlueGreen, type BlueGreenPlan } from './blue-green.js';
 import type { Clusters } from '../targets.js';
@@ -73,7 +72,7 @@ export function kubernetesMechanisms(clusters: Clusters) {
     /** `kubernetesAvailable`: the rollout is complete and every desired replica is available. */
     async check(check: Extract<Check, { type: 'kubernetesAvailable' }>, defaultCluster: string | undefined): Promise<Record<string, unknown>> {
       const kube = clusters.client(check.cluster ?? defaultCluster);
-      const message = await waitForRollout(kube, check.namespace, check.deployment, Date.now() + parseDuration(check.timeout ?? '2m'), 'CheckFailed');
+      const message = await waitForRollout(kube, check.namespace, check.deployment, Date.now() + (check.timeout ?? 120_000), 'CheckFailed');
       const dep = await getDeployment(kube, check.namespace, check.deployment);
       return {
         deployment: `${check.namespace}/${check.deployment}`,

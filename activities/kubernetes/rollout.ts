@@ -117,7 +117,14 @@ export function restoredState(dep: KubeObject, sets: KubeObject[]): RestoreRecor
   // template tells a new deploy apart from the state we restored.
   const rs = sets.find((s) => revisionOf(s) === current);
   if (!rs || !equalIgnoreHash(rs.spec.template, dep.spec.template)) return undefined;
-  return { revision: record.revision, restoredTo: record.restoredTo, by: record.by, ...(record.runId ? { runId: record.runId } : {}), at: record.at, detail: record.detail };
+  return {
+    revision: record.revision,
+    restoredTo: record.restoredTo,
+    by: record.by,
+    ...(record.runId ? { runId: record.runId } : {}),
+    at: record.at,
+    detail: record.detail,
+  };
 }
 
 export async function planRollout(kube: KubeClient, ns: string, name: string, toRevision: 'previous' | number): Promise<RolloutPlan> {

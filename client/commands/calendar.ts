@@ -15,7 +15,7 @@ import type { freezeWindow } from '../../workflows/freeze.js';
 import { liftFreezeUpdate, redefineFreezeUpdate } from '../../workflows/messages.js';
 import type { CliContext } from '../context.js';
 import { CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
-import { localTime, runningFreezes } from '../gate.js';
+import { localTime, readFreezes, waitUntilGateSees } from '../gate.js';
 
 export async function readCalendarOrFail(file: string): Promise<FreezeCalendar> {
   const loaded = await loadCalendar(file);
@@ -43,7 +43,53 @@ export async function applyCalendar(client: Client, cal: FreezeCalendar, opts: {
   };
 
   const schedules = await calendarSchedules(client);
-  const running = await runningFreezes(client);
+  // A running freeze that cannot be read might be one of this calendar's: refuse rather than act blindly.
+  const snapshot = await readFreezes(client);
+  if (snapshot.unreadable.length > 0)
+    throw failed(
+      `cannot apply freeze calendar ${name}: ${snapshot.unreadable.length} running freeze(s) could not be read:`,
+      ...snapshot.unreadable.map((u) => `  ${u.id}: ${u.error}`),
+    );
+  const running = snapshot.states;
+  /** Windows started by this apply that are active now: the gate must see them before apply returns. */
+  const activeNow: string[] = [];
+  const now = Date.now();
+
+  /**
+   * The occurrence of a recurring window that covers now (applied during a weekend freeze): its Schedule only
+   * starts later occurrences, so it is started here, as the Schedule would have started it (same workflow, input
+   * and ID, with the occurrence's start and end as `export --ics` computes them), for the time it has left.
+   */
+  const occurrenceInProgress = async (p: Extract<PlannedWindow, { kind: 'recurring' }>) => {
+    const o = occurrences(cal, now, now + 1).find((x) => x.window.name === p.name && x.start <= now && now < x.end);
+    if (!o) return;
+    // An occurrence of this window already runs (started by the Schedule, or by an earlier apply; an edit updates it below).
+    if (running.some((s) => s.calendar?.name === name && s.name === p.name && s.id.startsWith(`freeze:${p.name}-`))) return;
+    const id = occurrenceWorkflowId(p.name, o.start);
+    const span = `${localTime(new Date(o.start).toISOString(), cal.spec.timezone)} - ${localTime(new Date(o.end).toISOString(), cal.spec.timezone)}`;
+    const r: ApplyResult = { window: p.name, kind: 'occurrence', id, outcome: 'created', detail: `${span}: in progress, starts now` };
+    // It ran already and was lifted by hand (or ended): not restarted.
+    const previous = await client.workflow
+      .getHandle(id)
+      .describe()
+      .catch((err: unknown) => {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      });
+    if (previous?.status.name === 'RUNNING') return void results.push({ ...r, outcome: 'unchanged', detail: `${span}: in progress` });
+    if (previous) return void results.push({ ...r, outcome: 'skipped', detail: `${span}: ${previous.status.name.toLowerCase()}, not restarted` });
+    await act(r, () =>
+      client.workflow.start<typeof freezeWindow>('freezeWindow', {
+        workflowId: id,
+        taskQueue: opts.taskQueue,
+        args: [{ ...p.input, start: new Date(o.start).toISOString(), end: new Date(o.end).toISOString() }],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        memo: { actor: opts.actor, reason: p.input.reason, calendar: name },
+      }),
+    );
+    activeNow.push(id);
+  };
   // Windows of the same name that another calendar (or a person) owns: refuse before changing anything.
   const conflicts = plan.flatMap((p) => {
     const other = p.kind === 'recurring' ? schedules.get(p.scheduleId)?.calendar : running.find((s) => s.id === p.workflowId)?.calendar?.name;
@@ -74,6 +120,7 @@ export async function applyCalendar(client: Client, cal: FreezeCalendar, opts: {
           }),
         );
       else results.push(r);
+      await occurrenceInProgress(p);
       continue;
     }
     const live = running.find((s) => s.id === p.workflowId);
@@ -107,6 +154,7 @@ export async function applyCalendar(client: Client, cal: FreezeCalendar, opts: {
         memo: { actor: opts.actor, reason: p.input.reason, calendar: name },
       }),
     );
+    if (Date.parse(p.input.start!) <= now) activeNow.push(p.workflowId);
   }
 
   // What the calendar no longer has, and occurrences of recurring windows whose definition changed.
@@ -132,8 +180,14 @@ export async function applyCalendar(client: Client, cal: FreezeCalendar, opts: {
       );
     }
   }
+  // Enforced as soon as apply returns: the windows it started that are active now are visible to the gate.
+  if (!opts.dryRun) await waitUntilGateSees(client, activeNow);
   return results;
 }
+
+/** The workflow ID a Schedule gives the run of one occurrence: its action's ID, "-", the nominal time (RFC 3339, UTC, in seconds). */
+export const occurrenceWorkflowId = (window: string, startMs: number): string =>
+  `freeze:${window}-${new Date(startMs).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
 
 function redefine(client: Client, id: string, input: FreezeWindowInput, actor: string): Promise<FreezeState> {
   const def: FreezeRedefinition = {

@@ -81,7 +81,8 @@ export function startDifferences(
   const environments = [...state.scope.environments, ...(state.released ?? [])];
   if (!sameSet(environments, asked.environments))
     out.push({ setting: 'environments', running: environments.join(',') || '(none left)', asked: asked.environments.join(',') });
-  if (!sameSet(state.scope.services, asked.services)) out.push({ setting: 'services', running: state.scope.services.join(','), asked: asked.services.join(',') });
+  if (!sameSet(state.scope.services, asked.services))
+    out.push({ setting: 'services', running: state.scope.services.join(','), asked: asked.services.join(',') });
   if (asked.start && !sameTime(state.start, asked.start)) out.push({ setting: 'start', running: state.start, asked: asked.start });
   if (!sameTime(state.end, asked.end) && !(asked.originalEnd && sameTime(asked.originalEnd, asked.end)))
     out.push({ setting: 'end', running: state.end, asked: asked.end });
@@ -290,8 +291,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
       else if (!states.length && !unreadable.length) c.out('No freeze windows are running.');
       else states.forEach((s) => show(c, s));
       // Running windows that could not be read are shown too, and make the listing a failure: it is incomplete.
-      if (unreadable.length)
-        throw failed(`${unreadable.length} running freeze(s) could not be read:`, ...unreadable.map((u) => `  ${u.id}: ${u.error}`));
+      if (unreadable.length) throw failed(`${unreadable.length} running freeze(s) could not be read:`, ...unreadable.map((u) => `  ${u.id}: ${u.error}`));
     });
 
   freeze
@@ -324,7 +324,15 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
             `UNKNOWN: cannot check the freeze gate for ${o.env}/${o.service}: ${why}`,
             'The gate fails closed; to deploy anyway, ask again with --fail-open (logged).',
           );
-        decision = { ...q, allowed: true, blockedBy: [], exceptedBy: [], result: 'allowed', unreadable: [{ id: '*', error: why }], failedOpen: true };
+        decision = {
+          ...q,
+          allowed: true,
+          blockedBy: [],
+          exceptedBy: [],
+          result: 'allowed',
+          unreadable: [{ id: '*', kind: 'list', error: why }],
+          failedOpen: true,
+        };
       }
       if (decision.failedOpen)
         c.err(

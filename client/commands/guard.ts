@@ -3,7 +3,8 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { formatDuration } from '../../runbook/duration.js';
+import { sloProblems } from '../../runbook/cross-checks.js';
+import { durationText, formatDuration } from '../../runbook/duration.js';
 import type { Runbook } from '../../runbook/schema.js';
 import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../workflows/messages.js';
 import { guardWorkflowId, type sloGuard, type SloGuardStatus } from '../../workflows/slo-guard.js';
@@ -11,6 +12,7 @@ import { targetOptions, reason as reasonText } from '../options.js';
 import type { CliContext } from '../context.js';
 import { badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { readRunbookOrFail } from './runbook.js';
+import { failIfWedged, queryFailure } from '../wedged.js';
 
 function workflowIdOf(raw: Record<string, unknown>): string {
   const o = parseOptions(targetOptions('guard'), { env: raw.env, service: raw.service, id: raw.id });
@@ -23,27 +25,16 @@ const withTarget = (cmd: Command): Command =>
     .option('--service <service>', 'the guarded service')
     .option('--id <workflowId>', 'workflow ID instead of --env/--service');
 
-/** What the schema cannot see: spec.slo's references to the rest of the runbook. */
-export function sloProblems(runbook: Runbook): string[] {
-  const slo = runbook.spec.slo;
-  if (!slo) return ['spec.slo: Required (the SLO guard needs conditions, burnRate or health to watch)'];
-  const problems: string[] = [];
-  const names = runbook.spec.notify.map((n) => n.name);
-  (slo.notify ?? []).forEach((n, i) => {
-    if (!names.includes(n)) problems.push(`spec.slo.notify[${i}]: no notify target named ${n} in spec.notify (${names.join(', ') || 'none'})`);
-  });
-  if (slo.health?.deployment === true && !runbook.spec.steps.some((s) => s.type === 'kubernetes'))
-    problems.push('spec.slo.health.deployment: true needs a kubernetes step naming the Deployment; or give { namespace, deployment }');
-  return problems;
-}
+/** spec.slo's references to the rest of the runbook are checked by `runbook validate` (runbook/cross-checks.ts). */
+export { sloProblems };
 
 /** One line per thing the guard watches. */
 export function describeSlo(runbook: Runbook): string[] {
   const slo = runbook.spec.slo!;
   const lines = slo.conditions.map(
-    (c) => `condition ${c.name}: ${c.above !== undefined ? `above ${c.above}` : `below ${c.below}`}${c.for ? ` for ${c.for}` : ''}`,
+    (c) => `condition ${c.name}: ${c.above !== undefined ? `above ${c.above}` : `below ${c.below}`}${c.for !== undefined ? ` for ${durationText(c.for)}` : ''}`,
   );
-  for (const w of slo.burnRate?.windows ?? []) lines.push(`burn rate of ${slo.objective}%: ${w.long} and ${w.short} windows above ${w.factor}x`);
+  for (const w of slo.burnRate?.windows ?? []) lines.push(`burn rate of ${slo.objective}%: ${durationText(w.long)} and ${durationText(w.short)} windows above ${w.factor}x`);
   if (slo.health?.deployment) lines.push('deployment health: ProgressDeadlineExceeded');
   if (slo.health?.http) lines.push(`http health: GET ${slo.health.http.url.replace(/\?.*$/, '')} (${slo.health.http.failures} failures in a row)`);
   return lines;
@@ -51,10 +42,11 @@ export function describeSlo(runbook: Runbook): string[] {
 
 async function queryGuard(client: Client, workflowId: string): Promise<SloGuardStatus> {
   try {
+    await failIfWedged(client, workflowId, 'read the status of');
     return await client.workflow.getHandle(workflowId).query(guardStatusQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw failed(`no guard ${workflowId} was found`, 'Start one with `rearguard guard start --runbook FILE`.');
-    throw failed(`cannot read the status of ${workflowId}: ${rootMessage(err)}`, 'Is a Rearguard worker running? Queries are answered by a worker.');
+    throw await queryFailure(client, workflowId, err, 'read the status of');
   }
 }
 
@@ -114,7 +106,7 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
         if (c.opts.json) c.out(JSON.stringify({ workflowId, runId: handle.firstExecutionRunId }));
         else {
           const slo = runbook.spec.slo!;
-          c.out(`Started guard ${workflowId} (runbook ${runbook.metadata.name}): every ${slo.interval}, cooldown ${slo.cooldown} after a trigger.`);
+          c.out(`Started guard ${workflowId} (runbook ${runbook.metadata.name}): every ${durationText(slo.interval)}, cooldown ${durationText(slo.cooldown)} after a trigger.`);
           describeSlo(runbook).forEach((l) => c.out(`  ${l}`));
         }
       } catch (err) {

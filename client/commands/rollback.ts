@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { durationText } from '../../runbook/duration.js';
@@ -18,9 +18,12 @@ import {
 import type { rollback } from '../../workflows/rollback.js';
 import type { planRollback } from '../../workflows/plan.js';
 import type { CliContext } from '../context.js';
-import { EXIT, CliError, failed, parseOptions, rootMessage } from '../errors.js';
+import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
+import { resolveExplicitTarget } from '../../runbook/repeat.js';
 import { eventLine, renderStatus, slaLine } from '../render.js';
 import { readRunbookOrFail } from './runbook.js';
+import { wedgedLines, wedgedRun } from '../../activities/wedged.js';
+import { failIfWedged, queryFailure } from '../wedged.js';
 import { targetOptions, reason as reasonText } from '../options.js';
 
 function workflowIdOf(opts: unknown): string {
@@ -38,11 +41,18 @@ export const outcomeExitCode = (s: RollbackStatus): number => (s.outcome === 'su
 
 async function queryStatus(client: Client, workflowId: string): Promise<RollbackStatus> {
   try {
+    await failIfWedged(client, workflowId, 'read the status of');
     return await client.workflow.getHandle(workflowId).query(statusQuery);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw failed(`no rollback ${workflowId} was found`);
-    throw failed(`cannot read the status of ${workflowId}: ${rootMessage(err)}`, 'Is a Rearguard worker running? Queries are answered by a worker.');
+    throw await queryFailure(client, workflowId, err, 'read the status of');
   }
+}
+
+/** A wedged rollback is never joined: the trigger would be lost in a run that makes no progress. */
+async function refuseToJoinWedged(client: Client, workflowId: string, described?: WorkflowExecutionDescription): Promise<void> {
+  const w = await wedgedRun(client, workflowId, described);
+  if (w) throw failed(`refusing to join ${workflowId}: the rollback running for this target is wedged.`, ...wedgedLines(w));
 }
 
 /** Follows a rollback until it ends: a redrawn block on a TTY, one line per audit event otherwise. */
@@ -85,16 +95,43 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
     .requiredOption('--reason <text>', 'why: recorded in the audit trail and shown to approvers')
     .option('--source <source>', `what triggered it: ${TRIGGER_SOURCES.join(', ')}`, 'manual')
     .option('--wait', 'follow progress until the rollback ends; exit code from its outcome')
+    .option('--to-revision <n>', "an explicit target for the runbook's kubernetes or helm step (audited); goes past a state an earlier rollback restored")
+    .option('--step <name>', 'with --to-revision: the kubernetes or helm step it is for (needed when the runbook has several)')
     .action(async (raw: Record<string, unknown>) => {
       const opts = parseOptions(
-        z.object({ runbook: z.string(), reason: reasonText, source: z.enum(TRIGGER_SOURCES), wait: z.boolean().optional() }),
+        z.object({
+          runbook: z.string(),
+          reason: reasonText,
+          source: z.enum(TRIGGER_SOURCES),
+          wait: z.boolean().optional(),
+          toRevision: z
+            .string()
+            .regex(/^[1-9]\d{0,8}$/, 'expected a positive revision number such as 3')
+            .transform(Number)
+            .optional(),
+          step: z.string().optional(),
+        }),
         raw,
       );
+      if (opts.step !== undefined && opts.toRevision === undefined) throw badInput('--step: only with --to-revision');
       const c = ctx();
       const runbook = await readRunbookOrFail(opts.runbook);
-      const trigger: Trigger = { source: opts.source, actor: c.actor, reason: opts.reason, requestId: randomUUID() };
+      let explicitTarget: Trigger['explicitTarget'];
+      if (opts.toRevision !== undefined) {
+        const r = resolveExplicitTarget(runbook.spec.steps, opts.toRevision, opts.step);
+        if (!r.ok) throw badInput(r.message);
+        explicitTarget = r.target;
+      }
+      const trigger: Trigger = {
+        source: opts.source,
+        actor: c.actor,
+        reason: opts.reason,
+        requestId: randomUUID(),
+        ...(explicitTarget ? { explicitTarget } : {}),
+      };
       const workflowId = rollbackWorkflowId(runbook.spec.environment, runbook.spec.service);
       const client = await c.connect();
+      await refuseToJoinWedged(client, workflowId);
       // Signal-with-start: a rollback already running for this target receives the trigger as a
       // join (audited) instead of a second rollback racing the first.
       const handle = await client.workflow.signalWithStart<typeof rollback, [Trigger]>('rollback', {
@@ -105,8 +142,10 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
         signalArgs: [trigger],
         memo: { requestId: trigger.requestId, runbook: runbook.metadata.name, actor: trigger.actor, reason: trigger.reason },
       });
-      const memo = (await handle.describe()).memo as { requestId?: string; actor?: string } | undefined;
+      const described = await handle.describe();
+      const memo = described.memo as { requestId?: string; actor?: string } | undefined;
       const joined = memo?.requestId !== trigger.requestId;
+      if (joined) await refuseToJoinWedged(client, workflowId, described);
       if (c.opts.json && !opts.wait) c.out(JSON.stringify({ workflowId, runId: handle.signaledRunId, joined }));
       else if (!c.opts.json) {
         c.out(
@@ -114,6 +153,12 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
             ? `Joined the rollback already running: ${workflowId} (started by ${memo?.actor ?? 'someone else'}); your trigger is in its audit trail.`
             : `Started rollback ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)}).`,
         );
+        if (explicitTarget)
+          c.out(
+            joined
+              ? `Your --to-revision ${explicitTarget.toRevision} was not applied: the running rollback keeps its own targets (it is recorded in its audit trail).`
+              : `Step ${explicitTarget.step} goes to revision ${explicitTarget.toRevision}, as you asked (recorded in the audit trail).`,
+          );
         const a = runbook.spec.approval;
         if (a?.required && !joined) {
           c.out(`Needs ${a.quorum} approval(s) from ${a.approvers.filter((x) => x !== c.actor).join(', ')} within ${durationText(a.timeout)}:`);
@@ -238,6 +283,17 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
       try {
         const d = await handle.describe();
         if (d.status.name !== 'RUNNING') throw failed(`${workflowId} is not running (${d.status.name.toLowerCase()})`);
+        // A wedged run never handles a cancellation (that takes a workflow task too): terminate it instead.
+        const wedged = await wedgedRun(client, workflowId, d);
+        if (wedged) {
+          await handle.terminate(`cancelled by ${c.actor}: ${reason} (wedged: ${wedged.error})`);
+          c.out(
+            c.opts.json
+              ? JSON.stringify({ workflowId, cancelled: true, terminated: true, actor: c.actor })
+              : `Terminated ${workflowId} (wedged: its workflow task kept failing: ${wedged.error}) as ${c.actor}. Steps already done are not undone; a new trigger starts a new rollback.`,
+          );
+          return;
+        }
         await handle.signal(cancelRequestSignal, { actor: c.actor, reason });
         await handle.cancel();
       } catch (err) {
@@ -269,9 +325,10 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
       }
       if (c.opts.json) return c.out(JSON.stringify(rows));
       if (rows.length === 0) return c.out(all ? 'No rollbacks.' : 'No running rollbacks (use --all for finished ones).');
+      // A finished rollback's outcome (memo `outcome`, e.g. already-restored) says more than "completed".
       for (const r of rows)
         c.out(
-          `${String(r.workflowId).padEnd(34)} ${String(r.status).padEnd(11)} ${String(r.startTime)}  ${String(r.runbook ?? '')} by ${String(r.actor ?? '?')}: ${String(r.reason ?? '')}`,
+          `${String(r.workflowId).padEnd(34)} ${String(r.outcome ?? r.status).padEnd(16)} ${String(r.startTime)}  ${String(r.runbook ?? '')} by ${String(r.actor ?? '?')}: ${String(r.reason ?? '')}`,
         );
     });
 }

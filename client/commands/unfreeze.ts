@@ -15,6 +15,8 @@ import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, free
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { localTime } from '../gate.js';
+import { failIfWedged } from '../wedged.js';
+import { wedgedLines, wedgedRun } from '../../activities/wedged.js';
 import { durationOption, freezeIdOf, freezeRef, list, reason as reasonText } from '../options.js';
 
 const reason = reasonText;
@@ -62,6 +64,9 @@ async function call<T>(ctx: CliContext, freezeId: string, what: string, run: (h:
     if (err instanceof WorkflowNotFoundError)
       throw failed(`no gradual unfreeze of ${freezeId} was found (start one with: rearguard unfreeze start --freeze ...)`);
     if (err instanceof WorkflowUpdateFailedError) throw failed(`${what} refused: ${rootMessage(err)}`);
+    if (err instanceof CliError) throw err;
+    const w = await wedgedRun(client, id).catch(() => undefined);
+    if (w) throw failed(`${what} failed:`, ...wedgedLines(w));
     throw failed(`${what} failed: ${rootMessage(err)}`);
   }
 }
@@ -234,6 +239,8 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ freeze: freezeRef }), raw);
+      // A wedged unfreeze answers no Query: say so at once instead of timing out.
+      await failIfWedged(await c.connect(), unfreezeWorkflowId(freezeIdOf(o.freeze)), 'read the status of');
       const s = await call(c, freezeIdOf(o.freeze), 'status', (h) => h.query(unfreezeStatusQuery));
       if (c.opts.json) return c.out(JSON.stringify(s));
       renderUnfreeze(s).forEach((l) => c.out(l));

@@ -56,11 +56,14 @@ describe('freeze calendar', () => {
   const incident = (end: DateTime) =>
     `{ name: peak-now, start: ${local(now.minus({ minutes: 1 }))}, end: ${local(end)}, scope: { environments: [prod] }, reason: Peak sale }`;
   const later = `{ name: year-end, start: ${local(now.plus({ days: 20 }))}, end: ${local(now.plus({ days: 22 }))}, scope: { environments: [prod, staging] } }`;
-  const weekly = (d: string) => `{ name: weekends, schedule: "0 16 * * FRI", duration: ${d}, scope: { environments: [prod], services: ["*"] } }`;
+  const weekly = (d: string, cron = '0 16 * * FRI') =>
+    `{ name: weekends, schedule: "${cron}", duration: ${d}, scope: { environments: [prod], services: ["*"] } }`;
+  // Weekly, three days from now: no occurrence is in progress, so apply starts none (freezes-in-effect.test.ts covers that).
+  const notNow = `0 16 * * ${(now.setZone(TZ).weekday + 3) % 7}`;
 
   it('apply creates, re-apply changes nothing, an edit updates and removes exactly what changed', async () => {
     const file = join(dir, 'calendar.yaml');
-    await writeFile(file, calendarYaml([incident(now.plus({ hours: 2 })), later, weekly('64h')]));
+    await writeFile(file, calendarYaml([incident(now.plus({ hours: 2 })), later, weekly('64h', notNow)]));
 
     const dry = await rearguard(['freeze', 'calendar', 'apply', file, '--dry-run'], e);
     assert.equal(dry.code, 0, dry.stderr);
@@ -82,7 +85,7 @@ describe('freeze calendar', () => {
     assert.deepEqual(outcomes(again), { 'peak-now': 'unchanged', 'year-end': 'unchanged', weekends: 'unchanged' });
 
     const newEnd = now.plus({ hours: 3 });
-    await writeFile(file, calendarYaml([incident(newEnd), weekly('60h')]));
+    await writeFile(file, calendarYaml([incident(newEnd), weekly('60h', notNow)]));
     const edited = await rearguard(['freeze', 'calendar', 'apply', file, '--json'], e);
     assert.equal(edited.code, 0, edited.stderr);
     assert.deepEqual(outcomes(edited), { 'peak-now': 'updated', weekends: 'updated', 'year-end': 'lifted' });

@@ -99,8 +99,8 @@ describe('release freeze from the CLI', () => {
       ['freeze', 'start', '--name', 'black-friday', '--env', 'prod', '--duration', '3d', '--reason', 'Peak business event', '--as', 'rm-cy'],
       e,
     );
-    assert.equal(again.code, 0, 'starting an existing window is idempotent');
-    assert.match(again.stdout, /Freeze already exists/);
+    assert.equal(again.code, 0, 'starting an existing window with the same settings is idempotent');
+    assert.match(again.stdout, /Freeze black-friday is already running with the same settings/);
 
     assert.equal(
       (await rearguard(['freeze', 'exception', 'request', '--name', 'black-friday', '--change', 'PR-1234', '--reason', 'checkout bug fix', '--as', 'dave'], e))

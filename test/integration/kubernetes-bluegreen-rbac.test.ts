@@ -92,14 +92,14 @@ describe('kubernetesAvailable', () => {
     const ns = await blueGreenNamespace('avail');
     const mech = kubernetesMechanisms(new Clusters({ testbed: { kubeconfig: bed.kubeconfig } }));
     const ok: Record<string, unknown> = await new MockActivityEnvironment().run(() =>
-      mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-blue', timeout: '30s' }, 'testbed'),
+      mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-blue', timeout: 30_000 }, 'testbed'),
     );
     assert.equal(ok.availableReplicas, 2);
     // A Deployment whose pods can never be scheduled (no node has that much CPU) never becomes available.
     await bed.kubectl(['apply', '-f', '-'], app(ns, 'huge', 'web:3.0', 1));
     await bed.kubectl(['set', 'resources', '-n', ns, 'deployment/web-huge', '--requests=cpu=1000']);
     await assert.rejects(
-      new MockActivityEnvironment().run(() => mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-huge', timeout: '5s' }, 'testbed')),
+      new MockActivityEnvironment().run(() => mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-huge', timeout: 5_000 }, 'testbed')),
       (e: unknown) => e instanceof ApplicationFailure && e.type === 'CheckFailed' && /waiting for deployment avail\/web-huge rollout to finish/.test(e.message),
     );
   });
@@ -115,7 +115,7 @@ describe('rollout status', () => {
     await bed.kubectl(['set', 'resources', '-n', ns, 'deployment/web-blue', '--requests=cpu=1000']);
     const mech = kubernetesMechanisms(new Clusters({ testbed: { kubeconfig: bed.kubeconfig } }));
     await assert.rejects(
-      new MockActivityEnvironment().run(() => mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-blue', timeout: '60s' }, 'testbed')),
+      new MockActivityEnvironment().run(() => mech.check({ type: 'kubernetesAvailable', namespace: ns, deployment: 'web-blue', timeout: 60_000 }, 'testbed')),
       (e: unknown) =>
         e instanceof ApplicationFailure &&
         e.type === 'RolloutFailed' &&

@@ -36,7 +36,7 @@ after(async () => {
 describe('prometheus check (real Prometheus)', () => {
   it('passes when the value holds the threshold for `for`', async () => {
     const started = Date.now();
-    const r = await activity(() => runPrometheusCheck(env, check({ for: '3s' })));
+    const r = await activity(() => runPrometheusCheck(env, check({ for: 3_000 })));
     assert.equal(r.value, 0);
     assert.ok(Date.now() - started >= 3_000, 'held for 3s before passing');
     assert.ok((r.polls as number) >= 3);
@@ -46,7 +46,7 @@ describe('prometheus check (real Prometheus)', () => {
     target.set({ errorRatio: 0.5 });
     await waitUntil(async () => Number((await prom.query(ratio('5s')))[0]?.value[1]) > 0.2 || undefined, 'errors visible', 20_000);
     await assert.rejects(
-      activity(() => runPrometheusCheck(env, check({ for: '2s' })), 10_000),
+      activity(() => runPrometheusCheck(env, check({ for: 2_000 })), 10_000),
       (err: unknown) =>
         err instanceof ApplicationFailure &&
         err.type === 'CheckFailed' &&

@@ -109,7 +109,7 @@ describe('FreezeCalendar', () => {
     );
     assert.equal(weekly.kind, 'recurring');
     assert.equal(weekly.kind === 'recurring' && weekly.scheduleId, 'freeze-schedule:weekends');
-    assert.equal(weekly.input.duration, '64h');
+    assert.equal(weekly.input.duration, 64 * 3_600_000, '64h, in milliseconds');
     assert.equal(weekly.input.calendar?.name, 'company-freezes');
   });
 

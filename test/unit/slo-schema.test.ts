@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { validateRunbook } from '../../runbook/load.js';
-import { sloProblems } from '../../client/commands/guard.js';
+import { sloProblems } from '../../runbook/cross-checks.js';
 import { withWindow } from '../../activities/prometheus.js';
 
 const doc = (slo: unknown, steps: unknown[] = [{ type: 'kubernetes', namespace: 'payments', deployment: 'api' }]) => ({
@@ -30,11 +30,12 @@ describe('spec.slo schema', () => {
     );
     assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
     const slo = r.value.spec.slo!;
-    assert.equal(slo.interval, '30s');
-    assert.equal(slo.cooldown, '15m');
+    // Durations are milliseconds once validated: 30s, 15m, and the default windows 1h/5m and 6h/30m.
+    assert.equal(slo.interval, 30_000);
+    assert.equal(slo.cooldown, 15 * 60_000);
     assert.deepEqual(slo.burnRate!.windows, [
-      { long: '1h', short: '5m', factor: 14.4 },
-      { long: '6h', short: '30m', factor: 6 },
+      { long: 3_600_000, short: 5 * 60_000, factor: 14.4 },
+      { long: 6 * 3_600_000, short: 30 * 60_000, factor: 6 },
     ]);
     assert.deepEqual(slo.health!.http, { url: 'http://payments.internal/healthz', expectStatus: 200, failures: 3 });
     assert.deepEqual(sloProblems(r.value), []);
@@ -59,7 +60,7 @@ describe('spec.slo schema', () => {
     [
       'bad for',
       { conditions: [{ name: 'e', query: 'x', above: 1, for: 'two minutes' }] },
-      ['spec.slo.conditions[0].for: expected a duration like 90s, 5m, 2h'],
+      ['spec.slo.conditions[0].for: expected a duration like 90s, 5m, 2h (at most 7d), got "two minutes"'],
     ],
     ['unknown key in a condition', { conditions: [{ name: 'e', query: 'x', above: 1, window: '5m' }] }, ['spec.slo.conditions[0].window: unknown key']],
     ['burn rate without objective', { burnRate: { errorRatio: ratio } }, ['spec.slo.objective: expected objective (e.g. 99.9) with burnRate']],
@@ -74,7 +75,7 @@ describe('spec.slo schema', () => {
       { objective: 99.9, burnRate: { errorRatio: ratio, windows: [{ long: '5m', short: '1h', factor: 14.4 }] } },
       ['spec.slo.burnRate.windows[0].short: expected short to be shorter than long'],
     ],
-    ['interval under 1s', { interval: '500ms', health: { deployment: true } }, ['spec.slo.interval: expected at least 1s']],
+    ['interval under 1s', { interval: '500ms', health: { deployment: true } }, ['spec.slo.interval: expected at least 1s, got 500ms']],
     ['bad deployment health', { health: { deployment: 'yes' } }, ['spec.slo.health.deployment: expected true or { namespace, deployment }']],
     ['bad http url', { health: { http: { url: 'payments/healthz' } } }, ['spec.slo.health.http.url: expected an http:// or https:// URL']],
   ];
@@ -82,10 +83,10 @@ describe('spec.slo schema', () => {
     it(name, () => assert.deepEqual(problems(slo), want));
   }
 
-  it('references the schema cannot see: notify names, deployment: true without a kubernetes step', () => {
+  it('references the schema cannot see: notify names, deployment: true without a kubernetes step (reported by validation)', () => {
     const r = validateRunbook(doc({ health: { deployment: true }, notify: ['pager'] }, [{ type: 'webhook', url: 'http://127.0.0.1:9/x' }]));
-    assert.ok(r.ok);
-    assert.deepEqual(sloProblems(r.value), [
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.ok ? [] : r.problems, [
       'spec.slo.notify[0]: no notify target named pager in spec.notify (oncall)',
       'spec.slo.health.deployment: true needs a kubernetes step naming the Deployment; or give { namespace, deployment }',
     ]);

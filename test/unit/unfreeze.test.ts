@@ -11,7 +11,7 @@ describe('unfreeze --gate syntax', () => {
       query: 'sum(rate(errors[5m])) / sum(rate(requests[5m]))',
       below: 0.01,
     });
-    assert.deepEqual(parseGate('sum(up{job="api"}) > 2 for 2m'), { type: 'prometheus', query: 'sum(up{job="api"})', above: 2, for: '2m' });
+    assert.deepEqual(parseGate('sum(up{job="api"}) > 2 for 2m'), { type: 'prometheus', query: 'sum(up{job="api"})', above: 2, for: 120_000 });
     // A comparison inside the query stays in the query.
     assert.deepEqual(parseGate('count(latency > 0.5) < 1e-3'), { type: 'prometheus', query: 'count(latency > 0.5)', below: 0.001 });
   });
@@ -27,7 +27,7 @@ describe('unfreeze --gate syntax', () => {
     const g = gateFor({ type: 'prometheus', query: 'errors{env="$environment"}', below: 1 }, 'staging');
     assert.equal(g.type === 'prometheus' && g.query, 'errors{env="staging"}');
     const h = gateFor(
-      { type: 'http', url: 'https://$environment.example.com/healthz', method: 'GET', expectStatus: 200, successes: 1, interval: '5s' },
+      { type: 'http', url: 'https://$environment.example.com/healthz', method: 'GET', expectStatus: 200, successes: 1, interval: 5_000 },
       'prod',
     );
     assert.equal(h.type === 'http' && h.url, 'https://prod.example.com/healthz');

@@ -55,6 +55,8 @@ function stubs(markerLeft: boolean, overrides: Partial<Activities> = {}) {
       replicaSet: 'api-1',
       alreadyAtTarget: false,
     }),
+    // A drill's bad revision is a new deploy: never a state an earlier rollback restored.
+    findRestored: async () => null,
     runStep: async () => ({ ok: true }),
     runCheck: async () => ({ ok: true }),
     notify: async () => ({ sent: [] }),

@@ -135,7 +135,7 @@ describe('freezeWindow workflow', () => {
 
   it('exceptions: no self-approval, approvers only, one vote each; approved ones expire', async () => {
     await withFreeze({ exceptions: { approvers: ['rm-bo', 'rm-cy', 'rm-di'], quorum: 2 } }, async (h) => {
-      const e = await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'rm-bo', reason: 'checkout bug fix', changeId: 'PR-42', validFor: '4h' }] });
+      const e = await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'rm-bo', reason: 'checkout bug fix', changeId: 'PR-42', validFor: 4 * 3_600_000 }] });
       assert.equal(e.status, 'pending');
       const refused = (actor: string, re: RegExp) =>
         assert.rejects(
@@ -157,7 +157,7 @@ describe('freezeWindow workflow', () => {
       await h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'done' }] });
     });
     await withFreeze({}, async (h) => {
-      await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-7', validFor: '2h' }] });
+      await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-7', validFor: 2 * 3_600_000 }] });
       const e = await h.executeUpdate(approveExceptionUpdate, { args: [{ actor: 'rm-bo', changeId: 'PR-7' }] });
       assert.equal(e.status, 'approved');
       const s = await h.query(freezeStateQuery);
@@ -196,7 +196,7 @@ describe('freezeWindow workflow', () => {
         await h.executeUpdate(extendFreezeUpdate, {
           args: [{ actor: 'rm-ann', reason: 'sales run longer', end: new Date(startedAt + 4 * DAY).toISOString() }],
         });
-        await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-9', validFor: '2h' }] });
+        await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-9', validFor: 2 * 3_600_000 }] });
         await h.executeUpdate(approveExceptionUpdate, { args: [{ actor: 'rm-bo', changeId: 'PR-9' }] });
         const done = await result(h);
         assert.equal(done.phase, 'ended');
@@ -340,7 +340,7 @@ describe('freezeWindow workflow', () => {
         (t) => ({ guardrails, historyLimit: 40, end: new Date(t + 5_000).toISOString() }),
         async (h, { audit }) => {
           const firstRun = (await h.describe()).runId;
-          await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-1', validFor: '2h' }] });
+          await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-1', validFor: 2 * 3_600_000 }] });
           let end = Date.parse((await h.query(freezeStateQuery)).end);
           for (let i = 0; i < 12; i++) {
             end += 500;

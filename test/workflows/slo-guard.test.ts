@@ -284,7 +284,8 @@ describe('violations (pure)', () => {
     objective: 99.9,
     conditions: [],
     burnRate: { errorRatio: 'sum(rate(e[$window])) / sum(rate(r[$window]))', windows: [{ long: '1h', short: '5m', factor: 14.4 }] },
-    health: { deployment: true, http: { url: 'http://127.0.0.1:9/healthz', failures: 2 } },
+    // `deployment: true` needs a kubernetes step (a validation error since issue 10); these runbooks have webhook steps.
+    health: { deployment: { namespace: 'payments', deployment: 'api' }, http: { url: 'http://127.0.0.1:9/healthz', failures: 2 } },
   });
   const base = (over: Partial<SloEvaluation>): SloEvaluation => ({ time: '', conditions: [], burnRate: [], health: {}, ...over });
 

@@ -119,8 +119,8 @@ async function withUnfreeze(
           {
             freezeId,
             ladder: ['dev', 'staging', 'prod'],
-            soak: '30m',
-            interval: '5m',
+            soak: 30 * 60_000,
+            interval: 5 * 60_000,
             gates: [errorRatio],
             notify: [channel],
             actor: 'rm-ann',
@@ -361,7 +361,7 @@ describe('gradualUnfreeze workflow', () => {
     const dev = await createDevServerEnv();
     try {
       await withUnfreeze(
-        { soak: '4s', interval: '500ms', historyLimit: 40 },
+        { soak: 4_000, interval: 500, historyLimit: 40 },
         async ({ freeze, audit, start }) => {
           const h = await start();
           const firstRun = (await h.describe()).runId;

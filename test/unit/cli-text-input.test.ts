@@ -1,0 +1,66 @@
+// `--as` and `--reason` reach terminals, Slack and commit messages: the real CLI refuses control
+// characters, bidirectional overrides and unbounded lengths with exit 2 and a message naming the flag,
+// before it contacts Temporal (the address below has nothing listening).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { printable } from '../../runbook/names.js';
+import { ROOT } from '../helpers/tools.js';
+
+const run = promisify(execFile);
+async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const r = await run(process.execPath, [join(ROOT, 'bin/rearguard.js'), '--address', '127.0.0.1:1', ...args], {
+      env: { ...process.env, REARGUARD_ACTOR: '', ...env },
+    });
+    return { code: 0, ...r };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('free text on the command line', () => {
+  const lift = (reason: string, ...more: string[]) => [...more, 'freeze', 'lift', '--name', 'black-friday', '--reason', reason];
+
+  for (const [what, reason] of [
+    ['a newline (forges an audit or commit line)', 'ok\nApproved-by: ceo'],
+    ['a terminal escape sequence', 'ok \u001b[2J\u001b[31mFAKE'],
+    ['a right-to-left override', 'ok \u202e'],
+    ['more than 500 characters', 'x'.repeat(501)],
+  ] as const) {
+    it(`--reason with ${what} is refused`, async () => {
+      const r = await cli(lift(reason));
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /--reason: expected printable text of at most 500 characters/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+
+  for (const [what, actor] of [
+    ['an escape sequence', 'alice\u001b[0m'],
+    ['spaces', 'alice smith'],
+    ['129 characters', 'a'.repeat(129)],
+  ] as const) {
+    it(`--as with ${what} is refused, and so is REARGUARD_ACTOR`, async () => {
+      const flag = await cli(lift('ok', '--as', actor));
+      assert.equal(flag.code, 2, flag.stderr);
+      assert.match(flag.stderr, /--as: expected a user or system name/);
+      const envVar = await cli(lift('ok'), { REARGUARD_ACTOR: actor });
+      assert.equal(envVar.code, 2, envVar.stderr);
+      assert.match(envVar.stderr, /REARGUARD_ACTOR: expected a user or system name/);
+    });
+  }
+
+  it('accepts a plain name and reason (and then fails only on the unreachable server)', async () => {
+    const r = await cli(lift('end of sale: unfreeze', '--as', 'rm-ann@example.com'));
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /cannot reach Temporal/);
+  });
+
+  it('printable() blanks control characters in text from machines (alert labels)', () => {
+    assert.equal(printable('a\nb\u001b[31mc\u202e'), 'a b [31mc ');
+  });
+});
