@@ -66,16 +66,20 @@ async function whyUnreadable(client: Client, id: string, err: unknown, timeoutMs
     : { kind: 'failed', error: `its state Query failed: ${message}` };
 }
 
-/** Running freezes that answer (the others are left out: callers that must not act blindly use readFreezes). */
-export async function runningFreezes(client: Client): Promise<FreezeState[]> {
-  return (await readFreezes(client)).states;
-}
-
-/** Waits (up to 10 s) until the gate sees these freezes, so a command that returns has them enforced. */
+/** Waits (up to 10 s) until the gate sees these freezes (listed, and answering their Query), so a command that returns has them enforced. */
 export async function waitUntilGateSees(client: Client, ids: string[]): Promise<void> {
-  for (let i = 0; i < 100 && ids.length > 0; i++) {
-    const seen = await readFreezes(client).catch(() => undefined);
-    if (seen && ids.every((id) => seen.states.some((s) => s.id === id))) return;
+  const until = Date.now() + 10_000;
+  while (ids.length > 0 && Date.now() < until) {
+    const seen = await client
+      .withDeadline(Math.min(until, Date.now() + GATE_QUERY_TIMEOUT_MS), async () => {
+        const listed = new Set<string>();
+        for await (const w of client.workflow.list({ query: `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Running'` })) listed.add(w.workflowId);
+        if (!ids.every((id) => listed.has(id))) return false;
+        await Promise.all(ids.map((id) => client.workflow.getHandle(id).query(freezeStateQuery)));
+        return true;
+      })
+      .catch(() => false);
+    if (seen) return;
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -102,12 +106,17 @@ export async function checkGate(
   } catch (err) {
     snapshot = { states: [], unreadable: [{ id: '*', kind: 'list', error: `cannot list the running freezes: ${rootMessage(err)}` }] };
   }
-  const decision = evaluateGate(snapshot.states, q, Date.now());
+  return gateAnswer(snapshot, q, Date.now(), opts.failOpen === true);
+}
+
+/** The pure rule: what the gate answers from what it could and could not read. */
+export function gateAnswer(snapshot: FreezeSnapshot, q: { environment: string; service: string; change?: string }, now: number, failOpen: boolean): GateAnswer {
+  const decision = evaluateGate(snapshot.states, q, now);
   const { unreadable } = snapshot;
   // A freeze that can be read and blocks is a certain answer; otherwise an unreadable one might block.
   if (!decision.allowed) return { ...decision, result: 'frozen', unreadable };
   if (unreadable.length === 0) return { ...decision, result: 'allowed', unreadable };
-  if (opts.failOpen) return { ...decision, result: 'allowed', unreadable, failedOpen: true };
+  if (failOpen) return { ...decision, result: 'allowed', unreadable, failedOpen: true };
   return { ...decision, allowed: false, result: 'unknown', unreadable };
 }
 

@@ -116,7 +116,7 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
         return reply.code(answer.result === 'allowed' ? 200 : answer.result === 'frozen' ? 423 : 503).send(body);
       } catch (err) {
         gateChecks.inc({ result: 'error' });
-        return reply.code(503).send({ result: 'unknown', allowed: false, error: `cannot check the freeze gate: ${(err as Error).message}` });
+        return reply.code(503).send({ result: 'unknown', allowed: false, error: `cannot check the freeze gate: ${internalError(err, 'GET /v1/gate')}` });
       }
     });
     registerAlertIntake(app, { client, token, runbooks, taskQueue: taskQueue ?? TASK_QUEUE, registry, rateLimit: perMinute(limits.alertsPerMinute) });

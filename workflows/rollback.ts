@@ -9,6 +9,7 @@ import {
   isCancellation,
   proxyActivities,
   proxySinks,
+  patched,
   setHandler,
   sleep,
   upsertMemo,
@@ -389,7 +390,8 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
     // The repeat rule, before approval and before any step runs: a repeated trigger changes nothing.
     // If the check itself cannot run, each step's own plan applies the same rule when it is planned.
     const relative = spec.steps.map((s) => withExplicitTarget(s, trigger.explicitTarget)).filter(hasRelativeTarget);
-    if (relative.length > 0) {
+    // patched: runs started before this check existed replay without it.
+    if (relative.length > 0 && patched('repeat-rule-check')) {
       try {
         const found = await checks.findRestored({
           workflowId,
@@ -507,8 +509,9 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
 
   status.outcome = outcome;
   status.phase = 'done';
-  // Visible in `rollback list` (visibility) without asking a worker.
-  upsertMemo({ outcome });
+  // Visible in `rollback list` (visibility) without asking a worker. patched: a run that ended before this
+  // existed replays (e.g. for a status query) without it.
+  if (patched('outcome-memo')) upsertMemo({ outcome });
   status.endedAt = new Date().toISOString();
   slaClock.cancel();
   await slaWatch;

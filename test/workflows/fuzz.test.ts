@@ -1,0 +1,402 @@
+// Property-based fuzzing of the workflows on the time-skipping test server: hundreds of generated valid
+// runbooks (every step, check and notify type, every duration form, values at the caps, approvals with
+// quorum and timeouts, escalations at percentages and at durations) run as rollbacks against stub
+// activities that succeed, fail (retryable or not), hang until cancelled or timed out, or are slow; people
+// approve, reject, approve plans, cancel or do nothing. Then freeze windows from generated calendars, with
+// exceptions, extensions and lifts. Every run must reach a terminal outcome with zero failed workflow
+// tasks, and its status Query must answer before, during and after it. Seeded: REARGUARD_FUZZ_SEED.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import fc from 'fast-check';
+import { z } from 'zod';
+import type { Activities } from '../../activities/index.js';
+import { durationOption } from '../../client/options.js';
+import { planCalendar, validateCalendar } from '../../runbook/calendar.js';
+import { DURATION_LIMITS } from '../../runbook/duration.js';
+import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
+import { validateRunbook } from '../../runbook/load.js';
+import type { Runbook } from '../../runbook/schema.js';
+import type { RollbackStatus, Trigger } from '../../runbook/types.js';
+import { RearguardMetrics } from '../../worker/metrics.js';
+import { createRearguardWorker } from '../../worker/worker.js';
+import {
+  approveExceptionUpdate,
+  approvePlanUpdate,
+  approveUpdate,
+  cancelRequestSignal,
+  extendFreezeUpdate,
+  freezeStateQuery,
+  liftFreezeUpdate,
+  rejectUpdate,
+  requestExceptionUpdate,
+  rollbackWorkflowId,
+  statusQuery,
+  triggerSignal,
+} from '../../workflows/messages.js';
+import { durationTextArb, fuzzSeed, validCalendarDoc, validRunbookDoc, type RunbookDoc } from '../helpers/arbitraries.js';
+import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+
+const seed = fuzzSeed('workflow fuzzing');
+const ROLLBACKS = Number(process.env.REARGUARD_FUZZ_ROLLBACKS ?? 300);
+const FREEZES = Number(process.env.REARGUARD_FUZZ_FREEZES ?? 120);
+/** Runs started together: their approvals land while time stands still, then they finish with time skipping. */
+const BATCH = 12;
+/** A run that has not ended after this much real time is stuck (a wedged workflow task retries forever). */
+const RUN_LIMIT_MS = 120_000;
+
+let env: TestWorkflowEnvironment;
+let bundle: WorkflowBundleWithSourceMap;
+before(async () => {
+  env = await createTimeSkippingEnv();
+  bundle = await workflowBundle();
+});
+after(async () => {
+  await env?.teardown();
+});
+
+// --- stub activities, scripted per run --------------------------------------------------------------
+
+const BEHAVIOURS = ['ok', 'ok', 'ok', 'ok', 'slow', 'retryable', 'fatal', 'hang'] as const;
+type Behaviour = (typeof BEHAVIOURS)[number];
+
+/** What the stubs of one workflow do, in call order; keyed by workflow ID. */
+const scripts = new Map<string, { behaviours: Behaviour[]; next: number; calls: Record<string, number> }>();
+
+function behaviourFor(activity: string): Behaviour {
+  const info = Context.current().info;
+  const s = scripts.get(info.workflowExecution.workflowId);
+  if (!s) return 'ok';
+  s.calls[activity] = (s.calls[activity] ?? 0) + 1;
+  return s.behaviours[s.next++ % s.behaviours.length];
+}
+
+/** Heartbeats until cancelled or timed out (the time-skipping clock usually gets there first), at most ~8 s of real time. */
+async function hang(): Promise<never> {
+  const ctx = Context.current();
+  for (let i = 0; i < 32; i++) {
+    ctx.heartbeat({ i });
+    await ctx.sleep(250);
+  }
+  throw ApplicationFailure.retryable('stub hung for 8s of real time', 'StubHung');
+}
+
+async function act<T>(activity: string, ok: () => T, opts: { neverHang?: boolean; neverFail?: boolean } = {}): Promise<T> {
+  let b = behaviourFor(activity);
+  if (opts.neverFail && (b === 'retryable' || b === 'fatal' || b === 'hang')) b = 'ok';
+  if (opts.neverHang && b === 'hang') b = 'fatal';
+  if (b === 'slow') await Context.current().sleep(20 + (Context.current().info.attempt % 5) * 30);
+  if (b === 'retryable') throw ApplicationFailure.retryable(`stub: ${activity} failed for now`, 'Transient');
+  if (b === 'fatal') throw ApplicationFailure.nonRetryable(`stub: ${activity} is misconfigured`, 'ConfigurationError');
+  if (b === 'hang') await hang();
+  return ok();
+}
+
+const planFor = (step: { type: string; namespace?: string; name?: string }): Record<string, unknown> => {
+  switch (step.type) {
+    case 'kubernetes':
+      return { namespace: step.namespace, deployment: 'api', fromRevision: 3, toRevision: 2, fromImages: ['api:3'], toImages: ['api:2'] };
+    case 'blueGreen':
+      return { namespace: step.namespace, service: 'api', fromSelector: { track: 'green' }, toSelector: { track: 'blue' } };
+    case 'helm':
+      return { namespace: step.namespace, release: 'api', fromRevision: 5, toRevision: 4, fromChart: 'api-1.1', toChart: 'api-1.0' };
+    case 'gitops':
+      return { repo: 'config', branch: 'main', headBefore: 'f'.repeat(40), commits: ['a'.repeat(40)], subjects: ['bad change'], mode: 'revert' };
+    default:
+      return { repo: 'infra', workingDir: 'infra', toRef: 'v1', commit: 'b'.repeat(40), add: 0, change: 1, destroy: 0 };
+  }
+};
+
+const stubActivities = {
+  appendAudit: async () => undefined,
+  preflight: () => act('preflight', () => [] as string[]),
+  findRestored: () => act('findRestored', () => undefined, { neverHang: true }),
+  planStep: (req: { step: { type: string; namespace?: string } }) => act('planStep', () => planFor(req.step)),
+  runStep: () => act('runStep', () => ({ changed: true })),
+  runCheck: () => act('runCheck', () => ({ ok: true })),
+  notify: (req: { targets: { name: string }[] }) => act('notify', () => ({ sent: req.targets.map((t) => t.name) })),
+  // Guardrail activities retry without limit (they must come off again): their stubs fail for good or not at all.
+  applyGuardrails: () => act('applyGuardrails', () => ({ changes: [{ guardrail: 'argocd', target: 'appproject argocd/default', action: 'deny sync window added' }] }), { neverHang: true }),
+  restoreGuardrails: () => act('restoreGuardrails', () => ({ changes: [] }), { neverFail: true }),
+} as unknown as Activities;
+
+// --- shared bookkeeping ------------------------------------------------------------------------------
+
+interface Report {
+  id: string;
+  status: string;
+  outcome: string;
+  queries: number;
+  problems: string[];
+}
+
+/** Every failed workflow task in a run's history, as text (there must be none). */
+async function failedTasks(h: WorkflowHandle): Promise<string[]> {
+  const history = await h.fetchHistory();
+  return (history.events ?? [])
+    .filter((e) => e.workflowTaskFailedEventAttributes)
+    .map((e) => `workflow task failed: ${e.workflowTaskFailedEventAttributes?.failure?.message ?? JSON.stringify(e.workflowTaskFailedEventAttributes)}`);
+}
+
+/** Resolves when the run ends (any way), or after RUN_LIMIT_MS with `stuck`. */
+async function settle(h: WorkflowHandle): Promise<{ value?: unknown; error?: unknown; stuck?: true }> {
+  const result = h.result().then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  const limit = delay(RUN_LIMIT_MS).then(() => ({ stuck: true as const }));
+  return Promise.race([result, limit]);
+}
+
+const failureType = (err: unknown): string => {
+  let e = err as { cause?: unknown; type?: string; name?: string } | undefined;
+  while (e?.cause) e = e.cause as typeof e;
+  return e?.type ?? e?.name ?? String(err);
+};
+
+async function inBatches<T>(items: T[], size: number, run: (item: T, i: number) => Promise<Report>): Promise<Report[]> {
+  const out: Report[] = [];
+  for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map((item, j) => run(item, i + j)))));
+  return out;
+}
+
+function summarise(what: string, reports: Report[]): void {
+  const tally = new Map<string, number>();
+  for (const r of reports) tally.set(r.outcome, (tally.get(r.outcome) ?? 0) + 1);
+  console.log(`# ${what}: ${[...tally].map(([k, n]) => `${k} ${n}`).join(', ')}`);
+  const bad = reports.filter((r) => r.problems.length > 0);
+  assert.deepEqual(
+    bad.map((r) => `${r.id}: ${r.problems.join('; ')}`),
+    [],
+    `replay with REARGUARD_FUZZ_SEED=${seed}`,
+  );
+}
+
+let worker: Worker;
+let taskQueue: string;
+async function withWorker<T>(body: () => Promise<T>): Promise<T> {
+  taskQueue = `fuzz-${randomUUID()}`;
+  worker = await createRearguardWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    auditFile: '/dev/null',
+    metrics: new RearguardMetrics({ defaultMetrics: false }),
+    activities: stubActivities,
+    workflowBundle: bundle,
+    shutdownGraceTime: '1s',
+  });
+  return worker.runUntil(body);
+}
+
+// --- rollbacks -------------------------------------------------------------------------------------
+
+const rollbackCase = fc.record({
+  doc: validRunbookDoc,
+  behaviours: fc.array(fc.constantFrom(...BEHAVIOURS), { minLength: 16, maxLength: 48 }),
+  vote: fc.constantFrom('approve', 'approve', 'reject', 'partial', 'none'),
+  plan: fc.constantFrom('approve', 'reject', 'none'),
+  cancel: fc.constantFrom(false, false, false, false, 'early', 'late'),
+});
+type RollbackCase = typeof rollbackCase extends fc.Arbitrary<infer T> ? T : never;
+
+const OUTCOMES = ['succeeded', 'rejected', 'approval-timeout', 'already-restored'];
+
+async function runRollback(c: RollbackCase, i: number): Promise<Report> {
+  const service = `svc-${i}-${randomUUID().slice(0, 6)}`;
+  const doc: RunbookDoc = structuredClone(c.doc);
+  doc.spec.service = service;
+  const validated = validateRunbook(doc);
+  const id = rollbackWorkflowId(String(doc.spec.environment), service);
+  const report: Report = { id, status: 'not started', outcome: 'invalid', queries: 0, problems: [] };
+  if (!validated.ok) {
+    report.problems.push(`generated runbook is invalid: ${validated.problems.join('; ')}`);
+    return report;
+  }
+  const runbook: Runbook = validated.value;
+  scripts.set(id, { behaviours: c.behaviours, next: 0, calls: {} });
+  const trigger: Trigger = { source: 'manual', actor: 'dave', reason: `fuzz run ${i}`, requestId: randomUUID() };
+  const h = await env.client.workflow.signalWithStart('rollback', {
+    workflowId: id,
+    taskQueue,
+    args: [{ runbook, trigger }],
+    signal: triggerSignal,
+    signalArgs: [trigger],
+  });
+  const query = async (): Promise<RollbackStatus | undefined> => {
+    try {
+      const s = await h.query(statusQuery);
+      report.queries++;
+      return s;
+    } catch (err) {
+      report.problems.push(`status query failed: ${failureType(err)}: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+  const quietly = (p: Promise<unknown>) => p.catch(() => undefined);
+
+  // Time stands still until someone waits for a result: approvals land before their timeout.
+  let s = await query();
+  for (let n = 0; n < 30 && s?.phase === 'preflight'; n++) {
+    await delay(50);
+    s = await query();
+  }
+  if (s?.phase === 'awaiting-approval') {
+    const approvers = s.approval.approvers.filter((a) => a !== trigger.actor);
+    const quorum = s.approval.quorum;
+    if (c.vote === 'approve' || c.vote === 'partial') {
+      const n = c.vote === 'approve' ? quorum : quorum - 1;
+      for (const actor of approvers.slice(0, n)) await quietly(h.executeUpdate(approveUpdate, { args: [{ actor, reason: 'fuzz approve' }] }));
+    } else if (c.vote === 'reject' && approvers[0]) await quietly(h.executeUpdate(rejectUpdate, { args: [{ actor: approvers[0], reason: 'fuzz reject' }] }));
+  }
+  if (c.cancel === 'early') {
+    await quietly(h.signal(cancelRequestSignal, { actor: 'erin', reason: 'fuzz cancel' }));
+    await quietly(h.cancel());
+  }
+  await query();
+
+  // Then to the end with time skipping, asking for the status (and deciding plans) on the way.
+  const done = settle(h);
+  let finished = false;
+  void done.then(() => (finished = true));
+  for (let n = 0; !finished; n++) {
+    await Promise.race([done, delay(150)]);
+    if (finished) break;
+    const now = await query();
+    const pending = now?.steps.find((x) => x.planApproval && !x.planApproval.approvedBy && x.state === 'running');
+    if (pending && c.plan !== 'none') {
+      const approver = now!.approval.approvers.find((a) => a !== trigger.actor);
+      if (approver)
+        await quietly(
+          c.plan === 'approve'
+            ? h.executeUpdate(approvePlanUpdate, { args: [{ actor: approver, reason: 'fuzz plan ok', step: pending.name }] })
+            : h.executeUpdate(rejectUpdate, { args: [{ actor: approver, reason: 'fuzz plan rejected' }] }),
+        );
+    }
+    if (c.cancel === 'late' && n === 2) await quietly(h.cancel());
+  }
+  const end = await done;
+  if (end.stuck) report.problems.push(`not ended after ${RUN_LIMIT_MS / 1000}s`);
+  const d = await h.describe();
+  report.status = d.status.name;
+  if (end.value) report.outcome = (end.value as RollbackStatus).outcome ?? 'no outcome';
+  else if (end.error instanceof WorkflowFailedError) report.outcome = failureType(end.error);
+  if (report.status === 'COMPLETED' && !OUTCOMES.includes(report.outcome)) report.problems.push(`completed with outcome ${report.outcome}`);
+  if (report.status === 'FAILED' && report.outcome !== 'RollbackFailed') report.problems.push(`failed with ${report.outcome} (expected RollbackFailed)`);
+  if (!['COMPLETED', 'FAILED', 'CANCELED'].includes(report.status)) report.problems.push(`status ${report.status}`);
+  const last = await query();
+  if (last && last.phase !== 'done') report.problems.push(`status after the end: phase ${last.phase}`);
+  if (report.queries < 3) report.problems.push(`only ${report.queries} status queries answered`);
+  report.problems.push(...(await failedTasks(h)));
+  scripts.delete(id);
+  return report;
+}
+
+// --- freeze windows from calendars -----------------------------------------------------------------
+
+const freezeCase = (nowMs: number) =>
+  fc.record({
+    doc: validCalendarDoc(nowMs),
+    pick: fc.nat(),
+    behaviours: fc.array(fc.constantFrom(...BEHAVIOURS), { minLength: 8, maxLength: 24 }),
+    exceptions: fc.array(fc.record({ validFor: durationTextArb(DURATION_LIMITS.freeze), approve: fc.boolean() }), { maxLength: 3 }),
+    extend: fc.option(durationTextArb(DURATION_LIMITS.freeze, { max: 40 * 86_400_000 }), { nil: undefined }),
+    lift: fc.constantFrom('no', 'no', 'early', 'late'),
+  });
+type FreezeCase = ReturnType<typeof freezeCase> extends fc.Arbitrary<infer T> ? T : never;
+
+/** The CLI's own parsers for --valid-for and --by: the fuzzer's durations go through them. */
+const cliDuration = z.object({ value: durationOption(DURATION_LIMITS.freeze) });
+
+async function runFreeze(c: FreezeCase, i: number, fallback: FreezeWindowInput): Promise<Report> {
+  const cal = validateCalendar(c.doc);
+  const report: Report = { id: `freeze #${i}`, status: 'not started', outcome: 'invalid', queries: 0, problems: [] };
+  if (!cal.ok) {
+    report.problems.push(`generated calendar is invalid: ${cal.problems.join('; ')}`);
+    return report;
+  }
+  const plans = planCalendar(cal.value);
+  const input = plans.length > 0 ? plans[c.pick % plans.length].input : fallback;
+  const id = `freeze:${input.name}-${i}-${randomUUID().slice(0, 6)}`;
+  report.id = id;
+  scripts.set(id, { behaviours: c.behaviours, next: 0, calls: {} });
+  const h = await env.client.workflow.start('freezeWindow', { workflowId: id, taskQueue, args: [input] });
+  const query = async (): Promise<FreezeState | undefined> => {
+    try {
+      const s = await h.query(freezeStateQuery);
+      report.queries++;
+      return s;
+    } catch (err) {
+      report.problems.push(`state query failed: ${failureType(err)}: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+  const quietly = (p: Promise<unknown>) => p.catch(() => undefined);
+  const s = await query();
+  const approvers = s?.approvers ?? [];
+  for (const [n, e] of c.exceptions.entries()) {
+    const validFor = cliDuration.parse({ value: e.validFor }).value;
+    const changeId = `PR-${n + 1}`;
+    await quietly(h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'fuzz hotfix', changeId, validFor }] }));
+    if (e.approve) for (const actor of approvers.slice(0, s?.quorum ?? 1)) await quietly(h.executeUpdate(approveExceptionUpdate, { args: [{ actor, changeId }] }));
+  }
+  if (c.extend) {
+    const by = cliDuration.parse({ value: c.extend }).value;
+    const current = await query();
+    if (current) await quietly(h.executeUpdate(extendFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'fuzz extend', end: new Date(Date.parse(current.end) + by).toISOString() }] }));
+  }
+  if (c.lift === 'early') await quietly(h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'fuzz lift' }] }));
+  await query();
+
+  const done = settle(h);
+  let finished = false;
+  void done.then(() => (finished = true));
+  for (let n = 0; !finished; n++) {
+    await Promise.race([done, delay(150)]);
+    if (finished) break;
+    await query();
+    if (c.lift === 'late' && n === 1) await quietly(h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'fuzz late lift' }] }));
+  }
+  const end = await done;
+  if (end.stuck) report.problems.push(`not ended after ${RUN_LIMIT_MS / 1000}s`);
+  report.status = (await h.describe()).status.name;
+  if (end.value) report.outcome = (end.value as FreezeState).phase;
+  else report.outcome = failureType(end.error);
+  if (report.status !== 'COMPLETED') report.problems.push(`status ${report.status}: ${report.outcome}`);
+  const last = await query();
+  if (last && last.phase !== 'ended' && last.phase !== 'lifted') report.problems.push(`state after the end: phase ${last.phase}`);
+  if (report.queries < 3) report.problems.push(`only ${report.queries} state queries answered`);
+  report.problems.push(...(await failedTasks(h)));
+  scripts.delete(id);
+  return report;
+}
+
+describe('workflow fuzzing (time-skipping server)', () => {
+  it(`${ROLLBACKS} generated runbooks run as rollbacks: each ends, no failed workflow task, status always answers`, async () => {
+    const cases = fc.sample(rollbackCase, { seed, numRuns: ROLLBACKS });
+    const reports = await withWorker(() => inBatches(cases, BATCH, runRollback));
+    summarise('rollbacks', reports);
+    assert.equal(reports.length, ROLLBACKS);
+  });
+
+  it(`${FREEZES} freeze windows from generated calendars: exceptions, extensions, lifts; each ends cleanly`, async () => {
+    const nowMs = await env.currentTimeMs();
+    const cases = fc.sample(freezeCase(nowMs), { seed: seed + 1, numRuns: FREEZES });
+    const fallback: FreezeWindowInput = {
+      name: 'fallback',
+      scope: { environments: ['prod'], services: ['*'] },
+      reason: 'fuzz',
+      actor: 'rm-ann',
+      duration: 3_600_000,
+      exceptions: { approvers: ['alice', 'bob'], quorum: 1 },
+    };
+    const reports = await withWorker(() => inBatches(cases, BATCH, (c, i) => runFreeze(c, i, fallback)));
+    summarise('freeze windows', reports);
+    assert.equal(reports.length, FREEZES);
+  });
+});
