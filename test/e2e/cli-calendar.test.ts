@@ -95,7 +95,8 @@ describe('freeze calendar', () => {
     const yearEnd = (await env.client.workflow.getHandle('freeze:year-end').result()) as FreezeState;
     assert.equal(yearEnd.phase, 'lifted');
     const schedule = await env.client.schedule.getHandle('freeze-schedule:weekends').describe();
-    assert.equal((schedule.action.type === 'startWorkflow' && (schedule.action.args?.[0] as { duration: string }).duration) || '', '60h');
+    // The Schedule's action carries the occurrence length in milliseconds (parsed once, when the calendar was validated).
+    assert.equal(schedule.action.type === 'startWorkflow' && (schedule.action.args?.[0] as { duration: number }).duration, 60 * 3_600_000);
 
     // A window someone lifted by hand is not restarted by the next apply.
     assert.equal((await rearguard(['freeze', 'lift', '--name', 'peak-now', '--reason', 'sale over early', '--as', 'rm-ann'], e)).code, 0);

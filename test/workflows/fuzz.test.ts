@@ -66,34 +66,55 @@ const BEHAVIOURS = ['ok', 'ok', 'ok', 'ok', 'slow', 'retryable', 'fatal', 'hang'
 type Behaviour = (typeof BEHAVIOURS)[number];
 
 /** What the stubs of one workflow do, in call order; keyed by workflow ID. */
-const scripts = new Map<string, { behaviours: Behaviour[]; next: number; calls: Record<string, number> }>();
+const scripts = new Map<
+  string,
+  { behaviours: Behaviour[]; next: number; calls: Record<string, number>; cancelled?: boolean; hangingUntil?: number }
+>();
 
-function behaviourFor(activity: string): Behaviour {
+function behaviourFor(activity: string): { b: Behaviour; cancelled: boolean } {
   const info = Context.current().info;
-  const s = scripts.get(info.workflowExecution.workflowId);
-  if (!s) return 'ok';
+  const s = scripts.get(info.workflowExecution?.workflowId ?? '');
+  if (!s) return { b: 'ok', cancelled: false };
   s.calls[activity] = (s.calls[activity] ?? 0) + 1;
-  return s.behaviours[s.next++ % s.behaviours.length];
+  return { b: s.behaviours[s.next++ % s.behaviours.length], cancelled: s.cancelled === true };
 }
 
-/** Heartbeats until cancelled or timed out (the time-skipping clock usually gets there first), at most ~8 s of real time. */
-async function hang(): Promise<never> {
+/**
+ * Heartbeats until cancelled or timed out. The test server does not skip time while an activity runs, so a
+ * hang lasts real time: long enough for a 1-2 s timeout to fire for real (the caps' minimum is 1s), never
+ * more than 3 s, after which the stub gives up as a timed-out attempt would (a retryable failure).
+ */
+async function hang(untilCancelled: boolean): Promise<void> {
   const ctx = Context.current();
-  for (let i = 0; i < 32; i++) {
-    ctx.heartbeat({ i });
-    await ctx.sleep(250);
+  const script = scripts.get(ctx.info.workflowExecution?.workflowId ?? '');
+  // Until cancelled: never long enough for the server to time the attempt out first (see act()).
+  const until = Date.now() + (untilCancelled ? Math.min(3_000, ctx.info.startToCloseTimeoutMs - 400) : Math.min(3_000, ctx.info.startToCloseTimeoutMs + 500));
+  if (untilCancelled && script) script.hangingUntil = until;
+  try {
+    while (Date.now() < until) {
+      ctx.heartbeat({ at: Date.now() });
+      await ctx.sleep(100);
+    }
+  } finally {
+    if (script) script.hangingUntil = undefined;
   }
-  throw ApplicationFailure.retryable('stub hung for 8s of real time', 'StubHung');
+  if (!untilCancelled) throw ApplicationFailure.retryable('stub hung until it gave up', 'StubHung');
 }
 
 async function act<T>(activity: string, ok: () => T, opts: { neverHang?: boolean; neverFail?: boolean } = {}): Promise<T> {
-  let b = behaviourFor(activity);
+  let { b, cancelled } = behaviourFor(activity);
+  // The Java test server cannot cancel an activity that is between attempts (it answers ACTIVITY_UNKNOWN and the
+  // workflow task can never complete, which a real server does not do): runs that will be cancelled have no
+  // retried attempts; their hangs last until the cancellation (or just short of the attempt's timeout).
+  if (cancelled && b === 'retryable') b = 'fatal';
+  // Activities without an attempt limit (audit, guardrails) get there in the end.
   if (opts.neverFail && (b === 'retryable' || b === 'fatal' || b === 'hang')) b = 'ok';
+  if (b === 'retryable' && Context.current().info.attempt > 3) b = 'ok';
   if (opts.neverHang && b === 'hang') b = 'fatal';
   if (b === 'slow') await Context.current().sleep(20 + (Context.current().info.attempt % 5) * 30);
   if (b === 'retryable') throw ApplicationFailure.retryable(`stub: ${activity} failed for now`, 'Transient');
   if (b === 'fatal') throw ApplicationFailure.nonRetryable(`stub: ${activity} is misconfigured`, 'ConfigurationError');
-  if (b === 'hang') await hang();
+  if (b === 'hang') await hang(cancelled);
   return ok();
 }
 
@@ -159,6 +180,8 @@ const failureType = (err: unknown): string => {
   return e?.type ?? e?.name ?? String(err);
 };
 
+const debug = process.env.REARGUARD_FUZZ_DEBUG ? (...args: unknown[]) => console.log(new Date().toISOString(), ...args) : () => undefined;
+
 async function inBatches<T>(items: T[], size: number, run: (item: T, i: number) => Promise<Report>): Promise<Report[]> {
   const out: Report[] = [];
   for (let i = 0; i < items.length; i += size) out.push(...(await Promise.all(items.slice(i, i + size).map((item, j) => run(item, i + j)))));
@@ -177,6 +200,7 @@ function summarise(what: string, reports: Report[]): void {
   );
 }
 
+const allHandles: WorkflowHandle[] = [];
 let worker: Worker;
 let taskQueue: string;
 async function withWorker<T>(body: () => Promise<T>): Promise<T> {
@@ -219,7 +243,7 @@ async function runRollback(c: RollbackCase, i: number): Promise<Report> {
     return report;
   }
   const runbook: Runbook = validated.value;
-  scripts.set(id, { behaviours: c.behaviours, next: 0, calls: {} });
+  scripts.set(id, { behaviours: c.behaviours, next: 0, calls: {}, cancelled: c.cancel !== false });
   const trigger: Trigger = { source: 'manual', actor: 'dave', reason: `fuzz run ${i}`, requestId: randomUUID() };
   const h = await env.client.workflow.signalWithStart('rollback', {
     workflowId: id,
@@ -228,6 +252,7 @@ async function runRollback(c: RollbackCase, i: number): Promise<Report> {
     signal: triggerSignal,
     signalArgs: [trigger],
   });
+  allHandles.push(h);
   const query = async (): Promise<RollbackStatus | undefined> => {
     try {
       const s = await h.query(statusQuery);
@@ -254,11 +279,14 @@ async function runRollback(c: RollbackCase, i: number): Promise<Report> {
       for (const actor of approvers.slice(0, n)) await quietly(h.executeUpdate(approveUpdate, { args: [{ actor, reason: 'fuzz approve' }] }));
     } else if (c.vote === 'reject' && approvers[0]) await quietly(h.executeUpdate(rejectUpdate, { args: [{ actor: approvers[0], reason: 'fuzz reject' }] }));
   }
-  if (c.cancel === 'early') {
+  // Cancelled while nothing cancellable runs (waiting for approvers), or while a step hangs (below): the Java
+  // test server cannot take a cancellation racing an activity's completion, which a real server records as a no-op.
+  if (c.cancel === 'early' && s?.phase === 'awaiting-approval') {
     await quietly(h.signal(cancelRequestSignal, { actor: 'erin', reason: 'fuzz cancel' }));
     await quietly(h.cancel());
   }
   await query();
+  debug(id, 'phase 1 done', s?.phase);
 
   // Then to the end with time skipping, asking for the status (and deciding plans) on the way.
   const done = settle(h);
@@ -278,9 +306,24 @@ async function runRollback(c: RollbackCase, i: number): Promise<Report> {
             : h.executeUpdate(rejectUpdate, { args: [{ actor: approver, reason: 'fuzz plan rejected' }] }),
         );
     }
-    if (c.cancel === 'late' && n === 2) await quietly(h.cancel());
+    const hanging = scripts.get(id)?.hangingUntil;
+    if (c.cancel === 'late' && hanging !== undefined && hanging - Date.now() > 1_500) {
+      await quietly(h.signal(cancelRequestSignal, { actor: 'erin', reason: 'fuzz cancel while a step hangs' }));
+      await quietly(h.cancel());
+    }
   }
   const end = await done;
+  debug(id, 'ended', end.stuck ? 'STUCK' : 'ok', scripts.get(id)?.calls);
+  if (end.stuck && process.env.REARGUARD_FUZZ_DEBUG) {
+    const d = await h.describe();
+    debug(id, 'pending', JSON.stringify(d.raw.pendingActivities?.map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, last: a.lastFailure?.message }))));
+    const events = (await h.fetchHistory()).events ?? [];
+    debug(id, 'last events', events.slice(-8).map((e) => `${e.eventId} ${e.eventType} ${e.eventTime?.seconds}`).join(' | '));
+    for (const other of allHandles) {
+      const ev = (await other.fetchHistory()).events ?? [];
+      if (ev.at(-1)?.eventType === 6 || ev.at(-1)?.eventType === 5) debug('open task:', other.workflowId, ev.slice(-12).map((e) => `${e.eventId}:${e.eventType}`).join(' '), c.cancel);
+    }
+  }
   if (end.stuck) report.problems.push(`not ended after ${RUN_LIMIT_MS / 1000}s`);
   const d = await h.describe();
   report.status = d.status.name;
@@ -288,7 +331,7 @@ async function runRollback(c: RollbackCase, i: number): Promise<Report> {
   else if (end.error instanceof WorkflowFailedError) report.outcome = failureType(end.error);
   if (report.status === 'COMPLETED' && !OUTCOMES.includes(report.outcome)) report.problems.push(`completed with outcome ${report.outcome}`);
   if (report.status === 'FAILED' && report.outcome !== 'RollbackFailed') report.problems.push(`failed with ${report.outcome} (expected RollbackFailed)`);
-  if (!['COMPLETED', 'FAILED', 'CANCELED'].includes(report.status)) report.problems.push(`status ${report.status}`);
+  if (!['COMPLETED', 'FAILED', 'CANCELLED'].includes(report.status)) report.problems.push(`status ${report.status}`);
   const last = await query();
   if (last && last.phase !== 'done') report.problems.push(`status after the end: phase ${last.phase}`);
   if (report.queries < 3) report.problems.push(`only ${report.queries} status queries answered`);
