@@ -382,7 +382,15 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
   }
 
   async function procedure(): Promise<void> {
-    const problems = await checks.preflight({ runbook });
+    let problems: string[];
+    try {
+      problems = await checks.preflight({ runbook });
+    } catch (err) {
+      // The preflight itself failed (found by the workflow fuzzer): the rollback ends `failed`, audited and
+      // announced like any other failure, instead of the workflow failing without an outcome.
+      if (isCancellation(err)) throw err;
+      problems = [`preflight could not run: ${errorMessage(err)}`];
+    }
     if (problems.length > 0) return fail('preflight', problems.join('; '));
     const explicitProblem = trigger.explicitTarget && explicitTargetProblem(spec.steps, trigger.explicitTarget);
     if (explicitProblem) return fail('preflight', `explicit target (--to-revision): ${explicitProblem}`);
