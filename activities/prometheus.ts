@@ -101,8 +101,7 @@ export async function runPrometheusCheck(env: Env, check: PrometheusCheck): Prom
   const started = Date.now();
   const budgetMs = Math.max(1_000, (ctx.info.startToCloseTimeoutMs ?? (check.timeout ?? 120_000) + forMs) - 5_000);
   const deadline = started + budgetMs;
-  if (forMs >= budgetMs)
-    throw configurationError(`for (${durationText(forMs)}) must be shorter than the time the check may run (${formatDuration(budgetMs)})`);
+  if (forMs >= budgetMs) throw configurationError(`for (${durationText(forMs)}) must be shorter than the time the check may run (${formatDuration(budgetMs)})`);
   const pollMs = Math.min(5_000, Math.max(1_000, Math.floor(forMs / 10)));
   const want = `${thresholdText(check)}${forMs ? ` for ${durationText(forMs)}` : ''}`;
   let holdingSince: number | undefined;

@@ -9,12 +9,7 @@ import { ACTOR, ACTOR_HINT, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable 
 export const label = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label such as prod or payments');
 
 /** `--reason`: shown to approvers, in Slack and in commit messages, so printable and bounded. */
-export const reason = z
-  .string()
-  .trim()
-  .min(1, 'expected a reason')
-  .max(REASON_MAX, REASON_HINT)
-  .refine(isPrintable, REASON_HINT);
+export const reason = z.string().trim().min(1, 'expected a reason').max(REASON_MAX, REASON_HINT).refine(isPrintable, REASON_HINT);
 
 /** `--as` and REARGUARD_ACTOR: a name, never free text. */
 export const actorName = z.string().regex(ACTOR, ACTOR_HINT);

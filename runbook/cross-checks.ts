@@ -110,7 +110,10 @@ function sloReferences(spec: Record<string, unknown>, targets: string[]): Proble
   const problems: Problem[] = [];
   list(slo.notify).forEach((n, i) => {
     if (typeof n === 'string' && !targets.includes(n))
-      problems.push({ path: ['spec', 'slo', 'notify', i], message: `no notify target named ${shown(n)} in spec.notify (${targets.map(shown).join(', ') || 'none'})` });
+      problems.push({
+        path: ['spec', 'slo', 'notify', i],
+        message: `no notify target named ${shown(n)} in spec.notify (${targets.map(shown).join(', ') || 'none'})`,
+      });
   });
   if (obj(slo.health)?.deployment === true && !list(spec.steps).some((s) => obj(s)?.type === 'kubernetes'))
     problems.push({
@@ -123,7 +126,8 @@ function sloReferences(spec: Record<string, unknown>, targets: string[]): Proble
 /** What `guard start` needs beyond a valid runbook: a spec.slo section (its references are checked by validation). */
 export function sloProblems(runbook: Runbook): string[] {
   if (!runbook.spec.slo) return ['spec.slo: Required (the SLO guard needs conditions, burnRate or health to watch)'];
-  return sloReferences(runbook.spec as unknown as Record<string, unknown>, runbook.spec.notify.map((n) => n.name)).map(
-    (p) => `${formatPath(p.path)}: ${p.message}`,
-  );
+  return sloReferences(
+    runbook.spec as unknown as Record<string, unknown>,
+    runbook.spec.notify.map((n) => n.name),
+  ).map((p) => `${formatPath(p.path)}: ${p.message}`);
 }

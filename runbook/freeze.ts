@@ -17,7 +17,8 @@ export function freezeTimeProblem(startMs: number, endMs: number, nowMs: number)
   if (!Number.isFinite(startMs)) return 'expected a valid start time';
   if (!Number.isFinite(endMs)) return 'expected a valid end time';
   if (startMs - nowMs > MAX_FREEZE_MS) return `a freeze starts at most ${durationText(MAX_FREEZE_MS)} from now`;
-  if (endMs - Math.max(startMs, nowMs) > MAX_FREEZE_MS) return `a freeze lasts at most ${durationText(MAX_FREEZE_MS)} (from its start, or from now once it has started)`;
+  if (endMs - Math.max(startMs, nowMs) > MAX_FREEZE_MS)
+    return `a freeze lasts at most ${durationText(MAX_FREEZE_MS)} (from its start, or from now once it has started)`;
   return undefined;
 }
 

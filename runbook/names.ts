@@ -17,7 +17,6 @@ export const REASON_MAX = 500;
 export const ACTOR_MAX = 128;
 // C0/C1 controls (escape sequences, newlines that forge log or commit lines) and the bidirectional
 // overrides that make text read differently than it is stored ("trojan source").
-// eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 export const isPrintable = (text: string): boolean => !UNPRINTABLE.test(text);
 /** The same text with every unprintable character replaced by a space (for text from machines, e.g. alert labels). */

@@ -17,7 +17,16 @@ import {
 import { defineSearchAttributeKey } from '@temporalio/common';
 import type { createActivities } from '../activities/index.js';
 import { durationText } from '../runbook/duration.js';
-import { MAX_FREEZE_MS, freezeTimeProblem, guardrailsMinus, type FreezeException, type FreezeState, type FreezeWindowInput, type GuardrailChange, type Guardrails } from '../runbook/freeze.js';
+import {
+  MAX_FREEZE_MS,
+  freezeTimeProblem,
+  guardrailsMinus,
+  type FreezeException,
+  type FreezeState,
+  type FreezeWindowInput,
+  type GuardrailChange,
+  type Guardrails,
+} from '../runbook/freeze.js';
 import {
   approveExceptionUpdate,
   extendFreezeUpdate,
@@ -51,7 +60,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
   const input: FreezeWindowInput = { ...initial, ...initial.carried?.input };
   const start = input.start ?? workflowInfo().typedSearchAttributes.get(SCHEDULED_START)?.toISOString() ?? now();
   // Validated inputs never fail here; anything else fails the workflow (not its tasks) with a clear reason.
-  const endMs = input.carried?.end ?? input.end ? Date.parse((input.carried?.end ?? input.end)!) : Date.parse(start) + (input.duration ?? 0);
+  const endMs = (input.carried?.end ?? input.end) ? Date.parse((input.carried?.end ?? input.end)!) : Date.parse(start) + (input.duration ?? 0);
   if (!Number.isFinite(Date.parse(start)) || typeof (input.duration ?? 0) !== 'number' || !Number.isFinite(endMs) || Math.abs(endMs) > 8.64e15)
     throw ApplicationFailure.nonRetryable(
       `freeze ${input.name}: invalid times (start ${JSON.stringify(start)}, end ${JSON.stringify(input.end)}, duration ${JSON.stringify(input.duration)})`,
@@ -305,7 +314,8 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
       const seen = redefined;
       const untilStart = Date.parse(state.start) - Date.now();
       // Timers stay within a year: a start further out is waited for in steps.
-      if (untilStart > 0 && ((await condition(() => lifted || redefined !== seen, Math.min(untilStart, MAX_FREEZE_MS))) || untilStart > MAX_FREEZE_MS)) continue;
+      if (untilStart > 0 && ((await condition(() => lifted || redefined !== seen, Math.min(untilStart, MAX_FREEZE_MS))) || untilStart > MAX_FREEZE_MS))
+        continue;
       if (Date.parse(state.end) <= Date.now()) break; // an edit moved it into the past: it never happens
       state.phase = 'active';
       metrics.freezeActive(workflowId, state.scope.environments, true);

@@ -342,10 +342,15 @@ export async function rollback({ runbook, trigger }: RollbackInput): Promise<Rol
         // The freeze outlives this rollback.
         parentClosePolicy: ParentClosePolicy.ABANDON,
       });
-      audit('rollback.freeze-started', 'rearguard', `freezeAfter ${durationText(durationMs)}: ${spec.environment}/${spec.service} frozen until lifted or ${end}`, {
-        freeze: freezeWorkflowId(name),
-        end,
-      });
+      audit(
+        'rollback.freeze-started',
+        'rearguard',
+        `freezeAfter ${durationText(durationMs)}: ${spec.environment}/${spec.service} frozen until lifted or ${end}`,
+        {
+          freeze: freezeWorkflowId(name),
+          end,
+        },
+      );
     } catch (err) {
       // Most often a freeze from an earlier rollback is still running: it already covers the service.
       audit('rollback.freeze-not-started', 'rearguard', errorMessage(err), { freeze: freezeWorkflowId(name) });

@@ -170,15 +170,7 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
   };
   const inCooldown = () => status.cooldownUntil !== undefined && Date.parse(status.cooldownUntil) > Date.now();
   const currentState = (violated: boolean): GuardState =>
-    status.paused
-      ? 'paused'
-      : inCooldown()
-        ? 'cooldown'
-        : !status.prometheus.reachable
-          ? 'prometheus-unreachable'
-          : violated
-            ? 'violated'
-            : 'watching';
+    status.paused ? 'paused' : inCooldown() ? 'cooldown' : !status.prometheus.reachable ? 'prometheus-unreachable' : violated ? 'violated' : 'watching';
   const refreshState = (violated: boolean) => {
     status.state = currentState(violated);
   };
@@ -277,7 +269,8 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
     }
   }
 
-  if (!input.carried) audit('guard.started', input.actor, input.reason ?? 'guard started', { interval: durationText(interval), cooldown: durationText(cooldown) });
+  if (!input.carried)
+    audit('guard.started', input.actor, input.reason ?? 'guard started', { interval: durationText(interval), cooldown: durationText(cooldown) });
   try {
     for (;;) {
       if (!status.paused) await evaluateOnce();

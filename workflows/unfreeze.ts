@@ -54,9 +54,7 @@ function gateOptions(check: Check): ActivityOptions {
   // http and kubernetesAvailable checks poll until their own timeout (2m by default); a Prometheus check polls
   // for as long as the activity may run, so its time is set here.
   const startToCloseTimeout =
-    check.type === 'prometheus'
-      ? (check.timeout ?? PROMETHEUS_GATE_TIMEOUT) + (check.for ?? 0) + 5_000
-      : (check.timeout ?? 120_000) + 30_000;
+    check.type === 'prometheus' ? (check.timeout ?? PROMETHEUS_GATE_TIMEOUT) + (check.for ?? 0) + 5_000 : (check.timeout ?? 120_000) + 30_000;
   return {
     startToCloseTimeout,
     heartbeatTimeout: '30s',

@@ -131,7 +131,8 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
         raw,
       );
       const start = instant(o.start, o.tz, '--start');
-      if (Date.parse(start) - Date.now() > DURATION_LIMITS.freeze.max) throw badInput(`--start: ${freezeTimeProblem(Date.parse(start), Date.parse(start), Date.now())}`);
+      if (Date.parse(start) - Date.now() > DURATION_LIMITS.freeze.max)
+        throw badInput(`--start: ${freezeTimeProblem(Date.parse(start), Date.parse(start), Date.now())}`);
       const end = o.end ? instant(o.end, o.tz, '--end') : new Date(Date.parse(start) + o.duration!).toISOString();
       if (Date.parse(end) <= Math.max(Date.parse(start), Date.now())) throw badInput(`--end: ${end} is not after the start and now`);
       const tooLong = freezeTimeProblem(Date.parse(start), Date.parse(end), Date.now());

@@ -34,7 +34,8 @@ export function describeSlo(runbook: Runbook): string[] {
   const lines = slo.conditions.map(
     (c) => `condition ${c.name}: ${c.above !== undefined ? `above ${c.above}` : `below ${c.below}`}${c.for !== undefined ? ` for ${durationText(c.for)}` : ''}`,
   );
-  for (const w of slo.burnRate?.windows ?? []) lines.push(`burn rate of ${slo.objective}%: ${durationText(w.long)} and ${durationText(w.short)} windows above ${w.factor}x`);
+  for (const w of slo.burnRate?.windows ?? [])
+    lines.push(`burn rate of ${slo.objective}%: ${durationText(w.long)} and ${durationText(w.short)} windows above ${w.factor}x`);
   if (slo.health?.deployment) lines.push('deployment health: ProgressDeadlineExceeded');
   if (slo.health?.http) lines.push(`http health: GET ${slo.health.http.url.replace(/\?.*$/, '')} (${slo.health.http.failures} failures in a row)`);
   return lines;
@@ -86,10 +87,7 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
     .requiredOption('--runbook <file>', 'runbook YAML file with a spec.slo section')
     .option('--reason <text>', 'why: recorded in the audit trail', 'guard started')
     .action(async (raw: Record<string, unknown>) => {
-      const opts = parseOptions(
-        z.object({ runbook: z.string().min(1, 'expected a runbook file'), reason: reasonText }),
-        raw,
-      );
+      const opts = parseOptions(z.object({ runbook: z.string().min(1, 'expected a runbook file'), reason: reasonText }), raw);
       const c = ctx();
       const runbook = await readRunbookOrFail(opts.runbook);
       const problems = sloProblems(runbook);
@@ -106,7 +104,9 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
         if (c.opts.json) c.out(JSON.stringify({ workflowId, runId: handle.firstExecutionRunId }));
         else {
           const slo = runbook.spec.slo!;
-          c.out(`Started guard ${workflowId} (runbook ${runbook.metadata.name}): every ${durationText(slo.interval)}, cooldown ${durationText(slo.cooldown)} after a trigger.`);
+          c.out(
+            `Started guard ${workflowId} (runbook ${runbook.metadata.name}): every ${durationText(slo.interval)}, cooldown ${durationText(slo.cooldown)} after a trigger.`,
+          );
           describeSlo(runbook).forEach((l) => c.out(`  ${l}`));
         }
       } catch (err) {

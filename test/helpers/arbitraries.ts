@@ -35,9 +35,9 @@ export function durationForms(ms: number): string[] {
 export function durationMs(range: DurationRange, { max }: { max?: number } = {}): fc.Arbitrary<number> {
   const hi = Math.min(range.max, max ?? range.max);
   const lo = range.min;
-  const round = fc.constantFrom(...UNITS.map(([, size]) => size)).chain((size) =>
-    fc.integer({ min: Math.ceil(lo / size), max: Math.max(Math.ceil(lo / size), Math.floor(hi / size)) }).map((n) => n * size),
-  );
+  const round = fc
+    .constantFrom(...UNITS.map(([, size]) => size))
+    .chain((size) => fc.integer({ min: Math.ceil(lo / size), max: Math.max(Math.ceil(lo / size), Math.floor(hi / size)) }).map((n) => n * size));
   return fc
     .oneof(
       { weight: 1, arbitrary: fc.constant(lo) },
@@ -61,10 +61,7 @@ const url = fc.constantFrom('http://127.0.0.1:9/a', 'https://hooks.example.com/r
 export const STEP_KINDS = ['webhook', 'kubernetes', 'blueGreen', 'helm', 'gitops', 'terraform'] as const;
 export const CHECK_KINDS = ['http', 'prometheus', 'kubernetesAvailable'] as const;
 
-const stepCommon = fc.record(
-  { timeout: durationTextArb(L.timeout), attempts: fc.integer({ min: 1, max: 4 }) },
-  { requiredKeys: [] },
-);
+const stepCommon = fc.record({ timeout: durationTextArb(L.timeout), attempts: fc.integer({ min: 1, max: 4 }) }, { requiredKeys: [] });
 
 function stepOf(type: (typeof STEP_KINDS)[number]): fc.Arbitrary<Record<string, unknown>> {
   const body: Record<(typeof STEP_KINDS)[number], fc.Arbitrary<Record<string, unknown>>> = {
@@ -73,15 +70,24 @@ function stepOf(type: (typeof STEP_KINDS)[number]): fc.Arbitrary<Record<string, 
       fc.constant({ urlEnv: 'ROLLBACK_HOOK' }),
       fc.record({ url, method: fc.constantFrom('POST', 'PUT'), expectStatus: fc.constant([200, 202]), body: fc.constant({ reason: 'x' }) }),
     ),
-    kubernetes: fc.record({ namespace: label, deployment: label, toRevision: fc.oneof(fc.constant('previous'), fc.integer({ min: 1, max: 50 })) }, { requiredKeys: ['namespace', 'deployment'] }),
+    kubernetes: fc.record(
+      { namespace: label, deployment: label, toRevision: fc.oneof(fc.constant('previous'), fc.integer({ min: 1, max: 50 })) },
+      { requiredKeys: ['namespace', 'deployment'] },
+    ),
     blueGreen: fc.record({ namespace: label, service: label, selector: fc.constant({ track: 'blue' }) }),
-    helm: fc.record({ namespace: label, release: label, toRevision: fc.oneof(fc.constant('previous'), fc.integer({ min: 1, max: 9 })) }, { requiredKeys: ['namespace', 'release'] }),
+    helm: fc.record(
+      { namespace: label, release: label, toRevision: fc.oneof(fc.constant('previous'), fc.integer({ min: 1, max: 9 })) },
+      { requiredKeys: ['namespace', 'release'] },
+    ),
     gitops: fc.record({
       repo: label,
       revert: fc.oneof(fc.constant({ commit: 'HEAD' }), fc.constant({ commits: ['abc123', 'def456'] }), fc.constant({ toRef: 'v1.2.3' })),
       argocd: fc.constant({ application: 'payments' }),
     }),
-    terraform: fc.record({ workingDir: fc.constant('infra/payments'), toRef: fc.constant('v1.4.2'), approvePlan: fc.boolean() }, { requiredKeys: ['workingDir', 'toRef'] }),
+    terraform: fc.record(
+      { workingDir: fc.constant('infra/payments'), toRef: fc.constant('v1.4.2'), approvePlan: fc.boolean() },
+      { requiredKeys: ['workingDir', 'toRef'] },
+    ),
   };
   return fc.tuple(body[type], stepCommon).map(([b, c]) => ({ type, ...b, ...c }));
 }
@@ -128,10 +134,10 @@ export const validRunbookDoc: fc.Arbitrary<RunbookDoc> = fc
       }),
       { nil: undefined },
     ),
-    notify: fc.uniqueArray(
-      fc.record({ name: label, kind: fc.constantFrom('slack-url', 'slack-env', 'webhook-url', 'webhook-env'), u: url }),
-      { maxLength: 3, selector: (n) => n.name },
-    ),
+    notify: fc.uniqueArray(fc.record({ name: label, kind: fc.constantFrom('slack-url', 'slack-env', 'webhook-url', 'webhook-env'), u: url }), {
+      maxLength: 3,
+      selector: (n) => n.name,
+    }),
     escalations: fc.array(fc.record({ percent: fc.boolean(), pct: fc.integer({ min: 1, max: 100 }), frac: fc.double({ min: 0, max: 1, noNaN: true }) }), {
       maxLength: 3,
     }),
@@ -301,10 +307,7 @@ export const badDuration = fc.oneof(
 );
 
 /** A value of the wrong type for whatever field it lands in (as far as anything can be). */
-export const wrongValue = fc.oneof(
-  fc.constantFrom(null, true, 42, -1, 1.5, [], [null], {}, { a: 1 }),
-  hostileString,
-);
+export const wrongValue = fc.oneof(fc.constantFrom(null, true, 42, -1, 1.5, [], [null], {}, { a: 1 }), hostileString);
 
 /** Keys that must be refused as unknown, including ones that touch prototypes. */
 export const hostileKey = fc.oneof(

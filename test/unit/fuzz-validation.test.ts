@@ -36,7 +36,8 @@ const seed = fuzzSeed('validation fuzzing');
 const NOW = Date.UTC(2026, 10, 20, 12, 0);
 
 /** A problem line: a path (`spec.steps[1].name`, `spec.headers["a b"]`, `(root)`) or a YAML position, then the message. */
-const PROBLEM = /^(\(root\)|yaml|line \d+, column \d+|[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+|\[\d+\]|\["(?:[^"\\\n]|\\.)*"\])*|\["(?:[^"\\\n]|\\.)*"\](\.[A-Za-z0-9_$-]+|\[\d+\]|\["(?:[^"\\\n]|\\.)*"\])*): \S.*$/;
+const PROBLEM =
+  /^(\(root\)|yaml|line \d+, column \d+|[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+|\[\d+\]|\["(?:[^"\\\n]|\\.)*"\])*|\["(?:[^"\\\n]|\\.)*"\](\.[A-Za-z0-9_$-]+|\[\d+\]|\["(?:[^"\\\n]|\\.)*"\])*): \S.*$/;
 const STACK = /\n\s+at |\bat .+:\d+:\d+\)?$|TypeError|RangeError|ReferenceError/m;
 
 function assertProblems(problems: string[], context: () => string): void {
@@ -127,7 +128,8 @@ function mutateRunbook(doc: RunbookDoc, m: Mutation): { text?: string; strict: b
         };
         required.push([s, byType[String(s.type)]]);
       }
-      for (const c of verify) required.push([c, { http: 'url', prometheus: ['below', 'above'], kubernetesAvailable: 'namespace' }[String(c.type)] as string | string[]]);
+      for (const c of verify)
+        required.push([c, { http: 'url', prometheus: ['below', 'above'], kubernetesAvailable: 'namespace' }[String(c.type)] as string | string[]]);
       for (const n of notify) required.push([n, 'name']);
       for (const e of arr(spec.escalation)) required.push([e, 'notify']);
       const [o, keys] = choose(required);
@@ -269,12 +271,19 @@ function mutateCalendar(doc: CalendarDoc, m: Mutation): { text?: string; strict:
     case 'range': {
       const variant = m.pick % 9;
       if (variant === 0) spec.exceptions = { approvers: ['alice'], quorum: choose([0, 2, 1.5, -1]) };
-      else if (variant === 1) windows.push({ name: 'cron', schedule: choose(['61 * * * *', '* * * *', 'every friday', '0 16 * * FRI *', '0 25 * * *']), duration: '1h', scope: { environments: ['prod'] } });
+      else if (variant === 1)
+        windows.push({
+          name: 'cron',
+          schedule: choose(['61 * * * *', '* * * *', 'every friday', '0 16 * * FRI *', '0 25 * * *']),
+          duration: '1h',
+          scope: { environments: ['prod'] },
+        });
       else if (variant === 2) spec.timezone = choose(['Mars/Base', 'EST5EDT4', '', 'UTC+25']);
       else if (variant === 3) windows.push({ name: 'year', start: '2300-01-01T00:00', duration: '1d', scope: { environments: ['prod'] } });
       else if (variant === 4) windows.push({ name: 'backwards', start: '2026-11-26T00:00', end: '2026-11-25T00:00', scope: { environments: ['prod'] } });
       else if (variant === 5) windows.push({ name: 'too-long', start: '2026-01-01T00:00', end: '2027-06-01T00:00', scope: { environments: ['prod'] } });
-      else if (variant === 6) windows.push({ name: 'both', start: '2026-11-26T00:00', schedule: '0 16 * * FRI', duration: '1h', scope: { environments: ['prod'] } });
+      else if (variant === 6)
+        windows.push({ name: 'both', start: '2026-11-26T00:00', schedule: '0 16 * * FRI', duration: '1h', scope: { environments: ['prod'] } });
       else if (variant === 7) spec.guardrails = { notify: ['nobody'] };
       else spec.guardrails = { flags: { file: 'relative/flags.json', freezeTag: 'feature' } };
       return { strict: true };

@@ -16,8 +16,16 @@ function variant(change: (doc: { metadata: Record<string, unknown>; spec: Record
 
 const invalid: [string, string, string[]][] = [
   ['missing field of a step', variant((d) => delete d.spec.steps[1].deployment), ['spec.steps[1].deployment: Required']],
-  ['bad SLA duration', variant((d) => (d.spec.sla = '5 minutes')), ['spec.sla: expected a duration like 90s, 5m, 2h (at least 1s, at most 7d), got "5 minutes"']],
-  ['bad step timeout', variant((d) => (d.spec.steps[0].timeout = '1.5h')), ['spec.steps[0].timeout: expected a duration like 90s, 5m, 2h (at least 1s, at most 7d), got "1.5h"']],
+  [
+    'bad SLA duration',
+    variant((d) => (d.spec.sla = '5 minutes')),
+    ['spec.sla: expected a duration like 90s, 5m, 2h (at least 1s, at most 7d), got "5 minutes"'],
+  ],
+  [
+    'bad step timeout',
+    variant((d) => (d.spec.steps[0].timeout = '1.5h')),
+    ['spec.steps[0].timeout: expected a duration like 90s, 5m, 2h (at least 1s, at most 7d), got "1.5h"'],
+  ],
   ['unknown top-level spec key', variant((d) => (d.spec.aproval = { required: true })), ['spec.aproval: unknown key']],
   ['unknown key in a step', variant((d) => (d.spec.steps[2].revison = 3)), ['spec.steps[2].revison: unknown key']],
   [

@@ -135,7 +135,9 @@ describe('freezeWindow workflow', () => {
 
   it('exceptions: no self-approval, approvers only, one vote each; approved ones expire', async () => {
     await withFreeze({ exceptions: { approvers: ['rm-bo', 'rm-cy', 'rm-di'], quorum: 2 } }, async (h) => {
-      const e = await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'rm-bo', reason: 'checkout bug fix', changeId: 'PR-42', validFor: 4 * 3_600_000 }] });
+      const e = await h.executeUpdate(requestExceptionUpdate, {
+        args: [{ actor: 'rm-bo', reason: 'checkout bug fix', changeId: 'PR-42', validFor: 4 * 3_600_000 }],
+      });
       assert.equal(e.status, 'pending');
       const refused = (actor: string, re: RegExp) =>
         assert.rejects(

@@ -66,10 +66,7 @@ const BEHAVIOURS = ['ok', 'ok', 'ok', 'ok', 'slow', 'retryable', 'fatal', 'hang'
 type Behaviour = (typeof BEHAVIOURS)[number];
 
 /** What the stubs of one workflow do, in call order; keyed by workflow ID. */
-const scripts = new Map<
-  string,
-  { behaviours: Behaviour[]; next: number; calls: Record<string, number>; cancelled?: boolean; hangingUntil?: number }
->();
+const scripts = new Map<string, { behaviours: Behaviour[]; next: number; calls: Record<string, number>; cancelled?: boolean; hangingUntil?: number }>();
 
 function behaviourFor(activity: string): { b: Behaviour; cancelled: boolean } {
   const info = Context.current().info;
@@ -103,7 +100,9 @@ async function hang(untilCancelled: boolean): Promise<void> {
 }
 
 async function act<T>(activity: string, ok: () => T, opts: { neverHang?: boolean; neverFail?: boolean } = {}): Promise<T> {
-  let { b, cancelled } = behaviourFor(activity);
+  const behaviour = behaviourFor(activity);
+  const { cancelled } = behaviour;
+  let { b } = behaviour;
   // The Java test server cannot cancel an activity that is between attempts (it answers ACTIVITY_UNKNOWN and the
   // workflow task can never complete, which a real server does not do): runs that will be cancelled have no
   // retried attempts; their hangs last until the cancellation (or just short of the attempt's timeout).
@@ -143,7 +142,10 @@ const stubActivities = {
   runCheck: () => act('runCheck', () => ({ ok: true })),
   notify: (req: { targets: { name: string }[] }) => act('notify', () => ({ sent: req.targets.map((t) => t.name) })),
   // Guardrail activities retry without limit (they must come off again): their stubs fail for good or not at all.
-  applyGuardrails: () => act('applyGuardrails', () => ({ changes: [{ guardrail: 'argocd', target: 'appproject argocd/default', action: 'deny sync window added' }] }), { neverHang: true }),
+  applyGuardrails: () =>
+    act('applyGuardrails', () => ({ changes: [{ guardrail: 'argocd', target: 'appproject argocd/default', action: 'deny sync window added' }] }), {
+      neverHang: true,
+    }),
   restoreGuardrails: () => act('restoreGuardrails', () => ({ changes: [] }), { neverFail: true }),
 } as unknown as Activities;
 
@@ -165,9 +167,13 @@ async function failedTasks(h: WorkflowHandle): Promise<string[]> {
   const history = await h.fetchHistory();
   const failed = (history.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes);
   // UNHANDLED_COMMAND is not a failure of workflow code: new events arrived as the task completed, and it runs again.
-  const real = failed.filter((e) => String(e.workflowTaskFailedEventAttributes?.cause) !== '1' && !/UNHANDLED_COMMAND/.test(String(e.workflowTaskFailedEventAttributes?.cause)));
+  const real = failed.filter(
+    (e) => String(e.workflowTaskFailedEventAttributes?.cause) !== '1' && !/UNHANDLED_COMMAND/.test(String(e.workflowTaskFailedEventAttributes?.cause)),
+  );
   unhandledCommandRetries += failed.length - real.length;
-  return real.map((e) => `workflow task failed: ${e.workflowTaskFailedEventAttributes?.failure?.message ?? JSON.stringify(e.workflowTaskFailedEventAttributes)}`);
+  return real.map(
+    (e) => `workflow task failed: ${e.workflowTaskFailedEventAttributes?.failure?.message ?? JSON.stringify(e.workflowTaskFailedEventAttributes)}`,
+  );
 }
 
 /** Resolves when the run ends (any way), or after RUN_LIMIT_MS with `stuck`. Time skipping is the batch's (see inBatches). */
@@ -349,13 +355,42 @@ async function runRollback(c: RollbackCase, i: number, together: () => Promise<v
   debug(id, 'ended', end.stuck ? 'STUCK' : 'ok', scripts.get(id)?.calls);
   if (end.stuck && process.env.REARGUARD_FUZZ_DEBUG) {
     const d = await h.describe();
-    debug(id, 'pending', JSON.stringify(d.raw.pendingActivities?.map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, last: a.lastFailure?.message }))));
+    debug(
+      id,
+      'pending',
+      JSON.stringify(d.raw.pendingActivities?.map((a) => ({ type: a.activityType?.name, state: a.state, attempt: a.attempt, last: a.lastFailure?.message }))),
+    );
     const events = (await h.fetchHistory()).events ?? [];
-    debug(id, 'last events', events.slice(-8).map((e) => `${e.eventId} ${e.eventType} ${e.eventTime?.seconds}`).join(' | '));
-    debug(id, 'now', await env.currentTimeMs(), 'timers', events.filter((e) => e.timerStartedEventAttributes || e.timerFiredEventAttributes).map((e) => `${e.eventId}:${e.eventType}@${e.eventTime?.seconds}+${e.timerStartedEventAttributes?.startToFireTimeout?.seconds ?? ''}`).join(' '));
+    debug(
+      id,
+      'last events',
+      events
+        .slice(-8)
+        .map((e) => `${e.eventId} ${e.eventType} ${e.eventTime?.seconds}`)
+        .join(' | '),
+    );
+    debug(
+      id,
+      'now',
+      await env.currentTimeMs(),
+      'timers',
+      events
+        .filter((e) => e.timerStartedEventAttributes || e.timerFiredEventAttributes)
+        .map((e) => `${e.eventId}:${e.eventType}@${e.eventTime?.seconds}+${e.timerStartedEventAttributes?.startToFireTimeout?.seconds ?? ''}`)
+        .join(' '),
+    );
     for (const other of allHandles) {
       const ev = (await other.fetchHistory()).events ?? [];
-      if (ev.at(-1)?.eventType === 6 || ev.at(-1)?.eventType === 5) debug('open task:', other.workflowId, ev.slice(-12).map((e) => `${e.eventId}:${e.eventType}`).join(' '), c.cancel);
+      if (ev.at(-1)?.eventType === 6 || ev.at(-1)?.eventType === 5)
+        debug(
+          'open task:',
+          other.workflowId,
+          ev
+            .slice(-12)
+            .map((e) => `${e.eventId}:${e.eventType}`)
+            .join(' '),
+          c.cancel,
+        );
     }
   }
   if (end.stuck) report.problems.push(`not ended after ${RUN_LIMIT_MS / 1000}s`);
@@ -370,6 +405,19 @@ async function runRollback(c: RollbackCase, i: number, together: () => Promise<v
   if (last && last.phase !== 'done') report.problems.push(`status after the end: phase ${last.phase}`);
   if (report.queries < 3) report.problems.push(`only ${report.queries} status queries answered`);
   report.problems.push(...(await failedTasks(h)));
+  // The RCA freeze a successful rollback starts (freezeAfter) outlives it: check it answers, then end it, so
+  // a year-long window does not stay behind in the server for the next batches.
+  if (report.outcome === 'succeeded' && runbook.spec.freezeAfter !== undefined) {
+    const rca = env.client.workflow.getHandle(`freeze:rca-${runbook.spec.environment}-${service}`);
+    try {
+      const st = await rca.query(freezeStateQuery);
+      if (st.end !== new Date(Date.parse(st.start) + runbook.spec.freezeAfter).toISOString() && Date.parse(st.end) <= Date.parse(st.start))
+        report.problems.push(`RCA freeze ends ${st.end}`);
+      await rca.terminate('fuzz: done with it');
+    } catch (err) {
+      report.problems.push(`RCA freeze: ${(err as Error).message}`);
+    }
+  }
   scripts.delete(id);
   return report;
 }
@@ -421,12 +469,16 @@ async function runFreeze(c: FreezeCase, i: number, fallback: FreezeWindowInput, 
     const validFor = cliDuration.parse({ value: e.validFor }).value;
     const changeId = `PR-${n + 1}`;
     await quietly(h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'fuzz hotfix', changeId, validFor }] }));
-    if (e.approve) for (const actor of approvers.slice(0, s?.quorum ?? 1)) await quietly(h.executeUpdate(approveExceptionUpdate, { args: [{ actor, changeId }] }));
+    if (e.approve)
+      for (const actor of approvers.slice(0, s?.quorum ?? 1)) await quietly(h.executeUpdate(approveExceptionUpdate, { args: [{ actor, changeId }] }));
   }
   if (c.extend) {
     const by = cliDuration.parse({ value: c.extend }).value;
     const current = await query();
-    if (current) await quietly(h.executeUpdate(extendFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'fuzz extend', end: new Date(Date.parse(current.end) + by).toISOString() }] }));
+    if (current)
+      await quietly(
+        h.executeUpdate(extendFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'fuzz extend', end: new Date(Date.parse(current.end) + by).toISOString() }] }),
+      );
   }
   if (c.lift === 'early') await quietly(h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'fuzz lift' }] }));
   await query();
