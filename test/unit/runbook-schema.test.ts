@@ -111,6 +111,30 @@ const invalid: [string, string, string[]][] = [
     ],
   ],
   ['duplicate YAML key', 'apiVersion: rearguard/v1\nkind: Runbook\nkind: Runbook\n', ['line 3, column 1: Map keys must be unique']],
+  [
+    "an explicit step name equal to another step's default name",
+    variant((d) => (d.spec.steps[0].name = 'kubernetes-2')),
+    ['spec.steps[1].name: this step would be named "kubernetes-2" (its default), which spec.steps[0] already uses: give it a name'],
+  ],
+  [
+    "an explicit check name equal to another check's default name",
+    variant((d) => ((d.spec.verify as Record<string, unknown>[])[0].name = 'http-2')),
+    ['spec.verify[1].name: this check would be named "http-2" (its default), which spec.verify[0] already uses: give it a name'],
+  ],
+  ['a huge SLA', variant((d) => (d.spec.sla = '99999999999h')), ['spec.sla: expected at most 7d, got 99999999999h']],
+  ['an SLA over the cap', variant((d) => (d.spec.sla = '8d')), ['spec.sla: expected at most 7d, got 8d']],
+  [
+    'an http check polling every 0s',
+    variant((d) => ((d.spec.verify as Record<string, unknown>[])[1].interval = '0s')),
+    ['spec.verify[1].interval: expected at least 1s, got 0s'],
+  ],
+  [
+    'a duration that is a number',
+    variant((d) => (d.spec.approval = { required: true, approvers: ['alice'], timeout: 600 })),
+    ['spec.approval.timeout: expected a duration like 90s, 5m, 2h (at least 1s, at most 7d), got number 600'],
+  ],
+  ['freezeAfter over a year', variant((d) => (d.spec.freezeAfter = '400d')), ['spec.freezeAfter: expected at most 366d, got 400d']],
+  ['YAML nested without bound', `${'['.repeat(100)}`, ['line 1, column 65: nested too deeply (more than 64 levels of [ and {)']],
 ];
 
 describe('runbook schema', () => {
@@ -131,6 +155,28 @@ describe('runbook schema', () => {
     assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
     assert.equal(r.value.spec.steps[0].type === 'webhook' && r.value.spec.steps[0].method, 'POST');
     assert.deepEqual(r.value.spec.verify, []);
+  });
+
+  it('parses combined durations once, to milliseconds (1h30m approval and step timeouts)', () => {
+    const r = parseRunbook(
+      variant((d) => {
+        d.spec.approval = { required: true, approvers: ['alice'], timeout: '1h30m' };
+        d.spec.steps[0].timeout = '1h30m';
+        d.spec.escalation = [
+          { at: '50%', notify: ['oncall'] },
+          { at: '2m30s', notify: ['oncall'] },
+        ];
+      }),
+    );
+    assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
+    assert.equal(r.value.spec.approval?.timeout, 5_400_000);
+    assert.equal(r.value.spec.steps[0].timeout, 5_400_000);
+    assert.equal(r.value.spec.sla, 300_000);
+    assert.deepEqual(
+      r.value.spec.escalation.map((e) => e.at),
+      ['50%', 150_000],
+    );
+    assert.equal(r.value.spec.freezeAfter, 86_400_000);
   });
 
   for (const [name, text, expected] of invalid) {
