@@ -8,7 +8,7 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import { configurationError } from './errors.js';
 import type { FreezeState } from '../runbook/freeze.js';
 import type { FreezeControlResult } from '../runbook/unfreeze.js';
-import { freezeStateQuery, liftFreezeUpdate, refreezeEnvironmentUpdate, releaseEnvironmentUpdate } from '../workflows/messages.js';
+import { freezeStateQuery, liftFreezeUpdate, refreezeEnvironmentUpdate, releaseEnvironmentUpdate } from '../api/messages.js';
 
 export interface FreezeControlRequest {
   freezeId: string;

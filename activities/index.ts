@@ -4,7 +4,7 @@ import type { Runbook, Step } from '../runbook/schema.js';
 import type { AuditEvent, CheckRequest, NotifyRequest, RestoreRecord, StepRequest, Target } from '../runbook/types.js';
 import { hasRelativeTarget } from '../runbook/repeat.js';
 import { Context } from '@temporalio/activity';
-import type { AuditLog } from './audit-log.js';
+import type { AuditLog } from '../api/audit-file.js';
 import type { Clusters, Repos } from './targets.js';
 import type { ToolPaths } from './tools.js';
 import { Git } from './git.js';
@@ -16,13 +16,14 @@ import { Terraform, type TerraformPlan } from './terraform.js';
 import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
-import { evaluateSlo, PROMETHEUS_URL_ENV, runPrometheusCheck, type SloEvaluation } from './prometheus.js';
-import { triggerRollback, type TriggerResult } from './trigger-rollback.js';
+import { evaluateSlo, PROMETHEUS_URL_ENV, runPrometheusCheck } from './prometheus.js';
+import { triggerRollback, type TriggerResult } from '../api/rollbacks.js';
 import type { Trigger } from '../runbook/types.js';
 import { sendNotifications } from './notify.js';
 import type { Env } from './secrets.js';
 import { runWebhookStep } from './webhook.js';
 import { drillActivities } from './drill.js';
+import { type SloEvaluation } from '../runbook/slo-guard.js';
 
 export interface ActivityDeps {
   auditLog: AuditLog;

@@ -3,6 +3,7 @@
 // The server is the worker's REARGUARD_PROMETHEUS_URL (e.g. http://prometheus:9090, a path prefix allowed);
 // runbooks hold queries only, never addresses or credentials.
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
+import type { SloEvaluation } from '../runbook/slo-guard.js';
 import { durationText, formatDuration } from '../runbook/duration.js';
 import type { Check, Runbook } from '../runbook/schema.js';
 import { configurationError, excerpt } from './errors.js';
@@ -127,15 +128,6 @@ export async function runPrometheusCheck(env: Env, check: PrometheusCheck): Prom
 }
 
 // --- SLO guard evaluation ----------------------------------------------------------------------------
-
-export interface SloEvaluation {
-  time: string;
-  /** Set when Prometheus could not be asked (unreachable, not configured, a refused query): nothing was decided from it. */
-  prometheusError?: string;
-  conditions: { name: string; value?: number; breached: boolean }[];
-  burnRate: { long: string; short: string; factor: number; longBurn?: number; shortBurn?: number; breached: boolean }[];
-  health: { deployment?: { ok: boolean; message: string }; http?: { ok: boolean; message: string } };
-}
 
 /** `$window` in a burn-rate errorRatio query, replaced by each window. */
 export const withWindow = (query: string, window: string): string => query.replaceAll('$window', window);

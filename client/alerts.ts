@@ -1,5 +1,5 @@
 // Alertmanager intake (POST /v1/alerts): firing alerts start rollbacks through triggerRollback
-// (activities/trigger-rollback.ts), so a rollback already running for the target is joined, never doubled.
+// (api/rollbacks.ts), so a rollback already running for the target is joined, never doubled.
 // Each firing alert is mapped to a runbook of the `rearguard serve --runbooks DIR` directory by its labels:
 // `rearguard_runbook` (a file name in DIR, with or without .yaml, or a runbook's metadata.name), else
 // `service` + `environment` (the runbook whose spec has both). Resolved alerts are ignored.
@@ -13,10 +13,10 @@ import { z } from 'zod';
 import { friendlyErrors, issueLines } from '../runbook/issues.js';
 import { printable } from '../runbook/names.js';
 import type { Trigger } from '../runbook/types.js';
-import { triggerRollback } from '../activities/trigger-rollback.js';
+import { triggerRollback } from '../api/rollbacks.js';
 import type { RunbookDirectory, RunbookFile } from './runbook-dir.js';
 import { internalError, logLine } from './http-errors.js';
-import { isWedgedRunError, wedgedRemedy, type WedgedRun } from '../activities/wedged.js';
+import { isWedgedRunError, wedgedRemedy, type WedgedRun } from '../api/wedged.js';
 
 /** Alertmanager's webhook_config `max_alerts` must not exceed this; larger payloads are refused whole. */
 export const MAX_ALERTS_PER_REQUEST = 100;

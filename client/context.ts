@@ -1,9 +1,9 @@
 // What every command gets from the global flags: who is acting, where Temporal is, output mode.
 import { userInfo } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
-import { TASK_QUEUE } from '../workflows/messages.js';
 import { ACTOR, ACTOR_HINT } from '../runbook/names.js';
 import { badInput, failed, rootMessage } from './errors.js';
+import { TASK_QUEUE } from '../api/ids.js';
 
 export interface GlobalOptions {
   address: string;

@@ -5,9 +5,9 @@
 // opts in to failing open (`--fail-open`, `?failOpen=true`), which is logged.
 import type { Client } from '@temporalio/client';
 import { DateTime } from 'luxon';
-import { wedgedRun } from '../activities/wedged.js';
+import { wedgedRun } from '../api/wedged.js';
 import { evaluateGate, type FreezeState, type GateDecision } from '../runbook/freeze.js';
-import { freezeStateQuery } from '../workflows/messages.js';
+import { freezeStateQuery } from '../api/messages.js';
 import { rootMessage } from './errors.js';
 
 /** How long one freeze's Query (and the listing) may take before the freeze counts as unreadable. */

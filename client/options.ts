@@ -2,7 +2,6 @@
 // message) in every command that takes it.
 import { z } from 'zod';
 import type { DurationRange } from '../runbook/duration.js';
-import { freezeWorkflowId } from '../runbook/freeze.js';
 import { durationField } from '../runbook/schema.js';
 import { ACTOR, ACTOR_HINT, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable } from '../runbook/names.js';
 
@@ -56,4 +55,3 @@ export const freezeRef = z
     /^(freeze:[A-Za-z0-9._:-]+|[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)$/,
     'expected a window name such as black-friday, or a freeze ID such as freeze:black-friday',
   );
-export const freezeIdOf = (ref: string): string => (ref.startsWith('freeze:') ? ref : freezeWorkflowId(ref));

@@ -12,7 +12,7 @@ import { checkGate } from './gate.js';
 import { registerAlertIntake } from './alerts.js';
 import { internalError, logLine } from './http-errors.js';
 import { RunbookDirectory } from './runbook-dir.js';
-import { TASK_QUEUE } from '../workflows/messages.js';
+import { TASK_QUEUE } from '../api/ids.js';
 
 export interface ServeOptions {
   client: Client;

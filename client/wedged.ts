@@ -1,7 +1,7 @@
 // How the CLI reports a run it cannot read: a wedged run (its workflow task keeps failing) is named as
 // such, with the task's error and the remedy, instead of the worker hint a timed-out Query suggests.
 import type { Client } from '@temporalio/client';
-import { wedgedLines, wedgedRun } from '../activities/wedged.js';
+import { wedgedLines, wedgedRun } from '../api/wedged.js';
 import { CliError, failed, rootMessage } from './errors.js';
 
 /** Fails at once when the run is wedged, before a Query or Update that would only time out. */

@@ -8,11 +8,8 @@ export const DRILL_MARKER = 'rearguard.io/drill';
 /** The tag the bad revision's first container runs (kwok makes its pods Ready whatever the image is). */
 export const DRILL_BAD_TAG = 'rearguard-drill-bad';
 
-/** `drill:<runbook>:<time>` (DESIGN.md section 4); a scheduled drill is `drill:<runbook>-<scheduled time>`. */
-export const drillWorkflowId = (runbook: string, time: string): string => `drill:${runbook}:${time}`;
+/** `drill-schedule:<runbook>`: the Schedule of a runbook's drills (workflow IDs are in api/ids.ts). */
 export const drillScheduleId = (runbook: string): string => `drill-schedule:${runbook}`;
-/** The action of a drill schedule: Temporal appends `-<scheduled time>` to this workflow ID. */
-export const drillScheduleWorkflowId = (runbook: string): string => `drill:${runbook}`;
 
 export interface DrillInput {
   runbook: Runbook;

@@ -127,8 +127,6 @@ export interface FreezeState {
   guardrails?: { applied: boolean; restored: boolean; changes: GuardrailChange[] };
 }
 
-export const freezeWorkflowId = (name: string): string => `freeze:${name}`;
-
 export function covers(scope: FreezeScope, environment: string, service: string): boolean {
   const env = scope.environments.includes('*') || scope.environments.includes(environment);
   const svc = scope.services.includes('*') || scope.services.includes(service);

@@ -4,8 +4,6 @@
 import { durationText } from './duration.js';
 import type { Check, NotifyTarget } from './schema.js';
 
-export const unfreezeWorkflowId = (freezeId: string): string => `unfreeze:${freezeId}`;
-
 /** Written in a gate's query or URL, replaced by the environment being soaked (`env="$environment"`). */
 export const ENVIRONMENT_PLACEHOLDER = '$environment';
 

@@ -11,7 +11,7 @@ import { validateRunbook } from '../runbook/load.js';
 import type { RollbackStatus } from '../runbook/types.js';
 import { RearguardMetrics } from '../worker/metrics.js';
 import { createRearguardWorker } from '../worker/worker.js';
-import { rollbackWorkflowId, triggerSignal } from '../workflows/messages.js';
+import { triggerRollback } from '../api/rollbacks.js';
 import { freePort } from '../test/helpers/processes.js';
 import { startReceiver } from '../test/helpers/receiver.js';
 import { createDevServerEnv, workflowBundle } from '../test/helpers/temporal.js';
@@ -106,14 +106,8 @@ async function main() {
         if (!rb.ok) throw new Error(rb.problems.join('\n'));
         const trigger = { source: 'manual' as const, actor: 'bench', reason: 'bench', requestId: randomUUID() };
         const t = performance.now();
-        const h = await env.client.workflow.signalWithStart('rollback', {
-          workflowId: rollbackWorkflowId('dev', service),
-          taskQueue,
-          args: [{ runbook: rb.value, trigger }],
-          signal: triggerSignal,
-          signalArgs: [trigger],
-        });
-        const s = (await h.result()) as RollbackStatus;
+        const { workflowId } = await triggerRollback(env.client, taskQueue, rb.value, trigger);
+        const s = (await env.client.workflow.getHandle(workflowId).result()) as RollbackStatus;
         if (s.outcome !== 'succeeded') throw new Error(`rollback ${s.outcome}`);
         latencies.push(performance.now() - t);
       }

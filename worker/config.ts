@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DURATION_LIMITS } from '../runbook/duration.js';
 import { friendlyErrors } from '../runbook/issues.js';
 import { durationField } from '../runbook/schema.js';
-import { TASK_QUEUE } from '../workflows/messages.js';
+import { TASK_QUEUE } from '../api/ids.js';
 
 const port = z.coerce
   .number({ error: 'expected a port number' })

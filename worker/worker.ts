@@ -2,7 +2,7 @@
 // activities with their dependencies, and the metric sinks. Shared by `npm start`, worker/main.ts and tests.
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
-import { AuditLog } from '../activities/audit-log.js';
+import { AuditLog } from '../api/audit-file.js';
 import { createActivities } from '../activities/index.js';
 import { Clusters, Repos } from '../activities/targets.js';
 import { toolPaths, type ToolPaths } from '../activities/tools.js';

@@ -17,10 +17,11 @@ import { DRILL_MARKER, drillRefusal, drillStep, drillVerdict, type DrillInput, t
 import { durationText, formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
 import { auditTrail } from './audit-trail.js';
-import { drillResultQuery, rollbackWorkflowId } from './messages.js';
+import { drillResultQuery } from '../api/messages.js';
 import { rollback } from './rollback.js';
 import type { RearguardSinks } from './sinks.js';
 import { errorMessage } from './errors.js';
+import { rollbackWorkflowId } from '../api/ids.js';
 
 type Activities = ReturnType<typeof createActivities>;
 const FINAL = ['ConfigurationError', 'MechanismNotAvailable', 'PermissionDenied', 'NotFound', 'RolloutFailed', 'DrillConflict'];

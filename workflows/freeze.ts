@@ -36,7 +36,7 @@ import {
   refreezeEnvironmentUpdate,
   releaseEnvironmentUpdate,
   requestExceptionUpdate,
-} from './messages.js';
+} from '../api/messages.js';
 import type { RearguardSinks } from './sinks.js';
 import { auditTrail } from './audit-trail.js';
 import { errorMessage } from './errors.js';

@@ -30,12 +30,12 @@ import {
   triggerSignal,
   type VoteRequest,
   type VoteResult,
-} from './messages.js';
+} from '../api/messages.js';
 import type { RearguardSinks } from './sinks.js';
 import { auditTrail } from './audit-trail.js';
 import { freezeWindow } from './freeze.js';
-import { freezeWorkflowId } from '../runbook/freeze.js';
 import { errorMessage } from './errors.js';
+import { freezeWorkflowId } from '../api/ids.js';
 
 type Activities = ReturnType<typeof createActivities>;
 

@@ -17,64 +17,15 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
-import { durationText, formatDuration, runbookDurationProblems } from '../runbook/duration.js';
-import type { Runbook } from '../runbook/schema.js';
+import { durationText, runbookDurationProblems } from '../runbook/duration.js';
+import { GUARD_ACTOR, violations, type GuardState, type SloEvaluation, type SloGuardInput, type SloGuardStatus } from '../runbook/slo-guard.js';
 import type { Target } from '../runbook/types.js';
 import { auditTrail } from './audit-trail.js';
-import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from './messages.js';
+import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../api/messages.js';
 import type { RearguardSinks } from './sinks.js';
 import { errorMessage } from './errors.js';
 
 type Activities = ReturnType<typeof createActivities>;
-export type SloEvaluation = Awaited<ReturnType<Activities['evaluateSlo']>>;
-
-export const guardWorkflowId = (environment: string, service: string): string => `guard:${environment}:${service}`;
-/** The actor of everything the guard does on its own. */
-export const GUARD_ACTOR = 'slo-guard';
-
-export type GuardState = 'watching' | 'violated' | 'cooldown' | 'paused' | 'prometheus-unreachable';
-
-export interface GuardTrigger {
-  time: string;
-  rollbackId: string;
-  joined: boolean;
-  violations: string[];
-}
-
-export interface SloGuardStatus {
-  workflowId: string;
-  runbook: string;
-  target: Target;
-  startedAt: string;
-  startedBy: string;
-  state: GuardState;
-  interval: string;
-  cooldown: string;
-  /** ISO time until which no rollback is triggered (after the last trigger). */
-  cooldownUntil?: string;
-  paused?: { actor: string; reason: string; since: string };
-  evaluations: number;
-  lastEvaluation?: SloEvaluation & { violations: string[] };
-  /** Condition name -> since when its threshold has been crossed (the `for` clock). */
-  breachedSince: Record<string, string>;
-  /** Evaluations in a row whose http health check failed. */
-  httpFailures: number;
-  prometheus: { reachable: boolean; since?: string; error?: string };
-  /** The most recent triggers (the last 20). */
-  triggers: GuardTrigger[];
-  /** Runs of this workflow so far (continue-as-new). */
-  run: number;
-}
-
-export interface SloGuardInput {
-  runbook: Runbook;
-  /** Who started the guard. */
-  actor: string;
-  reason?: string;
-  /** Continue-as-new past this many history events (default 2000, or when Temporal suggests it). */
-  historyLimit?: number;
-  carried?: { status: SloGuardStatus; auditSeq: number };
-}
 
 const { metrics } = proxySinks<RearguardSinks>();
 const evaluation = proxyActivities<Activities>({
@@ -86,42 +37,6 @@ const rollbacks = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 },
 });
 const notifications = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 5 } });
-
-const round = (v: number) => Math.round(v * 1000) / 1000;
-
-/**
- * What is violated in an evaluation, updating the `for` clocks and the http failure count in `status`.
- * Pure (workflow time comes in as `nowMs`).
- */
-export function violations(runbook: Runbook, ev: SloEvaluation, status: Pick<SloGuardStatus, 'breachedSince' | 'httpFailures'>, nowMs: number): string[] {
-  const slo = runbook.spec.slo!;
-  const out: string[] = [];
-  if (!ev.prometheusError) {
-    for (const c of slo.conditions) {
-      const r = ev.conditions.find((x) => x.name === c.name);
-      if (!r?.breached) {
-        delete status.breachedSince[c.name];
-        continue;
-      }
-      status.breachedSince[c.name] ??= new Date(nowMs).toISOString();
-      const heldMs = nowMs - Date.parse(status.breachedSince[c.name]);
-      if (heldMs >= (c.for ?? 0)) {
-        const side = c.above !== undefined ? `above ${c.above}` : `below ${c.below}`;
-        out.push(`${c.name}: ${round(r.value!)} ${side}${c.for !== undefined ? ` for ${formatDuration(heldMs)}` : ''}`);
-      }
-    }
-    for (const w of ev.burnRate) {
-      if (w.breached) out.push(`burn rate ${w.long}/${w.short}: ${round(w.longBurn!)}x and ${round(w.shortBurn!)}x > ${w.factor}x`);
-    }
-  }
-  if (ev.health.deployment && !ev.health.deployment.ok) out.push(ev.health.deployment.message);
-  if (ev.health.http) {
-    status.httpFailures = ev.health.http.ok ? 0 : status.httpFailures + 1;
-    const needed = slo.health?.http?.failures ?? 3;
-    if (status.httpFailures >= needed) out.push(`http health: ${ev.health.http.message} (${status.httpFailures} in a row)`);
-  }
-  return out;
-}
 
 export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
   const { workflowId, runId } = workflowInfo();

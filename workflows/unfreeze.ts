@@ -29,7 +29,7 @@ import {
   type UnfreezeInput,
   type UnfreezeStatus,
 } from '../runbook/unfreeze.js';
-import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, unfreezeStatusQuery } from './messages.js';
+import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, unfreezeStatusQuery } from '../api/messages.js';
 import { auditTrail } from './audit-trail.js';
 import { errorMessage } from './errors.js';
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { readAuditFile } from '../../activities/audit-log.js';
+import { readAuditFile } from '../../api/audit-file.js';
 import { DURATION_LIMITS, durationText } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
 import { failed, parseOptions } from '../errors.js';

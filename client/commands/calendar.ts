@@ -12,7 +12,8 @@ import { loadCalendar, occurrences, planCalendar, type FreezeCalendar, type Plan
 import { durationText } from '../../runbook/duration.js';
 import type { FreezeRedefinition, FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
 import type { freezeWindow } from '../../workflows/freeze.js';
-import { liftFreezeUpdate, redefineFreezeUpdate } from '../../workflows/messages.js';
+import { liftFreezeUpdate, redefineFreezeUpdate } from '../../api/messages.js';
+import { occurrenceWorkflowId } from '../../api/ids.js';
 import type { CliContext } from '../context.js';
 import { CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { localTime, readFreezes, waitUntilGateSees } from '../gate.js';
@@ -186,8 +187,6 @@ export async function applyCalendar(client: Client, cal: FreezeCalendar, opts: {
 }
 
 /** The workflow ID a Schedule gives the run of one occurrence: its action's ID, "-", the nominal time (RFC 3339, UTC, in seconds). */
-export const occurrenceWorkflowId = (window: string, startMs: number): string =>
-  `freeze:${window}-${new Date(startMs).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
 
 function redefine(client: Client, id: string, input: FreezeWindowInput, actor: string): Promise<FreezeState> {
   const def: FreezeRedefinition = {

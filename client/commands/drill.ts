@@ -15,21 +15,14 @@ import type { Command } from 'commander';
 import { CronExpressionParser } from 'cron-parser';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import {
-  DRILL_MARKER,
-  drillRefusal,
-  drillScheduleId,
-  drillScheduleWorkflowId,
-  drillWorkflowId,
-  type DrillInput,
-  type DrillReport,
-} from '../../runbook/drill.js';
+import { DRILL_MARKER, drillRefusal, drillScheduleId, type DrillInput, type DrillReport } from '../../runbook/drill.js';
 import { durationText } from '../../runbook/duration.js';
 import type { drill } from '../../workflows/drill.js';
-import { drillResultQuery } from '../../workflows/messages.js';
+import { drillResultQuery } from '../../api/messages.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { readRunbookOrFail } from './runbook.js';
+import { drillScheduleWorkflowId, drillWorkflowId } from '../../api/ids.js';
 
 /** 0 when restored within the SLA; 1 when the SLA was missed or the rollback did not restore the service. */
 export const drillExitCode = (r: DrillReport): number => (r.verdict === 'met' ? EXIT.ok : EXIT.failed);

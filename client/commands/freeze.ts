@@ -4,16 +4,17 @@ import type { Command } from 'commander';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
 import { DURATION_LIMITS } from '../../runbook/duration.js';
-import { freezeTimeProblem, freezeWorkflowId, type FreezeState, type FreezeWindowInput } from '../../runbook/freeze.js';
-import { wedgedLines, wedgedRun } from '../../activities/wedged.js';
+import { freezeTimeProblem, type FreezeState, type FreezeWindowInput } from '../../runbook/freeze.js';
+import { wedgedLines, wedgedRun } from '../../api/wedged.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../../runbook/names.js';
 import type { freezeWindow } from '../../workflows/freeze.js';
-import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, requestExceptionUpdate } from '../../workflows/messages.js';
+import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, requestExceptionUpdate } from '../../api/messages.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { checkGate, describeDecision, localTime, readFreezes, waitUntilGateSees, type GateAnswer } from '../gate.js';
 import { registerCalendar } from './calendar.js';
-import { durationOption, freezeIdOf, freezeRef, list, reason as reasonText } from '../options.js';
+import { durationOption, freezeRef, list, reason as reasonText } from '../options.js';
+import { freezeIdOf, freezeWorkflowId } from '../../api/ids.js';
 
 /** --duration, --by, --valid-for: a freeze (and an exception to one) lasts at most 366d. */
 const freezeDuration = durationOption(DURATION_LIMITS.freeze);

@@ -6,13 +6,15 @@ import { z } from 'zod';
 import { sloProblems } from '../../runbook/cross-checks.js';
 import { durationText, formatDuration } from '../../runbook/duration.js';
 import type { Runbook } from '../../runbook/schema.js';
-import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../workflows/messages.js';
-import { guardWorkflowId, type sloGuard, type SloGuardStatus } from '../../workflows/slo-guard.js';
+import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../api/messages.js';
+import { type sloGuard } from '../../workflows/slo-guard.js';
 import { targetOptions, reason as reasonText } from '../options.js';
 import type { CliContext } from '../context.js';
 import { badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { readRunbookOrFail } from './runbook.js';
 import { failIfWedged, queryFailure } from '../wedged.js';
+import { guardWorkflowId } from '../../api/ids.js';
+import { type SloGuardStatus } from '../../runbook/slo-guard.js';
 
 function workflowIdOf(raw: Record<string, unknown>): string {
   const o = parseOptions(targetOptions('guard'), { env: raw.env, service: raw.service, id: raw.id });

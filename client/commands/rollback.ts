@@ -1,30 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { durationText } from '../../runbook/duration.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
-import {
-  approvePlanUpdate,
-  approveUpdate,
-  cancelRequestSignal,
-  rejectUpdate,
-  rollbackWorkflowId,
-  statusQuery,
-  triggerSignal,
-  type VoteResult,
-} from '../../workflows/messages.js';
-import type { rollback } from '../../workflows/rollback.js';
+import { approvePlanUpdate, approveUpdate, cancelRequestSignal, rejectUpdate, statusQuery, type VoteResult } from '../../api/messages.js';
 import type { planRollback } from '../../workflows/plan.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { resolveExplicitTarget } from '../../runbook/repeat.js';
 import { eventLine, renderStatus, slaLine } from '../render.js';
 import { readRunbookOrFail } from './runbook.js';
-import { wedgedLines, wedgedRun } from '../../activities/wedged.js';
+import { isWedgedRunError, wedgedLines, wedgedRun, type WedgedRun } from '../../api/wedged.js';
+import { triggerRollback } from '../../api/rollbacks.js';
 import { failIfWedged, queryFailure } from '../wedged.js';
 import { targetOptions, reason as reasonText } from '../options.js';
+import { rollbackWorkflowId } from '../../api/ids.js';
 
 function workflowIdOf(opts: unknown): string {
   const o = parseOptions(targetOptions('rollback'), opts);
@@ -47,12 +39,6 @@ async function queryStatus(client: Client, workflowId: string): Promise<Rollback
     if (err instanceof WorkflowNotFoundError) throw failed(`no rollback ${workflowId} was found`);
     throw await queryFailure(client, workflowId, err, 'read the status of');
   }
-}
-
-/** A wedged rollback is never joined: the trigger would be lost in a run that makes no progress. */
-async function refuseToJoinWedged(client: Client, workflowId: string, described?: WorkflowExecutionDescription): Promise<void> {
-  const w = await wedgedRun(client, workflowId, described);
-  if (w) throw failed(`refusing to join ${workflowId}: the rollback running for this target is wedged.`, ...wedgedLines(w));
 }
 
 /** Follows a rollback until it ends: a redrawn block on a TTY, one line per audit event otherwise. */
@@ -129,28 +115,19 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
         requestId: randomUUID(),
         ...(explicitTarget ? { explicitTarget } : {}),
       };
-      const workflowId = rollbackWorkflowId(runbook.spec.environment, runbook.spec.service);
       const client = await c.connect();
-      await refuseToJoinWedged(client, workflowId);
-      // Signal-with-start: a rollback already running for this target receives the trigger as a
-      // join (audited) instead of a second rollback racing the first.
-      const handle = await client.workflow.signalWithStart<typeof rollback, [Trigger]>('rollback', {
-        workflowId,
-        taskQueue: c.opts.taskQueue,
-        args: [{ runbook, trigger }],
-        signal: triggerSignal,
-        signalArgs: [trigger],
-        memo: { requestId: trigger.requestId, runbook: runbook.metadata.name, actor: trigger.actor, reason: trigger.reason },
+      const { workflowId, runId, joined, startedBy } = await triggerRollback(client, c.opts.taskQueue, runbook, trigger).catch((err: unknown) => {
+        if (isWedgedRunError(err)) {
+          const w = err.details?.[0] as WedgedRun;
+          throw failed(`refusing to join ${w.workflowId}: the rollback running for this target is wedged.`, ...wedgedLines(w));
+        }
+        throw err;
       });
-      const described = await handle.describe();
-      const memo = described.memo as { requestId?: string; actor?: string } | undefined;
-      const joined = memo?.requestId !== trigger.requestId;
-      if (joined) await refuseToJoinWedged(client, workflowId, described);
-      if (c.opts.json && !opts.wait) c.out(JSON.stringify({ workflowId, runId: handle.signaledRunId, joined }));
+      if (c.opts.json && !opts.wait) c.out(JSON.stringify({ workflowId, runId, joined }));
       else if (!c.opts.json) {
         c.out(
           joined
-            ? `Joined the rollback already running: ${workflowId} (started by ${memo?.actor ?? 'someone else'}); your trigger is in its audit trail.`
+            ? `Joined the rollback already running: ${workflowId} (started by ${startedBy ?? 'someone else'}); your trigger is in its audit trail.`
             : `Started rollback ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)}).`,
         );
         if (explicitTarget)

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DateTime } from 'luxon';
 import type { FreezeState } from '../../runbook/freeze.js';
-import { freezeStateQuery } from '../../workflows/messages.js';
+import { freezeStateQuery } from '../../api/messages.js';
 import { rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 

@@ -14,7 +14,7 @@ import { DateTime } from 'luxon';
 import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.js';
 import type { FreezeState } from '../../runbook/freeze.js';
 import type { AuditEvent } from '../../runbook/types.js';
-import { freezeStateQuery } from '../../workflows/messages.js';
+import { freezeStateQuery } from '../../api/messages.js';
 import { rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createDevServerEnv } from '../helpers/temporal.js';

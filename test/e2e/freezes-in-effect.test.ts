@@ -13,7 +13,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DateTime } from 'luxon';
 import type { FreezeState } from '../../runbook/freeze.js';
 import type { AuditEvent } from '../../runbook/types.js';
-import { freezeStateQuery } from '../../workflows/messages.js';
+import { freezeStateQuery } from '../../api/messages.js';
 import { rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 

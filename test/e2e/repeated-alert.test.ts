@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
-import { statusQuery } from '../../workflows/messages.js';
+import { statusQuery } from '../../api/messages.js';
 import { deployImage, deploymentState, deploymentWithHistory } from '../helpers/histories.js';
 import { freePort, rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
 import { startAlertmanager, type RunningServer } from '../helpers/prometheus.js';

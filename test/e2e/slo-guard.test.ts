@@ -10,12 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
-import type { SloGuardStatus } from '../../workflows/slo-guard.js';
-import { statusQuery } from '../../workflows/messages.js';
+import { statusQuery } from '../../api/messages.js';
 import { freePort, rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
 import { startAlertmanager, startMetricsTarget, startPrometheus, type RunningServer } from '../helpers/prometheus.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
+import { type SloGuardStatus } from '../../runbook/slo-guard.js';
 
 let env: TestWorkflowEnvironment;
 let bed: Testbed;

@@ -35,12 +35,12 @@ import {
   liftFreezeUpdate,
   rejectUpdate,
   requestExceptionUpdate,
-  rollbackWorkflowId,
   statusQuery,
   triggerSignal,
-} from '../../workflows/messages.js';
+} from '../../api/messages.js';
 import { durationTextArb, fuzzSeed, validCalendarDoc, validRunbookDoc, type RunbookDoc } from '../helpers/arbitraries.js';
 import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+import { rollbackWorkflowId } from '../../api/ids.js';
 
 const seed = fuzzSeed('workflow fuzzing');
 const ROLLBACKS = Number(process.env.REARGUARD_FUZZ_ROLLBACKS ?? 300);

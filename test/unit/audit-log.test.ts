@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { AuditLog, readAuditFile, readEvents } from '../../activities/audit-log.js';
+import { AuditLog, readAuditFile, readEvents } from '../../api/audit-file.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { ROOT } from '../helpers/tools.js';
 
@@ -42,7 +42,7 @@ describe('audit log', () => {
     const script = join(dir, 'writer.mts');
     await writeFile(
       script,
-      `import { AuditLog } from ${JSON.stringify(join(ROOT, 'activities/audit-log.ts'))};
+      `import { AuditLog } from ${JSON.stringify(join(ROOT, 'api/audit-file.ts'))};
 const log = new AuditLog(process.argv[2]);
 const who = process.argv[3];
 await Promise.all(Array.from({ length: 200 }, (_, i) => log.append({ id: who + '-' + i, time: new Date().toISOString(), actor: who, action: 'test', reason: 'x'.repeat(6000), workflowId: 'w', target: { environment: 'e', service: 's' }, details: {} })));

@@ -14,9 +14,10 @@ import type { Runbook } from '../../runbook/schema.js';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
 import { RearguardMetrics } from '../../worker/metrics.js';
 import { createRearguardWorker } from '../../worker/worker.js';
-import { approveUpdate, rollbackWorkflowId, statusQuery } from '../../workflows/messages.js';
+import { approveUpdate, statusQuery } from '../../api/messages.js';
 import { makeRunbook } from '../helpers/runbooks.js';
 import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+import { rollbackWorkflowId } from '../../api/ids.js';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;

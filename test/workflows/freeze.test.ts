@@ -18,7 +18,7 @@ import {
   liftFreezeUpdate,
   redefineFreezeUpdate,
   requestExceptionUpdate,
-} from '../../workflows/messages.js';
+} from '../../api/messages.js';
 import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;

@@ -19,12 +19,12 @@ import {
   liftFreezeUpdate,
   cancelRequestSignal,
   rejectUpdate,
-  rollbackWorkflowId,
   statusQuery,
   triggerSignal,
-} from '../../workflows/messages.js';
+} from '../../api/messages.js';
 import { makeRunbook } from '../helpers/runbooks.js';
 import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+import { rollbackWorkflowId } from '../../api/ids.js';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;

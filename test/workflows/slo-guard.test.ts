@@ -13,10 +13,10 @@ import type { Runbook } from '../../runbook/schema.js';
 import type { AuditEvent, Trigger } from '../../runbook/types.js';
 import { RearguardMetrics } from '../../worker/metrics.js';
 import { createRearguardWorker } from '../../worker/worker.js';
-import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../workflows/messages.js';
-import { violations, type SloEvaluation, type SloGuardInput, type SloGuardStatus } from '../../workflows/slo-guard.js';
+import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../api/messages.js';
 import { makeRunbook } from '../helpers/runbooks.js';
 import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+import { type SloEvaluation, type SloGuardInput, type SloGuardStatus, violations } from '../../runbook/slo-guard.js';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;

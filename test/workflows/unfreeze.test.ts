@@ -13,7 +13,7 @@ import type { Activities } from '../../activities/index.js';
 import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
 import type { Check, NotifyTarget } from '../../runbook/schema.js';
 import type { AuditEvent, CheckRequest, NotifyRequest } from '../../runbook/types.js';
-import { unfreezeWorkflowId, type UnfreezeInput, type UnfreezeStatus } from '../../runbook/unfreeze.js';
+import { type UnfreezeInput, type UnfreezeStatus } from '../../runbook/unfreeze.js';
 import { RearguardMetrics } from '../../worker/metrics.js';
 import { createRearguardWorker } from '../../worker/worker.js';
 import {
@@ -23,8 +23,9 @@ import {
   freezeStateQuery,
   liftFreezeUpdate,
   unfreezeStatusQuery,
-} from '../../workflows/messages.js';
+} from '../../api/messages.js';
 import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+import { unfreezeWorkflowId } from '../../api/ids.js';
 
 let env: TestWorkflowEnvironment;
 let bundle: WorkflowBundleWithSourceMap;

@@ -4,12 +4,8 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FreezeException, FreezeRedefinition, FreezeState } from '../runbook/freeze.js';
 import type { DrillReport } from '../runbook/drill.js';
 import type { RollbackStatus, Trigger } from '../runbook/types.js';
-import type { SloGuardStatus } from './slo-guard.js';
 import type { UnfreezeDecision, UnfreezeStatus } from '../runbook/unfreeze.js';
-
-export const TASK_QUEUE = 'rearguard';
-
-export const rollbackWorkflowId = (environment: string, service: string): string => `rollback:${environment}:${service}`;
+import { type SloGuardStatus } from '../runbook/slo-guard.js';
 
 export interface VoteRequest {
   actor: string;

@@ -1,0 +1,38 @@
+// Every workflow ID and the task queue, built in one place: the CLI, `rearguard serve`, the activities
+// that start workflows and the workflows themselves agree on them, and the IDs are what make starts
+// idempotent (one rollback per target, one freeze per name). Pure and deterministic: workflow code
+// imports this module (see docs/architecture.md, "Workflow catalogue").
+
+/** The task queue Rearguard's workers poll unless REARGUARD_TASK_QUEUE says otherwise. */
+export const TASK_QUEUE = 'rearguard';
+
+/** `rollback:<env>:<service>`: at most one rollback runs per target; later triggers join it. */
+export const rollbackWorkflowId = (environment: string, service: string): string => `rollback:${environment}:${service}`;
+
+/** `plan:<env>:<service>:<unique>`: a dry run of a runbook, never a change. */
+export const planWorkflowId = (environment: string, service: string, unique: string): string => `plan:${environment}:${service}:${unique}`;
+
+/** `freeze:<name>`: a freeze window started by hand, by a calendar's one-off window or by a rollback (RCA freeze). */
+export const freezeWorkflowId = (name: string): string => `freeze:${name}`;
+
+/** A freeze reference from a user: a workflow ID (`freeze:...`) or a window name. */
+export const freezeIdOf = (ref: string): string => (ref.startsWith('freeze:') ? ref : freezeWorkflowId(ref));
+
+/** One occurrence of a recurring calendar window, named like the Schedule's own runs: `freeze:<window>-<start>`. */
+export const occurrenceWorkflowId = (window: string, startMs: number): string =>
+  `freeze:${window}-${new Date(startMs).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
+
+/** `freeze-schedule:<window>`: the Schedule that starts a recurring calendar window (its runs are `freeze:<window>-<time>`). */
+export const freezeScheduleId = (window: string): string => `freeze-schedule:${window}`;
+
+/** `unfreeze:<freeze workflow ID>`: at most one gradual unfreeze per freeze. */
+export const unfreezeWorkflowId = (freezeId: string): string => `unfreeze:${freezeId}`;
+
+/** `guard:<env>:<service>`: the SLO guard of a target, one per target. */
+export const guardWorkflowId = (environment: string, service: string): string => `guard:${environment}:${service}`;
+
+/** `drill:<runbook>:<time>`: one drill run started by hand. */
+export const drillWorkflowId = (runbook: string, time: string): string => `drill:${runbook}:${time}`;
+
+/** `drill:<runbook>`: the Schedule of a runbook's drills (its runs are `drill:<runbook>-<scheduled time>`). */
+export const drillScheduleWorkflowId = (runbook: string): string => `drill:${runbook}`;

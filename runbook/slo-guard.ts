@@ -1,0 +1,98 @@
+// The SLO guard's shapes (input, status, one evaluation) and the pure rule that turns an evaluation into
+// violations. Shared by the sloGuard workflow, its evaluateSlo activity and the CLI; plain JSON only.
+import { formatDuration } from './duration.js';
+import type { Runbook } from './schema.js';
+import type { Target } from './types.js';
+
+/** One evaluation of a runbook's spec.slo by the evaluateSlo activity. */
+export interface SloEvaluation {
+  time: string;
+  /** Set when Prometheus could not be asked (unreachable, not configured, a refused query): nothing was decided from it. */
+  prometheusError?: string;
+  conditions: { name: string; value?: number; breached: boolean }[];
+  burnRate: { long: string; short: string; factor: number; longBurn?: number; shortBurn?: number; breached: boolean }[];
+  health: { deployment?: { ok: boolean; message: string }; http?: { ok: boolean; message: string } };
+}
+
+/** The actor of everything the guard does on its own. */
+export const GUARD_ACTOR = 'slo-guard';
+
+export type GuardState = 'watching' | 'violated' | 'cooldown' | 'paused' | 'prometheus-unreachable';
+
+export interface GuardTrigger {
+  time: string;
+  rollbackId: string;
+  joined: boolean;
+  violations: string[];
+}
+
+export interface SloGuardStatus {
+  workflowId: string;
+  runbook: string;
+  target: Target;
+  startedAt: string;
+  startedBy: string;
+  state: GuardState;
+  interval: string;
+  cooldown: string;
+  /** ISO time until which no rollback is triggered (after the last trigger). */
+  cooldownUntil?: string;
+  paused?: { actor: string; reason: string; since: string };
+  evaluations: number;
+  lastEvaluation?: SloEvaluation & { violations: string[] };
+  /** Condition name -> since when its threshold has been crossed (the `for` clock). */
+  breachedSince: Record<string, string>;
+  /** Evaluations in a row whose http health check failed. */
+  httpFailures: number;
+  prometheus: { reachable: boolean; since?: string; error?: string };
+  /** The most recent triggers (the last 20). */
+  triggers: GuardTrigger[];
+  /** Runs of this workflow so far (continue-as-new). */
+  run: number;
+}
+
+export interface SloGuardInput {
+  runbook: Runbook;
+  /** Who started the guard. */
+  actor: string;
+  reason?: string;
+  /** Continue-as-new past this many history events (default 2000, or when Temporal suggests it). */
+  historyLimit?: number;
+  carried?: { status: SloGuardStatus; auditSeq: number };
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/**
+ * What is violated in an evaluation, updating the `for` clocks and the http failure count in `status`.
+ * Pure (workflow time comes in as `nowMs`).
+ */
+export function violations(runbook: Runbook, ev: SloEvaluation, status: Pick<SloGuardStatus, 'breachedSince' | 'httpFailures'>, nowMs: number): string[] {
+  const slo = runbook.spec.slo!;
+  const out: string[] = [];
+  if (!ev.prometheusError) {
+    for (const c of slo.conditions) {
+      const r = ev.conditions.find((x) => x.name === c.name);
+      if (!r?.breached) {
+        delete status.breachedSince[c.name];
+        continue;
+      }
+      status.breachedSince[c.name] ??= new Date(nowMs).toISOString();
+      const heldMs = nowMs - Date.parse(status.breachedSince[c.name]);
+      if (heldMs >= (c.for ?? 0)) {
+        const side = c.above !== undefined ? `above ${c.above}` : `below ${c.below}`;
+        out.push(`${c.name}: ${round(r.value!)} ${side}${c.for !== undefined ? ` for ${formatDuration(heldMs)}` : ''}`);
+      }
+    }
+    for (const w of ev.burnRate) {
+      if (w.breached) out.push(`burn rate ${w.long}/${w.short}: ${round(w.longBurn!)}x and ${round(w.shortBurn!)}x > ${w.factor}x`);
+    }
+  }
+  if (ev.health.deployment && !ev.health.deployment.ok) out.push(ev.health.deployment.message);
+  if (ev.health.http) {
+    status.httpFailures = ev.health.http.ok ? 0 : status.httpFailures + 1;
+    const needed = slo.health?.http?.failures ?? 3;
+    if (status.httpFailures >= needed) out.push(`http health: ${ev.health.http.message} (${status.httpFailures} in a row)`);
+  }
+  return out;
+}
