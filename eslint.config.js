@@ -25,6 +25,34 @@ const nodeBuiltins = [
   'zlib',
 ];
 
+/**
+ * The import rules of one top-level folder: `forbid` folders it must not import at all, `typesOnly` folders
+ * it may import types from but no values (workflow code runs in the worker's sandbox, never in Node).
+ */
+function layer(folder, { forbid = [], typesOnly = [] }) {
+  const pattern = (f) => [`**/${f}/*`, `**/${f}/**`];
+  return {
+    files: [`${folder}/**/*.ts`],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...forbid
+              .filter((f) => !typesOnly.includes(f))
+              .map((f) => ({ group: pattern(f), message: `${folder}/ must not import ${f}/ (docs/architecture.md, "Layers")` })),
+            ...typesOnly.map((f) => ({
+              group: pattern(f),
+              allowTypeImports: true,
+              message: `${folder}/ may import only types from ${f}/ (docs/architecture.md, "Layers")`,
+            })),
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/', '.tools/', 'dist/', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
@@ -40,6 +68,14 @@ export default tseslint.config(
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },
+  // The layers (docs/architecture.md): runbook/ <- api/ <- activities/, workflows/ <- worker/, client/, scripts/.
+  // Each folder below lists what it must not import; workflows/ additionally stays deterministic.
+  layer('runbook', { forbid: ['api', 'activities', 'workflows', 'worker', 'client'] }),
+  layer('api', { forbid: ['activities', 'workflows', 'worker', 'client'] }),
+  layer('activities', { forbid: ['workflows', 'worker', 'client'], typesOnly: ['workflows'] }),
+  layer('worker', { forbid: ['client'], typesOnly: ['workflows'] }),
+  layer('client', { forbid: ['activities', 'worker'], typesOnly: ['workflows'] }),
+  layer('scripts', { typesOnly: ['workflows'] }),
   {
     files: ['workflows/**/*.ts'],
     rules: {
@@ -55,6 +91,11 @@ export default tseslint.config(
               group: ['**/activities/*', '!**/activities/index.js'],
               message: 'workflows import activity types only: `import type { createActivities } from ../activities/index.js`',
             },
+            {
+              group: ['**/api/*', '!**/api/messages.js', '!**/api/ids.js'],
+              message: "workflows use the contract's message definitions and workflow IDs only (api/messages.js, api/ids.js): the rest of api/ is client code",
+            },
+            { group: ['**/client/*', '**/client/**', '**/worker/*'], message: 'workflows never import the CLI or the worker' },
             {
               group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'],
               message: 'workflows may only use @temporalio/workflow and @temporalio/common',
