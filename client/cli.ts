@@ -1,4 +1,4 @@
-// Builds the `rearguard` program: global flags (DESIGN.md section 5) and one file per command group.
+// Builds the `rearguard` program: global flags (README, "CLI") and one file per command group.
 import { Command, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerDrill } from './commands/drill.js';

@@ -1,4 +1,4 @@
-// One way to fail for every command: a CliError carries the exit code of DESIGN.md section 5 and
+// One way to fail for every command: a CliError carries the exit code of the README ("Exit codes") and
 // the lines to print. Validation problems are `path: message` lines; no stack traces for user mistakes.
 import type { z } from 'zod';
 import { formatPath, friendlyErrors } from '../runbook/issues.js';

@@ -1,4 +1,4 @@
-// The FreezeCalendar v1 format (DESIGN.md section 3): one-off and recurring freeze windows written in
+// The FreezeCalendar v1 format (README, "Freeze calendars"): one-off and recurring freeze windows written in
 // the calendar's time zone, who approves exceptions, and the guardrails a freeze puts on other systems.
 // Loading turns local times into instants and each window into what `freeze calendar apply` creates.
 import { createHash } from 'node:crypto';

@@ -1,4 +1,4 @@
-// The Runbook v1 format (DESIGN.md section 3) as zod schemas. Unknown keys are errors everywhere,
+// The Runbook v1 format (README, "Runbook reference"; docs/architecture.md) as zod schemas. Unknown keys are errors everywhere,
 // so a typo (`aproval:`) is caught at validation instead of being silently ignored during an incident.
 import { z } from 'zod';
 import { DURATION_LIMITS, checkDuration, durationHint, type DurationRange } from './duration.js';

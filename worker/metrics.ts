@@ -1,4 +1,4 @@
-// Rearguard's Prometheus metrics (DESIGN.md section 6) and the workflow sinks that feed them.
+// Rearguard's Prometheus metrics (README, "Metrics") and the workflow sinks that feed them.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { InjectedSinks } from '@temporalio/worker';
 import type { RearguardSinks } from '../workflows/sinks.js';
