@@ -99,6 +99,7 @@ export function drillActivities(clusters: Clusters) {
       const dep = await getDeployment(kube, rev.namespace, rev.deployment);
       if (markerOf(dep) !== rev.marker) return { patched: false, revision: revisionOf(dep) };
       const { patched } = await applyRollout(kube, {
+        kind: 'kubernetes',
         cluster: rev.cluster,
         namespace: rev.namespace,
         deployment: rev.deployment,

@@ -9,25 +9,12 @@ import { join } from 'node:path';
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
 import { configurationError } from './errors.js';
 import { isFullCommitId } from '../runbook/repeat.js';
+import type { GitopsPlan } from '../runbook/plan.js';
 import type { RestoreRecord } from '../runbook/types.js';
 import type { Git } from './git.js';
 import type { KubeClient, KubeObject } from './kubernetes/client.js';
 
-export interface GitopsPlan {
-  repo: string;
-  branch: string;
-  /** Branch tip when planned. */
-  headBefore: string;
-  mode: 'revert' | 'restore';
-  /** revert: the commits to revert, newest first; restore: the commit whose tree is restored. */
-  commits: string[];
-  subjects: string[];
-  /**
-   * Set when a ref is relative (not a full commit id: `HEAD`, `HEAD~1`, a branch or tag) and the branch head
-   * is a rollback commit Rearguard made (runbook/repeat.ts): nothing is committed, the workflow stops.
-   */
-  alreadyRestored?: RestoreRecord;
-}
+export type { GitopsPlan };
 
 export interface SyncTarget {
   argocd?: { application: string; namespace?: string; wait?: boolean };
@@ -105,7 +92,16 @@ export class Gitops {
     const subjects: string[] = [];
     for (const c of commits) subjects.push(await this.git.ok(src, ['log', '-1', '--format=%s', c]));
     await rm(this.workspace(`${key}/plan`), { recursive: true, force: true });
-    return { repo: this.git.name, branch: this.git.repo.branch, headBefore, mode, commits, subjects, ...(alreadyRestored ? { alreadyRestored } : {}) };
+    return {
+      kind: 'gitops',
+      repo: this.git.name,
+      branch: this.git.repo.branch,
+      headBefore,
+      mode,
+      commits,
+      subjects,
+      ...(alreadyRestored ? { alreadyRestored } : {}),
+    };
   }
 
   /** Makes (once) and pushes the rollback commit; returns its id and whether this call made it. */

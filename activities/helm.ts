@@ -4,26 +4,12 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { KubeClient, type ClusterConfig } from './kubernetes/client.js';
 import { parseRestoreRecord, RESTORED_ANNOTATION } from '../runbook/repeat.js';
+import type { HelmPlan } from '../runbook/plan.js';
 import type { RestoreRecord } from '../runbook/types.js';
 import { configurationError } from './errors.js';
 import { failureText, run, type RunResult } from './process.js';
 
-export interface HelmPlan {
-  cluster: string;
-  namespace: string;
-  release: string;
-  fromRevision: number;
-  toRevision: number;
-  fromChart: string;
-  toChart: string;
-  fromAppVersion?: string;
-  toAppVersion?: string;
-  /**
-   * Set when the target is relative (`previous`) and the current revision is one an earlier rollback made
-   * (runbook/repeat.ts): the plan then targets the current revision, and the workflow stops.
-   */
-  alreadyRestored?: RestoreRecord;
-}
+export type { HelmPlan };
 
 interface HistoryEntry {
   revision: number;
@@ -127,6 +113,7 @@ export class Helm {
     const restored = toRevision === 'previous' && current.status === 'deployed' ? await this.restoredState(ns, release, current.revision) : undefined;
     if (restored) {
       return {
+        kind: 'helm',
         cluster: this.clusterName,
         namespace: ns,
         release,
@@ -151,6 +138,7 @@ export class Helm {
     if (target.status === 'failed')
       throw configurationError(`revision ${wanted} of helm release ${ns}/${release} failed when it was deployed; refusing to roll back to it`);
     return {
+      kind: 'helm',
       cluster: this.clusterName,
       namespace: ns,
       release,

@@ -8,12 +8,13 @@ import type { AuditLog } from '../api/audit-file.js';
 import type { Clusters, Repos } from './targets.js';
 import type { ToolPaths } from './tools.js';
 import { Git } from './git.js';
-import { Gitops, reconcileFlux, syncArgo, type GitopsPlan } from './gitops.js';
+import { Gitops, reconcileFlux, syncArgo } from './gitops.js';
 import { applyGuardrails, restoreGuardrails, type GuardrailsRequest } from './guardrails/index.js';
 import { freezeControl } from './freeze-control.js';
-import { Helm, type HelmPlan } from './helm.js';
-import { Terraform, type TerraformPlan } from './terraform.js';
+import { Helm } from './helm.js';
+import { Terraform } from './terraform.js';
 import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
+import { restoredBy, type GitopsPlan, type HelmPlan, type Plan, type TerraformPlan } from '../runbook/plan.js';
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
 import { evaluateSlo, PROMETHEUS_URL_ENV, runPrometheusCheck } from './prometheus.js';
@@ -57,7 +58,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     return new Terraform(tools.terraform, git(repoName), repo.terraformBackendConfig, tools.workDir);
   };
   /** Resolves a step's target once (e.g. revision 7, the blue selector); the workflow records it. */
-  const planStep = async (req: StepRequest): Promise<KubePlan | HelmPlan | TerraformPlan | GitopsPlan> => {
+  const planStep = async (req: StepRequest): Promise<Plan> => {
     const { step } = req;
     if (isKubeStep(step)) return kubernetes.plan(step, req.cluster);
     if (step.type === 'helm') return helm(step.cluster ?? req.cluster).plan(step.namespace, step.release, step.toRevision);
@@ -127,7 +128,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     },
 
     /** Resolves a step's target once (e.g. revision 7, the blue selector); the workflow records it. */
-    async planStep(req: StepRequest): Promise<KubePlan | HelmPlan | TerraformPlan | GitopsPlan> {
+    async planStep(req: StepRequest): Promise<Plan> {
       return planStep(req);
     },
 
@@ -148,7 +149,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
         if (!hasRelativeTarget(step)) continue;
         const name = step.name ?? step.type;
         const plan = await planStep({ ...req, step, idempotencyKey: `${req.workflowId}/${runId}/repeat-check/${name}` }).catch(() => undefined);
-        const record = (plan as { alreadyRestored?: RestoreRecord } | undefined)?.alreadyRestored;
+        const record = restoredBy(plan);
         if (record) return { step: name, record };
       }
       return null;

@@ -9,23 +9,11 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import { configurationError } from './errors.js';
+import type { TerraformPlan } from '../runbook/plan.js';
 import type { Git } from './git.js';
 import { failureText, run, type RunResult } from './process.js';
 
-export interface TerraformPlan {
-  repo: string;
-  toRef: string;
-  commit: string;
-  workingDir: string;
-  add: number;
-  change: number;
-  destroy: number;
-  /** Resource addresses that change, with their action (at most 50). */
-  changes: string[];
-  /** Where the saved plan lives on the worker that made it, and its digest. */
-  workspace: string;
-  planSha256: string;
-}
+export type { TerraformPlan };
 
 const PLAN_FILE = 'rearguard.tfplan';
 
@@ -96,7 +84,7 @@ export class Terraform {
   async plan(repo: string, toRef: string, workingDir: string, key: string): Promise<TerraformPlan> {
     const workspace = join(this.workRoot, 'terraform', createHash('sha256').update(key).digest('hex').slice(0, 16));
     const { dir, commit } = await this.checkout(workspace, toRef, workingDir);
-    return { repo, toRef, commit, workingDir, ...(await this.makePlan(dir)), workspace };
+    return { kind: 'terraform', repo, toRef, commit, workingDir, ...(await this.makePlan(dir)), workspace };
   }
 
   async apply(plan: TerraformPlan): Promise<Record<string, unknown>> {

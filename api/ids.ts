@@ -22,8 +22,15 @@ export const freezeIdOf = (ref: string): string => (ref.startsWith('freeze:') ? 
 export const occurrenceWorkflowId = (window: string, startMs: number): string =>
   `freeze:${window}-${new Date(startMs).toISOString().replace(/\.\d{3}Z$/, 'Z')}`;
 
+/** True for the runs of a recurring window's Schedule: `freeze:<window>-<time>`. */
+export const isOccurrenceOf = (workflowId: string, window: string): boolean => workflowId.startsWith(`${freezeWorkflowId(window)}-`);
+
 /** `freeze-schedule:<window>`: the Schedule that starts a recurring calendar window (its runs are `freeze:<window>-<time>`). */
 export const freezeScheduleId = (window: string): string => `freeze-schedule:${window}`;
+
+/** The window of a freeze Schedule's ID, or undefined for other Schedules. */
+export const windowOfFreezeSchedule = (scheduleId: string): string | undefined =>
+  scheduleId.startsWith(freezeScheduleId('')) ? scheduleId.slice(freezeScheduleId('').length) : undefined;
 
 /** `unfreeze:<freeze workflow ID>`: at most one gradual unfreeze per freeze. */
 export const unfreezeWorkflowId = (freezeId: string): string => `unfreeze:${freezeId}`;
@@ -36,3 +43,6 @@ export const drillWorkflowId = (runbook: string, time: string): string => `drill
 
 /** `drill:<runbook>`: the Schedule of a runbook's drills (its runs are `drill:<runbook>-<scheduled time>`). */
 export const drillScheduleWorkflowId = (runbook: string): string => `drill:${runbook}`;
+
+/** `drill-schedule:<runbook>`: the Schedule that starts a runbook's drills. */
+export const drillScheduleId = (runbook: string): string => `drill-schedule:${runbook}`;

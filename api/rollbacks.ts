@@ -3,21 +3,17 @@
 // `rollback:<env>:<service>`: a rollback already running for the target receives the trigger as a join
 // (audited by the rollback), never a second rollback racing the first. A wedged rollback (its workflow
 // task fails on every attempt) is never joined: the trigger would be lost in a run that makes no progress.
-import type { Client } from '@temporalio/client';
+// Failures are OperationErrors (api/errors.ts) worded for people, except triggerRollback's, which activities
+// rely on (a non-retryable WedgedRun failure).
+import { randomUUID } from 'node:crypto';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { Runbook } from '../runbook/schema.js';
 import type { RollbackStatus, Trigger } from '../runbook/types.js';
-import { rollbackWorkflowId } from './ids.js';
-import {
-  approvePlanUpdate,
-  approveUpdate,
-  cancelRequestSignal,
-  rejectUpdate,
-  statusQuery,
-  triggerSignal,
-  type VoteRequest,
-  type VoteResult,
-} from './messages.js';
-import { refuseWedged } from './wedged.js';
+import { failure, opError, readStatus, updateError, wedgedError } from './errors.js';
+import { planWorkflowId, rollbackWorkflowId } from './ids.js';
+import { approvePlanUpdate, approveUpdate, cancelRequestSignal, rejectUpdate, statusQuery, triggerSignal } from './messages.js';
+import type { VoteRequest, VoteResult } from './messages.js';
+import { isWedgedRunError, refuseWedged, wedgedRun, type WedgedRun } from './wedged.js';
 
 export interface TriggerResult {
   workflowId: string;
@@ -51,26 +47,112 @@ export async function triggerRollback(client: Client, taskQueue: string, runbook
   return { workflowId, runId: handle.signaledRunId, joined, startedBy: memo?.actor };
 }
 
-/** The rollback's status (a Query, answered by a worker). */
-export const rollbackStatus = (client: Client, workflowId: string): Promise<RollbackStatus> => client.workflow.getHandle(workflowId).query(statusQuery);
+/** `rollback start`: triggerRollback, with a wedged rollback of the target reported as an OperationError (kind wedged). */
+export async function startRollback(client: Client, taskQueue: string, runbook: Runbook, trigger: Trigger): Promise<TriggerResult> {
+  try {
+    return await triggerRollback(client, taskQueue, runbook, trigger);
+  } catch (err) {
+    if (!isWedgedRunError(err)) throw err;
+    const w = err.details?.[0] as WedgedRun;
+    throw wedgedError(`refusing to join ${w.workflowId}: the rollback running for this target is wedged.`, w);
+  }
+}
+
+/** The rollback's status (a Query, answered by a worker); a wedged run is reported at once. */
+export const rollbackStatus = (client: Client, workflowId: string): Promise<RollbackStatus> =>
+  readStatus(client, workflowId, [`no rollback ${workflowId} was found`], () => client.workflow.getHandle(workflowId).query(statusQuery));
+
+const notRunning = (workflowId: string) => `no running rollback ${workflowId}`;
 
 /** An approval or a rejection by an approver (an Update: the validator refuses it with the reason). */
-export const voteOnRollback = (client: Client, workflowId: string, vote: 'approve' | 'reject', req: VoteRequest): Promise<VoteResult> =>
-  client.workflow.getHandle(workflowId).executeUpdate(vote === 'approve' ? approveUpdate : rejectUpdate, { args: [req] });
+export async function voteOnRollback(client: Client, workflowId: string, vote: 'approve' | 'reject', req: VoteRequest): Promise<VoteResult> {
+  try {
+    return await client.workflow.getHandle(workflowId).executeUpdate(vote === 'approve' ? approveUpdate : rejectUpdate, { args: [req] });
+  } catch (err) {
+    throw updateError(err, notRunning(workflowId), `${vote} refused:`, `${vote} failed:`);
+  }
+}
 
 /** Approves the saved plan of a step marked approvePlan (e.g. a Terraform plan). */
-export const approveRollbackPlan = (client: Client, workflowId: string, req: VoteRequest & { step?: string }): Promise<{ accepted: true; step: string }> =>
-  client.workflow.getHandle(workflowId).executeUpdate(approvePlanUpdate, { args: [req] });
-
-/** Records who cancels and why (in the audit trail), then cancels the run. */
-export async function cancelRollback(client: Client, workflowId: string, req: VoteRequest): Promise<void> {
-  const handle = client.workflow.getHandle(workflowId);
-  await handle.signal(cancelRequestSignal, req);
-  await handle.cancel();
+export async function approveRollbackPlan(client: Client, workflowId: string, req: VoteRequest & { step?: string }): Promise<{ accepted: true; step: string }> {
+  try {
+    return await client.workflow.getHandle(workflowId).executeUpdate(approvePlanUpdate, { args: [req] });
+  } catch (err) {
+    throw updateError(err, notRunning(workflowId), 'approve-plan refused:', 'approve-plan failed:');
+  }
 }
+
+/** terminated: the run was wedged, so it was terminated (a cancellation needs a workflow task too); error is the wedge's. */
+export type CancelResult = { terminated: false } | { terminated: true; error: string };
+
+/** Records who cancels and why (in the audit trail), then cancels the run; a wedged run is terminated instead. */
+export async function cancelRollback(client: Client, workflowId: string, req: VoteRequest): Promise<CancelResult> {
+  const handle = client.workflow.getHandle(workflowId);
+  try {
+    const d = await handle.describe();
+    if (d.status.name !== 'RUNNING') throw opError('refused', `${workflowId} is not running (${d.status.name.toLowerCase()})`);
+    const wedged = await wedgedRun(client, workflowId, d);
+    if (wedged) {
+      await handle.terminate(`cancelled by ${req.actor}: ${req.reason} (wedged: ${wedged.error})`);
+      return { terminated: true, error: wedged.error };
+    }
+    await handle.signal(cancelRequestSignal, req);
+    await handle.cancel();
+    return { terminated: false };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw opError('not-found', notRunning(workflowId));
+    throw failure(err, 'cancel failed:');
+  }
+}
+
+/** Resolves once the run has closed, however it ended. */
+export const rollbackEnded = async (client: Client, workflowId: string): Promise<void> => {
+  await client.workflow
+    .getHandle(workflowId)
+    .result()
+    .catch(() => undefined);
+};
 
 /** True once the run has closed (the status Query may say `done` a moment before). */
 export async function rollbackClosed(client: Client, workflowId: string): Promise<boolean> {
   const d = await client.workflow.getHandle(workflowId).describe();
   return d.status.name !== 'RUNNING';
+}
+
+/** One rollback of a listing: its memo (runbook, actor, reason, outcome once finished) and where it stands. */
+export type RollbackRow = Record<string, unknown> & { workflowId: string; status: string; startTime: string };
+
+/** Rollbacks, newest first as the server lists them: running ones unless all. */
+export async function listRollbacks(client: Client, { all, limit }: { all?: boolean; limit: number }): Promise<RollbackRow[]> {
+  const query = `WorkflowType = 'rollback'${all ? '' : " AND ExecutionStatus = 'Running'"}`;
+  const rows: RollbackRow[] = [];
+  try {
+    for await (const w of client.workflow.list({ query })) {
+      rows.push({ workflowId: w.workflowId, status: w.status.name.toLowerCase(), startTime: w.startTime.toISOString(), ...(w.memo ?? {}) });
+      if (rows.length >= limit) break;
+    }
+  } catch (err) {
+    throw failure(err, 'cannot list rollbacks:');
+  }
+  return rows;
+}
+
+/** What `rollback plan` shows: each step's current -> target (or why it cannot be planned), and preflight problems. */
+export interface RollbackPlan {
+  problems: string[];
+  steps: { name: string; type: string; summary: string; plan?: Record<string, unknown>; error?: string }[];
+}
+
+/** Plans the runbook's rollback on a worker (which holds the cluster credentials): a short workflow, never a change. */
+export async function planRollback(client: Client, taskQueue: string, runbook: Runbook): Promise<RollbackPlan> {
+  try {
+    return (await client.workflow.execute('planRollback', {
+      workflowId: planWorkflowId(runbook.spec.environment, runbook.spec.service, randomUUID()),
+      taskQueue,
+      args: [{ runbook }],
+      workflowExecutionTimeout: '5m',
+    })) as RollbackPlan;
+  } catch (err) {
+    throw failure(err, 'cannot plan:');
+  }
 }

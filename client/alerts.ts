@@ -1,5 +1,5 @@
-// Alertmanager intake (POST /v1/alerts): firing alerts start rollbacks through triggerRollback
-// (api/rollbacks.ts), so a rollback already running for the target is joined, never doubled.
+// Alertmanager intake (POST /v1/alerts): firing alerts start rollbacks through startRollback
+// (api/rollbacks.ts, the CLI's start-or-join), so a rollback already running for the target is joined, never doubled.
 // Each firing alert is mapped to a runbook of the `rearguard serve --runbooks DIR` directory by its labels:
 // `rearguard_runbook` (a file name in DIR, with or without .yaml, or a runbook's metadata.name), else
 // `service` + `environment` (the runbook whose spec has both). Resolved alerts are ignored.
@@ -13,10 +13,11 @@ import { z } from 'zod';
 import { friendlyErrors, issueLines } from '../runbook/issues.js';
 import { printable } from '../runbook/names.js';
 import type { Trigger } from '../runbook/types.js';
-import { triggerRollback } from '../api/rollbacks.js';
+import { startRollback } from '../api/rollbacks.js';
+import { OperationError } from '../api/errors.js';
 import type { RunbookDirectory, RunbookFile } from './runbook-dir.js';
 import { internalError, logLine } from './http-errors.js';
-import { isWedgedRunError, wedgedRemedy, type WedgedRun } from '../api/wedged.js';
+import { wedgedRemedy } from '../api/wedged.js';
 
 /** Alertmanager's webhook_config `max_alerts` must not exceed this; larger payloads are refused whole. */
 export const MAX_ALERTS_PER_REQUEST = 100;
@@ -152,12 +153,12 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
       const { runbook } = m.match;
       try {
         const trigger: Trigger = { source: 'alert', actor: 'alertmanager', reason: alertReason(a), requestId: alertRequestId(a) };
-        const r = await triggerRollback(o.client, o.taskQueue, runbook, trigger);
+        const r = await startRollback(o.client, o.taskQueue, runbook, trigger);
         results.push({ ...base, action: r.joined ? 'joined' : 'started', runbook: runbook.metadata.name, workflowId: r.workflowId });
       } catch (err) {
-        if (isWedgedRunError(err)) {
+        if (err instanceof OperationError && err.wedged) {
           // Not joined to a run that makes no progress; Alertmanager retries (503), and starts a new rollback once it is ended.
-          const w = err.details?.[0] as WedgedRun;
+          const w = err.wedged;
           logLine('error', 'POST /v1/alerts: the rollback is wedged, alert not joined', { workflowId: w.workflowId, error: w.error, alert: base.alert });
           results.push({
             ...base,

@@ -1,7 +1,10 @@
 // One way to fail for every command: a CliError carries the exit code of the README ("Exit codes") and
 // the lines to print. Validation problems are `path: message` lines; no stack traces for user mistakes.
+// Failures of api/ operations arrive as OperationErrors (api/errors.ts), already worded: only the exit code is ours.
 import type { z } from 'zod';
+import { OperationError, rootMessage } from '../api/errors.js';
 import { formatPath, friendlyErrors } from '../runbook/issues.js';
+import type { Loaded } from '../runbook/load.js';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2, frozen: 3 } as const;
 
@@ -30,11 +33,19 @@ export function parseOptions<S extends z.ZodType>(schema: S, opts: unknown): z.o
   );
 }
 
-/** Makes the underlying cause of a Temporal client error readable in one line. */
-export function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown; details?: unknown } | undefined;
-  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  // gRPC errors keep the server's explanation in a string `details`; failures keep theirs in `message`.
-  if (typeof e?.details === 'string' && e.details) return e.details;
-  return e?.message || String(err);
+export { rootMessage };
+
+/** A loaded file's value, or exit code 2 with every problem as `path: message` under `file: invalid <what>`. */
+export function loadedOrFail<T>(loaded: Loaded<T>, file: string, what: string): T {
+  if (!loaded.ok) throw loaded.io ? badInput(...loaded.problems) : badInput(`${file}: invalid ${what}`, ...loaded.problems.map((p) => `  ${p}`));
+  return loaded.value;
+}
+
+/** The CLI's error for an api/ operation's failure: its lines, exit code 1 whatever the kind (README, "Exit codes"). */
+export const cliErrorOf = (err: OperationError): CliError => new CliError(EXIT.failed, err.lines);
+
+/** err as the CLI reports it: a CliError as it is, an OperationError converted, anything else undefined. */
+export function asCliError(err: unknown): CliError | undefined {
+  if (err instanceof CliError) return err;
+  return err instanceof OperationError ? cliErrorOf(err) : undefined;
 }

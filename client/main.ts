@@ -1,7 +1,7 @@
 // Entry point of `rearguard`: runs the program and maps every failure to an exit code and a message.
 import { CommanderError } from 'commander';
 import { buildProgram } from './cli.js';
-import { EXIT, CliError, rootMessage } from './errors.js';
+import { EXIT, asCliError, rootMessage } from './errors.js';
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   const { program, context } = buildProgram();
@@ -13,9 +13,10 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       // Help and version exit 0; usage mistakes (unknown option, missing argument) are bad input.
       return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     }
-    if (err instanceof CliError) {
-      for (const line of err.lines) process.stderr.write(`${line}\n`);
-      return err.exitCode;
+    const cli = asCliError(err);
+    if (cli) {
+      for (const line of cli.lines) process.stderr.write(`${line}\n`);
+      return cli.exitCode;
     }
     process.stderr.write(`rearguard: ${rootMessage(err)}\n`);
     if (process.env.REARGUARD_DEBUG) console.error(err);

@@ -1,9 +1,11 @@
 // Option schemas several command groups share, so a flag means the same thing (and fails with the same
 // message) in every command that takes it.
+import type { Command } from 'commander';
 import { z } from 'zod';
 import type { DurationRange } from '../runbook/duration.js';
 import { durationField } from '../runbook/schema.js';
 import { ACTOR, ACTOR_HINT, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable } from '../runbook/names.js';
+import { parseOptions } from './errors.js';
 
 export const label = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label such as prod or payments');
 
@@ -47,6 +49,16 @@ export const targetOptions = (kind: 'rollback' | 'guard') =>
       message: `expected --env and --service (or --id ${kind}:<env>:<service>)`,
       path: ['env'],
     });
+
+/** Adds --env, --service and --id to a command that names a rollback or a guard (`env`, `service`: their help). */
+export const withTarget = (cmd: Command, env: string, service: string): Command =>
+  cmd.option('--env <environment>', env).option('--service <service>', service).option('--id <workflowId>', 'workflow ID instead of --env/--service');
+
+/** The workflow ID the target options name: --id as given, else idOf(--env, --service). */
+export function targetIdOf(kind: 'rollback' | 'guard', raw: Record<string, unknown>, idOf: (environment: string, service: string) => string): string {
+  const o = parseOptions(targetOptions(kind), { env: raw.env, service: raw.service, id: raw.id });
+  return o.id ?? idOf(o.env!, o.service!);
+}
 
 /** A freeze by window name (black-friday), or by ID for occurrences of recurring windows (freeze:weekends-2026-11-27T21:00:00Z). */
 export const freezeRef = z

@@ -8,9 +8,10 @@ import { Counter, Registry } from 'prom-client';
 import { z } from 'zod';
 import { DNS1123_LABEL } from '../runbook/names.js';
 import { issueLines, friendlyErrors } from '../runbook/issues.js';
-import { checkGate } from './gate.js';
+import { checkGate } from '../api/freezes.js';
+import { OperationError } from '../api/errors.js';
 import { registerAlertIntake } from './alerts.js';
-import { internalError, logLine } from './http-errors.js';
+import { httpStatusOf, internalError, logLine } from './http-errors.js';
 import { RunbookDirectory } from './runbook-dir.js';
 import { TASK_QUEUE } from '../api/ids.js';
 
@@ -80,8 +81,10 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
     http: { headersTimeout: Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs), connectionsCheckingInterval: 1_000 },
   });
   // A 5xx never carries an internal error to the caller: it gets a reference, the log gets the error.
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    const code = err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+  app.setErrorHandler((err: FastifyError | OperationError, req, reply) => {
+    // An operation's refusal is the caller's business; its 5xx failures (wedged, unavailable, failed) stay in the log.
+    const code = err instanceof OperationError ? httpStatusOf(err) : err.statusCode && err.statusCode >= 400 ? err.statusCode : 500;
+    if (code < 500 && err instanceof OperationError) return reply.code(code).send({ error: err.lines.join('\n'), kind: err.kind });
     if (code < 500) return reply.code(code).send({ error: err.message });
     return reply.code(code).send({ error: internalError(err, `${req.method} ${req.url}`) });
   });

@@ -2,14 +2,14 @@
 // the calendar's time zone, who approves exceptions, and the guardrails a freeze puts on other systems.
 // Loading turns local times into instants and each window into what `freeze calendar apply` creates.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { CronExpressionParser } from 'cron-parser';
 import { DateTime, IANAZone } from 'luxon';
 import { z } from 'zod';
+import { cronField } from './cron.js';
 import { DURATION_LIMITS } from './duration.js';
 import type { FreezeScope, FreezeWindowInput, Guardrails } from './freeze.js';
 import { friendlyErrors, issueLines } from './issues.js';
-import { parseYaml, type Loaded } from './load.js';
+import { parseYaml, readDocumentFile, type Loaded } from './load.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN, LABEL_HINT, SUBDOMAIN_HINT } from './names.js';
 import { durationField, notifyTarget, type NotifyTarget } from './schema.js';
 
@@ -23,17 +23,7 @@ const zone = z.string().refine((tz) => IANAZone.isValidZone(tz) && !/^utc[+-]/i.
 /** "namespace/name" of a Flux object. */
 const namespaced = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected namespace/name, e.g. flux-system/apps');
 /** Five-field cron as Temporal Schedules read it (minute hour day-of-month month day-of-week). */
-const cron = z.string().superRefine((s, ctx) => {
-  if (s.trim().split(/\s+/).length !== 5) {
-    ctx.addIssue({ code: 'custom', message: 'expected a five-field cron expression such as "0 16 * * FRI"' });
-    return;
-  }
-  try {
-    CronExpressionParser.parse(s);
-  } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `invalid cron expression: ${(err as Error).message}` });
-  }
-});
+const cron = cronField('"0 16 * * FRI"', (error) => `invalid cron expression: ${error}`);
 /** A wall-clock time in the calendar's zone, e.g. 2026-11-26T00:00 (an explicit offset is honoured). */
 const localTime = z.string().superRefine((s, ctx) => {
   if (!/^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2})?)?([+-]\d{2}:\d{2}|Z)?$/.test(s) || !DateTime.fromISO(s).isValid)
@@ -152,18 +142,8 @@ export function validateCalendar(data: unknown): Loaded<FreezeCalendar> {
 }
 
 export async function loadCalendar(file: string): Promise<Loaded<FreezeCalendar>> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return {
-      ok: false,
-      problems: [`${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, expected a calendar file' : String(err)}`],
-      io: true,
-    };
-  }
-  return parseCalendar(text);
+  const read = await readDocumentFile(file, 'calendar');
+  return read.ok ? parseCalendar(read.text) : read;
 }
 
 /** The guardrails as the workflow receives them: clusters resolved, notify names replaced by targets. */
@@ -176,12 +156,13 @@ export function calendarGuardrails(c: FreezeCalendar): { guardrails?: Guardrails
   return { ...(Object.keys(out).length > 0 ? { guardrails: out } : {}), notify: c.spec.notify.filter((t) => g.notify.includes(t.name)) };
 }
 
-/** What one calendar window becomes on the server. */
+/**
+ * What one calendar window becomes on the server: a freeze window (once) or a Schedule of them (recurring).
+ * Their workflow and schedule IDs are the contract's (api/calendars.ts adds them: calendarPlan).
+ */
 export type PlannedWindow =
-  | { kind: 'once'; name: string; workflowId: string; input: FreezeWindowInput; digest: string }
-  | { kind: 'recurring'; name: string; scheduleId: string; cron: string; timezone: string; input: FreezeWindowInput; digest: string };
-
-export const scheduleId = (window: string): string => `freeze-schedule:${window}`;
+  | { kind: 'once'; name: string; input: FreezeWindowInput; digest: string }
+  | { kind: 'recurring'; name: string; cron: string; timezone: string; input: FreezeWindowInput; digest: string };
 
 export function planCalendar(c: FreezeCalendar): PlannedWindow[] {
   const { guardrails, notify } = calendarGuardrails(c);
@@ -200,13 +181,13 @@ export function planCalendar(c: FreezeCalendar): PlannedWindow[] {
     if (w.schedule !== undefined) {
       const input: FreezeWindowInput = { ...base, duration: w.duration! };
       const digest = digestOf({ cron: w.schedule, tz, input });
-      return { kind: 'recurring', name: w.name, scheduleId: scheduleId(w.name), cron: w.schedule, timezone: tz, input: withCalendar(input, c, digest), digest };
+      return { kind: 'recurring', name: w.name, cron: w.schedule, timezone: tz, input: withCalendar(input, c, digest), digest };
     }
     const start = DateTime.fromISO(w.start!, { zone: tz });
     const end = w.end !== undefined ? DateTime.fromISO(w.end, { zone: tz }) : start.plus(w.duration!);
     const input: FreezeWindowInput = { ...base, start: start.toUTC().toISO()!, end: end.toUTC().toISO()! };
     const digest = digestOf(input);
-    return { kind: 'once', name: w.name, workflowId: `freeze:${w.name}`, input: withCalendar(input, c, digest), digest };
+    return { kind: 'once', name: w.name, input: withCalendar(input, c, digest), digest };
   });
 }
 
@@ -252,4 +233,9 @@ export function occurrences(c: FreezeCalendar, fromMs: number, untilMs: number):
     }
   }
   return out.sort((a, b) => a.start - b.start);
+}
+
+/** The occurrence of a recurring window that covers `nowMs`, if one does (`freeze calendar apply` during a weekend freeze). */
+export function occurrenceAt(c: FreezeCalendar, window: string, nowMs: number): { start: number; end: number } | undefined {
+  return occurrences(c, nowMs, nowMs + 1).find((x) => x.window.name === window && x.start <= nowMs && nowMs < x.end);
 }

@@ -8,9 +8,6 @@ export const DRILL_MARKER = 'rearguard.io/drill';
 /** The tag the bad revision's first container runs (kwok makes its pods Ready whatever the image is). */
 export const DRILL_BAD_TAG = 'rearguard-drill-bad';
 
-/** `drill-schedule:<runbook>`: the Schedule of a runbook's drills (workflow IDs are in api/ids.ts). */
-export const drillScheduleId = (runbook: string): string => `drill-schedule:${runbook}`;
-
 export interface DrillInput {
   runbook: Runbook;
   /** Who runs the drill (a person, or `schedule:<schedule id>`); the rollback's trigger actor. */

@@ -182,3 +182,51 @@ export function guardrailsMinus(a: Guardrails | undefined, b: Guardrails | undef
   if (a.flags && !(b?.flags && b.flags.file === a.flags.file && b.flags.freezeTag === a.flags.freezeTag)) out.flags = a.flags;
   return Object.keys(out).length > 0 ? out : undefined;
 }
+
+/** A calendar window's definition as the redefine Update takes it (`freeze calendar apply` after an edit). */
+export function redefinitionOf(input: FreezeWindowInput, actor: string): FreezeRedefinition {
+  const { scope, reason, start, end, exceptions, guardrails, notify, calendar } = input;
+  return { actor, scope, reason, start, end, exceptions, guardrails, notify, calendar };
+}
+
+export interface StartDifference {
+  setting: 'environments' | 'services' | 'start' | 'end' | 'exception approvers';
+  running: string;
+  asked: string;
+}
+
+/** How a `freeze start` for a name that is already running differs from that window (nothing: the same request). */
+export function startDifferences(
+  state: FreezeState,
+  asked: {
+    environments: string[];
+    services: string[];
+    /** Only when --start was given. */
+    start?: string;
+    end: string;
+    /** The end the running window was started with (it may have been extended since). */
+    originalEnd?: string;
+    /** Only when --approvers was given. */
+    exceptions?: { approvers: string[]; quorum: number };
+  },
+): StartDifference[] {
+  const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x)) && b.every((x) => a.includes(x));
+  const sameTime = (a: string, b: string) => Math.abs(Date.parse(a) - Date.parse(b)) < 1000;
+  const out: StartDifference[] = [];
+  // Environments a gradual unfreeze has released are still the window's own.
+  const environments = [...state.scope.environments, ...(state.released ?? [])];
+  if (!sameSet(environments, asked.environments))
+    out.push({ setting: 'environments', running: environments.join(',') || '(none left)', asked: asked.environments.join(',') });
+  if (!sameSet(state.scope.services, asked.services))
+    out.push({ setting: 'services', running: state.scope.services.join(','), asked: asked.services.join(',') });
+  if (asked.start && !sameTime(state.start, asked.start)) out.push({ setting: 'start', running: state.start, asked: asked.start });
+  if (!sameTime(state.end, asked.end) && !(asked.originalEnd && sameTime(asked.originalEnd, asked.end)))
+    out.push({ setting: 'end', running: state.end, asked: asked.end });
+  if (asked.exceptions && (!sameSet(state.approvers, asked.exceptions.approvers) || state.quorum !== asked.exceptions.quorum))
+    out.push({
+      setting: 'exception approvers',
+      running: `${state.approvers.join(',') || 'none'} (quorum ${state.quorum})`,
+      asked: `${asked.exceptions.approvers.join(',')} (quorum ${asked.exceptions.quorum})`,
+    });
+  return out;
+}

@@ -90,21 +90,28 @@ export function parseRunbook(text: string): Loaded<Runbook> {
   return yaml.ok ? validateRunbook(yaml.value) : yaml;
 }
 
-export async function loadRunbook(file: string): Promise<Loaded<Runbook>> {
-  let text: string;
+/**
+ * Reads a YAML document file for `what` ("runbook", "calendar"): the text, or a failure that names the file
+ * and says what is wrong in words (not an errno), marked `io` so callers tell it from validation problems.
+ */
+export async function readDocumentFile(file: string, what: string): Promise<{ ok: true; text: string } | Extract<Loaded<never>, { ok: false }>> {
   try {
-    text = await readFile(file, 'utf8');
+    return { ok: true, text: await readFile(file, 'utf8') };
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why =
       code === 'ENOENT'
         ? 'no such file'
         : code === 'EISDIR'
-          ? 'is a directory, expected a runbook file'
+          ? `is a directory, expected a ${what} file`
           : code === 'EACCES'
             ? 'permission denied'
             : String(err);
     return { ok: false, problems: [`${file}: ${why}`], io: true };
   }
-  return parseRunbook(text);
+}
+
+export async function loadRunbook(file: string): Promise<Loaded<Runbook>> {
+  const read = await readDocumentFile(file, 'runbook');
+  return read.ok ? parseRunbook(read.text) : read;
 }

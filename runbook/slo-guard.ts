@@ -96,3 +96,18 @@ export function violations(runbook: Runbook, ev: SloEvaluation, status: Pick<Slo
   }
   return out;
 }
+
+/** Whether a trigger's cooldown is still running at `nowMs`: no new rollback until it ends. */
+export const inCooldown = (status: Pick<SloGuardStatus, 'cooldownUntil'>, nowMs: number): boolean =>
+  status.cooldownUntil !== undefined && Date.parse(status.cooldownUntil) > nowMs;
+
+/**
+ * The state a guard shows, by precedence: paused, then cooling down, then unable to ask Prometheus, then
+ * what the last evaluation found. Pure (workflow time comes in as `nowMs`).
+ */
+export function guardState(status: Pick<SloGuardStatus, 'paused' | 'cooldownUntil' | 'prometheus'>, violated: boolean, nowMs: number): GuardState {
+  if (status.paused) return 'paused';
+  if (inCooldown(status, nowMs)) return 'cooldown';
+  if (!status.prometheus.reachable) return 'prometheus-unreachable';
+  return violated ? 'violated' : 'watching';
+}

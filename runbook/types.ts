@@ -1,6 +1,7 @@
 // Plain-JSON shapes that cross the workflow boundary (inputs, queries, audit events). No Date, Map
 // or Set: everything here is serialised into Temporal history as it is.
 import type { Runbook, Step, Check } from './schema.js';
+import type { Plan } from './plan.js';
 
 export const TRIGGER_SOURCES = ['manual', 'alert', 'slo', 'drill'] as const;
 export type TriggerSource = (typeof TRIGGER_SOURCES)[number];
@@ -79,7 +80,7 @@ export interface ItemStatus {
   durationMs?: number;
   attempts?: number;
   /** The target resolved before the step ran (e.g. from/to revision); retries aim at exactly this. */
-  plan?: Record<string, unknown>;
+  plan?: Plan;
   /** For steps whose plan a person must approve before it is applied (terraform approvePlan). */
   planApproval?: { required: true; approvedBy?: string; reason?: string; time?: string };
   /** A short summary from the mechanism (e.g. from/to revision); never secrets, never whole logs. */
@@ -137,7 +138,7 @@ export interface StepRequest {
   /** Same value on every attempt of this step in this run; sent as Idempotency-Key to receivers. */
   idempotencyKey: string;
   /** For planned mechanisms: the target recorded by planStep. */
-  plan?: unknown;
+  plan?: Plan;
   trigger: Pick<Trigger, 'actor' | 'reason' | 'source'>;
 }
 

@@ -1,8 +1,11 @@
 // Gradual unfreeze: the shapes the gradualUnfreeze workflow, its activities and the CLI share, and the
-// pure helpers around health gates (a per-environment copy of a check, a one-line description).
+// pure helpers around health gates (a per-environment copy of a check, a one-line description, the
+// `--gate` text people write) and ladders.
 // Plain JSON only: all of this crosses the workflow boundary.
 import { durationText } from './duration.js';
-import type { Check, NotifyTarget } from './schema.js';
+import type { FreezeState } from './freeze.js';
+import { friendlyErrors, issueLines } from './issues.js';
+import { check as checkSchema, type Check, type NotifyTarget } from './schema.js';
 
 /** Written in a gate's query or URL, replaced by the environment being soaked (`env="$environment"`). */
 export const ENVIRONMENT_PLACEHOLDER = '$environment';
@@ -125,4 +128,29 @@ export function describeGate(check: Check): string {
   }
   if (check.type === 'http') return `${check.method} ${check.url} -> ${check.expectStatus}`;
   return `deployment ${check.namespace}/${check.deployment} available${check.cluster ? ` on ${check.cluster}` : ''}`;
+}
+
+export const GATE_SYNTAX = "expected a Prometheus query, then < or > and a number, optionally `for` a duration: 'QUERY < 0.01' or 'QUERY > 100 for 2m'";
+
+/**
+ * `--gate 'QUERY < 0.01'`, `--gate 'QUERY > 5 for 2m'`: the last `<` or `>` followed only by a number
+ * (and an optional `for DURATION`) splits the query from its threshold, so comparisons inside PromQL stay.
+ */
+export function parseGate(text: string): Check | string {
+  const m = /^(.*?)\s*(<=|>=|==|!=|<|>)\s*(-?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*(?:\s+for\s+(\S+))?\s*$/is.exec(text);
+  if (!m || !m[1].trim()) return GATE_SYNTAX;
+  const [, query, op, threshold, forDuration] = m;
+  if (op !== '<' && op !== '>') return `${op} is not supported: use < (the value must stay below) or > (must stay above)`;
+  const parsed = checkSchema.safeParse(
+    { type: 'prometheus', query: query.trim(), [op === '<' ? 'below' : 'above']: Number(threshold), ...(forDuration ? { for: forDuration } : {}) },
+    { error: friendlyErrors },
+  );
+  return parsed.success ? parsed.data : issueLines(parsed.error.issues).join('; ');
+}
+
+/** Why a ladder cannot run on this freeze (it names environments the freeze does not hold), or undefined. */
+export function ladderProblem(freeze: FreezeState, ladder: string[]): string | undefined {
+  const missing = ladder.filter((e) => !freeze.scope.environments.includes(e) && !(freeze.released ?? []).includes(e));
+  if (!missing.length) return undefined;
+  return `freeze ${freeze.name} does not hold ${missing.join(', ')} (holds: ${freeze.scope.environments.join(', ') || 'nothing'}${freeze.released?.length ? `; already open: ${freeze.released.join(', ')}` : ''})`;
 }

@@ -16,15 +16,15 @@ import type { createActivities } from '../activities/index.js';
 import { DRILL_MARKER, drillRefusal, drillStep, drillVerdict, type DrillInput, type DrillReport } from '../runbook/drill.js';
 import { durationText, formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
-import { auditTrail } from './audit-trail.js';
+import { FINAL_STEP_ERRORS, auditTrail, errorMessage } from './kit/index.js';
 import { drillResultQuery } from '../api/messages.js';
 import { rollback } from './rollback.js';
 import type { RearguardSinks } from './sinks.js';
-import { errorMessage } from './errors.js';
 import { rollbackWorkflowId } from '../api/ids.js';
 
 type Activities = ReturnType<typeof createActivities>;
-const FINAL = ['ConfigurationError', 'MechanismNotAvailable', 'PermissionDenied', 'NotFound', 'RolloutFailed', 'DrillConflict'];
+/** Besides the final step errors: a bad revision that never rolled out, or another drill or rollback in the way. */
+const FINAL = [...FINAL_STEP_ERRORS, 'RolloutFailed', 'DrillConflict'];
 
 /** Deploying the bad revision and cleaning up wait for rollouts: long, heartbeating. */
 const rollouts = proxyActivities<Activities>({
@@ -43,6 +43,14 @@ function statusOfFailure(err: unknown): RollbackStatus | undefined {
   if (!(err instanceof ChildWorkflowFailure) || !(err.cause instanceof ApplicationFailure)) return undefined;
   const details = err.cause.details?.[0] as RollbackStatus | undefined;
   return details && typeof details === 'object' && 'outcome' in details ? details : undefined;
+}
+
+/** The verdict in one sentence, for the audit trail and the failure message. */
+function verdictSummary(report: DrillReport, slaText: string): string {
+  const took = report.restoreSeconds !== undefined ? formatDuration(report.restoreSeconds * 1000) : undefined;
+  if (report.verdict === 'met') return `restored in ${took}, within the ${slaText} SLA`;
+  if (report.verdict === 'missed') return `restored in ${took}: the ${slaText} SLA was missed`;
+  return `not restored by the rollback: ${report.error ?? report.rollback?.failure ?? `rollback ${report.rollback?.outcome ?? 'did not run'}`}`;
 }
 
 export async function drill(input: DrillInput): Promise<DrillReport> {
@@ -101,13 +109,7 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
     Object.assign(report, drillVerdict(report));
     report.phase = 'done';
     report.endedAt = new Date().toISOString();
-    const took = report.restoreSeconds !== undefined ? formatDuration(report.restoreSeconds * 1000) : undefined;
-    const summary =
-      report.verdict === 'met'
-        ? `restored in ${took}, within the ${slaText} SLA`
-        : report.verdict === 'missed'
-          ? `restored in ${took}: the ${slaText} SLA was missed`
-          : `not restored by the rollback: ${report.error ?? report.rollback?.failure ?? `rollback ${report.rollback?.outcome ?? 'did not run'}`}`;
+    const summary = verdictSummary(report, slaText);
     trail.record(`drill.${report.verdict}`, 'rearguard', summary, {
       verdict: report.verdict,
       restoreSeconds: report.restoreSeconds,

@@ -1,3 +1,4 @@
+// The worker bundles this file: every workflow type Rearguard registers, by the names clients start them with.
 export { rollback } from './rollback.js';
 export { planRollback } from './plan.js';
 export { freezeWindow } from './freeze.js';

@@ -2,20 +2,21 @@
 // cluster credentials) without changing anything.
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
+import { describePlan, type Plan } from '../runbook/plan.js';
 import { PLANNED_STEP_TYPES } from '../runbook/schema.js';
 import type { RollbackInput } from '../runbook/types.js';
-import { describePlan } from './rollback.js';
+import { FINAL_STEP_ERRORS, errorMessage } from './kit/index.js';
 
 const { preflight, planStep } = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '1m',
-  retry: { maximumAttempts: 2, nonRetryableErrorTypes: ['ConfigurationError', 'MechanismNotAvailable', 'PermissionDenied', 'NotFound'] },
+  retry: { maximumAttempts: 2, nonRetryableErrorTypes: FINAL_STEP_ERRORS },
 });
 
 export interface StepPlan {
   name: string;
   type: string;
   summary: string;
-  plan?: Record<string, unknown>;
+  plan?: Plan;
   error?: string;
 }
 
@@ -33,7 +34,7 @@ export async function planRollback({ runbook }: Pick<RollbackInput, 'runbook'>):
       continue;
     }
     try {
-      const plan = (await planStep({
+      const plan = await planStep({
         workflowId: 'plan',
         target: { environment: runbook.spec.environment, service: runbook.spec.service },
         cluster: runbook.spec.cluster,
@@ -41,12 +42,10 @@ export async function planRollback({ runbook }: Pick<RollbackInput, 'runbook'>):
         // Planning may check things out on the worker: keep concurrent plans apart.
         idempotencyKey: `${workflowInfo().workflowId}/${name}`,
         trigger: { actor: 'plan', reason: 'plan', source: 'manual' },
-      })) as unknown as Record<string, unknown>;
+      });
       steps.push({ name, type: step.type, summary: describePlan(plan), plan });
     } catch (err) {
-      let e = err as { message?: string; cause?: unknown };
-      while (e.cause) e = e.cause as typeof e;
-      steps.push({ name, type: step.type, summary: 'cannot plan', error: e.message ?? String(err) });
+      steps.push({ name, type: step.type, summary: 'cannot plan', error: errorMessage(err) });
     }
   }
   return { problems, steps };

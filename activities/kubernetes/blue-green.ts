@@ -2,19 +2,11 @@
 // Deployment behind that selector is available. Only the selector is merge-patched; the previous
 // selector is recorded so the change can be read back (and undone) from the audit trail.
 import { ApplicationFailure } from '@temporalio/activity';
+import type { BlueGreenPlan } from '../../runbook/plan.js';
 import type { KubeClient, KubeObject } from './client.js';
 import { rolloutStatus } from './rollout.js';
 
-export interface BlueGreenPlan {
-  cluster: string;
-  namespace: string;
-  service: string;
-  fromSelector: Record<string, string>;
-  toSelector: Record<string, string>;
-  /** Deployments whose pods the new selector picks. */
-  deployments: string[];
-  alreadyAtTarget: boolean;
-}
+export type { BlueGreenPlan };
 
 const servicePath = (ns: string, name: string) => `/api/v1/namespaces/${ns}/services/${name}`;
 const sameLabels = (a: Record<string, string>, b: Record<string, string>) =>
@@ -43,6 +35,7 @@ export async function planBlueGreen(kube: KubeClient, ns: string, service: strin
     throw ApplicationFailure.nonRetryable(`no deployment in ${ns} runs pods matching ${wanted}: nothing to switch service ${ns}/${service} to`, 'NotFound');
   }
   return {
+    kind: 'blueGreen',
     cluster: kube.cluster,
     namespace: ns,
     service,

@@ -6,6 +6,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { configurationError } from '../errors.js';
 import { parseRestoreRecord, RESTORED_ANNOTATION } from '../../runbook/repeat.js';
+import type { RolloutPlan } from '../../runbook/plan.js';
 import type { RestoreRecord } from '../../runbook/types.js';
 import type { KubeClient, KubeObject } from './client.js';
 
@@ -21,24 +22,7 @@ const ANNOTATIONS_TO_SKIP = new Set([
   'deprecated.deployment.rollback.to',
 ]);
 
-export interface RolloutPlan {
-  cluster: string;
-  namespace: string;
-  deployment: string;
-  fromRevision: number;
-  toRevision: number;
-  fromImages: string[];
-  toImages: string[];
-  /** The target, by name: after the rollback it carries a new revision number, the name stays. */
-  replicaSet: string;
-  /** kubectl's "skipped rollback (current template already matches revision N)". */
-  alreadyAtTarget: boolean;
-  /**
-   * Set when the target is relative (`previous`) and the Deployment is still at the revision an earlier
-   * rollback produced (runbook/repeat.ts): the plan then targets the current state, and the workflow stops.
-   */
-  alreadyRestored?: RestoreRecord;
-}
+export type { RolloutPlan };
 
 const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${ns}/deployments/${name}`;
 export const images = (template: KubeObject): string[] =>
@@ -135,6 +119,7 @@ export async function planRollout(kube: KubeClient, ns: string, name: string, to
   if (restored) {
     const current = sets.find((rs) => revisionOf(rs) === revisionOf(dep))!;
     return {
+      kind: 'kubernetes',
       cluster: kube.cluster,
       namespace: ns,
       deployment: name,
@@ -161,6 +146,7 @@ export async function planRollout(kube: KubeClient, ns: string, name: string, to
   if (dep.spec.paused)
     throw configurationError(`you cannot rollback a paused deployment; resume ${ns}/${name} first with 'kubectl rollout resume' and try again`);
   return {
+    kind: 'kubernetes',
     cluster: kube.cluster,
     namespace: ns,
     deployment: name,

@@ -1,3 +1,5 @@
+// `rearguard audit`: who rolled back or froze what, when and why, read from the audit file the worker writes
+// (api/audit-file.ts); unreadable lines are reported, never skipped in silence.
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { readAuditFile } from '../../api/audit-file.js';
@@ -5,6 +7,7 @@ import { DURATION_LIMITS, durationText } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
 import { failed, parseOptions } from '../errors.js';
 import { durationOption } from '../options.js';
+import { auditLine } from '../render/audit.js';
 
 export const defaultAuditFile = (env: NodeJS.ProcessEnv): string => env.REARGUARD_AUDIT_FILE ?? '.rearguard/audit.jsonl';
 
@@ -58,9 +61,6 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
         return;
       }
       if (events.length === 0) return c.out(`No audit events${o.since !== undefined ? ` in the last ${durationText(o.since)}` : ''} in ${o.file}.`);
-      for (const e of events) {
-        const what = (e.details.step ?? e.details.check ?? '') as string;
-        c.out(`${e.time}  ${e.target.environment}/${e.target.service}  ${e.action}${what ? ` ${what}` : ''}  by ${e.actor}: ${e.reason}  [${e.workflowId}]`);
-      }
+      for (const e of events) c.out(auditLine(e));
     });
 }

@@ -1,20 +1,37 @@
-import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+// `rearguard freeze start|extend|lift|status|list|check|exception`: release freezes. Each command parses
+// its options, calls the freeze operations of api/freezes.ts and renders (client/render/freeze.ts).
 import type { Command } from 'commander';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
+import {
+  approveFreezeException,
+  checkGate,
+  extendFreeze,
+  freezeState,
+  liftFreeze,
+  listFreezes,
+  requestFreezeException,
+  startFreeze,
+} from '../../api/freezes.js';
+import { freezeIdOf } from '../../api/ids.js';
 import { DURATION_LIMITS } from '../../runbook/duration.js';
-import { freezeTimeProblem, type FreezeState, type FreezeWindowInput } from '../../runbook/freeze.js';
-import { wedgedLines, wedgedRun } from '../../api/wedged.js';
+import { freezeTimeProblem, startDifferences, type FreezeWindowInput } from '../../runbook/freeze.js';
+import { unreachableFailedOpen, type GateAnswer } from '../../runbook/gate.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../../runbook/names.js';
-import type { freezeWindow } from '../../workflows/freeze.js';
-import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, requestExceptionUpdate } from '../../api/messages.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
-import { checkGate, describeDecision, localTime, readFreezes, waitUntilGateSees, type GateAnswer } from '../gate.js';
-import { registerCalendar } from './calendar.js';
 import { durationOption, freezeRef, list, reason as reasonText } from '../options.js';
-import { freezeIdOf, freezeWorkflowId } from '../../api/ids.js';
+import {
+  describeDecision,
+  differenceLines,
+  exceptionApprovedLine,
+  failedOpenWarning,
+  freezeLine,
+  localTime,
+  startedLine,
+  unreadableLines,
+} from '../render/freeze.js';
+import { registerCalendar } from './calendar.js';
 
 /** --duration, --by, --valid-for: a freeze (and an exception to one) lasts at most 366d. */
 const freezeDuration = durationOption(DURATION_LIMITS.freeze);
@@ -28,72 +45,6 @@ function instant(text: string, tz: string, flag: string): string {
   const t = DateTime.fromISO(text, { zone: tz });
   if (!t.isValid) throw badInput(`${flag}: expected a date and time like 2026-11-26T00:00 (in ${tz}), got ${JSON.stringify(text)}`);
   return t.toUTC().toISO()!;
-}
-
-async function update<T>(ctx: CliContext, id: string, run: (client: Client) => Promise<T>, what: string): Promise<T> {
-  const client = await ctx.connect();
-  // A wedged window answers no Query and handles no Update: say so at once instead of timing out.
-  const wedged = await wedgedRun(client, id).catch(() => undefined);
-  if (wedged) throw failed(`cannot ${what} freeze ${id.slice(7)}:`, ...wedgedLines(wedged));
-  try {
-    return await run(client);
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) {
-      const d = await client.workflow
-        .getHandle(id)
-        .describe()
-        .catch(() => undefined);
-      throw failed(
-        d
-          ? `freeze ${id.slice(7)} is no longer running (${d.status.name.toLowerCase()} at ${d.closeTime?.toISOString() ?? '?'}): nothing to ${what}`
-          : `no freeze ${id.slice(7)} was found`,
-      );
-    }
-    if (err instanceof WorkflowUpdateFailedError) throw failed(`${what} refused: ${rootMessage(err)}`);
-    throw failed(`${what} failed: ${rootMessage(err)}`);
-  }
-}
-
-export interface StartDifference {
-  setting: 'environments' | 'services' | 'start' | 'end' | 'exception approvers';
-  running: string;
-  asked: string;
-}
-
-/** How a `freeze start` for a name that is already running differs from that window (nothing: the same request). */
-export function startDifferences(
-  state: FreezeState,
-  asked: {
-    environments: string[];
-    services: string[];
-    /** Only when --start was given. */
-    start?: string;
-    end: string;
-    /** The end the running window was started with (it may have been extended since). */
-    originalEnd?: string;
-    /** Only when --approvers was given. */
-    exceptions?: { approvers: string[]; quorum: number };
-  },
-): StartDifference[] {
-  const sameSet = (a: string[], b: string[]) => a.length === b.length && a.every((x) => b.includes(x)) && b.every((x) => a.includes(x));
-  const sameTime = (a: string, b: string) => Math.abs(Date.parse(a) - Date.parse(b)) < 1000;
-  const out: StartDifference[] = [];
-  // Environments a gradual unfreeze has released are still the window's own.
-  const environments = [...state.scope.environments, ...(state.released ?? [])];
-  if (!sameSet(environments, asked.environments))
-    out.push({ setting: 'environments', running: environments.join(',') || '(none left)', asked: asked.environments.join(',') });
-  if (!sameSet(state.scope.services, asked.services))
-    out.push({ setting: 'services', running: state.scope.services.join(','), asked: asked.services.join(',') });
-  if (asked.start && !sameTime(state.start, asked.start)) out.push({ setting: 'start', running: state.start, asked: asked.start });
-  if (!sameTime(state.end, asked.end) && !(asked.originalEnd && sameTime(asked.originalEnd, asked.end)))
-    out.push({ setting: 'end', running: state.end, asked: asked.end });
-  if (asked.exceptions && (!sameSet(state.approvers, asked.exceptions.approvers) || state.quorum !== asked.exceptions.quorum))
-    out.push({
-      setting: 'exception approvers',
-      running: `${state.approvers.join(',') || 'none'} (quorum ${state.quorum})`,
-      asked: `${asked.exceptions.approvers.join(',')} (quorum ${asked.exceptions.quorum})`,
-    });
-  return out;
 }
 
 export function registerFreeze(program: Command, ctx: () => CliContext): void {
@@ -149,25 +100,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
         timezone: o.tz,
         exceptions: { approvers: o.approvers ?? [], quorum: o.quorum },
       };
-      const client = await c.connect();
-      const id = freezeWorkflowId(o.name);
-      const requestId = randomUUID();
-      const handle = await client.workflow.start<typeof freezeWindow>('freezeWindow', {
-        workflowId: id,
-        taskQueue: c.opts.taskQueue,
-        args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        // requestId tells this start from an existing window; end is the end it was started with (extend moves the state's).
-        memo: { actor: c.actor, reason: o.reason, requestId, end },
-      });
-      const described = await handle.describe();
-      const memo = described.memo as { requestId?: string; end?: string } | undefined;
-      const started = memo?.requestId === requestId;
-      const wedged = started ? undefined : await wedgedRun(client, id, described);
-      if (wedged) throw failed(`a freeze named ${o.name} is already running, and it is wedged: nothing was changed.`, ...wedgedLines(wedged));
-      // Enforced as soon as we return: wait until the gate can see the window and it answers.
-      const state = await handle.query(freezeStateQuery);
-      if (started) await waitUntilGateSees(client, [id]);
+      const { state, started, originalEnd } = await startFreeze(await c.connect(), c.opts.taskQueue, input);
       const differences = started
         ? []
         : startDifferences(state, {
@@ -176,33 +109,11 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
             start: o.start === 'now' ? undefined : start,
             // A duration counts from the window's own start when no --start is given: the same command run again asks for the same window.
             end: o.end ? end : new Date((o.start === 'now' ? Date.parse(state.start) : Date.parse(start)) + o.duration!).toISOString(),
-            originalEnd: memo?.end,
+            originalEnd,
             exceptions: o.approvers ? { approvers: o.approvers, quorum: o.quorum } : undefined,
           });
-      if (differences.length > 0) {
-        const show = (d: StartDifference) => (d.setting === 'start' || d.setting === 'end' ? (v: string) => localTime(v, o.tz) : (v: string) => v);
-        const endDiff = differences.find((d) => d.setting === 'end');
-        const askedEnd = DateTime.fromISO(endDiff?.asked ?? end, { zone: o.tz }).toFormat("yyyy-LL-dd'T'HH:mm");
-        throw failed(
-          `freeze ${o.name} is already running with different settings; nothing was changed:`,
-          ...differences.map((d) => `  ${d.setting}: running ${show(d)(d.running)}, you asked for ${show(d)(d.asked)}`),
-          ...(endDiff && Date.parse(endDiff.asked) > Date.parse(endDiff.running)
-            ? [`To move its end: rearguard freeze extend --name ${o.name} --end ${askedEnd} --tz ${o.tz} --reason "..."`]
-            : endDiff
-              ? [`An end cannot move earlier: lift it (rearguard freeze lift --name ${o.name} --reason "...") and start a new one.`]
-              : []),
-          ...(differences.some((d) => d.setting !== 'end')
-            ? [`To freeze other environments or services, or with other settings, use a new name: rearguard freeze start --name <ANOTHER-NAME> ...`]
-            : []),
-        );
-      }
-      if (c.opts.json) return c.out(JSON.stringify(state));
-      const window = `${state.name} (${state.scope.environments.join(',')} / ${state.scope.services.join(',')}) from ${localTime(state.start, o.tz)} until ${localTime(state.end, o.tz)}`;
-      c.out(
-        started
-          ? `Freeze started: ${window}: ${state.reason}`
-          : `Freeze ${state.name} is already running with the same settings: ${window}: ${state.reason} (started by ${state.actor}; nothing was changed)`,
-      );
+      if (differences.length > 0) throw failed(...differenceLines(o.name, differences, end, o.tz));
+      c.out(c.opts.json ? JSON.stringify(state) : startedLine(state, started, o.tz));
     });
 
   freeze
@@ -221,16 +132,9 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
           .refine((x) => (x.end === undefined) !== (x.by === undefined), { message: 'expected exactly one of --end or --by', path: ['end'] }),
         raw,
       );
-      const id = freezeIdOf(o.name);
-      const state = await update(
-        c,
-        id,
-        async (client) => {
-          const h = client.workflow.getHandle(id);
-          const end = o.end ? instant(o.end, o.tz, '--end') : new Date(Date.parse((await h.query(freezeStateQuery)).end) + o.by!).toISOString();
-          return h.executeUpdate(extendFreezeUpdate, { args: [{ actor: c.actor, reason: o.reason, end }] });
-        },
-        'extend',
+      // --end is read inside the operation, as it always was: a wrong one is reported as the extension's failure.
+      const state = await extendFreeze(await c.connect(), freezeIdOf(o.name), { actor: c.actor, reason: o.reason }, async (currentEnd) =>
+        o.end ? instant(o.end, o.tz, '--end') : new Date(Date.parse(await currentEnd()) + o.by!).toISOString(),
       );
       c.out(c.opts.json ? JSON.stringify(state) : `Freeze ${state.name} now ends ${localTime(state.end, o.tz)}.`);
     });
@@ -243,26 +147,9 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ name: freezeRef, reason: reasonText }), raw);
-      const id = freezeIdOf(o.name);
-      const state = await update(
-        c,
-        id,
-        (client) => client.workflow.getHandle(id).executeUpdate(liftFreezeUpdate, { args: [{ actor: c.actor, reason: o.reason }] }),
-        'lift',
-      );
-      await (
-        await c.connect()
-      ).workflow
-        .getHandle(id)
-        .result()
-        .catch(() => undefined);
+      const state = await liftFreeze(await c.connect(), freezeIdOf(o.name), { actor: c.actor, reason: o.reason });
       c.out(c.opts.json ? JSON.stringify(state) : `Freeze ${state.name} lifted by ${c.actor}.`);
     });
-
-  const show = (c: CliContext, s: FreezeState) =>
-    c.out(
-      `${s.name.padEnd(20)} ${s.phase.padEnd(9)} ${s.scope.environments.join(',')}/${s.scope.services.join(',')}  until ${localTime(s.end)}  ${s.reason} (by ${s.actor})${s.exceptions.length ? `  exceptions: ${s.exceptions.map((e) => `${e.changeId}=${e.status}`).join(', ')}` : ''}${s.released?.length ? `  released: ${s.released.join(',')}` : ''}${s.guardrails ? `  guardrails: ${s.guardrails.restored ? 'restored' : s.guardrails.applied ? 'held' : 'not applied'} (${s.guardrails.changes.length} change(s))` : ''}${s.calendar ? `  calendar: ${s.calendar.name}` : ''}`,
-    );
 
   freeze
     .command('status')
@@ -271,9 +158,8 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ name: freezeRef }), raw);
-      const s = await update(c, freezeIdOf(o.name), (client) => client.workflow.getHandle(freezeIdOf(o.name)).query(freezeStateQuery), 'show');
-      if (c.opts.json) c.out(JSON.stringify(s));
-      else show(c, s);
+      const s = await freezeState(await c.connect(), freezeIdOf(o.name));
+      c.out(c.opts.json ? JSON.stringify(s) : freezeLine(s));
     });
 
   freeze
@@ -281,19 +167,12 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .description('List running freeze windows')
     .action(async () => {
       const c = ctx();
-      let snapshot;
-      try {
-        snapshot = await readFreezes(await c.connect());
-      } catch (err) {
-        if (err instanceof CliError) throw err;
-        throw failed(`cannot list the running freezes: ${rootMessage(err)}`);
-      }
-      const { states, unreadable } = snapshot;
+      const { states, unreadable } = await listFreezes(await c.connect());
       if (c.opts.json) c.out(JSON.stringify(states));
       else if (!states.length && !unreadable.length) c.out('No freeze windows are running.');
-      else states.forEach((s) => show(c, s));
+      else states.forEach((s) => c.out(freezeLine(s)));
       // Running windows that could not be read are shown too, and make the listing a failure: it is incomplete.
-      if (unreadable.length) throw failed(`${unreadable.length} running freeze(s) could not be read:`, ...unreadable.map((u) => `  ${u.id}: ${u.error}`));
+      if (unreadable.length) throw failed(`${unreadable.length} running freeze(s) could not be read:`, ...unreadableLines(unreadable));
     });
 
   freeze
@@ -326,20 +205,9 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
             `UNKNOWN: cannot check the freeze gate for ${o.env}/${o.service}: ${why}`,
             'The gate fails closed; to deploy anyway, ask again with --fail-open (logged).',
           );
-        decision = {
-          ...q,
-          allowed: true,
-          blockedBy: [],
-          exceptedBy: [],
-          result: 'allowed',
-          unreadable: [{ id: '*', kind: 'list', error: why }],
-          failedOpen: true,
-        };
+        decision = unreachableFailedOpen(q, why);
       }
-      if (decision.failedOpen)
-        c.err(
-          `rearguard: warning: the freeze gate failed open for ${o.env}/${o.service}${o.change ? ` change ${o.change}` : ''} (--fail-open, by ${c.actor}): ${decision.unreadable.map((u) => `${u.id}: ${u.error}`).join('; ')}`,
-        );
+      if (decision.failedOpen) c.err(failedOpenWarning(decision, c.actor));
       if (c.opts.json) c.out(JSON.stringify(decision));
       else describeDecision(decision).forEach((l) => (decision.result === 'allowed' ? c.out(l) : c.err(l)));
       if (decision.result === 'frozen') throw new CliError(EXIT.frozen, []);
@@ -364,16 +232,12 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
         }),
         raw,
       );
-      const id = freezeIdOf(o.name);
-      const e = await update(
-        c,
-        id,
-        (client) =>
-          client.workflow
-            .getHandle(id)
-            .executeUpdate(requestExceptionUpdate, { args: [{ actor: c.actor, reason: o.reason, changeId: o.change, validFor: o.validFor }] }),
-        'request an exception',
-      );
+      const e = await requestFreezeException(await c.connect(), freezeIdOf(o.name), {
+        actor: c.actor,
+        reason: o.reason,
+        changeId: o.change,
+        validFor: o.validFor,
+      });
       c.out(
         c.opts.json
           ? JSON.stringify(e)
@@ -387,18 +251,8 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ name: freezeRef, change: z.string().min(1) }), raw);
-      const id = freezeIdOf(o.name);
-      const e = await update(
-        c,
-        id,
-        (client) => client.workflow.getHandle(id).executeUpdate(approveExceptionUpdate, { args: [{ actor: c.actor, changeId: o.change }] }),
-        'approve the exception',
-      );
-      c.out(
-        c.opts.json
-          ? JSON.stringify(e)
-          : `Exception for ${e.changeId}: ${e.status} (${e.approvals.length} approval(s)), valid until ${localTime(e.validUntil)}.`,
-      );
+      const e = await approveFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change });
+      c.out(c.opts.json ? JSON.stringify(e) : exceptionApprovedLine(e));
     });
 
   registerCalendar(freeze, ctx);

@@ -1,16 +1,13 @@
+// `rearguard runbook validate`, and the one way commands read a runbook file (exit code 2 with every problem).
 import type { Command } from 'commander';
 import { durationText } from '../../runbook/duration.js';
 import { loadRunbook } from '../../runbook/load.js';
 import type { Runbook } from '../../runbook/schema.js';
-import { badInput } from '../errors.js';
+import { badInput, loadedOrFail } from '../errors.js';
 import type { CliContext } from '../context.js';
 
 /** Loads and validates a runbook file, or fails with exit code 2 and every problem as `path: message`. */
-export async function readRunbookOrFail(file: string): Promise<Runbook> {
-  const loaded = await loadRunbook(file);
-  if (!loaded.ok) throw loaded.io ? badInput(...loaded.problems) : badInput(`${file}: invalid runbook`, ...loaded.problems.map((p) => `  ${p}`));
-  return loaded.value;
-}
+export const readRunbookOrFail = async (file: string): Promise<Runbook> => loadedOrFail(await loadRunbook(file), file, 'runbook');
 
 export function registerRunbook(program: Command, ctx: () => CliContext): void {
   const runbook = program.command('runbook').description('Work with runbook files');

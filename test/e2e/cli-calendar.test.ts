@@ -2,7 +2,6 @@
 // re-applying changes nothing, an edit updates or removes exactly what changed; the weekly window's
 // Schedule fires at 16:00 New York time on both sides of the November DST change; .ics export.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +10,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DateTime } from 'luxon';
 import type { FreezeState } from '../../runbook/freeze.js';
 import { freezeStateQuery } from '../../api/messages.js';
-import { rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;
@@ -22,14 +23,10 @@ const TZ = 'America/New_York';
 
 before(async () => {
   [env, dir] = await Promise.all([createDevServerEnv(), mkdtemp(join(tmpdir(), 'rearguard-calendar-'))]);
-  e = {
-    TEMPORAL_ADDRESS: env.address,
-    REARGUARD_TASK_QUEUE: `calendar-${randomUUID()}`,
-    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    REARGUARD_RUNTIME_METRICS_PORT: '0',
+  e = rearguardEnv(env, dir, 'calendar', {
     REARGUARD_METRICS_PORT: '0',
     TZ,
-  };
+  });
   worker = await startWorker(e);
 });
 after(async () => {
@@ -125,7 +122,7 @@ describe('freeze calendar', () => {
     for (const at of expected) {
       // Backfilled actions start asynchronously.
       const h = env.client.workflow.getHandle(`freeze:weekly-dst-${at}`);
-      await waitUntil(
+      await waitFor(
         () =>
           h.describe().then(
             () => true,

@@ -2,7 +2,6 @@
 // from the CLI through the dev server and a worker: it ends succeeded with every system back at its
 // previous version.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import type { RollbackStatus } from '../../runbook/types.js';
 import { fakeArgo } from '../helpers/controllers.js';
 import { createRepo } from '../helpers/git-repos.js';
 import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { ROOT, toolPath } from '../helpers/tools.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
@@ -79,12 +79,7 @@ describe('composite rollback', () => {
       targets,
       `clusters:\n  testbed: { kubeconfig: ${bed.kubeconfig} }\nrepos:\n  store-config: { url: "${config.url}", branch: main }\n  store-infra: { url: "${infra.url}", branch: main, terraformBackendConfig: { path: "${state}" } }\n`,
     );
-    const e = {
-      TEMPORAL_ADDRESS: env.address,
-      REARGUARD_TASK_QUEUE: `composite-${randomUUID()}`,
-      REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-      REARGUARD_RUNTIME_METRICS_PORT: '0',
-    };
+    const e = rearguardEnv(env, dir, 'composite');
     worker = await startWorker({
       ...e,
       REARGUARD_TARGETS: targets,

@@ -2,14 +2,15 @@
 // returns (CLI exit 3 and HTTP 423 from `rearguard serve`), an approved exception lets one change
 // through, and lifting it opens the gate again.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { chmod, copyFile, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent } from '../../runbook/types.js';
-import { freePort, rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { ROOT } from '../helpers/tools.js';
 import { run } from '../../activities/process.js';
@@ -25,16 +26,12 @@ let e: Record<string, string>;
 before(async () => {
   [env, dir] = await Promise.all([createDevServerEnv(), mkdtemp(join(tmpdir(), 'rearguard-freeze-'))]);
   [metricsPort, port] = await Promise.all([freePort(), freePort()]);
-  e = {
-    TEMPORAL_ADDRESS: env.address,
-    REARGUARD_TASK_QUEUE: `freeze-${randomUUID()}`,
-    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    REARGUARD_RUNTIME_METRICS_PORT: '0',
+  e = rearguardEnv(env, dir, 'freeze', {
     TZ: 'America/New_York',
-  };
+  });
   worker = await startWorker({ ...e, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
   server = rearguard(['serve', '--port', String(port)], e);
-  await waitUntil(
+  await waitFor(
     () =>
       fetch(`http://127.0.0.1:${port}/healthz`)
         .then((r) => r.ok)

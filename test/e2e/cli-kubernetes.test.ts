@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
 import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { rearguardEnv, rolloutStatus } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { ROOT } from '../helpers/tools.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
@@ -32,9 +33,9 @@ const workloads = blueGreenWorkloads('shop', { webReplicas: 2, apiReplicas: 3 })
 describe('rollback on Kubernetes from the CLI', () => {
   it('plans, then switches traffic to blue and undoes the api rollout, verified, audited and counted', async () => {
     await bed.kubectl(['apply', '-f', '-'], workloads);
-    for (const d of ['web-blue', 'web-green', 'api']) await bed.kubectl(['rollout', 'status', '-n', 'shop', `deployment/${d}`, '--timeout=60s']);
+    for (const d of ['web-blue', 'web-green', 'api']) await rolloutStatus(bed, 'shop', d);
     await bed.kubectl(['set', 'image', '-n', 'shop', 'deployment/api', 'api=api:2.0-bad']);
-    await bed.kubectl(['rollout', 'status', '-n', 'shop', 'deployment/api', '--timeout=60s']);
+    await rolloutStatus(bed, 'shop', 'api');
     const rbac = await readFile(`${ROOT}deploy/rbac/rearguard-worker.yaml`, 'utf8');
     await bed.kubectl(['apply', '-f', '-'], rbac.split('\n---\n')[0]);
     await bed.kubectl(['create', 'rolebinding', 'rearguard-worker', '-n', 'shop', '--clusterrole=rearguard-worker', '--user=rearguard-worker']);
@@ -42,12 +43,7 @@ describe('rollback on Kubernetes from the CLI', () => {
     const clusters = join(dir, 'clusters.yaml');
     await writeFile(clusters, `clusters:\n  testbed: { kubeconfig: ${await bed.kubeconfigFor('rearguard-worker')} }\n`);
     const metricsPort = await freePort();
-    const e = {
-      TEMPORAL_ADDRESS: env.address,
-      REARGUARD_TASK_QUEUE: `k8s-${randomUUID()}`,
-      REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-      REARGUARD_RUNTIME_METRICS_PORT: '0',
-    };
+    const e = rearguardEnv(env, dir, 'k8s');
     worker = await startWorker({ ...e, REARGUARD_TARGETS: clusters, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
 
     const runbook = join(dir, 'shop.yaml');

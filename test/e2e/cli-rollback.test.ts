@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
-import { freePort, rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 
@@ -92,7 +93,7 @@ describe('rollback from the CLI', () => {
 
     const start = rearguard(['rollback', 'start', '--runbook', file, '--reason', '5xx spike after deploy', '--wait', '--as', 'dave'], e);
     const id = ['--env', 'dev', '--service', service];
-    await waitUntil(async () => {
+    await waitFor(async () => {
       const r = await rearguard(['rollback', 'status', ...id, '--json'], e);
       return r.code === 0 && (JSON.parse(r.stdout) as RollbackStatus).phase === 'awaiting-approval';
     }, 'awaiting approval');
@@ -169,7 +170,7 @@ describe('rollback from the CLI', () => {
     const start = await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'crash drill', '--as', 'dave'], e);
     assert.equal(start.code, 0, start.stderr);
 
-    await waitUntil(() => receiver.requests.some((r) => r.path === `/${service}/two`), 'step two in progress');
+    await waitFor(() => receiver.requests.some((r) => r.path === `/${service}/two`), 'step two in progress');
     assert.equal(await first.stop('SIGKILL'), -1);
     receiver.release(`/${service}/two`);
     workers.push(await startWorker({ ...e, REARGUARD_METRICS_PORT: '0' }));
@@ -217,7 +218,7 @@ describe('rollback from the CLI', () => {
     );
     const id = ['--env', 'dev', '--service', service];
     assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'latency alert', '--as', 'dave'], e)).code, 0);
-    await waitUntil(async () => {
+    await waitFor(async () => {
       const r = await rearguard(['rollback', 'status', ...id, '--json'], e);
       return r.code === 0 && (JSON.parse(r.stdout) as RollbackStatus).phase === 'awaiting-approval';
     }, 'awaiting approval');
@@ -239,7 +240,7 @@ describe('rollback from the CLI', () => {
     assert.equal(receiver.requests.filter((r) => r.path.startsWith(`/${service}/`)).length, 0);
     const cancelled = (await auditOf(e, service)).find((x) => x.action === 'rollback.cancelled');
     assert.equal(cancelled?.actor, 'erin');
-    const all = await waitUntil(async () => {
+    const all = await waitFor(async () => {
       const r = await rearguard(['rollback', 'list', '--all', '--json'], e);
       const row = (JSON.parse(r.stdout) as { workflowId: string; status: string }[]).find((x) => x.workflowId === 'rollback:dev:search');
       return row?.status === 'cancelled' ? row : undefined;
@@ -263,7 +264,7 @@ describe('rollback from the CLI', () => {
     const first = await startWorker({ ...e, REARGUARD_METRICS_PORT: '0' });
     workers.push(first);
     assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'deploy drill', '--as', 'dave'], e)).code, 0);
-    await waitUntil(() => receiver.requests.some((r) => r.path === `/${service}/first`), 'first step in progress');
+    await waitFor(() => receiver.requests.some((r) => r.path === `/${service}/first`), 'first step in progress');
     first.child.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 1_000));
     receiver.release(`/${service}/first`);

@@ -3,7 +3,6 @@
 // against the SLA; the Deployment ends on its good template, the drill is audited and measured.
 // Also: a prod runbook is refused without --force, and `drill schedule` makes an idempotent Schedule.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { DrillReport } from '../../runbook/drill.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { deploymentYaml, namespaceYaml, rearguardEnv, rolloutStatus } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { ROOT } from '../helpers/tools.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
@@ -37,18 +37,7 @@ spec:
     - { type: kubernetesAvailable, namespace: drills, deployment: api }
 `;
 
-const workloads = `apiVersion: v1
-kind: Namespace
-metadata: { name: drills }
----
-apiVersion: apps/v1
-kind: Deployment
-metadata: { name: api, namespace: drills }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: api } }
-  template: { metadata: { labels: { app: api } }, spec: { containers: [{ name: api, image: "registry.local:5000/api:1.0" }] } }
-`;
+const workloads = [namespaceYaml('drills'), deploymentYaml({ namespace: 'drills', name: 'api', image: 'registry.local:5000/api:1.0' })].join('---\n');
 
 interface DeploymentJson {
   metadata: { annotations: Record<string, string> };
@@ -60,7 +49,7 @@ const deployment = async () => JSON.parse(await bed.kubectl(['get', 'deployment'
 before(async () => {
   [env, bed, dir] = await Promise.all([createDevServerEnv(), startTestbed(), mkdtemp(join(tmpdir(), 'rearguard-drill-e2e-'))]);
   await bed.kubectl(['apply', '-f', '-'], workloads);
-  await bed.kubectl(['rollout', 'status', '-n', 'drills', 'deployment/api', '--timeout=60s']);
+  await rolloutStatus(bed, 'drills', 'api');
   // The worker runs with the shipped role only: drills need nothing more than rollbacks do.
   const rbac = await readFile(`${ROOT}deploy/rbac/rearguard-worker.yaml`, 'utf8');
   await bed.kubectl(['apply', '-f', '-'], rbac.split('\n---\n')[0]);
@@ -68,12 +57,7 @@ before(async () => {
   const clusters = join(dir, 'clusters.yaml');
   await writeFile(clusters, `clusters:\n  testbed: { kubeconfig: ${await bed.kubeconfigFor('rearguard-worker')} }\n`);
   metricsPort = await freePort();
-  e = {
-    TEMPORAL_ADDRESS: env.address,
-    REARGUARD_TASK_QUEUE: `drill-${randomUUID()}`,
-    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    REARGUARD_RUNTIME_METRICS_PORT: '0',
-  };
+  e = rearguardEnv(env, dir, 'drill');
   worker = await startWorker({ ...e, REARGUARD_TARGETS: clusters, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
   await writeFile(join(dir, 'api-staging.yaml'), runbookYaml('api-staging', 'staging'));
   await writeFile(join(dir, 'api-prod.yaml'), runbookYaml('api-prod', 'prod'));

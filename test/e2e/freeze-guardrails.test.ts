@@ -15,7 +15,8 @@ import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.
 import type { FreezeState } from '../../runbook/freeze.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { freezeStateQuery } from '../../api/messages.js';
-import { rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
@@ -135,7 +136,7 @@ spec:
     const applied = await rearguard(['freeze', 'calendar', 'apply', calendar, '--as', 'rm-ann'], e);
     assert.equal(applied.code, 0, applied.stderr);
     const handle = env.client.workflow.getHandle('freeze:rca-freeze');
-    await waitUntil(async () => ((await handle.query(freezeStateQuery)) as FreezeState).guardrails?.applied, 'guardrails applied', 60_000);
+    await waitFor(async () => ((await handle.query(freezeStateQuery)) as FreezeState).guardrails?.applied, 'guardrails applied', 60_000);
 
     // Frozen: a deny window on the project, apps suspended, the feature flag pinned off, the bug fix untouched.
     const frozenProject = await admin.get(paths.project);

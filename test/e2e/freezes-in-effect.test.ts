@@ -4,7 +4,6 @@
 // the Schedule itself uses, so neither a re-apply nor the Schedule starts it twice. And `freeze start`
 // for a name that is taken: the same settings are fine (said so), other settings are refused (exit 1).
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +13,9 @@ import { DateTime } from 'luxon';
 import type { FreezeState } from '../../runbook/freeze.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { freezeStateQuery } from '../../api/messages.js';
-import { rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;
@@ -25,14 +26,10 @@ const TZ = 'America/New_York';
 
 before(async () => {
   [env, dir] = await Promise.all([createDevServerEnv(), mkdtemp(join(tmpdir(), 'rearguard-in-effect-'))]);
-  e = {
-    TEMPORAL_ADDRESS: env.address,
-    REARGUARD_TASK_QUEUE: `in-effect-${randomUUID()}`,
-    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    REARGUARD_RUNTIME_METRICS_PORT: '0',
+  e = rearguardEnv(env, dir, 'in-effect', {
     REARGUARD_METRICS_PORT: '0',
     TZ,
-  };
+  });
   worker = await startWorker(e);
 });
 after(async () => {
@@ -122,7 +119,7 @@ spec:
     await schedule.backfill([around(occurrenceStart)]);
     const previousWeek = began.minus({ weeks: 1 }).toMillis();
     await schedule.backfill([around(previousWeek)]);
-    const control = await waitUntil(
+    const control = await waitFor(
       () =>
         env.client.workflow
           .getHandle(scheduledId(previousWeek))

@@ -4,13 +4,13 @@
 // The git pre-receive hook URL-encodes the push option (a hostile `change=x&env=staging` stays one change
 // ID) and treats a 4xx answer as a rejection, even when told to fail open.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { repoWithGateHook, startServe, type HookedRepo, type ServeProcess } from '../helpers/gate.js';
 
@@ -23,14 +23,10 @@ let e: Record<string, string>;
 before(async () => {
   let dir: string;
   [env, dir] = await Promise.all([createDevServerEnv(), mkdtemp(join(tmpdir(), 'rearguard-gate-'))]);
-  e = {
-    TEMPORAL_ADDRESS: env.address,
-    REARGUARD_TASK_QUEUE: `gate-${randomUUID()}`,
-    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    REARGUARD_RUNTIME_METRICS_PORT: '0',
+  e = rearguardEnv(env, dir, 'gate', {
     REARGUARD_METRICS_PORT: '0',
     TZ: 'America/New_York',
-  };
+  });
   [worker, serve, repo] = await Promise.all([startWorker(e), startServe(e), repoWithGateHook('checkout')]);
 });
 after(async () => {

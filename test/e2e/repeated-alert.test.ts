@@ -3,7 +3,7 @@
 // (repeat_interval) after the rollback ended, as it does while the condition persists. The re-sent alert must
 // leave the Deployment on 1.25 and end `already-restored` (audited, escalated); a new deploy re-arms.
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,9 +12,11 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
 import { statusQuery } from '../../api/messages.js';
 import { deployImage, deploymentState, deploymentWithHistory } from '../helpers/histories.js';
-import { freePort, rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startAlertmanager, type RunningServer } from '../helpers/prometheus.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
 
@@ -52,12 +54,7 @@ describe('Alertmanager re-sends the firing alert after the rollback ended', () =
     await deploymentWithHistory(bed, 'shop', 'cart');
     const clusters = join(dir, 'clusters.yaml');
     await writeFile(clusters, `clusters:\n  testbed: { kubeconfig: ${bed.kubeconfig} }\n`);
-    const e = {
-      TEMPORAL_ADDRESS: env.address,
-      REARGUARD_TASK_QUEUE: `repeat-alert-${randomUUID()}`,
-      REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-      REARGUARD_RUNTIME_METRICS_PORT: '0',
-    };
+    const e = rearguardEnv(env, dir, 'repeat-alert');
     worker = await startWorker({ ...e, REARGUARD_TARGETS: clusters, REARGUARD_METRICS_PORT: '0' });
     const runbooks = join(dir, 'runbooks');
     await mkdir(runbooks);
@@ -85,7 +82,7 @@ spec:
     const serve = rearguard(['serve', '--port', String(port), '--runbooks', runbooks], { ...e, REARGUARD_API_TOKEN: token });
     stops.push({ stop: async () => void (serve.child.kill('SIGTERM'), await serve) });
     const url = `http://127.0.0.1:${port}`;
-    await waitUntil(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok || undefined, 'rearguard serve', 30_000);
+    await waitFor(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok || undefined, 'rearguard serve', 30_000);
 
     // A real Alertmanager that re-sends a still-firing alert every 4 s; the test plays Prometheus, posting the alert once.
     const am = await startAlertmanager({ webhookUrl: `${url}/v1/alerts`, bearerToken: token, repeatInterval: '4s' });
@@ -99,7 +96,7 @@ spec:
     assert.equal(posted.status, 200, await posted.text());
 
     // The first notification starts the rollback: 1.27 -> 1.25.
-    const first = await waitUntil(
+    const first = await waitFor(
       async () => (await runs()).find((r) => r.status === 'COMPLETED' && r.outcome === 'succeeded'),
       'the first rollback succeeded',
       90_000,
@@ -109,7 +106,7 @@ spec:
     assert.deepEqual(await deploymentState(bed, 'shop', 'cart').then((d) => [d.tag, d.revision]), ['1.25', 4]);
 
     // Alertmanager re-sends the same firing alert after the rollback ended: a new run, which changes nothing.
-    const repeat = await waitUntil(
+    const repeat = await waitFor(
       async () => (await runs()).find((r) => r.status === 'COMPLETED' && r.outcome === 'already-restored'),
       'Alertmanager re-sent the alert and the repeat ended',
       60_000,
@@ -147,7 +144,7 @@ spec:
 
     // The condition is fixed by a new deploy (1.28) that goes bad again: the next alert rolls back normally.
     await am.stop();
-    await waitUntil(async () => (await runs()).every((r) => r.status !== 'RUNNING') || undefined, 'no rollback running', 60_000);
+    await waitFor(async () => (await runs()).every((r) => r.status !== 'RUNNING') || undefined, 'no rollback running', 60_000);
     await deployImage(bed, 'shop', 'cart', '1.28');
     const again = await fetch(`${url}/v1/alerts`, {
       method: 'POST',
@@ -156,7 +153,7 @@ spec:
     });
     assert.equal(again.status, 202);
     assert.equal(((await again.json()) as { results: { action: string }[] }).results[0].action, 'started');
-    const rearmed = await waitUntil(
+    const rearmed = await waitFor(
       async () => (await runs()).find((r) => r.status === 'COMPLETED' && r.outcome === 'succeeded' && r.runId !== first.runId),
       'the re-armed rollback succeeded',
       90_000,

@@ -3,7 +3,6 @@
 // the same command again must change nothing and end `already-restored` (audited, escalated), for a
 // kubernetes, a helm and a gitops step. A new deploy re-arms; `--to-revision N` is a person's explicit choice.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,8 +20,10 @@ import {
   helmReleaseWithHistory,
   helmTag,
 } from '../helpers/histories.js';
-import { rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { ROOT, toolPath } from '../helpers/tools.js';
 import type { TestRepo } from '../helpers/git-repos.js';
@@ -49,12 +50,7 @@ before(async () => {
     targets,
     `clusters:\n  testbed: { kubeconfig: ${bed.kubeconfig} }\n  testbed-worker: { kubeconfig: ${await bed.kubeconfigFor('rearguard-worker')} }\nrepos:\n  config: { url: "${config.repo.url}", branch: main }\n`,
   );
-  e = {
-    TEMPORAL_ADDRESS: env.address,
-    REARGUARD_TASK_QUEUE: `repeat-${randomUUID()}`,
-    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    REARGUARD_RUNTIME_METRICS_PORT: '0',
-  };
+  e = rearguardEnv(env, dir, 'repeat');
   worker = await startWorker({
     ...e,
     REARGUARD_TARGETS: targets,
@@ -158,7 +154,7 @@ describe('a repeated trigger after a successful rollback changes nothing', () =>
         .filter((r) => r.workflowId === 'rollback:prod:api')
         .map((r) => r.outcome)
         .join(',');
-    await waitUntil(async () => (await outcomes()) === 'already-restored,succeeded' || undefined, 'rollback list shows both outcomes', 10_000).catch(
+    await waitFor(async () => (await outcomes()) === 'already-restored,succeeded' || undefined, 'rollback list shows both outcomes', 10_000).catch(
       async (err: Error) => {
         throw new Error(`${err.message}: ${await outcomes()}`);
       },

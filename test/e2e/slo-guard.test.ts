@@ -3,7 +3,7 @@
 // cooldown once the service recovers; and a real Alertmanager, routing to `rearguard serve`'s /v1/alerts with
 // the bearer token, starts a rollback the same way.
 import assert from 'node:assert/strict';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
 import { statusQuery } from '../../api/messages.js';
-import { freePort, rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startAlertmanager, startMetricsTarget, startPrometheus, type RunningServer } from '../helpers/prometheus.js';
+import { deploymentYaml, rearguardEnv, rolloutStatus } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
 import { type SloGuardStatus } from '../../runbook/slo-guard.js';
@@ -27,25 +29,13 @@ const stops: Pick<RunningServer, 'stop'>[] = [];
 const ratio = (window: string, job: string) =>
   `sum(rate(http_requests_total{job="${job}",code=~"5.."}[${window}])) / sum(rate(http_requests_total{job="${job}"}[${window}]))`;
 
-function deployment(name: string, image: string): string {
-  return `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: ${name}, namespace: shop }
-spec:
-  replicas: 2
-  selector: { matchLabels: { app: ${name} } }
-  template:
-    metadata: { labels: { app: ${name} } }
-    spec:
-      containers: [{ name: app, image: "${image}" }]
-`;
-}
+const deployment = (name: string, image: string): string => deploymentYaml({ namespace: 'shop', name, image, container: 'app' });
 
 async function twoRevisions(name: string): Promise<void> {
   await bed.kubectl(['apply', '-f', '-'], deployment(name, `${name}:1.0`));
-  await bed.kubectl(['rollout', 'status', '-n', 'shop', `deployment/${name}`, '--timeout=60s']);
+  await rolloutStatus(bed, 'shop', name);
   await bed.kubectl(['set', 'image', '-n', 'shop', `deployment/${name}`, `app=${name}:2.0-bad`]);
-  await bed.kubectl(['rollout', 'status', '-n', 'shop', `deployment/${name}`, '--timeout=60s']);
+  await rolloutStatus(bed, 'shop', name);
 }
 const image = (name: string) => bed.kubectl(['get', 'deployment', name, '-n', 'shop', '-o', 'jsonpath={.spec.template.spec.containers[0].image}']);
 
@@ -68,7 +58,7 @@ ${slo}`;
 /** Waits for the rollback of a target to end, then returns its status (queried while the worker runs). */
 async function rollbackEnded(id: string, ms = 90_000): Promise<RollbackStatus> {
   const h = env.client.workflow.getHandle(id);
-  await waitUntil(async () => ((await h.describe().catch(() => undefined))?.status.name ?? 'RUNNING') !== 'RUNNING' || undefined, `${id} ended`, ms);
+  await waitFor(async () => ((await h.describe().catch(() => undefined))?.status.name ?? 'RUNNING') !== 'RUNNING' || undefined, `${id} ended`, ms);
   return h.query(statusQuery);
 }
 
@@ -92,16 +82,12 @@ describe('automatic rollback from SLOs and alerts (testbed, real Prometheus and 
     stops.push(prom);
     const clusters = join(dir, 'clusters.yaml');
     await writeFile(clusters, `clusters:\n  testbed: { kubeconfig: ${bed.kubeconfig} }\n`);
-    e = {
-      TEMPORAL_ADDRESS: env.address,
-      REARGUARD_TASK_QUEUE: `slo-${randomUUID()}`,
-      REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-      REARGUARD_RUNTIME_METRICS_PORT: '0',
+    e = rearguardEnv(env, dir, 'slo', {
       REARGUARD_PROMETHEUS_URL: prom.url,
-    };
+    });
     const metricsPort = await freePort();
     worker = await startWorker({ ...e, REARGUARD_TARGETS: clusters, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
-    await waitUntil(async () => (await prom.query(ratio('5s', 'checkout'))).length === 1 || undefined, 'first scrapes', 30_000);
+    await waitFor(async () => (await prom.query(ratio('5s', 'checkout'))).length === 1 || undefined, 'first scrapes', 30_000);
 
     const file = join(dir, 'checkout.yaml');
     await writeFile(
@@ -126,7 +112,7 @@ describe('automatic rollback from SLOs and alerts (testbed, real Prometheus and 
 
     const guardStatus = async () =>
       JSON.parse((await rearguard(['guard', 'status', '--env', 'prod', '--service', 'checkout', '--json'], e)).stdout) as SloGuardStatus;
-    await waitUntil(async () => ((await guardStatus()).evaluations >= 2 ? true : undefined), 'guard evaluating', 20_000);
+    await waitFor(async () => ((await guardStatus()).evaluations >= 2 ? true : undefined), 'guard evaluating', 20_000);
     assert.equal((await guardStatus()).state, 'watching');
 
     const errorsAt = Date.now();
@@ -150,7 +136,7 @@ describe('automatic rollback from SLOs and alerts (testbed, real Prometheus and 
     assert.match(human.stdout, /started rollback:prod:checkout: error-ratio/);
 
     // Through the cooldown and past it: no second trigger, no second rollback.
-    await waitUntil(() => (Date.now() > cooldownEnd + 5_000 ? true : undefined), 'cooldown over', 60_000);
+    await waitFor(() => (Date.now() > cooldownEnd + 5_000 ? true : undefined), 'cooldown over', 60_000);
     const quiet = await guardStatus();
     assert.equal(quiet.triggers.length, 1, 'quiet through the cooldown');
     assert.equal(quiet.state, 'watching');
@@ -198,7 +184,7 @@ describe('automatic rollback from SLOs and alerts (testbed, real Prometheus and 
     const serve = rearguard(['serve', '--port', String(port), '--runbooks', runbooks], { ...e, REARGUARD_API_TOKEN: token });
     stops.push({ stop: async () => void (serve.child.kill('SIGTERM'), await serve) });
     const url = `http://127.0.0.1:${port}`;
-    await waitUntil(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok || undefined, 'rearguard serve', 30_000);
+    await waitFor(async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok || undefined, 'rearguard serve', 30_000);
 
     assert.equal((await fetch(`${url}/v1/alerts`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } })).status, 401);
     const wrong = await fetch(`${url}/v1/alerts`, {
@@ -233,8 +219,8 @@ describe('automatic rollback from SLOs and alerts (testbed, real Prometheus and 
 `;
     const prom = await startPrometheus({ scrapeTargets: [target.hostPort], jobName: 'cart', rules, alertmanagerUrl: am.url });
     stops.push(prom);
-    await waitUntil(async () => (await prom.query(ratio('5s', 'cart'))).length === 1 || undefined, 'first scrapes', 30_000);
-    await waitUntil(
+    await waitFor(async () => (await prom.query(ratio('5s', 'cart'))).length === 1 || undefined, 'first scrapes', 30_000);
+    await waitFor(
       async () => (await prom.api<{ activeAlertmanagers: unknown[] }>('alertmanagers')).activeAlertmanagers.length > 0 || undefined,
       'alertmanager discovered',
       30_000,
@@ -242,7 +228,7 @@ describe('automatic rollback from SLOs and alerts (testbed, real Prometheus and 
 
     const errorsAt = Date.now();
     target.set({ errorRatio: 0.5 });
-    await waitUntil(
+    await waitFor(
       async () =>
         (await env.client.workflow
           .getHandle('rollback:prod:cart')

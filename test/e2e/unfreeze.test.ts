@@ -3,7 +3,6 @@
 // metrics target serves. Healthy: dev, staging, prod open one by one and the freeze is lifted (the gate
 // allows every environment). Errors: the gate fails at dev, dev is frozen again and the freeze holds.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +10,10 @@ import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent } from '../../runbook/types.js';
 import type { UnfreezeStatus } from '../../runbook/unfreeze.js';
-import { freePort, rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startMetricsTarget, startPrometheus, type MetricsTarget, type Prometheus } from '../helpers/prometheus.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 
 const RATIO = 'sum(rate(http_requests_total{code=~"5.."}[10s])) / sum(rate(http_requests_total[10s]))';
@@ -31,12 +32,7 @@ before(async () => {
     startMetricsTarget({ rps: 20, errorRatio: 0 }),
   ]);
   prom = await startPrometheus({ scrapeTargets: [target.hostPort] });
-  e = {
-    TEMPORAL_ADDRESS: env.address,
-    REARGUARD_TASK_QUEUE: `unfreeze-${randomUUID()}`,
-    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    REARGUARD_RUNTIME_METRICS_PORT: '0',
-  };
+  e = rearguardEnv(env, dir, 'unfreeze');
   worker = await startWorker({
     ...e,
     REARGUARD_METRICS_PORT: String(await freePort()),
@@ -94,7 +90,7 @@ const unfreezeStart = (name: string) =>
 
 describe('gradual unfreeze from the CLI, with a real Prometheus gate', () => {
   it('healthy: dev, staging and prod open one by one after their soaks, then the freeze is lifted', async (t) => {
-    await waitUntil(async () => (await ratio()) === 0 || undefined, 'Prometheus has an error ratio of 0', 30_000);
+    await waitFor(async () => (await ratio()) === 0 || undefined, 'Prometheus has an error ratio of 0', 30_000);
     await freezeStart('black-friday');
     assert.equal(await gate('dev'), 3, 'frozen before the unfreeze');
 
@@ -107,7 +103,7 @@ describe('gradual unfreeze from the CLI, with a real Prometheus gate', () => {
     assert.equal(start.code, 0, start.stderr);
     assert.match(start.stdout, /Gradual unfreeze started: dev -> staging -> prod, soak 5s each, 1 gate\(s\) every 2s/);
 
-    const soaking = await waitUntil(async () => {
+    const soaking = await waitFor(async () => {
       const s = await status('black-friday');
       return s.environments[0].state === 'soaking' ? s : undefined;
     }, 'dev soaking');
@@ -115,7 +111,7 @@ describe('gradual unfreeze from the CLI, with a real Prometheus gate', () => {
     const text = await rearguard(['unfreeze', 'status', '--freeze', 'black-friday'], e);
     assert.match(text.stdout, /Gradual unfreeze of freeze:black-friday: soaking \(step 1\/3: dev\)/);
 
-    const done = await waitUntil(
+    const done = await waitFor(
       async () => {
         const s = await status('black-friday');
         return s.phase === 'completed' ? s : undefined;
@@ -141,11 +137,11 @@ describe('gradual unfreeze from the CLI, with a real Prometheus gate', () => {
 
   it('errors: the gate fails at dev, dev is frozen again and the freeze holds; abort ends it', async () => {
     target!.set({ errorRatio: 0.3 });
-    await waitUntil(async () => ((await ratio()) ?? 0) > 0.2 || undefined, 'error ratio above 0.2', 30_000);
+    await waitFor(async () => ((await ratio()) ?? 0) > 0.2 || undefined, 'error ratio above 0.2', 30_000);
     await freezeStart('cyber-monday');
     const start = await unfreezeStart('cyber-monday');
     assert.equal(start.code, 0, start.stderr);
-    const failed = await waitUntil(
+    const failed = await waitFor(
       async () => {
         const s = await status('cyber-monday');
         return s.phase === 'failed' ? s : undefined;

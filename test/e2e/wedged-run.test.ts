@@ -17,8 +17,10 @@ import { loadRunbook } from '../../runbook/load.js';
 import type { Runbook } from '../../runbook/schema.js';
 import type { Trigger } from '../../runbook/types.js';
 import { startServe, type ServeProcess } from '../helpers/gate.js';
-import { rearguard, startWorker, waitUntil, type WorkerProcess } from '../helpers/processes.js';
+import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 
 let env: TestWorkflowEnvironment;
@@ -34,13 +36,9 @@ const ID = 'rollback:dev:wedge';
 
 before(async () => {
   [env, receiver, dir] = await Promise.all([createDevServerEnv(), startReceiver(), mkdtemp(join(tmpdir(), 'rearguard-wedged-'))]);
-  e = {
-    TEMPORAL_ADDRESS: env.address,
-    REARGUARD_TASK_QUEUE: `wedged-${randomUUID()}`,
-    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
-    REARGUARD_RUNTIME_METRICS_PORT: '0',
+  e = rearguardEnv(env, dir, 'wedged', {
     REARGUARD_METRICS_PORT: '0',
-  };
+  });
   await mkdir(join(dir, 'runbooks'));
   file = join(dir, 'runbooks', 'wedge-dev.yaml');
   await writeFile(
@@ -70,7 +68,7 @@ after(async () => {
 
 /** Until the server has retried the failing workflow task at least once (read from describe, not from the code under test). */
 const wedged = (workflowId: string) =>
-  waitUntil(
+  waitFor(
     async () => ((await env.client.workflow.getHandle(workflowId).describe()).raw.pendingWorkflowTask?.attempt ?? 0) >= 2 || undefined,
     `${workflowId} to fail its workflow task`,
   );

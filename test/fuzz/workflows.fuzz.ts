@@ -5,14 +5,14 @@
 // approve, reject, approve plans, cancel or do nothing. Then freeze windows from generated calendars, with
 // exceptions, extensions and lifts. Every run must reach a terminal outcome with zero failed workflow
 // tasks, and its status Query must answer before, during and after it. Seeded: REARGUARD_FUZZ_SEED.
+// Over 300 lines on purpose: the scripted stub activities, the run drivers and the checks of one property
+// run share state (scripts, time-skipping locks) and read best together.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { WorkflowClient, WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import fc from 'fast-check';
 import { z } from 'zod';
 import type { Activities } from '../../activities/index.js';
@@ -23,8 +23,6 @@ import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
 import { validateRunbook } from '../../runbook/load.js';
 import type { Runbook } from '../../runbook/schema.js';
 import type { RollbackStatus, Trigger } from '../../runbook/types.js';
-import { RearguardMetrics } from '../../worker/metrics.js';
-import { createRearguardWorker } from '../../worker/worker.js';
 import {
   approveExceptionUpdate,
   approvePlanUpdate,
@@ -39,7 +37,7 @@ import {
   triggerSignal,
 } from '../../api/messages.js';
 import { durationTextArb, fuzzSeed, validCalendarDoc, validRunbookDoc, type RunbookDoc } from '../helpers/arbitraries.js';
-import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
 import { rollbackWorkflowId } from '../../api/ids.js';
 
 const seed = fuzzSeed('workflow fuzzing');
@@ -50,15 +48,7 @@ const BATCH = 12;
 /** A run that has not ended after this much real time is stuck (a wedged workflow task retries forever). */
 const RUN_LIMIT_MS = 120_000;
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-before(async () => {
-  env = await createTimeSkippingEnv();
-  bundle = await workflowBundle();
-});
-after(async () => {
-  await env?.teardown();
-});
+useTemporalEnv();
 
 // --- stub activities, scripted per run --------------------------------------------------------------
 
@@ -122,15 +112,23 @@ async function act<T>(activity: string, ok: () => T, opts: { neverHang?: boolean
 const planFor = (step: { type: string; namespace?: string; name?: string }): Record<string, unknown> => {
   switch (step.type) {
     case 'kubernetes':
-      return { namespace: step.namespace, deployment: 'api', fromRevision: 3, toRevision: 2, fromImages: ['api:3'], toImages: ['api:2'] };
+      return { kind: 'kubernetes', namespace: step.namespace, deployment: 'api', fromRevision: 3, toRevision: 2, fromImages: ['api:3'], toImages: ['api:2'] };
     case 'blueGreen':
-      return { namespace: step.namespace, service: 'api', fromSelector: { track: 'green' }, toSelector: { track: 'blue' } };
+      return { kind: 'blueGreen', namespace: step.namespace, service: 'api', fromSelector: { track: 'green' }, toSelector: { track: 'blue' } };
     case 'helm':
-      return { namespace: step.namespace, release: 'api', fromRevision: 5, toRevision: 4, fromChart: 'api-1.1', toChart: 'api-1.0' };
+      return { kind: 'helm', namespace: step.namespace, release: 'api', fromRevision: 5, toRevision: 4, fromChart: 'api-1.1', toChart: 'api-1.0' };
     case 'gitops':
-      return { repo: 'config', branch: 'main', headBefore: 'f'.repeat(40), commits: ['a'.repeat(40)], subjects: ['bad change'], mode: 'revert' };
+      return {
+        kind: 'gitops',
+        repo: 'config',
+        branch: 'main',
+        headBefore: 'f'.repeat(40),
+        commits: ['a'.repeat(40)],
+        subjects: ['bad change'],
+        mode: 'revert',
+      };
     default:
-      return { repo: 'infra', workingDir: 'infra', toRef: 'v1', commit: 'b'.repeat(40), add: 0, change: 1, destroy: 0 };
+      return { kind: 'terraform', repo: 'infra', workingDir: 'infra', toRef: 'v1', commit: 'b'.repeat(40), add: 0, change: 1, destroy: 0 };
   }
 };
 
@@ -185,7 +183,7 @@ async function failedTasks(h: WorkflowHandle): Promise<string[]> {
 const nudged = new Map<string, number>();
 async function nudge(h: WorkflowHandle): Promise<void> {
   try {
-    await env.connection.testService!.unlockTimeSkipping({});
+    await testEnv().connection.testService!.unlockTimeSkipping({});
     nudged.set(h.workflowId, (nudged.get(h.workflowId) ?? 0) + 1);
     debug(h.workflowId, 'nudged the clock');
   } catch (err) {
@@ -193,13 +191,13 @@ async function nudge(h: WorkflowHandle): Promise<void> {
   }
 }
 async function unnudge(h: WorkflowHandle): Promise<void> {
-  for (let n = nudged.get(h.workflowId) ?? 0; n > 0; n--) await env.connection.testService!.lockTimeSkipping({});
+  for (let n = nudged.get(h.workflowId) ?? 0; n > 0; n--) await testEnv().connection.testService!.lockTimeSkipping({});
   nudged.delete(h.workflowId);
 }
 
 /** Resolves when the run ends (any way), or after RUN_LIMIT_MS with `stuck`. Time skipping is the batch's (see inBatches). */
 async function settle(h: WorkflowHandle): Promise<{ value?: unknown; error?: unknown; stuck?: true }> {
-  const plain = new WorkflowClient({ connection: env.connection, namespace: env.namespace ?? 'default' });
+  const plain = new WorkflowClient({ connection: testEnv().connection, namespace: testEnv().namespace ?? 'default' });
   const result = plain.result(h.workflowId).then(
     (value) => ({ value }),
     (error: unknown) => ({ error }),
@@ -223,7 +221,7 @@ const debug = process.env.REARGUARD_FUZZ_DEBUG ? (...args: unknown[]) => console
  */
 async function inBatches<T>(items: T[], size: number, run: (item: T, i: number, together: () => Promise<void>) => Promise<Report>): Promise<Report[]> {
   const out: Report[] = [];
-  const testService = env.connection.testService!;
+  const testService = testEnv().connection.testService!;
   for (let i = 0; i < items.length; i += size) {
     const batch = items.slice(i, i + size);
     let arrived = 0;
@@ -258,22 +256,12 @@ function summarise(what: string, reports: Report[]): void {
 }
 
 const allHandles: WorkflowHandle[] = [];
-let worker: Worker;
 let taskQueue: string;
-async function withWorker<T>(body: () => Promise<T>): Promise<T> {
-  taskQueue = `fuzz-${randomUUID()}`;
-  worker = await createRearguardWorker({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    auditFile: '/dev/null',
-    metrics: new RearguardMetrics({ defaultMetrics: false }),
-    activities: stubActivities,
-    workflowBundle: bundle,
-    shutdownGraceTime: '1s',
+const withFuzzWorker = <T>(body: () => Promise<T>): Promise<T> =>
+  withWorker({ activities: stubActivities, taskQueue: 'fuzz', shutdownGraceTime: '1s' }, (w) => {
+    taskQueue = w.taskQueue;
+    return body();
   });
-  return worker.runUntil(body);
-}
 
 // --- rollbacks -------------------------------------------------------------------------------------
 
@@ -303,7 +291,7 @@ async function runRollback(c: RollbackCase, i: number, together: () => Promise<v
   const runbook: Runbook = validated.value;
   scripts.set(id, { behaviours: c.behaviours, next: 0, calls: {}, cancelled: c.cancel === 'late' });
   const trigger: Trigger = { source: 'manual', actor: 'dave', reason: `fuzz run ${i}`, requestId: randomUUID() };
-  const h = await env.client.workflow.signalWithStart('rollback', {
+  const h = await testEnv().client.workflow.signalWithStart('rollback', {
     workflowId: id,
     taskQueue,
     args: [{ runbook, trigger }],
@@ -394,7 +382,7 @@ async function runRollback(c: RollbackCase, i: number, together: () => Promise<v
     debug(
       id,
       'now',
-      await env.currentTimeMs(),
+      await testEnv().currentTimeMs(),
       'timers',
       events
         .filter((e) => e.timerStartedEventAttributes || e.timerFiredEventAttributes)
@@ -430,7 +418,7 @@ async function runRollback(c: RollbackCase, i: number, together: () => Promise<v
   // The RCA freeze a successful rollback starts (freezeAfter) outlives it: check it answers, then end it, so
   // a year-long window does not stay behind in the server for the next batches.
   if (report.outcome === 'succeeded' && runbook.spec.freezeAfter !== undefined) {
-    const rca = env.client.workflow.getHandle(`freeze:rca-${runbook.spec.environment}-${service}`);
+    const rca = testEnv().client.workflow.getHandle(`freeze:rca-${runbook.spec.environment}-${service}`);
     try {
       const st = await rca.query(freezeStateQuery);
       if (!(Date.parse(st.end) > Date.parse(st.start))) report.problems.push(`RCA freeze ends ${st.end}, not after its start ${st.start}`);
@@ -472,7 +460,7 @@ async function runFreeze(c: FreezeCase, i: number, fallback: FreezeWindowInput, 
   const id = `freeze:${input.name}-${i}-${randomUUID().slice(0, 6)}`;
   report.id = id;
   scripts.set(id, { behaviours: c.behaviours, next: 0, calls: {} });
-  const h = await env.client.workflow.start('freezeWindow', { workflowId: id, taskQueue, args: [input] });
+  const h = await testEnv().client.workflow.start('freezeWindow', { workflowId: id, taskQueue, args: [input] });
   const query = async (): Promise<FreezeState | undefined> => {
     try {
       const s = await h.query(freezeStateQuery);
@@ -540,13 +528,13 @@ describe('workflow fuzzing (time-skipping server)', { skip: OPT_IN }, () => {
     const all = fc.sample(rollbackCase, { seed, numRuns: ROLLBACKS });
     const only = process.env.REARGUARD_FUZZ_ONLY?.split(',').map(Number);
     const cases = only ? all.filter((_, i) => only.includes(i)) : all;
-    const reports = await withWorker(() => inBatches(cases, BATCH, runRollback));
+    const reports = await withFuzzWorker(() => inBatches(cases, BATCH, runRollback));
     summarise('rollbacks', reports);
     assert.equal(reports.length, ROLLBACKS);
   });
 
   it(`${FREEZES} freeze windows from generated calendars: exceptions, extensions, lifts; each ends cleanly`, async () => {
-    const nowMs = await env.currentTimeMs();
+    const nowMs = await testEnv().currentTimeMs();
     const cases = fc.sample(freezeCase(nowMs), { seed: seed + 1, numRuns: FREEZES });
     const fallback: FreezeWindowInput = {
       name: 'fallback',
@@ -556,7 +544,7 @@ describe('workflow fuzzing (time-skipping server)', { skip: OPT_IN }, () => {
       duration: 3_600_000,
       exceptions: { approvers: ['alice', 'bob'], quorum: 1 },
     };
-    const reports = await withWorker(() => inBatches(cases, BATCH, (c, i, together) => runFreeze(c, i, fallback, together)));
+    const reports = await withFuzzWorker(() => inBatches(cases, BATCH, (c, i, together) => runFreeze(c, i, fallback, together)));
     summarise('freeze windows', reports);
     assert.equal(reports.length, FREEZES);
   });

@@ -4,7 +4,8 @@ import { chmod, copyFile, mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, type RunResult } from '../../activities/process.js';
-import { freePort, rearguard, waitUntil } from './processes.js';
+import { freePort, rearguard } from './processes.js';
+import { waitFor } from './wait.js';
 import { ROOT } from './tools.js';
 
 export interface ServeProcess {
@@ -21,7 +22,7 @@ export async function startServe(env: Record<string, string>, args: string[] = [
   let log = '';
   p.child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
   const url = `http://127.0.0.1:${port}`;
-  await waitUntil(
+  await waitFor(
     () =>
       fetch(`${url}/healthz`)
         .then((r) => r.ok || undefined)

@@ -3,23 +3,14 @@
 // helm, git), so what Rearguard rolls back is exactly what a deploy pipeline would have left.
 import { run } from '../../activities/process.js';
 import type { Testbed } from '../testbed/cluster.js';
+import { configDeploymentYaml, deploymentYaml, rolloutStatus } from './fixtures.js';
 import { createRepo, type TestRepo } from './git-repos.js';
 import { ROOT, toolPath } from './tools.js';
 
 export const VERSIONS = ['1.24', '1.25', '1.27'] as const;
 
-const deployment = (ns: string, name: string, tag: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: ${name}, namespace: ${ns} }
-spec:
-  replicas: 2
-  revisionHistoryLimit: 10
-  selector: { matchLabels: { app: ${name} } }
-  template:
-    metadata: { labels: { app: ${name} } }
-    spec:
-      containers: [{ name: ${name}, image: "registry.local/${name}:${tag}" }]
-`;
+const deployment = (ns: string, name: string, tag: string) =>
+  deploymentYaml({ namespace: ns, name, image: `registry.local/${name}:${tag}`, revisionHistoryLimit: 10 });
 
 export async function ensureNamespace(bed: Testbed, ns: string): Promise<void> {
   await bed.kubectl(['create', 'namespace', ns]).catch((err: Error) => {
@@ -43,14 +34,14 @@ export async function deploymentState(bed: Testbed, ns: string, name: string): P
 /** A new deploy of `tag` (`kubectl set image`), waited for like a pipeline would. */
 export async function deployImage(bed: Testbed, ns: string, name: string, tag: string): Promise<void> {
   await bed.kubectl(['set', 'image', '-n', ns, `deployment/${name}`, `${name}=registry.local/${name}:${tag}`]);
-  await bed.kubectl(['rollout', 'status', '-n', ns, `deployment/${name}`, '--timeout=60s']);
+  await rolloutStatus(bed, ns, name);
 }
 
 /** Deployment `name` with revisions 1, 2, 3 = images 1.24, 1.25, 1.27 (the current, bad one). */
 export async function deploymentWithHistory(bed: Testbed, ns: string, name: string): Promise<void> {
   await ensureNamespace(bed, ns);
   await bed.kubectl(['apply', '-f', '-'], deployment(ns, name, VERSIONS[0]));
-  await bed.kubectl(['rollout', 'status', '-n', ns, `deployment/${name}`, '--timeout=60s']);
+  await rolloutStatus(bed, ns, name);
   for (const tag of VERSIONS.slice(1)) await deployImage(bed, ns, name, tag);
 }
 
@@ -86,8 +77,7 @@ export async function helmTag(bed: Testbed, ns: string, release: string): Promis
   return /image: "registry\.local\/web:([^"]+)"/.exec(await helmCli(bed, ns, 'get', 'manifest', release))?.[1] ?? '?';
 }
 
-const configFile = (tag: string) =>
-  `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: api }\nspec:\n  template:\n    spec:\n      containers: [{ name: api, image: "api:${tag}" }]\n`;
+const configFile = (tag: string) => configDeploymentYaml(`api:${tag}`);
 
 /** A config repository whose main branch deployed api 1.24, then 1.25, then 1.27 (one commit each). */
 export async function configRepoWithHistory(name: string): Promise<{ repo: TestRepo; commits: Record<(typeof VERSIONS)[number], string> }> {

@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort, waitUntil } from './processes.js';
+import { freePort } from './processes.js';
+import { waitFor } from './wait.js';
 import { ROOT } from './tools.js';
 
 const BINARIES = {
@@ -71,7 +72,7 @@ async function startServer(name: keyof typeof BINARIES, dir: string, port: numbe
 
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitUntil(
+    await waitFor(
       async () => {
         if (!running()) throw new Error(`${name} exited (${spawnError?.message ?? child.exitCode ?? child.signalCode}) before it was ready`);
         const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) }).catch(() => undefined);
@@ -389,7 +390,7 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   return {
     url: `http://127.0.0.1:${port}/alerts`,
     calls,
-    next: (match, what, ms = 30_000) => waitUntil(() => calls.find(match), what, ms),
+    next: (match, what, ms = 30_000) => waitFor(() => calls.find(match), what, ms),
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

@@ -6,9 +6,9 @@ import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { checkGate, readFreezes } from '../../client/gate.js';
+import { checkGate, readFreezes } from '../../api/freezes.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
-import { waitUntil } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 
 let env: TestWorkflowEnvironment;
 before(async () => {
@@ -38,7 +38,7 @@ describe('the gate reading freezes from a real server', () => {
     const id = `freeze:gate-reading-${randomUUID().slice(0, 8)}`;
     const handle = await env.client.workflow.start('freezeWindow', { workflowId: id, taskQueue: `nobody-${randomUUID()}`, args: [{}] });
     try {
-      await waitUntil(
+      await waitFor(
         async () => (await readFreezes(env.client, { timeoutMs: 500 }).catch(() => undefined))?.unreadable.some((u) => u.id === id) || undefined,
         'the run to be listed',
         15_000,

@@ -10,6 +10,7 @@ import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.
 import type { RunResult } from '../../activities/process.js';
 import type { RepoConfig } from '../../activities/targets.js';
 import { fakeArgo } from '../helpers/controllers.js';
+import { configDeploymentYaml } from '../helpers/fixtures.js';
 import { createRepo, type TestRepo } from '../helpers/git-repos.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
 import { mkdtemp } from 'node:fs/promises';
@@ -39,8 +40,7 @@ const repoConfig = (repo: TestRepo): RepoConfig => ({
   terraformBackendConfig: {},
 });
 const activity = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(fn) as Promise<T>;
-const deployment = (image: string) =>
-  `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: api }\nspec:\n  template:\n    spec:\n      containers: [{ name: api, image: "${image}" }]\n`;
+const deployment = configDeploymentYaml;
 
 /** A config repo: v1 good, v2 bad (the one to revert). */
 async function configRepo(): Promise<{ repo: TestRepo; good: string; bad: string }> {

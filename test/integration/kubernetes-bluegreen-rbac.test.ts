@@ -10,6 +10,7 @@ import { KubeClient } from '../../activities/kubernetes/client.js';
 import { Clusters } from '../../activities/targets.js';
 import { kubernetesMechanisms } from '../../activities/kubernetes/index.js';
 import { applyRollout, planRollout } from '../../activities/kubernetes/rollout.js';
+import { deploymentYaml, rolloutStatus, serviceYaml } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/tools.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
 
@@ -24,28 +25,14 @@ after(async () => {
   await bed?.stop();
 });
 
-const app = (ns: string, track: string, image: string, replicas = 2) => `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: web-${track}, namespace: ${ns} }
-spec:
-  replicas: ${replicas}
-  selector: { matchLabels: { app: web, track: ${track} } }
-  template:
-    metadata: { labels: { app: web, track: ${track} } }
-    spec: { containers: [{ name: web, image: "${image}" }] }
-`;
-const service = (ns: string) => `apiVersion: v1
-kind: Service
-metadata: { name: web, namespace: ${ns}, labels: { owner: team-a } }
-spec:
-  selector: { app: web, track: green }
-  ports: [{ port: 80 }]
-`;
+const app = (ns: string, track: string, image: string, replicas = 2) =>
+  deploymentYaml({ namespace: ns, name: `web-${track}`, labels: { app: 'web', track }, container: 'web', image, replicas });
+const service = (ns: string) => serviceYaml({ namespace: ns, name: 'web', labels: { owner: 'team-a' }, selector: { app: 'web', track: 'green' } });
 
 async function blueGreenNamespace(name: string): Promise<string> {
   await bed.kubectl(['create', 'namespace', name]);
   await bed.kubectl(['apply', '-f', '-'], [app(name, 'blue', 'web:1.0'), app(name, 'green', 'web:2.0'), service(name)].join('---\n'));
-  for (const d of ['web-blue', 'web-green']) await bed.kubectl(['rollout', 'status', '-n', name, `deployment/${d}`, '--timeout=60s']);
+  for (const d of ['web-blue', 'web-green']) await rolloutStatus(bed, name, d);
   return name;
 }
 
@@ -77,7 +64,7 @@ describe('blueGreen', () => {
       (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable && /no deployment in bg-errors runs pods matching app=web,track=purple/.test(e.message),
     );
     await bed.kubectl(['scale', '-n', ns, 'deployment/web-blue', '--replicas=0']);
-    await bed.kubectl(['rollout', 'status', '-n', ns, 'deployment/web-blue', '--timeout=60s']);
+    await rolloutStatus(bed, ns, 'web-blue');
     const plan = await planBlueGreen(admin, ns, 'web', { track: 'blue' });
     await assert.rejects(
       applyBlueGreen(admin, plan),
@@ -110,7 +97,7 @@ describe('rollout status', () => {
     const ns = 'deadline';
     await bed.kubectl(['create', 'namespace', ns]);
     await bed.kubectl(['apply', '-f', '-'], app(ns, 'blue', 'web:1.0'));
-    await bed.kubectl(['rollout', 'status', '-n', ns, 'deployment/web-blue', '--timeout=60s']);
+    await rolloutStatus(bed, ns, 'web-blue');
     await bed.kubectl(['patch', '-n', ns, 'deployment/web-blue', '--type=merge', '-p', '{"spec":{"progressDeadlineSeconds":2}}']);
     await bed.kubectl(['set', 'resources', '-n', ns, 'deployment/web-blue', '--requests=cpu=1000']);
     const mech = kubernetesMechanisms(new Clusters({ testbed: { kubeconfig: bed.kubeconfig } }));
@@ -129,7 +116,7 @@ describe('worker RBAC', () => {
   it('works with exactly the shipped role; without it the error is clear and not retried', async () => {
     const ns = await blueGreenNamespace('rbac');
     await bed.kubectl(['set', 'image', '-n', ns, 'deployment/web-green', 'web=web:2.1']);
-    await bed.kubectl(['rollout', 'status', '-n', ns, 'deployment/web-green', '--timeout=60s']);
+    await rolloutStatus(bed, ns, 'web-green');
     const manifest = await readFile(`${ROOT}deploy/rbac/rearguard-worker.yaml`, 'utf8');
     const clusterRole = manifest.split('\n---\n')[0];
     await bed.kubectl(['apply', '-f', '-'], clusterRole);

@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.js';
 import { applyRollout, planRollout, REVISION } from '../../activities/kubernetes/rollout.js';
 import { waitForRollout } from '../../activities/kubernetes/index.js';
+import { deploymentYaml, rolloutStatus } from '../helpers/fixtures.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
 
 let bed: Testbed;
@@ -22,19 +23,17 @@ after(async () => {
   await bed?.stop();
 });
 
-const deployment = (ns: string) => `apiVersion: apps/v1
-kind: Deployment
-metadata: { name: app, namespace: ${ns}, annotations: { team: payments } }
-spec:
-  replicas: 2
-  revisionHistoryLimit: 10
-  selector: { matchLabels: { app: web } }
-  template:
-    metadata: { labels: { app: web } }
-    spec:
-      containers:
-        - { name: web, image: "registry.local/web:1.0", env: [{ name: MODE, value: normal }] }
-`;
+const deployment = (ns: string) =>
+  deploymentYaml({
+    namespace: ns,
+    name: 'app',
+    annotations: { team: 'payments' },
+    revisionHistoryLimit: 10,
+    labels: { app: 'web' },
+    container: 'web',
+    image: 'registry.local/web:1.0',
+    env: { MODE: 'normal' },
+  });
 
 type Change = string[]; // kubectl arguments, run against deployment/app in the namespace
 
@@ -42,10 +41,10 @@ async function namespaceWithHistory(changes: Change[]): Promise<string> {
   const ns = `diff-${++nsCounter}-${Date.now().toString(36)}`;
   await bed.kubectl(['create', 'namespace', ns]);
   await bed.kubectl(['apply', '-f', '-'], deployment(ns));
-  await bed.kubectl(['rollout', 'status', '-n', ns, 'deployment/app', '--timeout=60s']);
+  await rolloutStatus(bed, ns, 'app');
   for (const change of changes) {
     await bed.kubectl([...change, '-n', ns]);
-    await bed.kubectl(['rollout', 'status', '-n', ns, 'deployment/app', '--timeout=60s']);
+    await rolloutStatus(bed, ns, 'app');
   }
   return ns;
 }
@@ -107,7 +106,7 @@ describe('kubernetes rollout undo, differential against kubectl', () => {
       const [viaKubectl, viaRearguard] = await Promise.all([namespaceWithHistory(h.changes), namespaceWithHistory(h.changes)]);
       assert.deepEqual(await outcome(viaKubectl), await outcome(viaRearguard), 'identical histories before the undo');
       await bed.kubectl(['rollout', 'undo', '-n', viaKubectl, 'deployment/app', ...(h.toRevision === 'previous' ? [] : [`--to-revision=${h.toRevision}`])]);
-      await bed.kubectl(['rollout', 'status', '-n', viaKubectl, 'deployment/app', '--timeout=60s']);
+      await rolloutStatus(bed, viaKubectl, 'app');
       const { plan, patched } = await rearguardUndo(viaRearguard, h.toRevision);
       assert.equal(patched, true);
       assert.ok(plan.toRevision < plan.fromRevision);

@@ -8,7 +8,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Clusters } from '../../activities/targets.js';
 import { evaluateSlo, instantQuery, runPrometheusCheck, type PrometheusCheck } from '../../activities/prometheus.js';
-import { freePort, waitUntil } from '../helpers/processes.js';
+import { freePort } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import { startMetricsTarget, startPrometheus, type MetricsTarget, type Prometheus } from '../helpers/prometheus.js';
 import { makeRunbook } from '../helpers/runbooks.js';
 
@@ -26,7 +27,7 @@ before(async () => {
   prom = await startPrometheus({ scrapeTargets: [target.hostPort] });
   env = { REARGUARD_PROMETHEUS_URL: prom.url };
   // Scraped: the ratio is known (Prometheus 2.42 scrapes ~5-7 s after start).
-  await waitUntil(async () => (await prom.query(ratio('5s'))).length === 1 || undefined, 'first scrapes', 30_000);
+  await waitFor(async () => (await prom.query(ratio('5s'))).length === 1 || undefined, 'first scrapes', 30_000);
 });
 after(async () => {
   await prom?.stop();
@@ -44,7 +45,7 @@ describe('prometheus check (real Prometheus)', () => {
 
   it('fails with the last value when the threshold is not held within its time', async () => {
     target.set({ errorRatio: 0.5 });
-    await waitUntil(async () => Number((await prom.query(ratio('5s')))[0]?.value[1]) > 0.2 || undefined, 'errors visible', 20_000);
+    await waitFor(async () => Number((await prom.query(ratio('5s')))[0]?.value[1]) > 0.2 || undefined, 'errors visible', 20_000);
     await assert.rejects(
       activity(() => runPrometheusCheck(env, check({ for: 2_000 })), 10_000),
       (err: unknown) =>
@@ -87,7 +88,7 @@ describe('prometheus check (real Prometheus)', () => {
 
   it('the SLO evaluation: threshold and multi-window burn rate from the same data; an unreachable Prometheus is reported', async () => {
     target.set({ errorRatio: 0.5 });
-    await waitUntil(async () => Number((await prom.query(ratio('3s')))[0]?.value[1]) > 0.4 || undefined, 'errors visible', 20_000);
+    await waitFor(async () => Number((await prom.query(ratio('3s')))[0]?.value[1]) > 0.4 || undefined, 'errors visible', 20_000);
     const runbook = makeRunbook({
       slo: {
         objective: 99,

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { waitUntil } from '../helpers/processes.js';
+import { waitFor } from '../helpers/wait.js';
 import {
   startAlertmanager,
   startMetricsTarget,
@@ -40,7 +40,7 @@ describe('prometheus', () => {
       stopLater(prom);
       const started = Date.now();
 
-      const got = await waitUntil(
+      const got = await waitFor(
         async () => {
           const v = value(await prom.query(ratio('15s')));
           return v !== undefined && Math.abs(v - 0.5) < 0.01 ? v : undefined;
@@ -97,8 +97,8 @@ describe('prometheus', () => {
 
       // Steady state first: the target scraped and the Alertmanager discovered (Prometheus applies its static
       // configs on a 5 s tick), so what follows measures the alert path alone.
-      await waitUntil(async () => value(await prom.query(ratio('5s'))) === 0 || undefined, 'ratio 0 scraped', 30_000);
-      await waitUntil(
+      await waitFor(async () => value(await prom.query(ratio('5s'))) === 0 || undefined, 'ratio 0 scraped', 30_000);
+      await waitFor(
         async () => (await prom.api<{ activeAlertmanagers: unknown[] }>('alertmanagers')).activeAlertmanagers.length > 0 || undefined,
         'alertmanager discovered',
         30_000,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../helpers/processes.js';
 import { ROOT } from '../helpers/tools.js';
+import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 const BIN = `${ROOT}.tools/bin`;
@@ -51,14 +52,9 @@ current-context: testbed
 `;
 }
 
-async function waitFor(what: string, probe: () => Promise<boolean>, logs: () => string, ms = 60_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await probe().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`testbed: ${what} not ready after ${ms / 1000}s\n${logs()}`);
-}
+/** Until `probe` holds (a probe that throws is "not yet"); on timeout, the components' last log lines. */
+const ready = (what: string, probe: () => Promise<boolean>, logs: () => string, ms = 60_000): Promise<boolean> =>
+  waitFor(probe, `testbed: ${what}`, { timeout: ms, interval: 250, ignoreErrors: true, detail: logs });
 
 export async function startTestbed(): Promise<Testbed> {
   for (const b of BINARIES) binary(b);
@@ -141,7 +137,7 @@ export async function startTestbed(): Promise<Testbed> {
       '--enable-priority-and-fairness=false',
     ]);
     const readyz = async () => (await run('kubectl', ['--kubeconfig', kubeconfig, 'get', '--raw', '/readyz'])).stdout.trim() === 'ok';
-    await waitFor('kube-apiserver', readyz, logs, 90_000);
+    await ready('kube-apiserver', readyz, logs, 90_000);
 
     start('controller-manager', [
       `--kubeconfig=${kubeconfig}`,
@@ -178,7 +174,7 @@ export async function startTestbed(): Promise<Testbed> {
       return out;
     };
     await kubectl(['apply', '-f', '-'], NODE);
-    await waitFor(
+    await ready(
       'fake node Ready',
       async () => (await kubectl(['get', 'node', 'kwok-node', '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])) === 'True',
       logs,
@@ -188,7 +184,7 @@ export async function startTestbed(): Promise<Testbed> {
     await kubectl(['taint', 'node', 'kwok-node', 'node.kubernetes.io/not-ready:NoSchedule-']).catch((err: Error) => {
       if (!/not found/.test(err.message)) throw err;
     });
-    await waitFor(
+    await ready(
       'default service account',
       async () => (await kubectl(['get', 'serviceaccount', 'default', '-n', 'default', '-o', 'name'])).includes('default'),
       logs,

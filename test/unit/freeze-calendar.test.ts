@@ -2,7 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { calendarIcs } from '../../client/commands/calendar.js';
+import { calendarPlan } from '../../api/calendars.js';
+import { calendarIcs } from '../../runbook/calendar-ics.js';
 import { occurrences, planCalendar, validateCalendar, type FreezeCalendar } from '../../runbook/calendar.js';
 import { guardrailsMinus } from '../../runbook/freeze.js';
 
@@ -96,7 +97,7 @@ describe('FreezeCalendar', () => {
   });
 
   it('plans one-off windows as instants in the calendar zone, recurring ones as schedules', () => {
-    const [once, weekly] = planCalendar(valid());
+    const [once, weekly] = calendarPlan(valid());
     assert.equal(once.kind, 'once');
     assert.equal(once.kind === 'once' && once.workflowId, 'freeze:black-friday');
     assert.equal(once.input.start, '2026-11-26T05:00:00.000Z', 'midnight EST is 05:00Z');

@@ -4,6 +4,7 @@
 // validate` and `freeze calendar validate` refuse them: every problem one `path: message` line, nothing
 // thrown, no stack trace; exit code 2 through the CLI (in-process for a sample, spawned for a few).
 // Seeded: REARGUARD_FUZZ_SEED replays a run (the seed is printed).
+// Over 300 lines on purpose: one mutation per kind of invalid input, each next to the refusal it must get.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';

@@ -4,7 +4,8 @@
 // test/integration/gate-reading.test.ts and end to end (a stopped worker) in test/e2e/gate-fail-closed.test.ts.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeDecision, gateAnswer, type UnreadableFreeze } from '../../client/gate.js';
+import { describeDecision } from '../../client/render/freeze.js';
+import { gateAnswer, type UnreadableFreeze } from '../../runbook/gate.js';
 import type { FreezeState } from '../../runbook/freeze.js';
 
 const NOW = Date.parse('2026-11-27T12:00:00Z');

@@ -6,14 +6,9 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { RunbookDirectory } from '../../client/runbook-dir.js';
 import { ROOT } from '../helpers/tools.js';
+import { waitFor } from '../helpers/wait.js';
 
-const until = async (what: string, ok: () => Promise<boolean>): Promise<void> => {
-  const deadline = Date.now() + 5_000;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-};
+const until = (what: string, ok: () => Promise<boolean>) => waitFor(ok, what, { timeout: 5_000, interval: 25 });
 
 describe('runbook directory cache', () => {
   it('answers from memory and reloads on change (watch), on a new file and on a removed one', async () => {

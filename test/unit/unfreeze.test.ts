@@ -1,8 +1,7 @@
 // The gradual unfreeze's pure parts: the CLI's --gate syntax, per-environment gates, gate descriptions.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseGate } from '../../client/commands/unfreeze.js';
-import { describeGate, gateFor } from '../../runbook/unfreeze.js';
+import { describeGate, gateFor, parseGate } from '../../runbook/unfreeze.js';
 
 describe('unfreeze --gate syntax', () => {
   it('splits the query from the last < or > followed by a number, with an optional `for`', () => {

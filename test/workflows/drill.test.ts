@@ -3,32 +3,21 @@
 // prod runbook, and a rollback that fails (the drill cleans up and fails with its report).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../activities/index.js';
 import type { DrillInput, DrillReport, DrillRevision } from '../../runbook/drill.js';
 import type { Runbook } from '../../runbook/schema.js';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
-import { RearguardMetrics } from '../../worker/metrics.js';
-import { createRearguardWorker } from '../../worker/worker.js';
+import type { RearguardMetrics } from '../../worker/metrics.js';
 import { approveUpdate, statusQuery } from '../../api/messages.js';
 import { makeRunbook } from '../helpers/runbooks.js';
-import { createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+import { testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
+import { waitFor } from '../helpers/wait.js';
 import { rollbackWorkflowId } from '../../api/ids.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-
-before(async () => {
-  env = await createTimeSkippingEnv();
-  bundle = await workflowBundle();
-});
-after(async () => {
-  await env?.teardown();
-});
+useTemporalEnv();
 
 const kubeStep = { name: 'undo-api', type: 'kubernetes', namespace: 'shop', deployment: 'api' };
 const stagingRunbook = (spec: Record<string, unknown> = {}): Runbook =>
@@ -46,6 +35,7 @@ function stubs(markerLeft: boolean, overrides: Partial<Activities> = {}) {
     appendAudit: async (e: AuditEvent) => void calls.audit.push(e),
     preflight: async () => [],
     planStep: async () => ({
+      kind: 'kubernetes',
       cluster: 'testbed',
       namespace: 'shop',
       deployment: 'api',
@@ -96,23 +86,12 @@ async function withDrill(
   o: { markerLeft?: boolean; overrides?: Partial<Activities> },
   body: (ctx: { workflowId: string; result: () => Promise<DrillReport>; calls: Calls; metrics: RearguardMetrics; service: string }) => Promise<void>,
 ): Promise<void> {
-  const taskQueue = `drill-${randomUUID()}`;
   const service = `svc-${randomUUID().slice(0, 8)}`;
   const runbook = { ...input.runbook, spec: { ...input.runbook.spec, service } };
   const { activities, calls } = stubs(o.markerLeft ?? false, o.overrides);
-  const metrics = new RearguardMetrics({ defaultMetrics: false });
-  const worker = await createRearguardWorker({
-    connection: env.nativeConnection,
-    namespace: env.namespace ?? 'default',
-    taskQueue,
-    auditFile: '/dev/null',
-    metrics,
-    activities,
-    workflowBundle: bundle,
-  });
-  const workflowId = `drill:${runbook.metadata.name}:${new Date().toISOString()}-${service}`;
-  await worker.runUntil(async () => {
-    const handle = await env.client.workflow.start('drill', { workflowId, taskQueue, args: [{ ...input, runbook }] });
+  await withWorker({ activities, taskQueue: 'drill' }, async ({ client, taskQueue, metrics }) => {
+    const workflowId = `drill:${runbook.metadata.name}:${new Date().toISOString()}-${service}`;
+    const handle = await client.workflow.start('drill', { workflowId, taskQueue, args: [{ ...input, runbook }] });
     await body({
       workflowId,
       // Lazy: waiting for the result lets the time-skipping server skip ahead.
@@ -157,13 +136,11 @@ describe('drill workflow', () => {
   it('forced drill of a runbook with approval: the 6 minutes waiting for an approver count, and the 5m SLA is missed', async () => {
     const runbook = stagingRunbook({ approval: { required: true, approvers: ['alice'], quorum: 1, timeout: '10m' } });
     await withDrill({ runbook, actor: 'dave', forced: true }, {}, async ({ result, service, metrics }) => {
-      const rollback = env.client.workflow.getHandle(rollbackWorkflowId('staging', service));
-      for (;;) {
-        const s = await rollback.query(statusQuery).catch(() => undefined);
-        if (s?.phase === 'awaiting-approval') break;
-        await new Promise((res) => setTimeout(res, 50));
-      }
-      await env.sleep('6m');
+      const rollback = testEnv().client.workflow.getHandle(rollbackWorkflowId('staging', service));
+      await waitFor(async () => (await rollback.query(statusQuery).catch(() => undefined))?.phase === 'awaiting-approval', 'rollback awaiting approval', {
+        interval: 50,
+      });
+      await testEnv().sleep('6m');
       await rollback.executeUpdate(approveUpdate, { args: [{ actor: 'alice', reason: 'drill' }] });
       const r = await result();
       assert.equal(r.verdict, 'missed');

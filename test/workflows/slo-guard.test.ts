@@ -4,29 +4,19 @@
 // stops skipping after a continue-as-new), with a 1 s interval and a small history limit.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { Activities } from '../../activities/index.js';
 import type { Runbook } from '../../runbook/schema.js';
 import type { AuditEvent, Trigger } from '../../runbook/types.js';
 import { RearguardMetrics } from '../../worker/metrics.js';
-import { createRearguardWorker } from '../../worker/worker.js';
 import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../api/messages.js';
+import { testEnv, useTemporalEnv, withDevServer, withWorker } from '../helpers/harness.js';
 import { makeRunbook } from '../helpers/runbooks.js';
-import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
 import { type SloEvaluation, type SloGuardInput, type SloGuardStatus, violations } from '../../runbook/slo-guard.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-before(async () => {
-  env = await createTimeSkippingEnv();
-  bundle = await workflowBundle();
-});
-after(async () => {
-  await env?.teardown();
-});
+useTemporalEnv();
 
 const MIN = 60_000;
 const guardRunbook = (slo: Record<string, unknown> = {}): Runbook =>
@@ -60,8 +50,11 @@ interface Ctx {
   metrics: RearguardMetrics;
 }
 
-async function withGuard(input: Partial<SloGuardInput>, body: (h: WorkflowHandle, c: Ctx) => Promise<void>, on: TestWorkflowEnvironment = env): Promise<void> {
-  const taskQueue = `guard-${randomUUID()}`;
+async function withGuard(
+  input: Partial<SloGuardInput>,
+  body: (h: WorkflowHandle, c: Ctx) => Promise<void>,
+  on: TestWorkflowEnvironment = testEnv(),
+): Promise<void> {
   const c: Ctx = {
     world: { ratio: 0.01, prometheusDown: false },
     triggers: [],
@@ -77,18 +70,9 @@ async function withGuard(input: Partial<SloGuardInput>, body: (h: WorkflowHandle
       return { workflowId: `rollback:${runbook.spec.environment}:${runbook.spec.service}`, runId: 'r1', joined: c.triggers.length > 1, startedBy: 'slo-guard' };
     },
     notify: async (req: { event: string; text: string }) => (c.notified.push({ event: req.event, text: req.text }), { sent: ['oncall'] }),
-  } as unknown as Activities;
-  const worker = await createRearguardWorker({
-    connection: on.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    auditFile: '/dev/null',
-    metrics: c.metrics,
-    activities,
-    workflowBundle: bundle,
-  });
+  };
   const runbook = input.runbook ?? guardRunbook();
-  await worker.runUntil(async () => {
+  await withWorker({ activities, taskQueue: 'guard', env: on, metrics: c.metrics }, async ({ taskQueue }) => {
     const h = await on.client.workflow.start('sloGuard', {
       workflowId: `guard:${runbook.spec.environment}:${runbook.spec.service}-${randomUUID().slice(0, 6)}`,
       taskQueue,
@@ -109,7 +93,7 @@ const status = (h: WorkflowHandle) => h.query(guardStatusQuery) as Promise<SloGu
 describe('sloGuard workflow', () => {
   it('a violation held for its `for` starts the rollback once, then the cooldown holds off a second trigger', async () => {
     await withGuard({}, async (h, c) => {
-      await env.sleep(3 * MIN);
+      await testEnv().sleep(3 * MIN);
       let s = await status(h);
       assert.equal(s.state, 'watching');
       assert.ok(s.evaluations >= 6, `evaluated every 30s (${s.evaluations})`);
@@ -117,11 +101,11 @@ describe('sloGuard workflow', () => {
       assert.equal(c.triggers.length, 0);
 
       c.world.ratio = 0.2;
-      await env.sleep(MIN + 15_000);
+      await testEnv().sleep(MIN + 15_000);
       assert.equal(c.triggers.length, 0, 'crossed, but not yet for 2m');
       assert.ok((await status(h)).breachedSince['error-ratio']);
 
-      await env.sleep(MIN + 30_000);
+      await testEnv().sleep(MIN + 30_000);
       assert.equal(c.triggers.length, 1, 'held for 2m: triggered');
       const [t] = c.triggers;
       assert.equal(t.source, 'slo');
@@ -135,12 +119,12 @@ describe('sloGuard workflow', () => {
       assert.ok(Math.abs(cooldownEnd - Date.parse(s.triggers[0].time) - 15 * MIN) < 1000);
 
       // Still violated for the whole cooldown: no second trigger.
-      await env.sleep(14 * MIN);
+      await testEnv().sleep(14 * MIN);
       assert.equal(c.triggers.length, 1, 'no trigger during the cooldown');
       assert.equal((await status(h)).state, 'cooldown');
 
       // The cooldown is over and the SLO is still violated: the guard triggers again (joining the running rollback).
-      await env.sleep(2 * MIN);
+      await testEnv().sleep(2 * MIN);
       assert.equal(c.triggers.length, 2);
       assert.notEqual(c.triggers[1].requestId, c.triggers[0].requestId);
 
@@ -156,7 +140,7 @@ describe('sloGuard workflow', () => {
 
       // Recovered: quiet again, the for-clock reset.
       c.world.ratio = 0.001;
-      await env.sleep(MIN);
+      await testEnv().sleep(MIN);
       s = await status(h);
       assert.deepEqual(s.breachedSince, {});
       assert.deepEqual(s.lastEvaluation?.violations, []);
@@ -165,7 +149,7 @@ describe('sloGuard workflow', () => {
 
   it('pause stops triggers (validator refuses a second pause); resume evaluates at once and triggers', async () => {
     await withGuard({ runbook: guardRunbook({ conditions: [{ name: 'error-ratio', query: 'x', above: 0.05 }] }) }, async (h, c) => {
-      await env.sleep(MIN);
+      await testEnv().sleep(MIN);
       const paused = await h.executeUpdate(pauseGuardUpdate, { args: [{ actor: 'alice', reason: 'planned migration' }] });
       assert.equal(paused.state, 'paused');
       await assert.rejects(
@@ -174,7 +158,7 @@ describe('sloGuard workflow', () => {
       );
       c.world.ratio = 0.5;
       const before = (await status(h)).evaluations;
-      await env.sleep(30 * MIN);
+      await testEnv().sleep(30 * MIN);
       let s = await status(h);
       assert.equal(c.triggers.length, 0, 'no trigger while paused');
       assert.equal(s.evaluations, before, 'no evaluation while paused');
@@ -186,7 +170,7 @@ describe('sloGuard workflow', () => {
         h.executeUpdate(resumeGuardUpdate, { args: [{ actor: 'alice', reason: 'x' }] }),
         (err: unknown) => err instanceof WorkflowUpdateFailedError && /not paused/.test(String((err.cause as Error)?.message)),
       );
-      await env.sleep(1_000);
+      await testEnv().sleep(1_000);
       assert.equal(c.triggers.length, 1, 'resume evaluates at once');
       s = await status(h);
       assert.equal(s.paused, undefined);
@@ -207,7 +191,7 @@ describe('sloGuard workflow', () => {
     await withGuard({}, async (h, c) => {
       c.world.ratio = 0.9; // whatever Prometheus would say, it cannot be asked
       c.world.prometheusDown = true;
-      await env.sleep(10 * MIN);
+      await testEnv().sleep(10 * MIN);
       let s = await status(h);
       assert.equal(c.triggers.length, 0, 'no rollback without data');
       assert.equal(s.state, 'prometheus-unreachable');
@@ -221,7 +205,7 @@ describe('sloGuard workflow', () => {
 
       c.world.prometheusDown = false;
       c.world.ratio = 0.01;
-      await env.sleep(MIN);
+      await testEnv().sleep(MIN);
       s = await status(h);
       assert.equal(s.state, 'watching');
       assert.equal(s.prometheus.reachable, true);
@@ -233,7 +217,7 @@ describe('sloGuard workflow', () => {
 
   it('cancelling the guard stops it, audited', async () => {
     await withGuard({}, async (h, c) => {
-      await env.sleep(MIN);
+      await testEnv().sleep(MIN);
       await h.cancel();
       const s = (await h.result()) as SloGuardStatus;
       assert.ok(s.evaluations >= 2);
@@ -242,20 +226,16 @@ describe('sloGuard workflow', () => {
   });
 
   it('continues as new with a small history limit, carrying its state and audit sequence (dev server, 1 s interval)', async () => {
-    const dev = await createDevServerEnv();
-    try {
+    await withDevServer(async (dev) => {
       const runbook = guardRunbook({ interval: '1s', cooldown: '1h', conditions: [{ name: 'error-ratio', query: 'x', above: 0.05 }] });
       await withGuard(
         { runbook, historyLimit: 40 },
         async (h, c) => {
           const firstRun = (await h.describe()).runId;
           c.world.ratio = 0.3;
-          const deadline = Date.now() + 40_000;
           let s = await status(h);
-          while (s.run < 3 && Date.now() < deadline) {
-            await new Promise((r) => setTimeout(r, 500));
-            s = await status(h);
-          }
+          // Polls for up to 40 s; the assertion below says how far it got.
+          await waitFor(async () => (s = await status(h)).run >= 3, 'three runs', { timeout: 40_000, interval: 500 }).catch(() => undefined);
           assert.ok(s.run >= 3, `continued as new twice (run ${s.run})`);
           assert.notEqual((await h.describe()).runId, firstRun);
           assert.equal(c.triggers.length, 1, 'the cooldown carried over continue-as-new: one trigger');
@@ -273,9 +253,7 @@ describe('sloGuard workflow', () => {
         },
         dev,
       );
-    } finally {
-      await dev.teardown();
-    }
+    });
   });
 });
 

@@ -1,157 +1,21 @@
 // The gradualUnfreeze workflow on the time-skipping test server, against the real freezeWindow workflow in
 // the same worker (the release/refreeze/lift activities message it with the worker's client). Health gates
 // are stubbed per environment; 30-minute soaks are skipped, not shortened.
+// Fixture: test/helpers/unfreeze.ts.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { WorkflowFailedError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import { freezeControl } from '../../activities/freeze-control.js';
-import type { Activities } from '../../activities/index.js';
-import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
-import type { Check, NotifyTarget } from '../../runbook/schema.js';
-import type { AuditEvent, CheckRequest, NotifyRequest } from '../../runbook/types.js';
-import { type UnfreezeInput, type UnfreezeStatus } from '../../runbook/unfreeze.js';
-import { RearguardMetrics } from '../../worker/metrics.js';
-import { createRearguardWorker } from '../../worker/worker.js';
-import {
-  abortUnfreezeUpdate,
-  advanceUnfreezeUpdate,
-  approveUnfreezeUpdate,
-  freezeStateQuery,
-  liftFreezeUpdate,
-  unfreezeStatusQuery,
-} from '../../api/messages.js';
-import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from '../helpers/temporal.js';
-import { unfreezeWorkflowId } from '../../api/ids.js';
+import type { FreezeState } from '../../runbook/freeze.js';
+import type { UnfreezeStatus } from '../../runbook/unfreeze.js';
+import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, freezeStateQuery, unfreezeStatusQuery } from '../../api/messages.js';
+import { testEnv, useTemporalEnv, withDevServer } from '../helpers/harness.js';
+import { poll, withUnfreeze } from '../helpers/unfreeze.js';
 
-let env: TestWorkflowEnvironment;
-let bundle: WorkflowBundleWithSourceMap;
-before(async () => {
-  env = await createTimeSkippingEnv();
-  bundle = await workflowBundle();
-});
-after(async () => {
-  await env?.teardown();
-});
+useTemporalEnv();
 
-const DAY = 86_400_000;
 const MIN = 60_000;
-const errorRatio: Check = {
-  type: 'prometheus',
-  query: 'sum(rate(http_requests_total{env="$environment",code=~"5.."}[5m])) / sum(rate(http_requests_total{env="$environment"}[5m]))',
-  below: 0.01,
-};
-const channel: NotifyTarget = { name: 'release-channel', type: 'webhook', url: 'https://hooks.example.com/release', urlEnv: undefined };
-
-interface Ctx {
-  h: WorkflowHandle;
-  freeze: WorkflowHandle;
-  audit: AuditEvent[];
-  checks: CheckRequest[];
-  notes: NotifyRequest[];
-  /** Per environment: undefined = healthy, a string = the gate fails with that message. */
-  health: Record<string, string | undefined>;
-  start: () => Promise<WorkflowHandle>;
-}
-
-/** A 3-day freeze of dev, staging and prod, and (once `start` is called) its gradual unfreeze. */
-async function withUnfreeze(
-  input: Partial<UnfreezeInput>,
-  body: (ctx: Ctx) => Promise<void>,
-  freezeInput: Partial<FreezeWindowInput> = {},
-  on: TestWorkflowEnvironment = env,
-) {
-  const env = on;
-  const taskQueue = `unfreeze-${randomUUID()}`;
-  const audit: AuditEvent[] = [];
-  const checks: CheckRequest[] = [];
-  const notes: NotifyRequest[] = [];
-  const health: Record<string, string | undefined> = {};
-  const activities = {
-    ...freezeControl(),
-    appendAudit: async (e: AuditEvent) => void audit.push(e),
-    notify: async (req: NotifyRequest) => (notes.push(req), { sent: req.targets.map((t) => t.name) }),
-    runCheck: async (req: CheckRequest) => {
-      checks.push(req);
-      const bad = health[req.target.environment];
-      if (bad) throw ApplicationFailure.nonRetryable(bad, 'CheckFailed');
-      return { value: 0.001 };
-    },
-  } as unknown as Activities;
-  const worker = await createRearguardWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    auditFile: '/dev/null',
-    metrics: new RearguardMetrics({ defaultMetrics: false }),
-    activities,
-    workflowBundle: bundle,
-  });
-  const now = await env.currentTimeMs();
-  const name = `bf-${randomUUID().slice(0, 8)}`;
-  const freezeId = `freeze:${name}`;
-  await worker.runUntil(async () => {
-    const freeze = await env.client.workflow.start('freezeWindow', {
-      workflowId: freezeId,
-      taskQueue,
-      args: [
-        {
-          name,
-          scope: { environments: ['dev', 'staging', 'prod'], services: ['*'] },
-          reason: 'Black Friday',
-          actor: 'rm-ann',
-          start: new Date(now).toISOString(),
-          end: new Date(now + 3 * DAY).toISOString(),
-          exceptions: { approvers: [], quorum: 1 },
-          ...freezeInput,
-        } satisfies FreezeWindowInput,
-      ],
-    });
-    await waitFor(async () => (await freeze.query(freezeStateQuery)).phase === 'active', 'freeze active');
-    let h: WorkflowHandle | undefined;
-    const start = async () =>
-      (h = await env.client.workflow.start('gradualUnfreeze', {
-        workflowId: unfreezeWorkflowId(freezeId),
-        taskQueue,
-        args: [
-          {
-            freezeId,
-            ladder: ['dev', 'staging', 'prod'],
-            soak: 30 * 60_000,
-            interval: 5 * 60_000,
-            gates: [errorRatio],
-            notify: [channel],
-            actor: 'rm-ann',
-            reason: 'Black Friday is over',
-            ...input,
-          } satisfies UnfreezeInput,
-        ],
-      }));
-    try {
-      await body({ h: undefined as unknown as WorkflowHandle, freeze, audit, checks, notes, health, start });
-    } finally {
-      // Nothing may stay pending on the server: it would stop skipping time in later tests.
-      if (h && (await h.describe()).status.name === 'RUNNING') await h.terminate('test over');
-      if ((await freeze.describe()).status.name === 'RUNNING') {
-        await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'test', reason: 'test over' }] }).catch(() => undefined);
-        await freeze.result().catch(() => undefined);
-      }
-    }
-  });
-}
-
-async function waitFor(probe: () => Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 const status = (h: WorkflowHandle) => h.query(unfreezeStatusQuery);
-const phase = async (h: WorkflowHandle, want: UnfreezeStatus['phase']) => waitFor(async () => (await status(h)).phase === want, `phase ${want}`);
+const phase = async (h: WorkflowHandle, want: UnfreezeStatus['phase']) => poll(async () => (await status(h)).phase === want, `phase ${want}`);
 const freezeState = (f: WorkflowHandle): Promise<FreezeState> => f.query(freezeStateQuery);
 const refused = (p: Promise<unknown>, re: RegExp) =>
   assert.rejects(p, (err: unknown) => err instanceof WorkflowUpdateFailedError && re.test((err.cause as Error).message));
@@ -160,7 +24,7 @@ describe('gradualUnfreeze workflow', () => {
   it('opens dev, staging, prod one at a time, each after a 30m soak with healthy gates, then lifts the freeze; status shows time left', async () => {
     await withUnfreeze({}, async ({ freeze, audit, checks, notes, start }) => {
       const h = await start();
-      await waitFor(async () => (await status(h)).environments[0].state === 'soaking', 'dev soaking');
+      await poll(async () => (await status(h)).environments[0].state === 'soaking', 'dev soaking');
       let s = await status(h);
       assert.equal(s.phase, 'soaking');
       assert.equal(s.currentEnvironment, 'dev');
@@ -174,7 +38,7 @@ describe('gradualUnfreeze workflow', () => {
       assert.deepEqual(f.scope.environments, ['staging', 'prod']);
       assert.deepEqual(f.released, ['dev']);
 
-      await env.sleep(12 * MIN);
+      await testEnv().sleep(12 * MIN);
       s = await status(h);
       assert.ok(s.environments[0].remainingMs! <= 20 * MIN && s.environments[0].remainingMs! > 15 * MIN, `remaining ${s.environments[0].remainingMs}`);
       assert.equal(s.lastGates[0].ok, true);
@@ -224,7 +88,7 @@ describe('gradualUnfreeze workflow', () => {
       health.staging = 'error ratio 0.2 is not below 0.01';
       const h = await start();
       await refused(h.executeUpdate(advanceUnfreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'x' }] }), /nothing to advance/);
-      await env.sleep(31 * MIN);
+      await testEnv().sleep(31 * MIN);
       await phase(h, 'failed');
       let s = await status(h);
       assert.deepEqual(
@@ -240,7 +104,7 @@ describe('gradualUnfreeze workflow', () => {
       assert.equal(failed.target.environment, 'staging');
       assert.match(failed.text, /stopped at staging: .*error ratio 0\.2.*staging is frozen again.*rearguard unfreeze advance --freeze/);
       // It waits: hours later nothing has moved.
-      await env.sleep(6 * 60 * MIN);
+      await testEnv().sleep(6 * 60 * MIN);
       s = await status(h);
       assert.equal(s.phase, 'failed');
       assert.deepEqual((await freezeState(freeze)).scope.environments.sort(), ['prod', 'staging']);
@@ -270,7 +134,7 @@ describe('gradualUnfreeze workflow', () => {
     await withUnfreeze({}, async ({ freeze, audit, notes, health, start }) => {
       health.staging = 'p99 latency 2.3s is not below 0.5s';
       const h = await start();
-      await env.sleep(31 * MIN);
+      await testEnv().sleep(31 * MIN);
       await phase(h, 'failed');
       const s = await h.executeUpdate(abortUnfreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'not today' }] });
       assert.equal(s.phase, 'aborted');
@@ -294,7 +158,7 @@ describe('gradualUnfreeze workflow', () => {
   it('abort during a soak freezes the soaking environment again', async () => {
     await withUnfreeze({}, async ({ freeze, start }) => {
       const h = await start();
-      await waitFor(async () => (await status(h)).environments[0].state === 'soaking', 'dev soaking');
+      await poll(async () => (await status(h)).environments[0].state === 'soaking', 'dev soaking');
       const s = await h.executeUpdate(abortUnfreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'incident in dev' }] });
       assert.equal(s.phase, 'aborted');
       assert.equal(s.environments[0].state, 'frozen');
@@ -307,7 +171,7 @@ describe('gradualUnfreeze workflow', () => {
     await withUnfreeze({ approveEach: true, approvers: ['rm-bo', 'rm-cy', 'rm-ann'] }, async ({ freeze, audit, notes, start }) => {
       const h = await start();
       await refused(h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'early' }] }), /no approval is pending/);
-      await env.sleep(31 * MIN);
+      await testEnv().sleep(31 * MIN);
       await phase(h, 'awaiting-approval');
       let s = await status(h);
       assert.equal(s.currentEnvironment, 'staging');
@@ -317,7 +181,7 @@ describe('gradualUnfreeze workflow', () => {
       );
       assert.match(notes.find((n) => n.event === 'unfreeze-approval-requested')!.text, /staging opens when an approver runs: rearguard unfreeze approve/);
       // Hours pass: nothing opens without an approval.
-      await env.sleep(4 * 60 * MIN);
+      await testEnv().sleep(4 * 60 * MIN);
       assert.deepEqual((await freezeState(freeze)).scope.environments.sort(), ['prod', 'staging']);
       await refused(
         h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'me' }] }),
@@ -327,7 +191,7 @@ describe('gradualUnfreeze workflow', () => {
       s = await h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'dev looks fine' }] });
       assert.equal(s.environments[1].state, 'soaking');
       assert.equal(s.environments[1].approvedBy?.actor, 'rm-bo');
-      await env.sleep(31 * MIN);
+      await testEnv().sleep(31 * MIN);
       await phase(h, 'awaiting-approval');
       assert.equal((await status(h)).currentEnvironment, 'prod');
       await h.executeUpdate(approveUnfreezeUpdate, { args: [{ actor: 'rm-cy', reason: 'staging too' }] });
@@ -359,8 +223,7 @@ describe('gradualUnfreeze workflow', () => {
 
   it('a long soak continues as new and keeps its place, soak end and audit sequence', async () => {
     // On the dev server in real time: the time-skipping server stops skipping after a continue-as-new.
-    const dev = await createDevServerEnv();
-    try {
+    await withDevServer(async (dev) => {
       await withUnfreeze(
         { soak: 4_000, interval: 500, historyLimit: 40 },
         async ({ freeze, audit, start }) => {
@@ -391,8 +254,6 @@ describe('gradualUnfreeze workflow', () => {
         {},
         dev,
       );
-    } finally {
-      await dev.teardown();
-    }
+    });
   });
 });

@@ -1,9 +1,11 @@
 // The audit trail as workflows write it: events in the order they happen, one activity at a time,
 // outside any cancellation scope (cancelling a workflow cannot lose its own trail), with IDs that are
 // stable across retries and replays (`<workflowId>/<runId>/<seq>`), so the log appends each once.
-import { CancellationScope, proxyActivities, workflowInfo } from '@temporalio/workflow';
-import type { createActivities } from '../activities/index.js';
-import type { AuditEvent, Target } from '../runbook/types.js';
+// `settle` is how every long-lived workflow ends a run (or hands over to continue-as-new): nothing
+// recorded by a message handler may be lost with the run.
+import { CancellationScope, allHandlersFinished, condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import type { createActivities } from '../../activities/index.js';
+import type { AuditEvent, Target } from '../../runbook/types.js';
 
 /** Bookkeeping must never be what fails a workflow: retry it patiently. */
 const { appendAudit } = proxyActivities<ReturnType<typeof createActivities>>({
@@ -42,4 +44,15 @@ export function auditTrail(target: () => Target, common: () => Record<string, un
     flushed: () => chain,
     seq: () => seq,
   };
+}
+
+/**
+ * Waits for every message handler to finish (an Update answered mid-way would be lost with the run), then
+ * for the announcements they started (`pending`, when a workflow sends them in the background), then for
+ * the audit trail to be written.
+ */
+export async function settle(trail: AuditTrail, pending?: Promise<void>[]): Promise<void> {
+  await condition(allHandlersFinished);
+  if (pending) await Promise.all(pending);
+  await trail.flushed();
 }

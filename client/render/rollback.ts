@@ -1,6 +1,9 @@
-// Human output for rollback status: a compact block (redrawn on a TTY by --wait) and one-line events.
-import { formatDuration } from '../runbook/duration.js';
-import type { AuditEvent, ItemStatus, RollbackStatus } from '../runbook/types.js';
+// Human output for rollbacks: the status block (redrawn on a TTY by --wait), one-line audit events, the
+// lines of `rollback start`, `list` and `plan`.
+import type { RollbackPlan, RollbackRow, TriggerResult } from '../../api/rollbacks.js';
+import { durationText, formatDuration } from '../../runbook/duration.js';
+import type { Runbook } from '../../runbook/schema.js';
+import type { AuditEvent, ItemStatus, RollbackStatus, Trigger } from '../../runbook/types.js';
 
 const MARK: Record<ItemStatus['state'], string> = { pending: '·', running: '▶', succeeded: '✓', failed: '✗', skipped: '-' };
 
@@ -50,3 +53,39 @@ export function eventLine(e: AuditEvent): string {
   const what = (e.details.step ?? e.details.check ?? '') as string;
   return `${e.time}  ${e.action.replace(/^rollback\./, '').padEnd(18)} ${what ? `${what}  ` : ''}${e.actor}: ${e.reason}`;
 }
+
+/** What `rollback start` tells the person: started or joined, their explicit target, who must approve. */
+export function startLines(r: TriggerResult, runbook: Runbook, actor: string, explicitTarget: Trigger['explicitTarget']): string[] {
+  const lines = [
+    r.joined
+      ? `Joined the rollback already running: ${r.workflowId} (started by ${r.startedBy ?? 'someone else'}); your trigger is in its audit trail.`
+      : `Started rollback ${r.workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)}).`,
+  ];
+  if (explicitTarget)
+    lines.push(
+      r.joined
+        ? `Your --to-revision ${explicitTarget.toRevision} was not applied: the running rollback keeps its own targets (it is recorded in its audit trail).`
+        : `Step ${explicitTarget.step} goes to revision ${explicitTarget.toRevision}, as you asked (recorded in the audit trail).`,
+    );
+  const a = runbook.spec.approval;
+  if (a?.required && !r.joined) {
+    lines.push(`Needs ${a.quorum} approval(s) from ${a.approvers.filter((x) => x !== actor).join(', ')} within ${durationText(a.timeout)}:`);
+    lines.push(`  rearguard rollback approve --env ${runbook.spec.environment} --service ${runbook.spec.service} --as <approver> --reason "..."`);
+  }
+  return lines;
+}
+
+/** `rollback plan`: each step's change, then the preflight problems. */
+export function planLines(plan: RollbackPlan, runbook: Runbook): string[] {
+  const lines = [`Plan for ${runbook.metadata.name} (${runbook.spec.environment}/${runbook.spec.service}):`];
+  plan.steps.forEach((s, i) => lines.push(`  ${i + 1}. ${s.name} [${s.type}] ${s.error ? `cannot plan: ${s.error}` : s.summary}`));
+  if (plan.problems.length) {
+    lines.push('Preflight problems (the rollback would fail before changing anything):');
+    plan.problems.forEach((p) => lines.push(`  - ${p}`));
+  }
+  return lines;
+}
+
+/** One line of `rollback list`; a finished rollback's outcome (memo `outcome`, e.g. already-restored) says more than "completed". */
+export const rollbackRowLine = (r: RollbackRow): string =>
+  `${String(r.workflowId).padEnd(34)} ${String(r.outcome ?? r.status).padEnd(16)} ${String(r.startTime)}  ${String(r.runbook ?? '')} by ${String(r.actor ?? '?')}: ${String(r.reason ?? '')}`;

@@ -1,0 +1,56 @@
+// SLO guard operations (workflow `guard:<env>:<service>`, one per target): start guarding a runbook's
+// service, pause and resume its automatic rollbacks, read its status.
+import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Runbook } from '../runbook/schema.js';
+import type { SloGuardStatus } from '../runbook/slo-guard.js';
+import { failure, opError, readStatus, updateError } from './errors.js';
+import { guardWorkflowId } from './ids.js';
+import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from './messages.js';
+
+/** Starts the guard of the runbook's target; one already running is a conflict, never replaced. */
+export async function startGuard(
+  client: Client,
+  taskQueue: string,
+  runbook: Runbook,
+  req: { actor: string; reason: string },
+): Promise<{ workflowId: string; runId: string }> {
+  const { environment, service } = runbook.spec;
+  const workflowId = guardWorkflowId(environment, service);
+  try {
+    const handle = await client.workflow.start('sloGuard', {
+      workflowId,
+      taskQueue,
+      args: [{ runbook, actor: req.actor, reason: req.reason }],
+      memo: { runbook: runbook.metadata.name, actor: req.actor },
+    });
+    return { workflowId, runId: handle.firstExecutionRunId };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      throw opError(
+        'conflict',
+        `a guard is already running for ${environment}/${service} (${workflowId})`,
+        `See it with \`rearguard guard status --env ${environment} --service ${service}\`.`,
+      );
+    throw failure(err, `cannot start guard ${workflowId}:`);
+  }
+}
+
+/** Pauses (no evaluation, no automatic rollback) or resumes a guard; its validator refuses a pause of a paused guard. */
+export async function setGuardPaused(
+  client: Client,
+  workflowId: string,
+  action: 'pause' | 'resume',
+  req: { actor: string; reason: string },
+): Promise<SloGuardStatus> {
+  try {
+    return await client.workflow.getHandle(workflowId).executeUpdate(action === 'pause' ? pauseGuardUpdate : resumeGuardUpdate, { args: [req] });
+  } catch (err) {
+    throw updateError(err, `no guard ${workflowId} is running`, `cannot ${action} ${workflowId}:`, `cannot ${action} ${workflowId}:`);
+  }
+}
+
+/** The guard's state, last evaluation, cooldown, pause and triggers; a wedged guard is reported at once. */
+export const guardStatus = (client: Client, workflowId: string): Promise<SloGuardStatus> =>
+  readStatus(client, workflowId, [`no guard ${workflowId} was found`, 'Start one with `rearguard guard start --runbook FILE`.'], () =>
+    client.workflow.getHandle(workflowId).query(guardStatusQuery),
+  );

@@ -1,0 +1,27 @@
+// A FreezeCalendar as an iCalendar file (`freeze calendar export --ics`), so people see freezes in their
+// calendar app: one event per occurrence, with the scope and how to ask for an exception.
+import icalGenerator from 'ical-generator';
+import { occurrences, type FreezeCalendar } from './calendar.js';
+
+/** An iCalendar file of every occurrence in [from, until). */
+export function calendarIcs(cal: FreezeCalendar, fromMs: number, untilMs: number): string {
+  const ics = icalGenerator({ name: `Release freezes: ${cal.metadata.name}`, prodId: { company: 'rearguard', product: 'freeze-calendar' } });
+  for (const o of occurrences(cal, fromMs, untilMs)) {
+    const scope = `${o.window.scope.environments.join(',')}/${o.window.scope.services.join(',')}`;
+    ics.createEvent({
+      id: `${cal.metadata.name}.${o.window.name}.${o.start}@rearguard`,
+      start: new Date(o.start),
+      end: new Date(o.end),
+      summary: `Release freeze: ${o.window.name} (${scope})`,
+      description: [
+        o.reason,
+        `Deploys to ${scope} are blocked by the Rearguard gate.`,
+        cal.spec.exceptions.approvers.length
+          ? `Exceptions: rearguard freeze exception request (approvers: ${cal.spec.exceptions.approvers.join(', ')}, quorum ${cal.spec.exceptions.quorum}).`
+          : 'No exception approvers are configured.',
+      ].join('\n'),
+      categories: [{ name: 'release-freeze' }],
+    });
+  }
+  return ics.toString();
+}

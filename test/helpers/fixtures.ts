@@ -1,0 +1,83 @@
+// Shared fixtures for the testbed objects the integration and end-to-end tests build: Kubernetes manifests
+// (Namespace, Deployment, Service, a GitOps config repo's Deployment), the kubectl steps around them, and
+// the environment of a worker or CLI process talking to a test Temporal server.
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Testbed } from '../testbed/cluster.js';
+
+const flow = (m: Record<string, string>) =>
+  Object.entries(m)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join(', ');
+
+export function namespaceYaml(name: string): string {
+  return `apiVersion: v1\nkind: Namespace\nmetadata: { name: ${name} }\n`;
+}
+
+export interface DeploymentFixture {
+  namespace: string;
+  name: string;
+  image: string;
+  /** Pod labels and selector (default `app: <name>`). */
+  labels?: Record<string, string>;
+  replicas?: number;
+  /** The container's name (default: the Deployment's name). */
+  container?: string;
+  annotations?: Record<string, string>;
+  revisionHistoryLimit?: number;
+  /** Container environment variables. */
+  env?: Record<string, string>;
+}
+
+/** An apps/v1 Deployment with one container. */
+export function deploymentYaml(d: DeploymentFixture): string {
+  const labels = flow(d.labels ?? { app: d.name });
+  const env = d.env ? `, env: [${Object.entries(d.env).map(([name, value]) => `{ name: ${name}, value: ${value} }`)}]` : '';
+  return `apiVersion: apps/v1
+kind: Deployment
+metadata: { name: ${d.name}, namespace: ${d.namespace}${d.annotations ? `, annotations: { ${flow(d.annotations)} }` : ''} }
+spec:
+  replicas: ${d.replicas ?? 2}
+${d.revisionHistoryLimit !== undefined ? `  revisionHistoryLimit: ${d.revisionHistoryLimit}\n` : ''}  selector: { matchLabels: { ${labels} } }
+  template:
+    metadata: { labels: { ${labels} } }
+    spec:
+      containers: [{ name: ${d.container ?? d.name}, image: "${d.image}"${env} }]
+`;
+}
+
+/** A v1 Service on port 80. */
+export function serviceYaml(s: { namespace: string; name: string; selector: Record<string, string>; labels?: Record<string, string> }): string {
+  return `apiVersion: v1
+kind: Service
+metadata: { name: ${s.name}, namespace: ${s.namespace}${s.labels ? `, labels: { ${flow(s.labels)} }` : ''} }
+spec:
+  selector: { ${flow(s.selector)} }
+  ports: [{ port: 80 }]
+`;
+}
+
+/** The api Deployment of a GitOps config repository (apps/api/deployment.yaml): no namespace, one container. */
+export function configDeploymentYaml(image: string): string {
+  return `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: api }\nspec:\n  template:\n    spec:\n      containers: [{ name: api, image: "${image}" }]\n`;
+}
+
+/** `kubectl rollout status` of a Deployment, for up to 60 s. */
+export function rolloutStatus(bed: Testbed, ns: string, deployment: string): Promise<string> {
+  return bed.kubectl(['rollout', 'status', '-n', ns, `deployment/${deployment}`, '--timeout=60s']);
+}
+
+/**
+ * The environment of a `rearguard` worker or CLI process against `env`: a unique task queue named after
+ * `prefix`, the audit file in `dir`, the runtime metrics on a free port.
+ */
+export function rearguardEnv(env: TestWorkflowEnvironment, dir: string, prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    TEMPORAL_ADDRESS: env.address,
+    REARGUARD_TASK_QUEUE: `${prefix}-${randomUUID()}`,
+    REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
+    REARGUARD_RUNTIME_METRICS_PORT: '0',
+    ...extra,
+  };
+}

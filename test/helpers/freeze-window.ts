@@ -1,0 +1,42 @@
+// The freezeWindow workflow's test fixture (test/workflows/freeze*.test.ts): a 3-day window of prod on a
+// fresh worker, audit events recorded in memory.
+import { randomUUID } from 'node:crypto';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Activities } from '../../activities/index.js';
+import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
+import type { AuditEvent } from '../../runbook/types.js';
+import type { RearguardMetrics } from '../../worker/metrics.js';
+import { testEnv, withWorker } from './harness.js';
+
+export const DAY = 86_400_000;
+
+export async function withFreeze(
+  input: Partial<FreezeWindowInput> | ((startedAt: number) => Partial<FreezeWindowInput>),
+  body: (h: WorkflowHandle, ctx: { audit: AuditEvent[]; metrics: RearguardMetrics; startedAt: number }) => Promise<void>,
+  stubs: Partial<Record<keyof Activities, (...args: any[]) => Promise<unknown>>> = {}, // eslint-disable-line @typescript-eslint/no-explicit-any
+  on: TestWorkflowEnvironment = testEnv(),
+) {
+  const audit: AuditEvent[] = [];
+  const activities = { appendAudit: async (e: AuditEvent) => void audit.push(e), ...stubs };
+  await withWorker({ activities, taskQueue: 'freeze', env: on }, async ({ taskQueue, metrics }) => {
+    const startedAt = await on.currentTimeMs();
+    const name = `w-${randomUUID().slice(0, 8)}`;
+    const full: FreezeWindowInput = {
+      name,
+      scope: { environments: ['prod'], services: ['*'] },
+      reason: 'Black Friday',
+      actor: 'rm-ann',
+      start: new Date(startedAt).toISOString(),
+      end: new Date(startedAt + 3 * DAY).toISOString(),
+      exceptions: { approvers: ['rm-bo', 'rm-cy'], quorum: 1 },
+      ...(typeof input === 'function' ? input(startedAt) : input),
+    };
+    const h = await on.client.workflow.start('freezeWindow', { workflowId: `freeze:${name}`, taskQueue, args: [full] });
+    await body(h, { audit, metrics, startedAt });
+    // Finish it while the worker runs: a workflow task left pending would stop the server skipping time in later tests.
+    await h.result().catch(() => undefined);
+  });
+}
+
+export const result = async (h: WorkflowHandle) => (await h.result()) as FreezeState;

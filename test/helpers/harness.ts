@@ -1,0 +1,109 @@
+// The workflow test harness: one Temporal test environment per test file (created in `before`, torn down
+// in `after`), and a fresh Rearguard worker on its own task queue per test, with stub activities.
+import { randomUUID } from 'node:crypto';
+import { after, before } from 'node:test';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Activities } from '../../activities/index.js';
+import { RearguardMetrics } from '../../worker/metrics.js';
+import { createRearguardWorker, type RearguardWorkerOptions } from '../../worker/worker.js';
+import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from './temporal.js';
+
+let fileEnv: TestWorkflowEnvironment | undefined;
+let bundle: WorkflowBundleWithSourceMap | undefined;
+
+/**
+ * Registers the file's `before`/`after` hooks: a time-skipping test server (or the dev server) for the whole
+ * file, and the bundled workflows. Call once, at the top level of a test file.
+ */
+export function useTemporalEnv(server: 'time-skipping' | 'dev' = 'time-skipping'): void {
+  before(async () => {
+    fileEnv = await (server === 'dev' ? createDevServerEnv() : createTimeSkippingEnv());
+    bundle = await workflowBundle();
+  });
+  after(async () => {
+    await fileEnv?.teardown();
+    fileEnv = undefined;
+  });
+}
+
+/** The file's environment (see `useTemporalEnv`). */
+export function testEnv(): TestWorkflowEnvironment {
+  if (!fileEnv) throw new Error('no Temporal environment: call useTemporalEnv() at the top of the test file');
+  return fileEnv;
+}
+
+/** Runs `body` against a dev server of its own (e.g. for continue-as-new, which the time-skipping server stops skipping after). */
+export async function withDevServer<T>(body: (env: TestWorkflowEnvironment) => Promise<T>): Promise<T> {
+  const dev = await createDevServerEnv();
+  try {
+    return await body(dev);
+  } finally {
+    await dev.teardown();
+  }
+}
+
+export interface HarnessOptions {
+  /** The stub activities; whatever a workflow calls that is not here fails as an unknown activity. */
+  activities: object;
+  /** Prefix of the worker's unique task queue (default `test`). */
+  taskQueue?: string;
+  /** Another environment than the file's (e.g. one from `withDevServer`). */
+  env?: TestWorkflowEnvironment;
+  /** The worker's metrics (default: a fresh registry without default metrics). */
+  metrics?: RearguardMetrics;
+  /** The worker's audit file (default /dev/null: stub activities audit in memory). */
+  auditFile?: string;
+  shutdownGraceTime?: RearguardWorkerOptions['shutdownGraceTime'];
+}
+
+export interface HarnessContext {
+  env: TestWorkflowEnvironment;
+  client: TestWorkflowEnvironment['client'];
+  taskQueue: string;
+  metrics: RearguardMetrics;
+  worker: Worker;
+}
+
+/** Creates a Rearguard worker on a fresh task queue with the given stub activities, and runs `body` while it runs. */
+export async function withWorker<T>(o: HarnessOptions, body: (w: HarnessContext) => Promise<T>): Promise<T> {
+  const env = o.env ?? testEnv();
+  const taskQueue = `${o.taskQueue ?? 'test'}-${randomUUID()}`;
+  const metrics = o.metrics ?? new RearguardMetrics({ defaultMetrics: false });
+  const worker = await createRearguardWorker({
+    connection: env.nativeConnection,
+    namespace: env.namespace ?? 'default',
+    taskQueue,
+    auditFile: o.auditFile ?? '/dev/null',
+    metrics,
+    activities: o.activities as Activities,
+    workflowBundle: bundle ?? (await workflowBundle()),
+    ...(o.shutdownGraceTime !== undefined ? { shutdownGraceTime: o.shutdownGraceTime } : {}),
+  });
+  return worker.runUntil(() => body({ env, client: env.client, taskQueue, metrics, worker }));
+}
+
+type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
+
+/** Histories recorded by a file's tests, replayed by its last test to catch nondeterminism. */
+export class Histories {
+  readonly recorded: { workflowId: string; history: History }[] = [];
+
+  async record(h: WorkflowHandle): Promise<void> {
+    this.recorded.push({ workflowId: h.workflowId, history: await h.fetchHistory() });
+  }
+
+  get length(): number {
+    return this.recorded.length;
+  }
+
+  /** Replays every recorded history against the bundled workflows; resolves with one error (or undefined) per history. */
+  async replay(): Promise<{ workflowId: string; error: unknown }[]> {
+    const results: { workflowId: string; error: unknown }[] = [];
+    for await (const r of Worker.runReplayHistories({ workflowBundle: bundle ?? (await workflowBundle()) }, this.recorded)) {
+      results.push({ workflowId: r.workflowId, error: r.error });
+    }
+    return results;
+  }
+}

@@ -1,0 +1,297 @@
+// The state of one freeze window and the messages that change it: extend, lift, redefine (a calendar
+// edit), release and refreeze of one environment (for a gradual unfreeze), and exception requests and
+// approvals. Apart from the window's procedure (freeze.ts), which only waits for what these record.
+// Announcements a handler starts run in the background (`pending`), so an Update answers at once.
+import { ApplicationFailure, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
+import { defineSearchAttributeKey } from '@temporalio/common';
+import { durationText } from '../../runbook/duration.js';
+import {
+  MAX_FREEZE_MS,
+  freezeTimeProblem,
+  guardrailsMinus,
+  type FreezeException,
+  type FreezeState,
+  type FreezeWindowInput,
+  type Guardrails,
+} from '../../runbook/freeze.js';
+import type { Target } from '../../runbook/types.js';
+import {
+  approveExceptionUpdate,
+  extendFreezeUpdate,
+  freezeStateQuery,
+  liftFreezeUpdate,
+  redefineFreezeUpdate,
+  refreezeEnvironmentUpdate,
+  releaseEnvironmentUpdate,
+  requestExceptionUpdate,
+} from '../../api/messages.js';
+import type { RearguardSinks } from '../sinks.js';
+import { NOTIFY_OPTIONS, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';
+
+const { metrics } = proxySinks<RearguardSinks>();
+const send = notifier(NOTIFY_OPTIONS);
+
+/** Set by Temporal on workflows a Schedule starts: the occurrence's nominal time, even when started late. */
+const SCHEDULED_START = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');
+
+const now = () => new Date().toISOString();
+
+export class FreezeRun {
+  readonly workflowId: string;
+  /** The current definition: calendar edits replace parts of it, and it is carried across continue-as-new. */
+  readonly input: FreezeWindowInput;
+  readonly state: FreezeState;
+  readonly trail: AuditTrail;
+  /** Announcements handlers started; a run ends (or continues as new) only once they are sent. */
+  readonly pending: Promise<void>[] = [];
+  readonly tooLong: () => boolean;
+  lifted = false;
+  /** Counts redefinitions, so a wait can tell that one happened. */
+  redefined = 0;
+  /** Guardrails an edit dropped while active, still to be put back. */
+  dropped: Guardrails | undefined;
+
+  constructor(initial: FreezeWindowInput) {
+    const { workflowId } = workflowInfo();
+    this.workflowId = workflowId;
+    const input: FreezeWindowInput = (this.input = { ...initial, ...initial.carried?.input });
+    const start = input.start ?? workflowInfo().typedSearchAttributes.get(SCHEDULED_START)?.toISOString() ?? now();
+    // Validated inputs never fail here; anything else fails the workflow (not its tasks) with a clear reason.
+    const endMs = (input.carried?.end ?? input.end) ? Date.parse((input.carried?.end ?? input.end)!) : Date.parse(start) + (input.duration ?? 0);
+    if (!Number.isFinite(Date.parse(start)) || typeof (input.duration ?? 0) !== 'number' || !Number.isFinite(endMs) || Math.abs(endMs) > 8.64e15)
+      throw ApplicationFailure.nonRetryable(
+        `freeze ${input.name}: invalid times (start ${JSON.stringify(start)}, end ${JSON.stringify(input.end)}, duration ${JSON.stringify(input.duration)})`,
+        'InvalidFreezeWindow',
+      );
+    this.state = {
+      id: workflowId,
+      name: input.name,
+      scope: input.carried?.scope ?? input.scope,
+      reason: input.reason,
+      actor: input.actor,
+      ...(input.timezone ? { timezone: input.timezone } : {}),
+      start,
+      end: input.carried?.end ?? input.end ?? new Date(endMs).toISOString(),
+      phase: input.carried?.phase ?? 'scheduled',
+      exceptions: input.carried?.exceptions ?? [],
+      approvers: input.exceptions.approvers,
+      quorum: input.exceptions.quorum,
+      history: input.carried?.history ?? [],
+      ...(input.calendar ? { calendar: input.calendar } : {}),
+      ...(input.carried?.guardrails ? { guardrails: input.carried.guardrails } : {}),
+      ...(input.carried?.released ? { released: input.carried.released } : {}),
+    };
+    this.trail = auditTrail(
+      () => this.target(),
+      () => ({ window: this.state.name, end: this.state.end }),
+      input.carried?.auditSeq,
+    );
+    this.tooLong = historyTooLong(input.historyLimit ?? 2000);
+  }
+
+  target(): Target {
+    return { environment: this.state.scope.environments.join(','), service: this.state.scope.services.join(',') };
+  }
+
+  scopeText(): string {
+    return `${this.state.scope.environments.join(',')}/${this.state.scope.services.join(',')}`;
+  }
+
+  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void {
+    this.trail.record(action, actor, reason, details);
+  }
+
+  /** Tells the window's notify targets (read now: a calendar edit may have changed them). */
+  tell(event: string, text: string, details: Record<string, unknown> = {}): Promise<void> {
+    const targets = this.input.notify ?? [];
+    return send({ workflowId: this.workflowId, target: this.target(), targets, event, text, details }, (err) =>
+      this.audit('freeze.notify-failed', 'rearguard', errorMessage(err), { event, targets: targets.map((t) => t.name) }),
+    );
+  }
+
+  private tellLater(event: string, text: string, details: Record<string, unknown> = {}): void {
+    this.pending.push(this.tell(event, text, details));
+  }
+
+  private open(): boolean {
+    return this.state.phase === 'scheduled' || this.state.phase === 'active';
+  }
+
+  private requireOpen(): void {
+    const { state } = this;
+    if (!this.open()) throw new Error(`freeze ${state.name} has ${state.phase === 'lifted' ? 'been lifted' : 'ended'}`);
+  }
+
+  private find(changeId: string): FreezeException | undefined {
+    return this.state.exceptions.find((e) => e.changeId === changeId);
+  }
+
+  /** Set before the first await: a message that arrives with the start must find its handler. */
+  registerHandlers(): void {
+    const { state, input, workflowId } = this;
+    setHandler(freezeStateQuery, () => state);
+    setHandler(
+      extendFreezeUpdate,
+      ({ actor, reason, end }) => {
+        state.end = end;
+        state.history.push({ time: now(), actor, action: 'extend', reason, end });
+        this.audit('freeze.extended', actor, reason, { end });
+        this.tellLater('freeze-extended', `Freeze ${state.name} (${this.scopeText()}) extended by ${actor} until ${end}: ${reason}`, { end });
+        return state;
+      },
+      {
+        validator: ({ end }) => {
+          this.requireOpen();
+          if (!(Date.parse(end) > Date.parse(state.end))) throw new Error(`the new end ${end} is not after the current end ${state.end}`);
+          const problem = freezeTimeProblem(Date.parse(state.start), Date.parse(end), Date.now());
+          if (problem) throw new Error(`the new end ${end} is too late: ${problem}`);
+        },
+      },
+    );
+    setHandler(
+      liftFreezeUpdate,
+      ({ actor, reason }) => {
+        this.lifted = true;
+        state.history.push({ time: now(), actor, action: 'lift', reason });
+        return state;
+      },
+      { validator: (_req: { actor: string; reason: string }) => this.requireOpen() },
+    );
+    setHandler(
+      redefineFreezeUpdate,
+      (def) => {
+        if (state.phase === 'active') this.dropped = guardrailsMinus(input.guardrails, def.guardrails);
+        Object.assign(input, {
+          scope: def.scope,
+          reason: def.reason,
+          exceptions: def.exceptions,
+          guardrails: def.guardrails,
+          notify: def.notify,
+          calendar: def.calendar,
+        });
+        if (def.start && state.phase === 'scheduled') state.start = def.start;
+        if (def.end) state.end = def.end;
+        Object.assign(state, {
+          scope: def.scope,
+          reason: def.reason,
+          approvers: def.exceptions.approvers,
+          quorum: def.exceptions.quorum,
+          calendar: def.calendar,
+        });
+        state.history.push({ time: now(), actor: def.actor, action: 'redefine', reason: `calendar ${def.calendar?.name} changed`, end: state.end });
+        this.audit('freeze.redefined', def.actor, `calendar ${def.calendar?.name} changed`, { start: state.start, end: state.end, scope: state.scope });
+        this.redefined++;
+        return state;
+      },
+      {
+        validator: (def) => {
+          this.requireOpen();
+          if (!state.calendar) throw new Error(`freeze ${state.name} was not started by a calendar; use extend or lift`);
+          if (def.calendar?.name !== state.calendar.name)
+            throw new Error(`freeze ${state.name} belongs to calendar ${state.calendar.name}, not ${def.calendar?.name}`);
+          const problem = freezeTimeProblem(Date.parse(def.start ?? state.start), Date.parse(def.end ?? state.end), Date.now());
+          if (problem) throw new Error(`freeze ${state.name} cannot be redefined: ${problem}`);
+        },
+      },
+    );
+    // A gradual unfreeze opens environments one at a time, and closes one again when its soak fails.
+    setHandler(
+      releaseEnvironmentUpdate,
+      ({ actor, reason, environment }) => {
+        state.scope = { ...state.scope, environments: state.scope.environments.filter((e) => e !== environment) };
+        state.released = [...(state.released ?? []), environment];
+        state.history.push({ time: now(), actor, action: 'release', reason, environment });
+        if (state.phase === 'active') metrics.freezeActive(workflowId, state.scope.environments, true);
+        this.audit('freeze.environment-released', actor, reason, { environment });
+        this.tellLater('freeze-environment-released', `Freeze ${state.name}: deploys to ${environment} are open again (${actor}: ${reason})`, { environment });
+        return state;
+      },
+      {
+        validator: ({ environment }) => {
+          this.requireOpen();
+          if (!state.scope.environments.includes(environment))
+            throw new Error(`freeze ${state.name} does not hold ${environment} (holds: ${state.scope.environments.join(', ') || 'nothing'})`);
+        },
+      },
+    );
+    setHandler(
+      refreezeEnvironmentUpdate,
+      ({ actor, reason, environment }) => {
+        state.scope = { ...state.scope, environments: [...state.scope.environments, environment] };
+        state.released = (state.released ?? []).filter((e) => e !== environment);
+        state.history.push({ time: now(), actor, action: 'refreeze', reason, environment });
+        if (state.phase === 'active') metrics.freezeActive(workflowId, state.scope.environments, true);
+        this.audit('freeze.environment-refrozen', actor, reason, { environment });
+        this.tellLater('freeze-environment-refrozen', `Freeze ${state.name}: ${environment} is frozen again (${actor}: ${reason})`, { environment });
+        return state;
+      },
+      {
+        validator: ({ environment }) => {
+          this.requireOpen();
+          if (!(state.released ?? []).includes(environment)) throw new Error(`freeze ${state.name} has not released ${environment}`);
+        },
+      },
+    );
+    setHandler(
+      requestExceptionUpdate,
+      ({ actor, reason, changeId, validFor }) => {
+        const e: FreezeException = {
+          changeId,
+          requestedBy: actor,
+          reason,
+          requestedAt: now(),
+          validUntil: new Date(Date.now() + validFor).toISOString(),
+          approvals: [],
+          status: 'pending',
+        };
+        state.exceptions.push(e);
+        this.audit('freeze.exception-requested', actor, reason, { changeId, validUntil: e.validUntil });
+        this.tellLater('freeze-exception-requested', `${actor} asks for an exception to freeze ${state.name} for change ${changeId}: ${reason}`, { changeId });
+        return e;
+      },
+      {
+        validator: ({ changeId, validFor }) => {
+          this.requireOpen();
+          if (typeof validFor !== 'number' || !(validFor > 0 && validFor <= MAX_FREEZE_MS))
+            throw new Error(`validFor: expected milliseconds between 1 and ${MAX_FREEZE_MS} (${durationText(MAX_FREEZE_MS)}), got ${JSON.stringify(validFor)}`);
+          if (this.find(changeId)) throw new Error(`an exception for change ${changeId} was already requested`);
+        },
+      },
+    );
+    setHandler(
+      approveExceptionUpdate,
+      ({ actor, changeId }) => {
+        const e = this.find(changeId)!;
+        e.approvals.push({ actor, time: now() });
+        if (e.approvals.length >= state.quorum) e.status = 'approved';
+        this.audit(e.status === 'approved' ? 'freeze.exception-approved' : 'freeze.exception-vote', actor, `exception for ${changeId}`, {
+          changeId,
+          approvals: e.approvals.length,
+          quorum: state.quorum,
+        });
+        if (e.status === 'approved')
+          this.tellLater(
+            'freeze-exception-approved',
+            `Change ${changeId} may deploy during freeze ${state.name} until ${e.validUntil} (approved by ${actor})`,
+            {
+              changeId,
+              validUntil: e.validUntil,
+            },
+          );
+        return e;
+      },
+      {
+        validator: ({ actor, changeId }) => {
+          this.requireOpen();
+          const e = this.find(changeId);
+          if (!e) throw new Error(`no exception was requested for change ${changeId}`);
+          if (!state.approvers.includes(actor))
+            throw new Error(`${actor} cannot approve freeze exceptions (approvers: ${state.approvers.join(', ') || 'none configured'})`);
+          if (e.requestedBy === actor) throw new Error(`${actor} requested this exception and cannot also approve it`);
+          if (e.approvals.some((a) => a.actor === actor)) throw new Error(`${actor} has already approved the exception for ${changeId}`);
+          if (e.status === 'approved') throw new Error(`the exception for ${changeId} is already approved`);
+        },
+      },
+    );
+  }
+}

@@ -1,0 +1,205 @@
+// The state of one rollback run and the messages that read or change it (approvals and rejections, plan
+// approvals, joins, cancel requests, the status Query), apart from the procedure (rollback/procedure.ts)
+// so the procedure reads as the runbook it runs. Handlers only record: every decision they carry is
+// acted on by the procedure, which waits for it with condition().
+import { setHandler, workflowInfo } from '@temporalio/workflow';
+import { durationText } from '../../runbook/duration.js';
+import type { ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Target, Trigger } from '../../runbook/types.js';
+import {
+  approvePlanUpdate,
+  approveUpdate,
+  cancelRequestSignal,
+  rejectUpdate,
+  statusQuery,
+  triggerSignal,
+  type VoteRequest,
+  type VoteResult,
+} from '../../api/messages.js';
+import { auditTrail, errorMessage, notifier } from '../kit/index.js';
+
+/** Rollback announcements get quicker retries than other workflows': an incident is going on. */
+const send = notifier({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 } });
+
+const pending = (name: string, type: string): ItemStatus => ({ name, type, state: 'pending' });
+
+export class RollbackRun {
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly runbook: RollbackInput['runbook'];
+  readonly spec: RollbackInput['runbook']['spec'];
+  readonly trigger: Trigger;
+  readonly target: Target;
+  readonly startedMs: number;
+  readonly slaMs: number;
+  readonly slaText: string;
+  readonly approval: { required: boolean; approvers: string[]; quorum: number; timeout: number };
+  readonly approvalText: string;
+  readonly status: RollbackStatus;
+  /** How the run ends; the procedure sets it, the workflow reports it. */
+  outcome = 'succeeded' as Outcome;
+  private readonly trail;
+
+  constructor({ runbook, trigger }: RollbackInput) {
+    const { workflowId, runId } = workflowInfo();
+    this.workflowId = workflowId;
+    this.runId = runId;
+    this.runbook = runbook;
+    this.trigger = trigger;
+    const spec = (this.spec = runbook.spec);
+    const target = (this.target = { environment: spec.environment, service: spec.service });
+    const startedMs = (this.startedMs = Date.now());
+    const slaMs = (this.slaMs = spec.sla);
+    this.slaText = durationText(slaMs);
+    const approval = (this.approval = spec.approval ?? { required: false, approvers: [], quorum: 1, timeout: 30 * 60_000 });
+    this.approvalText = durationText(approval.timeout);
+    this.status = {
+      workflowId,
+      runbook: runbook.metadata.name,
+      target,
+      trigger,
+      joins: [],
+      phase: 'preflight',
+      startedAt: new Date(startedMs).toISOString(),
+      approval: { required: approval.required, approvers: approval.approvers, quorum: approval.quorum, timeout: this.approvalText, votes: [] },
+      sla: {
+        target: this.slaText,
+        deadline: new Date(startedMs + slaMs).toISOString(),
+        remainingMs: slaMs,
+        breached: false,
+        escalations: spec.escalation.map((e) => ({
+          at: typeof e.at === 'number' ? durationText(e.at) : e.at,
+          atMs: typeof e.at === 'number' ? e.at : Math.round((slaMs * Number(e.at.slice(0, -1))) / 100),
+          notify: e.notify,
+        })),
+      },
+      steps: spec.steps.map((s) => pending(s.name ?? s.type, s.type)),
+      verify: spec.verify.map((c) => pending(c.name ?? c.type, c.type)),
+      audit: [],
+    };
+    this.trail = auditTrail(
+      () => target,
+      () => ({ runbook: runbook.metadata.name }),
+    );
+  }
+
+  /** Audited and kept in the status too (`rollback status` shows the trail without reading the log). */
+  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void {
+    this.status.audit.push(this.trail.record(action, actor, reason, details));
+  }
+
+  flushed(): Promise<void> {
+    return this.trail.flushed();
+  }
+
+  /** Tells the runbook's notify targets named `names`; a failed send is audited, never fatal. */
+  notify(names: string[], event: string, text: string, details: Record<string, unknown> = {}): Promise<void> {
+    const targets = this.spec.notify.filter((n) => names.includes(n.name));
+    return send({ workflowId: this.workflowId, target: this.target, targets, event, text, details }, (err) =>
+      this.audit('rollback.notify-failed', 'rearguard', errorMessage(err), { event, targets: names }),
+    );
+  }
+
+  /** Everyone on the runbook's notify list. */
+  everyone(): string[] {
+    return this.spec.notify.map((n) => n.name);
+  }
+
+  /** The escalation targets, or everyone when the runbook names none. */
+  escalation(): string[] {
+    const escalate = [...new Set(this.spec.escalation.flatMap((e) => e.notify))];
+    return escalate.length ? escalate : this.everyone();
+  }
+
+  fail(phase: Phase, error: string, item?: string): void {
+    this.outcome = 'failed';
+    this.status.failure = { phase, item, error };
+  }
+
+  approvals(): number {
+    return this.status.approval.votes.filter((v) => v.decision === 'approve').length;
+  }
+
+  rejected(): boolean {
+    return this.status.approval.votes.some((v) => v.decision === 'reject');
+  }
+
+  /** The step whose plan waits for an approver, if any. */
+  pendingPlan(): ItemStatus | undefined {
+    return this.status.steps.find((s) => s.planApproval && !s.planApproval.approvedBy && s.state === 'running');
+  }
+
+  // --- messages -------------------------------------------------------------------------------
+  /** Set before the first await: a message that arrives with the start must find its handler. */
+  registerHandlers(): void {
+    const { status } = this;
+    setHandler(approveUpdate, this.vote('approve'), { validator: (v) => this.validateVote(v) });
+    setHandler(
+      approvePlanUpdate,
+      ({ actor, reason, step }) => {
+        const item = this.pendingPlan()!;
+        item.planApproval = { required: true, approvedBy: actor, reason, time: new Date().toISOString() };
+        this.audit('rollback.plan-approved', actor, reason, { step: item.name, plan: item.plan });
+        return { accepted: true as const, step: step ?? item.name };
+      },
+      {
+        validator: ({ actor, step }) => {
+          const item = this.pendingPlan();
+          if (!item) throw new Error('no step is waiting for plan approval');
+          if (step !== undefined && step !== item.name) throw new Error(`step ${step} is not waiting for plan approval (${item.name} is)`);
+          this.validateApprover(actor);
+        },
+      },
+    );
+    setHandler(rejectUpdate, this.vote('reject'), { validator: (v) => this.validateVote(v) });
+    setHandler(triggerSignal, (t: Trigger) => {
+      if (t.requestId === this.trigger.requestId || status.joins.some((j) => j.requestId === t.requestId)) return;
+      status.joins.push(t);
+      // A join never changes the running rollback's targets: an explicit target is recorded, not applied.
+      this.audit('rollback.joined', t.actor, t.reason, {
+        source: t.source,
+        phase: status.phase,
+        ...(t.explicitTarget ? { explicitTarget: t.explicitTarget, explicitTargetApplied: false } : {}),
+      });
+    });
+    setHandler(cancelRequestSignal, (req) => {
+      status.cancel ??= req;
+    });
+    setHandler(statusQuery, () => ({ ...status, sla: { ...status.sla, remainingMs: this.startedMs + this.slaMs - Date.now() } }));
+  }
+
+  private requesters(): string[] {
+    return [this.trigger.actor, ...this.status.joins.map((j) => j.actor)];
+  }
+
+  private validateApprover(actor: string): void {
+    const { status } = this;
+    if (!status.approval.approvers.includes(actor)) {
+      throw new Error(`${actor} is not an approver of runbook ${this.runbook.metadata.name} (approvers: ${status.approval.approvers.join(', ')})`);
+    }
+    if (this.requesters().includes(actor)) throw new Error(`${actor} requested this rollback and cannot also approve or reject it`);
+  }
+
+  private validateVote({ actor }: VoteRequest): void {
+    const { status } = this;
+    if (status.phase === 'running-steps' && this.pendingPlan()) {
+      // A reject while a plan waits for approval stops the rollback before that plan is applied.
+      this.validateApprover(actor);
+      return;
+    }
+    if (status.phase !== 'awaiting-approval') {
+      throw new Error(`no approval is pending: the rollback is ${status.outcome ?? status.phase}`);
+    }
+    this.validateApprover(actor);
+    const earlier = status.approval.votes.find((v) => v.actor === actor);
+    if (earlier) throw new Error(`${actor} has already voted (${earlier.decision}) on this rollback`);
+  }
+
+  private vote(decision: 'approve' | 'reject') {
+    return ({ actor, reason }: VoteRequest): VoteResult => {
+      const quorum = this.approval.quorum;
+      this.status.approval.votes.push({ actor, decision, reason, time: new Date().toISOString() });
+      this.audit(decision === 'approve' ? 'rollback.approved' : 'rollback.rejected', actor, reason, { approvals: this.approvals(), quorum });
+      return { accepted: true, approvals: this.approvals(), quorum, decided: this.rejected() || this.approvals() >= quorum };
+    };
+  }
+}

@@ -1,0 +1,126 @@
+// The state of one SLO guard and the messages that steer it: pause and resume (Updates) and the status
+// Query. A pause or resume wakes the guard's wait (`changes`), so a resume evaluates at once.
+import { setHandler, workflowInfo } from '@temporalio/workflow';
+import { durationText } from '../../runbook/duration.js';
+import { GUARD_ACTOR, guardState, inCooldown, type SloGuardInput, type SloGuardStatus } from '../../runbook/slo-guard.js';
+import type { Target } from '../../runbook/types.js';
+import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../api/messages.js';
+import { NOTIFY_OPTIONS, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';
+
+const send = notifier(NOTIFY_OPTIONS);
+
+type Slo = NonNullable<SloGuardInput['runbook']['spec']['slo']>;
+
+export class GuardRun {
+  readonly workflowId: string;
+  readonly runId: string;
+  readonly input: SloGuardInput;
+  readonly runbook: SloGuardInput['runbook'];
+  readonly spec: SloGuardInput['runbook']['spec'];
+  readonly slo: Slo;
+  readonly target: Target;
+  readonly status: SloGuardStatus;
+  readonly trail: AuditTrail;
+  readonly tooLong: () => boolean;
+  /** Bumped by every pause and resume: the guard's wait ends when it changes. */
+  changes = 0;
+  private readonly notifyNames: string[];
+
+  constructor(input: SloGuardInput, slo: Slo) {
+    const { workflowId, runId } = workflowInfo();
+    this.workflowId = workflowId;
+    this.runId = runId;
+    this.input = input;
+    const runbook = (this.runbook = input.runbook);
+    const spec = (this.spec = runbook.spec);
+    this.slo = slo;
+    const target = (this.target = { environment: spec.environment, service: spec.service });
+    const { interval, cooldown } = slo;
+    this.status = input.carried
+      ? { ...input.carried.status, run: input.carried.status.run + 1 }
+      : {
+          workflowId,
+          runbook: runbook.metadata.name,
+          target,
+          startedAt: new Date().toISOString(),
+          startedBy: input.actor,
+          state: 'watching',
+          interval: durationText(interval),
+          cooldown: durationText(cooldown),
+          evaluations: 0,
+          breachedSince: {},
+          httpFailures: 0,
+          prometheus: { reachable: true },
+          triggers: [],
+          run: 1,
+        };
+    this.trail = auditTrail(
+      () => target,
+      () => ({ runbook: runbook.metadata.name }),
+      input.carried?.auditSeq,
+    );
+    this.notifyNames = slo.notify ?? spec.notify.map((n) => n.name);
+    this.tooLong = historyTooLong(input.historyLimit ?? 2000);
+  }
+
+  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void {
+    this.trail.record(action, actor, reason, details);
+  }
+
+  /** Best effort: a broken chat webhook is audited, it never stops the guard. */
+  tell(event: string, text: string, details: Record<string, unknown> = {}): Promise<void> {
+    const targets = this.spec.notify.filter((n) => this.notifyNames.includes(n.name));
+    return send({ workflowId: this.workflowId, target: this.target, targets, event, text, details }, (err) =>
+      this.audit('guard.notify-failed', GUARD_ACTOR, errorMessage(err), { event }),
+    );
+  }
+
+  inCooldown(): boolean {
+    return inCooldown(this.status, Date.now());
+  }
+
+  /** Records the state the guard is in now, after an evaluation that found a violation or not. */
+  refreshState(violated: boolean): void {
+    this.status.state = guardState(this.status, violated, Date.now());
+  }
+
+  /** Set before the first await: a message that arrives with the start must find its handler. */
+  registerHandlers(): void {
+    const { status } = this;
+    // Queries are read-only: the state a reader sees is computed (the cooldown may have run out since the last
+    // evaluation), never stored by the query.
+    setHandler(guardStatusQuery, () => ({ ...status, state: guardState(status, status.state === 'violated', Date.now()) }));
+    setHandler(
+      pauseGuardUpdate,
+      ({ actor, reason }) => {
+        status.paused = { actor, reason, since: new Date().toISOString() };
+        status.state = 'paused';
+        this.changes++;
+        this.audit('guard.paused', actor, reason);
+        return status;
+      },
+      {
+        validator: ({ reason }) => {
+          if (status.paused) throw new Error(`the guard is already paused (by ${status.paused.actor} since ${status.paused.since}: ${status.paused.reason})`);
+          if (!reason?.trim()) throw new Error('expected a reason');
+        },
+      },
+    );
+    setHandler(
+      resumeGuardUpdate,
+      ({ actor, reason }) => {
+        const was = status.paused;
+        status.paused = undefined;
+        this.changes++;
+        this.refreshState(false);
+        this.audit('guard.resumed', actor, reason, { pausedBy: was?.actor, pausedSince: was?.since });
+        return status;
+      },
+      {
+        validator: (_req: { actor: string; reason: string }) => {
+          if (!status.paused) throw new Error('the guard is not paused');
+        },
+      },
+    );
+  }
+}
