@@ -10,9 +10,9 @@ import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
 import { configurationError } from './errors.js';
 import { isFullCommitId } from '../runbook/repeat.js';
 import type { GitopsPlan } from '../runbook/plan.js';
-import type { RestoreRecord } from '../runbook/types.js';
 import type { Git } from './git.js';
 import type { KubeClient, KubeObject } from './kubernetes/client.js';
+import { type RestoreRecord } from '../runbook/plan.js';
 
 export type { GitopsPlan };
 

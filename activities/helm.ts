@@ -5,9 +5,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { KubeClient, type ClusterConfig } from './kubernetes/client.js';
 import { parseRestoreRecord, RESTORED_ANNOTATION } from '../runbook/repeat.js';
 import type { HelmPlan } from '../runbook/plan.js';
-import type { RestoreRecord } from '../runbook/types.js';
 import { configurationError } from './errors.js';
 import { failureText, run, type RunResult } from './process.js';
+import { type RestoreRecord } from '../runbook/plan.js';
 
 export type { HelmPlan };
 

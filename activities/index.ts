@@ -1,7 +1,7 @@
 // All activities, built from their dependencies (samples-typescript's createActivities pattern), so
 // tests can pass their own audit file and environment, and workflows import only the type.
 import type { Runbook, Step } from '../runbook/schema.js';
-import type { AuditEvent, CheckRequest, NotifyRequest, RestoreRecord, StepRequest, Target } from '../runbook/types.js';
+import type { AuditEvent, CheckRequest, NotifyRequest, StepRequest, Target } from '../runbook/types.js';
 import { hasRelativeTarget } from '../runbook/repeat.js';
 import { Context } from '@temporalio/activity';
 import type { AuditLog } from '../api/audit-file.js';
@@ -14,7 +14,7 @@ import { freezeControl } from './freeze-control.js';
 import { Helm } from './helm.js';
 import { Terraform } from './terraform.js';
 import { isKubeStep, kubernetesMechanisms, type KubePlan } from './kubernetes/index.js';
-import { restoredBy, type GitopsPlan, type HelmPlan, type Plan, type TerraformPlan } from '../runbook/plan.js';
+import { type GitopsPlan, type HelmPlan, type Plan, restoredBy, type RestoreRecord, type TerraformPlan } from '../runbook/plan.js';
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
 import { evaluateSlo, PROMETHEUS_URL_ENV, runPrometheusCheck } from './prometheus.js';

@@ -2,7 +2,24 @@
 // the planStep activity and recorded in workflow history, so every retry of the step, on any worker, aims at
 // exactly that target. Tagged by `kind` (the step type that made it) so that readers switch on the tag
 // instead of guessing the mechanism from which keys a plan happens to have.
-import type { RestoreRecord } from './types.js';
+
+/**
+ * What an earlier rollback restored, as recorded on the target itself (a Deployment annotation, an
+ * annotation on the Helm release revision's storage object, trailers of the rollback commit).
+ */
+export interface RestoreRecord {
+  /** The target's state Rearguard produced: the Deployment or Helm revision, or the rollback commit. */
+  revision: number | string;
+  /** What that state is, in words: `revision 2`, `commit 0123456789ab`. */
+  restoredTo: string;
+  /** The workflow that made it. */
+  by: string;
+  runId?: string;
+  /** When it was recorded (ISO 8601). */
+  at: string;
+  /** Where and what: `deployment shop/api revision 4 (api=api:1.25)`. */
+  detail: string;
+}
 
 /** `kubectl rollout undo` of a Deployment (activities/kubernetes/rollout.ts). */
 export interface RolloutPlan {

@@ -5,7 +5,8 @@
 // activities/kubernetes/restored.ts, activities/helm.ts, activities/gitops.ts); this file holds the pure
 // parts the workflow and the activities share. Deterministic: imported by workflows.
 import type { Step } from './schema.js';
-import type { ExplicitTarget, RestoreRecord } from './types.js';
+import type { ExplicitTarget } from './types.js';
+import { type RestoreRecord } from './plan.js';
 
 /** Step types whose target `rollback start --to-revision N` can set. */
 export const EXPLICIT_TARGET_TYPES: readonly Step['type'][] = ['kubernetes', 'helm'];

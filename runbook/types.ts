@@ -1,7 +1,7 @@
 // Plain-JSON shapes that cross the workflow boundary (inputs, queries, audit events). No Date, Map
 // or Set: everything here is serialised into Temporal history as it is.
 import type { Runbook, Step, Check } from './schema.js';
-import type { Plan } from './plan.js';
+import type { Plan, RestoreRecord } from './plan.js';
 
 export const TRIGGER_SOURCES = ['manual', 'alert', 'slo', 'drill'] as const;
 export type TriggerSource = (typeof TRIGGER_SOURCES)[number];
@@ -24,24 +24,6 @@ export interface ExplicitTarget {
   /** The step's name (a kubernetes or helm step of the runbook). */
   step: string;
   toRevision: number;
-}
-
-/**
- * What an earlier rollback restored, as recorded on the target itself (a Deployment annotation, an
- * annotation on the Helm release revision's storage object, trailers of the rollback commit).
- */
-export interface RestoreRecord {
-  /** The target's state Rearguard produced: the Deployment or Helm revision, or the rollback commit. */
-  revision: number | string;
-  /** What that state is, in words: `revision 2`, `commit 0123456789ab`. */
-  restoredTo: string;
-  /** The workflow that made it. */
-  by: string;
-  runId?: string;
-  /** When it was recorded (ISO 8601). */
-  at: string;
-  /** Where and what: `deployment shop/api revision 4 (api=api:1.25)`. */
-  detail: string;
 }
 
 export interface RollbackInput {

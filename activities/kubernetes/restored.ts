@@ -4,10 +4,10 @@
 // target (`toRevision: previous`) planned while the Deployment is still at that revision with that template
 // is a repeat (restoredState in rollout.ts). Any new deploy makes a new revision (and template), so it
 // re-arms by itself; the annotation outlives worker and server restarts because it lives in the cluster.
-import type { RestoreRecord } from '../../runbook/types.js';
 import { RESTORED_ANNOTATION } from '../../runbook/repeat.js';
 import type { KubeClient } from './client.js';
 import { equalIgnoreHash, getDeployment, images, ownedReplicaSets, revisionOf } from './rollout.js';
+import { type RestoreRecord } from '../../runbook/plan.js';
 
 /**
  * Records, after a rollback step changed the Deployment and its rollout completed, that its current

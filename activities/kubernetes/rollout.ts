@@ -7,8 +7,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { configurationError } from '../errors.js';
 import { parseRestoreRecord, RESTORED_ANNOTATION } from '../../runbook/repeat.js';
 import type { RolloutPlan } from '../../runbook/plan.js';
-import type { RestoreRecord } from '../../runbook/types.js';
 import type { KubeClient, KubeObject } from './client.js';
+import { type RestoreRecord } from '../../runbook/plan.js';
 
 export const REVISION = 'deployment.kubernetes.io/revision';
 const HASH_LABEL = 'pod-template-hash';

@@ -1,4 +1,4 @@
-// fast-check generators shared by the fuzzers (test/unit/fuzz-validation.test.ts, test/workflows/fuzz.test.ts):
+// fast-check generators shared by the fuzzers (test/unit/fuzz-validation.test.ts, test/fuzz/workflows.test.ts):
 // valid runbooks and freeze calendars as users write them (durations as text, every step, check and notify
 // type), and mutations that make them invalid. Seeded: fuzzSeed() reads REARGUARD_FUZZ_SEED or picks one,
 // and prints it so any failure can be replayed.

@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { RestoreRecord, StepRequest } from '../../runbook/types.js';
+import type { StepRequest } from '../../runbook/types.js';
 import { rollbackWorkflowId } from '../../api/ids.js';
 import { useTemporalEnv } from '../helpers/harness.js';
 import { actions, outcomeOf, rollbackHarness } from '../helpers/rollback.js';
 import { makeRunbook } from '../helpers/runbooks.js';
+import { type RestoreRecord } from '../../runbook/plan.js';
 
 useTemporalEnv();
 const { histories, withRollback } = rollbackHarness();

@@ -3,10 +3,9 @@
 // rejected, approval-timeout, already-restored); rollback.ts then closes the run the same way for all.
 import { condition, isCancellation, patched, proxyActivities, proxySinks } from '@temporalio/workflow';
 import type { createActivities } from '../../activities/index.js';
-import { describePlan, restoredBy } from '../../runbook/plan.js';
+import { describePlan, restoredBy, type RestoreRecord } from '../../runbook/plan.js';
 import { alreadyRestoredMessage, explicitTargetProblem, hasRelativeTarget, withExplicitTarget } from '../../runbook/repeat.js';
 import { PLANNED_STEP_TYPES } from '../../runbook/schema.js';
-import type { RestoreRecord } from '../../runbook/types.js';
 import type { RearguardSinks } from '../sinks.js';
 import { CONFIGURATION_ERRORS, errorMessage } from '../kit/index.js';
 import { AlreadyRestored, awaitPlanApproval, checkOptions, runItem, stepOptions } from './items.js';
