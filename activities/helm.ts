@@ -111,20 +111,20 @@ export class Helm {
     }
     // The repeat rule: `previous` of a revision Rearguard's rollback made is the bad one it replaced. Plan to stay.
     const restored = toRevision === 'previous' && current.status === 'deployed' ? await this.restoredState(ns, release, current.revision) : undefined;
-    if (restored) {
-      return {
-        kind: 'helm',
-        cluster: this.clusterName,
-        namespace: ns,
-        release,
-        fromRevision: current.revision,
-        toRevision: current.revision,
-        fromChart: current.chart,
-        toChart: current.chart,
-        ...(current.app_version ? { fromAppVersion: current.app_version, toAppVersion: current.app_version } : {}),
-        alreadyRestored: restored,
-      };
-    }
+    // From the current revision to `to`: both ends as helm reports them.
+    const planTo = (to: { revision: number; chart: string; app_version?: string }): HelmPlan => ({
+      kind: 'helm',
+      cluster: this.clusterName,
+      namespace: ns,
+      release,
+      fromRevision: current.revision,
+      toRevision: to.revision,
+      fromChart: current.chart,
+      toChart: to.chart,
+      ...(current.app_version ? { fromAppVersion: current.app_version } : {}),
+      ...(to.app_version ? { toAppVersion: to.app_version } : {}),
+    });
+    if (restored) return { ...planTo(current), alreadyRestored: restored };
     // helm rollback without a revision goes to the one before the current (helm's own rule).
     const wanted = toRevision === 'previous' ? current.revision - 1 : toRevision;
     const target = history.find((h) => h.revision === wanted);
@@ -137,18 +137,7 @@ export class Helm {
     }
     if (target.status === 'failed')
       throw configurationError(`revision ${wanted} of helm release ${ns}/${release} failed when it was deployed; refusing to roll back to it`);
-    return {
-      kind: 'helm',
-      cluster: this.clusterName,
-      namespace: ns,
-      release,
-      fromRevision: current.revision,
-      toRevision: wanted,
-      fromChart: current.chart,
-      toChart: target.chart,
-      ...(current.app_version ? { fromAppVersion: current.app_version } : {}),
-      ...(target.app_version ? { toAppVersion: target.app_version } : {}),
-    };
+    return planTo(target);
   }
 
   /**
