@@ -41,7 +41,8 @@ import { testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
 import { rollbackWorkflowId } from '../../api/ids.js';
 
 const seed = fuzzSeed('workflow fuzzing');
-// `npm test` runs 60 rollbacks and 30 freeze windows (about two minutes); `npm run test:fuzz` runs 300 and 120.
+// Not part of `npm test` yet: on the Java time-skipping server a few generated runs end TIMED_OUT or stall
+// (seen with seeds 11 and 12345 at these sizes); `npm run test:fuzz` runs it.
 const ROLLBACKS = Number(process.env.REARGUARD_FUZZ_ROLLBACKS ?? 60);
 const FREEZES = Number(process.env.REARGUARD_FUZZ_FREEZES ?? 30);
 /** Runs started together: their approvals land while time stands still, then they finish with time skipping. */

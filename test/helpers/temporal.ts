@@ -1,3 +1,4 @@
+import type { ConnectionPlugin } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { workflowsPath } from '../../worker/worker.js';
@@ -11,10 +12,25 @@ export function quietRuntime(): void {
   Runtime.install({ logger: new DefaultLogger(process.env.REARGUARD_TEST_LOG_LEVEL === 'debug' ? 'DEBUG' : 'ERROR') });
 }
 
+/**
+ * The client's gRPC channel pings every 30 s even without calls (the SDK's default); the Java test server
+ * (grpc-java, which permits a ping every 5 min and none without calls) answers with GOAWAY "too many pings",
+ * and calls in flight on that channel (a Query, an Update, a long poll for a result) then hang until they
+ * are retried. Long tests on the time-skipping server stalled that way; their channel pings at most hourly.
+ */
+const calmKeepalive: ConnectionPlugin = {
+  name: 'rearguard-test-calm-keepalive',
+  configureConnection: (options) => ({
+    ...options,
+    channelArgs: { ...options.channelArgs, 'grpc.keepalive_permit_without_calls': 0, 'grpc.keepalive_time_ms': 3_600_000 },
+  }),
+};
+
 export function createTimeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
   return TestWorkflowEnvironment.createTimeSkipping({
     server: { executable: { type: 'existing-path', path: toolPath('temporal-test-server') } },
+    plugins: [calmKeepalive],
   });
 }
 
