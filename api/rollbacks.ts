@@ -120,7 +120,22 @@ export async function rollbackClosed(client: Client, workflowId: string): Promis
 }
 
 /** One rollback of a listing: its memo (runbook, actor, reason, outcome once finished) and where it stands. */
-export type RollbackRow = Record<string, unknown> & { workflowId: string; status: string; startTime: string };
+export type RollbackRow = Record<string, unknown> & {
+  workflowId: string;
+  status: string;
+  startTime: string;
+  /** How it ended (the run's memo, else what its closed status implies); null while it runs. */
+  outcome: string | null;
+};
+
+/** A closed run without an outcome in its memo (terminated, timed out, or started before outcomes were recorded). */
+const OUTCOME_OF_STATUS: Record<string, string> = {
+  failed: 'failed',
+  cancelled: 'cancelled',
+  terminated: 'terminated',
+  timed_out: 'timed-out',
+  completed: 'completed',
+};
 
 /** Rollbacks, newest first as the server lists them: running ones unless all. */
 export async function listRollbacks(client: Client, { all, limit }: { all?: boolean; limit: number }): Promise<RollbackRow[]> {
@@ -128,7 +143,10 @@ export async function listRollbacks(client: Client, { all, limit }: { all?: bool
   const rows: RollbackRow[] = [];
   try {
     for await (const w of client.workflow.list({ query })) {
-      rows.push({ workflowId: w.workflowId, status: w.status.name.toLowerCase(), startTime: w.startTime.toISOString(), ...(w.memo ?? {}) });
+      const status = w.status.name.toLowerCase();
+      const memo = (w.memo ?? {}) as Record<string, unknown>;
+      const outcome = typeof memo.outcome === 'string' ? memo.outcome : (OUTCOME_OF_STATUS[status] ?? null);
+      rows.push({ workflowId: w.workflowId, status, startTime: w.startTime.toISOString(), ...memo, outcome });
       if (rows.length >= limit) break;
     }
   } catch (err) {

@@ -3,7 +3,21 @@ import { CommanderError } from 'commander';
 import { buildProgram } from './cli.js';
 import { EXIT, asCliError, rootMessage } from './errors.js';
 
+/**
+ * A reader that stops early (`rearguard audit --json | head`) is not a failure: the next write to the closed
+ * pipe fails with EPIPE, asynchronously, and would crash with a stack trace. End at once and quietly instead,
+ * as a tool killed by SIGPIPE does (Node ignores that signal), with the exit code so far.
+ */
+export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: number) => void = (code) => process.exit(code)): void {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+    else exit(EXIT.failed);
+  });
+}
+
 export async function main(argv: string[] = process.argv): Promise<number> {
+  endQuietlyOnClosedPipe(process.stdout);
+  endQuietlyOnClosedPipe(process.stderr);
   const { program, context } = buildProgram();
   try {
     await program.parseAsync(argv);

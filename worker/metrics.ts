@@ -3,71 +3,66 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { InjectedSinks } from '@temporalio/worker';
 import type { RearguardSinks } from '../workflows/sinks.js';
 
+/** Labels of a rollback's target. */
+const TARGET = ['environment', 'service'] as const;
+
+// One line per metric below: name, help, labels (and buckets), all in this worker's own registry.
+const counter = <L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]) =>
+  new Counter<L>({ name, help, labelNames, registers: [registry] });
+const histogram = <L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
+  new Histogram<L>({ name, help, labelNames, buckets, registers: [registry] });
+/** Gauges hold the last value the sinks set. */
+const gauge = <L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]) =>
+  new Gauge<L>({ name, help, labelNames, registers: [registry] });
+
 export class RearguardMetrics {
   readonly registry = new Registry();
-  readonly rollbacks = new Counter({
-    name: 'rearguard_rollbacks_total',
-    help: 'Rollbacks finished, by outcome (succeeded, failed, rejected, approval-timeout, cancelled, already-restored)',
-    labelNames: ['environment', 'service', 'outcome'] as const,
-    registers: [this.registry],
-  });
-  readonly rollbackDuration = new Histogram({
-    name: 'rearguard_rollback_duration_seconds',
-    help: 'Time from trigger to verified, for rollbacks that succeeded',
-    labelNames: ['environment', 'service'] as const,
-    buckets: [15, 30, 60, 120, 300, 600, 900, 1800, 3600],
-    registers: [this.registry],
-  });
-  readonly slaBreaches = new Counter({
-    name: 'rearguard_rollback_sla_breaches_total',
-    help: 'Rollbacks that were not restored within their SLA',
-    labelNames: ['environment', 'service'] as const,
-    registers: [this.registry],
-  });
-  readonly stepDuration = new Histogram({
-    name: 'rearguard_step_duration_seconds',
-    help: 'Duration of rollback steps, by mechanism',
-    labelNames: ['type'] as const,
-    buckets: [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
-    registers: [this.registry],
-  });
+  readonly rollbacks = counter(
+    this.registry,
+    'rearguard_rollbacks_total',
+    'Rollbacks finished, by outcome (succeeded, failed, rejected, approval-timeout, cancelled, already-restored)',
+    [...TARGET, 'outcome'],
+  );
+  readonly rollbackDuration = histogram(
+    this.registry,
+    'rearguard_rollback_duration_seconds',
+    'Time from trigger to verified, for rollbacks that succeeded',
+    TARGET,
+    [15, 30, 60, 120, 300, 600, 900, 1800, 3600],
+  );
+  readonly slaBreaches = counter(this.registry, 'rearguard_rollback_sla_breaches_total', 'Rollbacks that were not restored within their SLA', TARGET);
+  readonly stepDuration = histogram(
+    this.registry,
+    'rearguard_step_duration_seconds',
+    'Duration of rollback steps, by mechanism',
+    ['type'],
+    [0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 600],
+  );
   private readonly pendingApprovals = new Set<string>();
-  readonly approvalsPending = new Gauge({
-    name: 'rearguard_approvals_pending',
-    help: 'Rollbacks waiting for approval',
-    registers: [this.registry],
-    collect: () => undefined,
-  });
+  readonly approvalsPending = gauge(this.registry, 'rearguard_approvals_pending', 'Rollbacks waiting for approval', []);
 
   /** workflow ID -> environments it freezes right now. */
   private readonly activeFreezes = new Map<string, string[]>();
-  readonly freezeActive = new Gauge({
-    name: 'rearguard_freeze_active',
-    help: 'Active freeze windows, by environment',
-    labelNames: ['environment'] as const,
-    registers: [this.registry],
-    collect: () => undefined,
-  });
+  readonly freezeActive = gauge(this.registry, 'rearguard_freeze_active', 'Active freeze windows, by environment', ['environment']);
 
-  readonly drillRestore = new Gauge({
-    name: 'rearguard_drill_restore_seconds',
-    help: 'Time to restore measured by the last rollback drill of each runbook (rollback trigger to verified)',
-    labelNames: ['runbook', 'environment', 'service'] as const,
-    registers: [this.registry],
-  });
-  readonly drills = new Counter({
-    name: 'rearguard_drills_total',
-    help: 'Rollback drills finished, by verdict (met: restored within the SLA, missed: restored late, failed: not restored)',
-    labelNames: ['runbook', 'verdict'] as const,
-    registers: [this.registry],
-  });
-
-  readonly sloGuardTriggers = new Counter({
-    name: 'rearguard_slo_guard_triggers_total',
-    help: 'Rollbacks started (or joined) by SLO guards on a violation',
-    labelNames: ['environment', 'service'] as const,
-    registers: [this.registry],
-  });
+  readonly drillRestore = gauge(
+    this.registry,
+    'rearguard_drill_restore_seconds',
+    'Time to restore measured by the last rollback drill of each runbook (rollback trigger to verified)',
+    ['runbook', ...TARGET],
+  );
+  readonly drills = counter(
+    this.registry,
+    'rearguard_drills_total',
+    'Rollback drills finished, by verdict (met: restored within the SLA, missed: restored late, failed: not restored)',
+    ['runbook', 'verdict'],
+  );
+  readonly sloGuardTriggers = counter(
+    this.registry,
+    'rearguard_slo_guard_triggers_total',
+    'Rollbacks started (or joined) by SLO guards on a violation',
+    TARGET,
+  );
 
   private recountFreezes(): void {
     const counts = new Map<string, number>();

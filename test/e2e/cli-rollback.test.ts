@@ -227,6 +227,11 @@ describe('rollback from the CLI', () => {
       (JSON.parse(running.stdout) as { workflowId: string }[]).some((r) => r.workflowId === 'rollback:dev:search'),
       running.stdout,
     );
+    assert.ok(running.stdout.endsWith('\n'), 'JSON output ends with a newline');
+    assert.equal(
+      (JSON.parse(running.stdout) as { workflowId: string; outcome: string | null }[]).find((r) => r.workflowId === 'rollback:dev:search')?.outcome,
+      null,
+    );
 
     const cancel = await rearguard(['rollback', 'cancel', ...id, '--reason', 'false alarm', '--as', 'erin', '--wait'], e);
     assert.equal(cancel.code, 0, cancel.stderr);
@@ -246,6 +251,7 @@ describe('rollback from the CLI', () => {
       return row?.status === 'cancelled' ? row : undefined;
     }, 'listed as cancelled');
     assert.equal(all.status, 'cancelled');
+    assert.equal((all as { outcome?: string }).outcome, 'cancelled', 'list --json says how a finished rollback ended');
   });
 
   it('drains on SIGTERM: the in-flight step finishes within the grace period, the next worker carries on', async () => {

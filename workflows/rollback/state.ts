@@ -2,9 +2,9 @@
 // approvals, joins, cancel requests, the status Query), apart from the procedure (rollback/procedure.ts)
 // so the procedure reads as the runbook it runs. Handlers only record: every decision they carry is
 // acted on by the procedure, which waits for it with condition().
-import { setHandler, workflowInfo } from '@temporalio/workflow';
+import { setHandler } from '@temporalio/workflow';
 import { durationText } from '../../runbook/duration.js';
-import type { ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Target, Trigger } from '../../runbook/types.js';
+import type { ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../../runbook/types.js';
 import {
   approvePlanUpdate,
   approveUpdate,
@@ -15,20 +15,15 @@ import {
   type VoteRequest,
   type VoteResult,
 } from '../../api/messages.js';
-import { auditTrail, errorMessage, notifier } from '../kit/index.js';
+import { RunbookRun, auditTrail, errorMessage, notifier } from '../kit/index.js';
 
 /** Rollback announcements get quicker retries than other workflows': an incident is going on. */
 const send = notifier({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 } });
 
 const pending = (name: string, type: string): ItemStatus => ({ name, type, state: 'pending' });
 
-export class RollbackRun {
-  readonly workflowId: string;
-  readonly runId: string;
-  readonly runbook: RollbackInput['runbook'];
-  readonly spec: RollbackInput['runbook']['spec'];
+export class RollbackRun extends RunbookRun {
   readonly trigger: Trigger;
-  readonly target: Target;
   readonly startedMs: number;
   readonly slaMs: number;
   readonly slaText: string;
@@ -40,13 +35,9 @@ export class RollbackRun {
   private readonly trail;
 
   constructor({ runbook, trigger }: RollbackInput) {
-    const { workflowId, runId } = workflowInfo();
-    this.workflowId = workflowId;
-    this.runId = runId;
-    this.runbook = runbook;
+    super(runbook);
+    const { workflowId, spec, target } = this;
     this.trigger = trigger;
-    const spec = (this.spec = runbook.spec);
-    const target = (this.target = { environment: spec.environment, service: spec.service });
     const startedMs = (this.startedMs = Date.now());
     const slaMs = (this.slaMs = spec.sla);
     this.slaText = durationText(slaMs);

@@ -1,24 +1,18 @@
 // The state of one SLO guard and the messages that steer it: pause and resume (Updates) and the status
 // Query. A pause or resume wakes the guard's wait (`changes`), so a resume evaluates at once.
-import { setHandler, workflowInfo } from '@temporalio/workflow';
+import { setHandler } from '@temporalio/workflow';
 import { durationText } from '../../runbook/duration.js';
 import { GUARD_ACTOR, guardState, inCooldown, type SloGuardInput, type SloGuardStatus } from '../../runbook/slo-guard.js';
-import type { Target } from '../../runbook/types.js';
 import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../api/messages.js';
-import { NOTIFY_OPTIONS, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';
+import { NOTIFY_OPTIONS, RunbookRun, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';
 
 const send = notifier(NOTIFY_OPTIONS);
 
 type Slo = NonNullable<SloGuardInput['runbook']['spec']['slo']>;
 
-export class GuardRun {
-  readonly workflowId: string;
-  readonly runId: string;
+export class GuardRun extends RunbookRun {
   readonly input: SloGuardInput;
-  readonly runbook: SloGuardInput['runbook'];
-  readonly spec: SloGuardInput['runbook']['spec'];
   readonly slo: Slo;
-  readonly target: Target;
   readonly status: SloGuardStatus;
   readonly trail: AuditTrail;
   readonly tooLong: () => boolean;
@@ -27,14 +21,10 @@ export class GuardRun {
   private readonly notifyNames: string[];
 
   constructor(input: SloGuardInput, slo: Slo) {
-    const { workflowId, runId } = workflowInfo();
-    this.workflowId = workflowId;
-    this.runId = runId;
+    super(input.runbook);
+    const { workflowId, runbook, spec, target } = this;
     this.input = input;
-    const runbook = (this.runbook = input.runbook);
-    const spec = (this.spec = runbook.spec);
     this.slo = slo;
-    const target = (this.target = { environment: spec.environment, service: spec.service });
     const { interval, cooldown } = slo;
     this.status = input.carried
       ? { ...input.carried.status, run: input.carried.status.run + 1 }
