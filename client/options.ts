@@ -7,7 +7,19 @@ import { durationField } from '../runbook/schema.js';
 import { ACTOR, ACTOR_HINT, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable } from '../runbook/names.js';
 import { parseOptions } from './errors.js';
 
-export const label = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label such as prod or payments');
+/** `--env`, `--service`: the value is echoed, and the usual mistake (capitals) named. */
+export const label = z.string().regex(DNS1123_LABEL, {
+  error: (issue) => `expected a lowercase DNS-1123 label such as prod or payments (letters, digits, '-'), got ${JSON.stringify(issue.input)}`,
+});
+
+/** `--limit 20`, `--days 90`: a whole number within bounds, echoed back when it is not one. */
+export const wholeNumber = (min: number, max: number) =>
+  z.string().transform((text, ctx) => {
+    const n = /^\d{1,9}$/.test(text.trim()) ? Number(text.trim()) : NaN;
+    if (n >= min && n <= max) return n;
+    ctx.addIssue({ code: 'custom', message: `expected a whole number from ${min} to ${max}, got ${JSON.stringify(text)}` });
+    return z.NEVER;
+  });
 
 /** `--reason`: shown to approvers, in Slack and in commit messages, so printable and bounded. */
 export const reason = z.string().trim().min(1, 'expected a reason').max(REASON_MAX, REASON_HINT).refine(isPrintable, REASON_HINT);

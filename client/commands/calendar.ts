@@ -10,6 +10,7 @@ import { loadCalendar, occurrences, planCalendar, type FreezeCalendar } from '..
 import { calendarIcs } from '../../runbook/calendar-ics.js';
 import type { CliContext } from '../context.js';
 import { badInput, loadedOrFail, parseOptions } from '../errors.js';
+import { wholeNumber } from '../options.js';
 import { applyLines, validLine } from '../render/calendar.js';
 
 /** Loads and validates a calendar file, or fails with exit code 2 and every problem as `path: message`. */
@@ -61,7 +62,7 @@ export function registerCalendar(freeze: Command, ctx: () => CliContext): void {
             .string()
             .refine((s) => DateTime.fromISO(s).isValid, 'expected a date such as 2026-11-01')
             .optional(),
-          days: z.coerce.number().int().min(1).max(3660),
+          days: wholeNumber(1, 3660),
         }),
         { ...raw, ics: raw.ics ?? undefined },
       );

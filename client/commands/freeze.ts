@@ -20,7 +20,7 @@ import { unreachableFailedOpen, type GateAnswer } from '../../runbook/gate.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../../runbook/names.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
-import { durationOption, freezeRef, list, reason as reasonText } from '../options.js';
+import { durationOption, freezeRef, list, reason as reasonText, wholeNumber } from '../options.js';
 import {
   describeDecision,
   differenceLines,
@@ -77,7 +77,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
             tz: zone,
             reason: reasonText,
             approvers: list(ACTOR, 'an approver name').optional(),
-            quorum: z.coerce.number().int().min(1),
+            quorum: wholeNumber(1, 100),
           })
           .refine((x) => (x.end === undefined) !== (x.duration === undefined), { message: 'expected exactly one of --end or --duration', path: ['end'] }),
         raw,

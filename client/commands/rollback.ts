@@ -21,7 +21,7 @@ import { resolveExplicitTarget } from '../../runbook/repeat.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, parseOptions } from '../errors.js';
-import { reason as reasonText, targetIdOf, withTarget as targetFlags } from '../options.js';
+import { reason as reasonText, targetIdOf, wholeNumber, withTarget as targetFlags } from '../options.js';
 import { eventLine, planLines, renderStatus, rollbackRowLine, slaLine, startLines } from '../render/rollback.js';
 import { readRunbookOrFail } from './runbook.js';
 
@@ -202,7 +202,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
     .option('--limit <n>', 'at most this many', '50')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const { limit, all } = parseOptions(z.object({ limit: z.coerce.number().int().min(1).max(1000), all: z.boolean().optional() }), raw);
+      const { limit, all } = parseOptions(z.object({ limit: wholeNumber(1, 1000), all: z.boolean().optional() }), raw);
       const rows = await listRollbacks(await c.connect(), { all, limit });
       if (c.opts.json) return c.out(JSON.stringify(rows));
       if (rows.length === 0) return c.out(all ? 'No rollbacks.' : 'No running rollbacks (use --all for finished ones).');

@@ -64,3 +64,19 @@ describe('free text on the command line', () => {
     assert.equal(printable('a\nb\u001b[31mc\u202e'), 'a b [31mc ');
   });
 });
+
+describe('numbers and names on the command line echo the bad value and the expected form', () => {
+  for (const [args, message] of [
+    [['rollback', 'list', '--limit', 'abc'], /^--limit: expected a whole number from 1 to 1000, got "abc"$/m],
+    [['rollback', 'list', '--limit', '0'], /^--limit: expected a whole number from 1 to 1000, got "0"$/m],
+    [['freeze', 'calendar', 'export', 'x.yaml', '--days', '1.5'], /^--days: expected a whole number from 1 to 3660, got "1.5"$/m],
+    [['rollback', 'status', '--env', 'PROD', '--service', 'api'], /^--env: expected a lowercase DNS-1123 label .*, got "PROD"$/m],
+  ] as const) {
+    it(`${args.join(' ')}: exit 2, ${String(message)}`, async () => {
+      const r = await cli([...args]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    });
+  }
+});
