@@ -1,6 +1,6 @@
 // `rearguard serve`: the HTTP API for machines. GET /v1/gate answers what `freeze check` answers
 // (200 allowed, 423 frozen, 503 unknown: a running freeze cannot be read) for CI pipelines and git
-// servers; GET /healthz; GET /metrics.
+// servers; GET /healthz (alive); GET /readyz (Temporal reachable); GET /metrics.
 import rateLimit from '@fastify/rate-limit';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DNS1123_LABEL } from '../runbook/names.js';
 import { issueLines, friendlyErrors } from '../runbook/issues.js';
 import { checkGate } from '../api/freezes.js';
+import { temporalHealth, type TemporalHealth } from '../api/health.js';
 import { OperationError } from '../api/errors.js';
 import { registerAlertIntake } from './alerts.js';
 import { httpStatusOf, internalError, logLine } from './http-errors.js';
@@ -96,7 +97,22 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
   return { app, registry };
 
   function routes(app: FastifyInstance): void {
+    // Liveness: the process answers. Readiness: it can reach Temporal (a load balancer or kubelet stops sending
+    // gate checks to an instance that would only answer 503); a change either way is logged once.
     app.get('/healthz', async () => ({ ok: true }));
+    let lastReachable: boolean | undefined;
+    // One check a second at most, however many probes and callers ask: /readyz cannot be used to flood Temporal.
+    let recent: { at: number; health: Promise<TemporalHealth> } | undefined;
+    app.get('/readyz', async (_req, reply) => {
+      if (!recent || Date.now() - recent.at > 1_000) recent = { at: Date.now(), health: temporalHealth(client) };
+      const health = await recent.health;
+      if (health.reachable !== lastReachable)
+        logLine(health.reachable ? 'info' : 'error', health.reachable ? 'Temporal is reachable' : 'Temporal is not reachable', {
+          ...(health.reachable ? {} : { error: health.error }),
+        });
+      lastReachable = health.reachable;
+      return reply.code(health.reachable ? 200 : 503).send({ ready: health.reachable, temporal: health.reachable ? 'reachable' : 'unreachable' });
+    });
     app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
     const gateLimit = perMinute(limits.gatePerMinute);
     app.get('/v1/gate', { config: gateLimit ? { rateLimit: gateLimit } : {} }, async (req, reply) => {

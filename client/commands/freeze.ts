@@ -55,8 +55,8 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .description('Freeze deploys for environments/services until an end time (idempotent by --name)')
     .requiredOption('--name <name>', 'window name, e.g. black-friday (the workflow is freeze:<name>)')
     .requiredOption('--env <list>', 'environments, comma-separated, or *')
-    .option('--service <list>', 'services, comma-separated, or * (default)', '*')
-    .option('--start <time>', 'when it starts, e.g. 2026-11-26T00:00 in --tz (default now)', 'now')
+    .option('--service <list>', 'services, comma-separated, or * for all', '*')
+    .option('--start <time>', 'when it starts, e.g. 2026-11-26T00:00 in --tz, or now', 'now')
     .option('--end <time>', 'when it ends, e.g. 2026-12-01T08:00 in --tz')
     .option('--duration <d>', 'or how long it lasts from its start, e.g. 3d')
     .option('--tz <zone>', 'IANA time zone of --start/--end', Intl.DateTimeFormat().resolvedOptions().timeZone)
@@ -217,6 +217,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
   const exception = freeze.command('exception').description('Exceptions to a freeze for a specific change (e.g. a bug fix)');
   exception
     .command('request')
+    .description('Ask for an exception for one change (PR, commit, ticket): once approved, the gate lets it through for --valid-for')
     .requiredOption('--name <name>', 'window name, or freeze ID')
     .requiredOption('--change <id>', 'change ID (PR, commit, ticket) the exception is for')
     .requiredOption('--reason <text>', 'why this change cannot wait')
@@ -246,6 +247,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     });
   exception
     .command('approve')
+    .description("Approve a requested exception (one of the freeze's exception approvers, not the requester)")
     .requiredOption('--name <name>', 'window name, or freeze ID')
     .requiredOption('--change <id>', 'change ID')
     .action(async (raw: Record<string, unknown>) => {
