@@ -48,6 +48,10 @@ export async function rollback(input: RollbackInput): Promise<RollbackStatus> {
   const outcome = r.outcome;
   status.outcome = outcome;
   status.phase = 'done';
+  // Nothing runs after a rejection, an approval timeout or an already-restored target: its steps and checks
+  // read as skipped, not as still to come. State only: no command changes.
+  if (outcome === 'rejected' || outcome === 'approval-timeout' || outcome === 'already-restored')
+    for (const item of [...status.steps, ...status.verify]) if (item.state === 'pending') item.state = 'skipped';
   // Visible in `rollback list` (visibility) without asking a worker. patched: a run that ended before this
   // existed replays (e.g. for a status query) without it.
   if (patched('outcome-memo')) upsertMemo({ outcome });

@@ -7,7 +7,11 @@ import type { AuditEvent, ItemStatus, RollbackStatus, Trigger } from '../../runb
 
 const MARK: Record<ItemStatus['state'], string> = { pending: '·', running: '▶', succeeded: '✓', failed: '✗', skipped: '-' };
 
+/** Outcomes in which nothing was restored, so the restore SLA does not apply. */
+const NOTHING_RESTORED = new Set(['rejected', 'approval-timeout', 'already-restored']);
+
 export function slaLine(s: RollbackStatus, now = Date.now()): string {
+  if (s.outcome && NOTHING_RESTORED.has(s.outcome)) return `SLA ${s.sla.target}: not applicable (${s.outcome}: nothing was restored)`;
   const end = s.endedAt ? Date.parse(s.endedAt) : now;
   const elapsed = end - Date.parse(s.startedAt);
   const remaining = Date.parse(s.sla.deadline) - end;

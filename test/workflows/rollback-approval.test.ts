@@ -9,6 +9,7 @@ import { approvePlanUpdate, approveUpdate, rejectUpdate, statusQuery } from '../
 import { useTemporalEnv } from '../helpers/harness.js';
 import { actions, outcomeOf, phase, poll, rollbackHarness } from '../helpers/rollback.js';
 import { makeRunbook } from '../helpers/runbooks.js';
+import { slaLine } from '../../client/render/rollback.js';
 
 useTemporalEnv();
 const { histories, withRollback } = rollbackHarness();
@@ -84,6 +85,12 @@ describe('rollback workflow', () => {
       assert.equal(calls.steps.length, 0);
       assert.ok(actions(calls.audit).includes('rollback.rejected'));
       assert.equal(calls.audit.find((e) => e.action === 'rollback.rejected')?.actor, 'carol');
+      assert.deepEqual(
+        [...s.steps, ...s.verify].map((i) => i.state),
+        [...s.steps, ...s.verify].map(() => 'skipped'),
+        'steps and checks that never ran read as skipped, not pending',
+      );
+      assert.match(slaLine(s), /^SLA \S+: not applicable \(rejected: nothing was restored\)$/);
     });
   });
 
