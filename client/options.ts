@@ -2,7 +2,7 @@
 // message) in every command that takes it.
 import type { Command } from 'commander';
 import { z } from 'zod';
-import type { DurationRange } from '../runbook/duration.js';
+import { checkDuration, durationText, type DurationRange } from '../runbook/duration.js';
 import { durationField } from '../runbook/schema.js';
 import { ACTOR, ACTOR_HINT, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable } from '../runbook/names.js';
 import { parseOptions } from './errors.js';
@@ -33,6 +33,28 @@ export const actorName = z.string().regex(ACTOR, ACTOR_HINT);
  * `--flag: expected a duration like 90s, 5m, 2h (at most 366d), got "x"` with exit code 2.
  */
 export const durationOption = (range: DurationRange) => durationField(range);
+
+/** An instant in ISO 8601 with its zone (`2026-11-29T08:00Z`, `...+01:00`), or a day (`2026-11-29`, from 00:00 UTC). */
+const INSTANT = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2}))?$/;
+
+/**
+ * `--since`: a duration back from now (`24h`, `7d`, within `range`) or a time (`2026-11-29T08:00Z`,
+ * `2026-11-29`). Gives the cutoff in epoch milliseconds and how to say it (`in the last 24h`).
+ */
+export const sinceOption = (range: DurationRange) =>
+  z.string().transform((text, ctx) => {
+    const t = text.trim();
+    if (/^\d{4}-/.test(t)) {
+      const ms = INSTANT.test(t) ? Date.parse(t.length === 10 ? `${t}T00:00Z` : t) : NaN;
+      if (Number.isFinite(ms)) return { cutoffMs: ms, text: `since ${new Date(ms).toISOString()}` };
+      ctx.addIssue({ code: 'custom', message: `expected a time like 2026-11-29T08:00Z (with its zone) or a day like 2026-11-29, got ${JSON.stringify(text)}` });
+      return z.NEVER;
+    }
+    const d = checkDuration(t, range);
+    if (d.ok) return { cutoffMs: Date.now() - d.ms, text: `in the last ${durationText(d.ms)}` };
+    ctx.addIssue({ code: 'custom', message: `${d.message}; or a time like 2026-11-29T08:00Z` });
+    return z.NEVER;
+  });
 
 /** A comma-separated list, each item matching `re`: `--env prod,staging`. */
 export const list = (re: RegExp, what: string) =>

@@ -3,10 +3,10 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { readAuditFile } from '../../api/audit-file.js';
-import { DURATION_LIMITS, durationText } from '../../runbook/duration.js';
+import { DURATION_LIMITS } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
 import { failed, parseOptions } from '../errors.js';
-import { durationOption } from '../options.js';
+import { sinceOption } from '../options.js';
 import { auditLine } from '../render/audit.js';
 
 export const defaultAuditFile = (env: NodeJS.ProcessEnv): string => env.REARGUARD_AUDIT_FILE ?? '.rearguard/audit.jsonl';
@@ -15,7 +15,7 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
   program
     .command('audit')
     .description('Who rolled back or froze what, when and why (reads the audit trail the worker writes)')
-    .option('--since <duration>', 'only events newer than this, e.g. 24h or 7d')
+    .option('--since <when>', 'only events from then on: a duration back from now (24h, 7d) or a time (2026-11-29T08:00Z, 2026-11-29)')
     .option('--service <service>', 'only this service')
     .option('--env <environment>', 'only this environment')
     .option('--actor <actor>', 'only events by this person or system')
@@ -26,7 +26,7 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const o = parseOptions(
         z.object({
-          since: durationOption(DURATION_LIMITS.lookback).optional(),
+          since: sinceOption(DURATION_LIMITS.lookback).optional(),
           service: z.string().optional(),
           env: z.string().optional(),
           actor: z.string().optional(),
@@ -36,7 +36,7 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
         }),
         raw,
       );
-      const cutoff = o.since !== undefined ? Date.now() - o.since : -Infinity;
+      const cutoff = o.since?.cutoffMs ?? -Infinity;
       const file = await readAuditFile(o.file);
       if (!file.exists) {
         throw failed(
@@ -60,7 +60,7 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
         for (const e of events) c.out(JSON.stringify(e));
         return;
       }
-      if (events.length === 0) return c.out(`No audit events${o.since !== undefined ? ` in the last ${durationText(o.since)}` : ''} in ${o.file}.`);
+      if (events.length === 0) return c.out(`No audit events${o.since ? ` ${o.since.text}` : ''} in ${o.file}.`);
       for (const e of events) c.out(auditLine(e));
     });
 }
