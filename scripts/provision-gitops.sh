@@ -7,21 +7,8 @@
 #
 # usage: scripts/provision-gitops.sh [crds] [tofu]     (no argument: all)
 #        REARGUARD_FORCE_TOFU=1 builds and links OpenTofu even when a terraform is on PATH.
-#
-# Versions: the newest releases whose go.mod the installed Go (1.26) accepts; `go mod download` refuses a
-# module whose go.mod asks for a newer Go (Argo CD v3.6 and source/kustomize-controller v1.10 ask for 1.27).
-# source-controller and kustomize-controller v1.9 are one Flux release line and serve only the v1 APIs
-# of GitRepository and Kustomization (the v1beta* versions are gone). helm-controller v1.6 belongs to the
-# same line (its go.mod requires source-controller/api v1.9.0, as kustomize-controller v1.9.6's does) and
-# serves HelmRelease v2 (storage) and v2beta2. The module proxy we reach serves only some helm-controller
-# versions (v1.4.0, v1.4.3, v1.6.4 answered; v1.4.4, v1.5.0, v1.6.5, v1.7.x gave 403): pick one of those.
+# Versions (and why those): scripts/versions.sh.
 set -euo pipefail
-
-ARGOCD_VERSION="${ARGOCD_VERSION:-v3.5.7}"
-FLUX_SOURCE_VERSION="${FLUX_SOURCE_VERSION:-v1.9.6}"
-FLUX_KUSTOMIZE_VERSION="${FLUX_KUSTOMIZE_VERSION:-v1.9.6}"
-FLUX_HELM_VERSION="${FLUX_HELM_VERSION:-v1.6.4}"
-OPENTOFU_VERSION="${OPENTOFU_VERSION:-v1.12.6}"
 
 # shellcheck source=scripts/provision-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/provision-lib.sh"

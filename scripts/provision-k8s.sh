@@ -5,15 +5,8 @@
 # cached outside the clone, keyed by version, like scripts/provision.sh; .tools/bin holds symlinks.
 #
 # usage: scripts/provision-k8s.sh [kubernetes] [etcd] [kwok] [helm]     (no argument: all)
-#
-# Versions: Kubernetes 1.34 is the lowest release the module proxy serves that is in our range, and the
-# closest to the preinstalled kubectl (1.32); helm 3.19 and etcd 3.6 are the lines built against it.
+# Versions: scripts/versions.sh.
 set -euo pipefail
-
-KUBERNETES_VERSION="${KUBERNETES_VERSION:-v1.34.4}"
-ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
-KWOK_VERSION="${KWOK_VERSION:-v0.7.0}"
-HELM_VERSION="${HELM_VERSION:-v3.19.5}"
 
 # shellcheck source=scripts/provision-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/provision-lib.sh"

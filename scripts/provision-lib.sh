@@ -6,6 +6,9 @@ CACHE="${REARGUARD_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rearguard}"
 BIN="$ROOT/.tools/bin"
 mkdir -p "$BIN" "$CACHE"
 
+# shellcheck source=scripts/versions.sh
+source "$ROOT/scripts/versions.sh"
+
 log() { printf '[provision] %s\n' "$*" >&2; }
 need() { command -v "$1" >/dev/null 2>&1 || { log "error: '$1' is required to build $2 but is not on PATH"; exit 1; }; }
 

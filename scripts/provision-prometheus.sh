@@ -16,9 +16,6 @@
 # binary changed so that it finds its default templates outside /usr/share (see relocate_templates).
 set -euo pipefail
 
-PROMETHEUS_VERSION="${PROMETHEUS_VERSION:-2.42.0}"
-ALERTMANAGER_VERSION="${ALERTMANAGER_VERSION:-0.25.0}"
-
 # shellcheck source=scripts/provision-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/provision-lib.sh"
 

@@ -9,8 +9,6 @@ set -euo pipefail
 
 # shellcheck source=scripts/provision-lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/provision-lib.sh"
-TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
-TEST_SERVER_VERSION="${TEMPORAL_TEST_SERVER_VERSION:-1.38.0}"
 
 build_temporal() {
   CGO_ENABLED=0 GOBIN="$1/bin" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$TEMPORAL_CLI_VERSION"
