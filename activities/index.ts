@@ -1,5 +1,6 @@
 // All activities, built from their dependencies (samples-typescript's createActivities pattern), so
-// tests can pass their own audit file and environment, and workflows import only the type.
+// tests can pass their own audit file and environment, and workflows import only the type. Adding a
+// mechanism or a check: docs/architecture.md, "Where to add things".
 import type { Runbook, Step } from '../runbook/schema.js';
 import type { AuditEvent, CheckRequest, NotifyRequest, StepRequest, Target } from '../runbook/types.js';
 import { hasRelativeTarget } from '../runbook/repeat.js';

@@ -1,5 +1,5 @@
 // Every message of every workflow, defined once: the workflows set handlers for them and the client
-// sends them, so names and payload types cannot drift apart.
+// sends them, so names and payload types cannot drift apart. The contract layer: docs/architecture.md.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FreezeException, FreezeRedefinition, FreezeState } from '../runbook/freeze.js';
 import type { DrillReport } from '../runbook/drill.js';

@@ -1,4 +1,5 @@
-// Builds the `rearguard` program: global flags (README, "CLI") and one file per command group.
+// Builds the `rearguard` program: global flags (README, "CLI") and one file per command group, each of
+// which parses options, calls api/ and renders (docs/architecture.md, "Layers").
 import { Command, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerDrill } from './commands/drill.js';

@@ -1,5 +1,6 @@
 // Plain-JSON shapes that cross the workflow boundary (inputs, queries, audit events). No Date, Map
-// or Set: everything here is serialised into Temporal history as it is.
+// or Set: everything here is serialised into Temporal history as it is. The domain layer (it imports
+// nothing of Rearguard's above it): docs/architecture.md.
 import type { Runbook, Step, Check } from './schema.js';
 import type { Plan, RestoreRecord } from './plan.js';
 
