@@ -9,7 +9,7 @@ import { registerRollback } from './commands/rollback.js';
 import { registerRunbook } from './commands/runbook.js';
 import { registerUnfreeze } from './commands/unfreeze.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
-import { badInput } from './errors.js';
+import { EXIT, badInput, jsonError } from './errors.js';
 import { loadRunbookDir } from './runbook-dir.js';
 
 /** `serve` limits from the environment: whole numbers, 0 turns a rate limit off. */
@@ -35,9 +35,36 @@ async function checkRunbookDir(dir: string, c: CliContext): Promise<void> {
   }
 }
 
-export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: Command; context: () => CliContext | undefined } {
+/**
+ * commander reports a missing required option before an unknown one, so a typo (`--runbok x.yaml`) read as
+ * "required option '--runbook' not specified". The typo is the real mistake: report it first, with
+ * commander's own "unknown option" message and suggestion. (Hooks into commander 14's
+ * missingMandatoryOptionValue and unknownOption, which test/unit/cli-text-input.test.ts exercises.)
+ */
+class RearguardCommand extends Command {
+  override createCommand(name?: string): Command {
+    return new RearguardCommand(name);
+  }
+
+  missingMandatoryOptionValue(option: Option): void {
+    const self = this as unknown as { unknownOption(flag: string): void; args: string[] };
+    const known = (flag: string): boolean => {
+      const commands: Command[] = [];
+      for (let c: Command | null = this.parent; c; c = c.parent) commands.push(c);
+      return [this as Command, ...commands].some((c) => c.options.some((o) => o.long === flag || o.short === flag));
+    };
+    const typo = self.args.find((a) => a.startsWith('-') && a !== '-' && a !== '--' && !known(a.split('=')[0]));
+    if (typo) self.unknownOption(typo.split('=')[0]);
+    (Command.prototype as unknown as { missingMandatoryOptionValue(o: Option): void }).missingMandatoryOptionValue.call(this, option);
+  }
+}
+
+export function buildProgram(
+  env: NodeJS.ProcessEnv = process.env,
+  { jsonErrors = false }: { jsonErrors?: boolean } = {},
+): { program: Command; context: () => CliContext | undefined } {
   const defaults = globalDefaults(env);
-  const program = new Command('rearguard')
+  const program = new RearguardCommand('rearguard')
     .description('Durable rollbacks and release freezes on Temporal')
     .version('0.1.0')
     .addOption(new Option('--address <host:port>', 'Temporal frontend (env TEMPORAL_ADDRESS)').default(defaults.address))
@@ -45,7 +72,15 @@ export function buildProgram(env: NodeJS.ProcessEnv = process.env): { program: C
     .addOption(new Option('--task-queue <name>', 'Rearguard task queue (env REARGUARD_TASK_QUEUE)').default(defaults.taskQueue))
     .option('--as <actor>', 'who is acting, for approvals and the audit trail (env REARGUARD_ACTOR, default: OS user)')
     .option('--json', 'machine-readable output')
-    .showHelpAfterError('(run with --help for usage)')
+    .showHelpAfterError(jsonErrors ? false : '(run with --help for usage)')
+    // With --json, a usage mistake is one JSON object on stderr too (the hint to run --help is left out).
+    .configureOutput({
+      outputError: (text, write) => {
+        if (!jsonErrors) return write(text);
+        if (text.trim() === '(run with --help for usage)') return;
+        write(`${jsonError(EXIT.badInput, [text.trim().replace(/^error: /, '')])}\n`);
+      },
+    })
     .exitOverride();
 
   let context: CliContext | undefined;

@@ -17,6 +17,12 @@ export class CliError extends Error {
   }
 }
 
+const CODES: Record<number, string> = { 1: 'failed', 2: 'bad-input', 3: 'frozen' };
+
+/** An error as `--json` callers get it on stderr: one object, `code` stable for scripts, `message` for people. */
+export const jsonError = (exitCode: number, lines: string[]): string =>
+  JSON.stringify({ error: { code: CODES[exitCode] ?? 'failed', exitCode, message: lines.join('\n') } });
+
 export const badInput = (...lines: string[]): CliError => new CliError(EXIT.badInput, lines);
 export const failed = (...lines: string[]): CliError => new CliError(EXIT.failed, lines);
 

@@ -1,7 +1,7 @@
 // Entry point of `rearguard`: runs the program and maps every failure to an exit code and a message.
 import { CommanderError } from 'commander';
 import { buildProgram } from './cli.js';
-import { EXIT, asCliError, rootMessage } from './errors.js';
+import { EXIT, asCliError, jsonError, rootMessage } from './errors.js';
 
 /**
  * A reader that stops early (`rearguard audit --json | head`) is not a failure: the next write to the closed
@@ -18,7 +18,9 @@ export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: 
 export async function main(argv: string[] = process.argv): Promise<number> {
   endQuietlyOnClosedPipe(process.stdout);
   endQuietlyOnClosedPipe(process.stderr);
-  const { program, context } = buildProgram();
+  // --json anywhere on the line (commander reads global options after the subcommand too) makes errors JSON.
+  const json = argv.slice(2).includes('--json');
+  const { program, context } = buildProgram(process.env, { jsonErrors: json });
   try {
     await program.parseAsync(argv);
     return EXIT.ok;
@@ -29,10 +31,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     }
     const cli = asCliError(err);
     if (cli) {
-      for (const line of cli.lines) process.stderr.write(`${line}\n`);
+      if (json && cli.lines.length > 0) process.stderr.write(`${jsonError(cli.exitCode, cli.lines)}\n`);
+      else for (const line of cli.lines) process.stderr.write(`${line}\n`);
       return cli.exitCode;
     }
-    process.stderr.write(`rearguard: ${rootMessage(err)}\n`);
+    process.stderr.write(json ? `${jsonError(EXIT.failed, [rootMessage(err)])}\n` : `rearguard: ${rootMessage(err)}\n`);
     if (process.env.REARGUARD_DEBUG) console.error(err);
     return EXIT.failed;
   } finally {

@@ -80,3 +80,34 @@ describe('numbers and names on the command line echo the bad value and the expec
     });
   }
 });
+
+describe('usage mistakes', () => {
+  it('a mistyped required option is reported as unknown (with a suggestion), not as the missing one', async () => {
+    const r = await cli(['rollback', 'start', '--runbok', 'x.yaml', '--reason', 'r']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown option '--runbok'/);
+    assert.match(r.stderr, /Did you mean --runbook\?/);
+    assert.doesNotMatch(r.stderr, /required option/);
+    const missing = await cli(['rollback', 'start', '--reason', 'r']);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /required option '--runbook <file>' not specified/);
+  });
+
+  it('with --json every error is one JSON object on stderr: code, exit code, message', async () => {
+    for (const [args, code, exitCode, message] of [
+      [['rollback', 'list', '--limit', 'abc', '--json'], 'bad-input', 2, /--limit: expected a whole number/],
+      [['rollback', 'start', '--runbok', 'x.yaml', '--json'], 'bad-input', 2, /unknown option '--runbok'/],
+      [['rollback', 'start', '--json'], 'bad-input', 2, /required option '--runbook <file>'/],
+      [['--json', 'rollback', 'status', '--env', 'dev', '--service', 'api'], 'failed', 1, /cannot reach Temporal at 127\.0\.0\.1:1/],
+    ] as const) {
+      const r = await cli([...args]);
+      assert.equal(r.code, exitCode, `${args.join(' ')}: ${r.stderr}`);
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line: ${r.stderr}`);
+      const e = (JSON.parse(lines[0]) as { error: { code: string; exitCode: number; message: string } }).error;
+      assert.equal(e.code, code);
+      assert.equal(e.exitCode, exitCode);
+      assert.match(e.message, message);
+    }
+  });
+});
