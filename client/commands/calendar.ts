@@ -25,7 +25,13 @@ export function registerCalendar(freeze: Command, ctx: () => CliContext): void {
     .argument('<file>', 'FreezeCalendar YAML file')
     .action(async (file: string) => {
       const c = ctx();
-      const cal = await readCalendarOrFail(file);
+      // With --json, an invalid file is data too (like `runbook validate --json`): its problems on stdout, exit 2.
+      const loaded = c.opts.json ? await loadCalendar(file) : undefined;
+      if (loaded && !loaded.ok) {
+        c.out(JSON.stringify({ file, valid: false, problems: loaded.problems }));
+        throw badInput();
+      }
+      const cal = loaded?.ok ? loaded.value : await readCalendarOrFail(file);
       const plan = planCalendar(cal);
       c.out(c.opts.json ? JSON.stringify({ file, valid: true, calendar: cal }) : validLine(file, cal, plan));
     });

@@ -111,3 +111,24 @@ describe('usage mistakes', () => {
     }
   });
 });
+
+describe('validate --json', () => {
+  it('an invalid runbook or calendar is data on stdout (valid: false, every problem), exit 2, nothing on stderr', async () => {
+    const { mkdtemp, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const file = join(await mkdtemp(join(tmpdir(), 'rearguard-validate-')), 'bad.yaml');
+    await writeFile(file, 'apiVersion: rearguard/v1\nkind: FreezeCalendar\nmetadata: {name: x}\nspec: {windows: [{name: A}]}\n');
+    for (const args of [
+      ['freeze', 'calendar', 'validate', file, '--json'],
+      ['runbook', 'validate', file, '--json'],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.equal(r.stderr, '', args.join(' '));
+      const out = JSON.parse(r.stdout) as { file: string; valid: boolean; problems: string[] };
+      assert.equal(out.valid, false);
+      assert.equal(out.file, file);
+      assert.ok(out.problems.length > 0 && out.problems.every((p) => /^[\w.[\]]+: /.test(p)), out.problems.join('\n'));
+    }
+  });
+});
