@@ -182,5 +182,5 @@ export const requestFreezeException = (
 ): Promise<FreezeException> => onFreeze(client, id, 'request an exception', (h) => h.executeUpdate(requestExceptionUpdate, { args: [req] }));
 
 /** An approver's approval of a requested exception. */
-export const approveFreezeException = (client: Client, id: string, req: { actor: string; changeId: string }): Promise<FreezeException> =>
+export const approveFreezeException = (client: Client, id: string, req: { actor: string; changeId: string; reason: string }): Promise<FreezeException> =>
   onFreeze(client, id, 'approve the exception', (h) => h.executeUpdate(approveExceptionUpdate, { args: [req] }));

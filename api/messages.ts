@@ -36,7 +36,8 @@ export const liftFreezeUpdate = defineUpdate<FreezeState, [{ actor: string; reas
 export const requestExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; reason: string; changeId: string; validFor: number }]>(
   'requestException',
 );
-export const approveExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; changeId: string }]>('approveException');
+/** reason: why the approver lets the change through (optional only for clients older than it). */
+export const approveExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; changeId: string; reason?: string }]>('approveException');
 /** A FreezeCalendar's new definition of one of its windows (`freeze calendar apply` after an edit). */
 export const redefineFreezeUpdate = defineUpdate<FreezeState, [FreezeRedefinition]>('redefine');
 /** Gradual unfreeze: open one environment of a freeze (its gate allows deploys there), or close it again. */

@@ -250,10 +250,11 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .description("Approve a requested exception (one of the freeze's exception approvers, not the requester)")
     .requiredOption('--name <name>', 'window name, or freeze ID')
     .requiredOption('--change <id>', 'change ID')
+    .requiredOption('--reason <text>', 'why this change may go out during the freeze: kept in the audit trail')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name: freezeRef, change: z.string().min(1) }), raw);
-      const e = await approveFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change });
+      const o = parseOptions(z.object({ name: freezeRef, change: z.string().min(1), reason: reasonText }), raw);
+      const e = await approveFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change, reason: o.reason });
       c.out(c.opts.json ? JSON.stringify(e) : exceptionApprovedLine(e));
     });
 

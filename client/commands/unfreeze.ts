@@ -132,10 +132,13 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
       renderUnfreeze(s).forEach((l) => c.out(l));
     });
 
-  const decision = (name: 'advance' | 'abort' | 'approve', description: string, reasonRequired: boolean) => {
-    const cmd = unfreeze.command(name).description(description).requiredOption('--freeze <name>', 'window name or freeze ID');
-    if (reasonRequired) cmd.requiredOption('--reason <text>', 'why (kept in the audit trail)');
-    else cmd.option('--reason <text>', 'why (kept in the audit trail)', 'approved');
+  // Every human decision carries a reason (kept in the audit trail), as rollback approve and freeze lift do.
+  const decision = (name: 'advance' | 'abort' | 'approve', description: string) => {
+    const cmd = unfreeze
+      .command(name)
+      .description(description)
+      .requiredOption('--freeze <name>', 'window name or freeze ID')
+      .requiredOption('--reason <text>', 'why (kept in the audit trail)');
     cmd.action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ freeze: freezeRef, reason }), raw);
@@ -151,7 +154,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
       if (s.phase === 'freeze-ended' || s.phase === 'error') throw new CliError(EXIT.failed, renderUnfreeze(s));
     });
   };
-  decision('advance', 'After a failed gate and a fix: open the failed environment again and soak it again', true);
-  decision('abort', 'Stop the ladder: the environments not yet open stay frozen', true);
-  decision('approve', 'Let the next environment open (with --approve-each; approvers only, not the requester)', false);
+  decision('advance', 'After a failed gate and a fix: open the failed environment again and soak it again');
+  decision('abort', 'Stop the ladder: the environments not yet open stay frozen');
+  decision('approve', 'Let the next environment open (with --approve-each; approvers only, not the requester)');
 }

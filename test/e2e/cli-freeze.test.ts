@@ -104,10 +104,18 @@ describe('release freeze from the CLI', () => {
         .code,
       0,
     );
-    const self = await rearguard(['freeze', 'exception', 'approve', '--name', 'black-friday', '--change', 'PR-1234', '--as', 'dave'], e);
+    const self = await rearguard(['freeze', 'exception', 'approve', '--name', 'black-friday', '--change', 'PR-1234', '--as', 'dave', '--reason', 'mine'], e);
     assert.equal(self.code, 1);
     assert.match(self.stderr, /dave cannot approve freeze exceptions/);
-    assert.equal((await rearguard(['freeze', 'exception', 'approve', '--name', 'black-friday', '--change', 'PR-1234', '--as', 'rm-bo'], e)).code, 0);
+    assert.equal(
+      (
+        await rearguard(
+          ['freeze', 'exception', 'approve', '--name', 'black-friday', '--change', 'PR-1234', '--as', 'rm-bo', '--reason', 'payment fix, reviewed'],
+          e,
+        )
+      ).code,
+      0,
+    );
     assert.equal(
       (await rearguard(['freeze', 'check', '--env', 'prod', '--service', 'payments', '--change', 'PR-1234'], e)).code,
       0,
@@ -150,6 +158,7 @@ describe('release freeze from the CLI', () => {
         'freeze.lifted by rm-ann',
       ],
     );
+    assert.equal(audit.find((x) => x.action === 'freeze.exception-approved')?.reason, 'payment fix, reviewed', "the approver's reason is kept");
   });
 
   it('the git pre-receive hook rejects pushes to protected branches while frozen, and lets an excepted change through', async () => {
@@ -206,7 +215,7 @@ describe('release freeze from the CLI', () => {
     assert.equal((await push('feature/x')).exitCode, 0, 'unprotected branches are not gated');
 
     await rearguard(['freeze', 'exception', 'request', '--name', 'checkout-rca', '--change', 'PR-77', '--reason', 'the fix', '--as', 'dave'], e);
-    await rearguard(['freeze', 'exception', 'approve', '--name', 'checkout-rca', '--change', 'PR-77', '--as', 'rm-bo'], e);
+    await rearguard(['freeze', 'exception', 'approve', '--name', 'checkout-rca', '--change', 'PR-77', '--as', 'rm-bo', '--reason', 'the RCA fix'], e);
     const excepted = await push('main', '-o', 'change=PR-77');
     assert.equal(excepted.exitCode, 0, excepted.stderr);
 

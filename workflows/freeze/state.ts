@@ -260,11 +260,11 @@ export class FreezeRun {
     );
     setHandler(
       approveExceptionUpdate,
-      ({ actor, changeId }) => {
+      ({ actor, changeId, reason }) => {
         const e = this.find(changeId)!;
         e.approvals.push({ actor, time: now() });
         if (e.approvals.length >= state.quorum) e.status = 'approved';
-        this.audit(e.status === 'approved' ? 'freeze.exception-approved' : 'freeze.exception-vote', actor, `exception for ${changeId}`, {
+        this.audit(e.status === 'approved' ? 'freeze.exception-approved' : 'freeze.exception-vote', actor, reason ?? `exception for ${changeId}`, {
           changeId,
           approvals: e.approvals.length,
           quorum: state.quorum,

@@ -82,7 +82,7 @@ export async function climb(u: UnfreezeRun, e: EnvironmentStatus): Promise<RungE
           u.audit('unfreeze.approval-requested', 'rearguard', `opening ${e.environment} needs an approver`, { approvers: u.approvers }, e.environment);
           await u.tell(
             'unfreeze-approval-requested',
-            `Gradual unfreeze of ${u.freezeName}: ${status.environments[status.current - 1].environment} soaked healthy; ${e.environment} opens when an approver runs: rearguard unfreeze approve --freeze ${u.freezeName}`,
+            `Gradual unfreeze of ${u.freezeName}: ${status.environments[status.current - 1].environment} soaked healthy; ${e.environment} opens when an approver runs: rearguard unfreeze approve --freeze ${u.freezeName} --reason "..."`,
             e.environment,
           );
           await condition(() => e.approvedBy !== undefined || u.aborted !== undefined);
