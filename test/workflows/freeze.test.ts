@@ -69,6 +69,16 @@ describe('freezeWindow workflow', () => {
     });
   });
 
+  it('a window without exception approvers refuses an exception request at once, saying why', async () => {
+    await withFreeze({ exceptions: { approvers: [], quorum: 1 } }, async (h) => {
+      await assert.rejects(
+        h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-1', validFor: 3_600_000 }] }),
+        (err: Error & { cause?: Error }) => /has no exception approvers, so no exception can be approved/.test(err.cause?.message ?? err.message),
+      );
+      assert.deepEqual((await h.query(freezeStateQuery)).exceptions, [], 'nothing is left pending');
+    });
+  });
+
   it('exceptions: no self-approval, approvers only, one vote each; approved ones expire', async () => {
     await withFreeze({ exceptions: { approvers: ['rm-bo', 'rm-cy', 'rm-di'], quorum: 2 } }, async (h) => {
       const e = await h.executeUpdate(requestExceptionUpdate, {

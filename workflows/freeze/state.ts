@@ -255,6 +255,11 @@ export class FreezeRun {
           if (typeof validFor !== 'number' || !(validFor > 0 && validFor <= MAX_FREEZE_MS))
             throw new Error(`validFor: expected milliseconds between 1 and ${MAX_FREEZE_MS} (${durationText(MAX_FREEZE_MS)}), got ${JSON.stringify(validFor)}`);
           if (this.find(changeId)) throw new Error(`an exception for change ${changeId} was already requested`);
+          // Nobody could ever approve it: say so now instead of leaving a request pending for good.
+          if (state.approvers.length === 0)
+            throw new Error(
+              `freeze ${state.name} has no exception approvers, so no exception can be approved; start the freeze with --approvers (or exceptions.approvers in its calendar), or lift it`,
+            );
         },
       },
     );
