@@ -139,7 +139,16 @@ export interface GateDecision {
   service: string;
   change?: string;
   /** The windows that block this change. */
-  blockedBy: { id: string; name: string; reason: string; end: string; timezone?: string; actor: string }[];
+  blockedBy: {
+    id: string;
+    name: string;
+    reason: string;
+    end: string;
+    timezone?: string;
+    actor: string;
+    /** An exception for this change is requested and waits for approvals (or has expired). */
+    exception?: { status: 'pending' | 'expired'; approvals: number; quorum: number; approvers: string[] };
+  }[];
   /** Windows that would block it, but an approved exception lets this change through. */
   exceptedBy: { id: string; name: string; changeId: string; validUntil: string }[];
 }
@@ -158,7 +167,27 @@ export function evaluateGate(windows: FreezeState[], q: { environment: string; s
     if (!active || !covers(w.scope, q.environment, q.service)) continue;
     const exception = q.change ? w.exceptions.find((e) => e.changeId === q.change && e.status === 'approved' && nowMs < Date.parse(e.validUntil)) : undefined;
     if (exception) decision.exceptedBy.push({ id: w.id, name: w.name, changeId: exception.changeId, validUntil: exception.validUntil });
-    else decision.blockedBy.push({ id: w.id, name: w.name, reason: w.reason, end: w.end, ...(w.timezone ? { timezone: w.timezone } : {}), actor: w.actor });
+    else {
+      const requested = q.change ? w.exceptions.find((e) => e.changeId === q.change) : undefined;
+      decision.blockedBy.push({
+        id: w.id,
+        name: w.name,
+        reason: w.reason,
+        end: w.end,
+        ...(w.timezone ? { timezone: w.timezone } : {}),
+        actor: w.actor,
+        ...(requested
+          ? {
+              exception: {
+                status: requested.status === 'pending' ? ('pending' as const) : ('expired' as const),
+                approvals: requested.approvals.length,
+                quorum: w.quorum,
+                approvers: w.approvers.filter((a) => a !== requested.requestedBy),
+              },
+            }
+          : {}),
+      });
+    }
   }
   decision.allowed = decision.blockedBy.length === 0;
   return decision;

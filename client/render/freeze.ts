@@ -53,6 +53,20 @@ const unreadableLine = (u: UnreadableFreeze) => `  ${u.id === '*' ? 'running fre
 export const failedOpenWarning = (d: GateAnswer, actor: string): string =>
   `rearguard: warning: the freeze gate failed open for ${d.environment}/${d.service}${d.change ? ` change ${d.change}` : ''} (--fail-open, by ${actor}): ${d.unreadable.map((u) => `${u.id}: ${u.error}`).join('; ')}`;
 
+/** What to do next about the first blocking window: ask for an exception, or chase the one already asked for. */
+function exceptionHint(d: GateAnswer): string[] {
+  const w = d.blockedBy[0];
+  const ref = windowRef(w);
+  if (w.exception?.status === 'pending')
+    return [
+      `The exception for ${d.change} is pending (${w.exception.approvals}/${w.exception.quorum} approval(s)); an approver (${w.exception.approvers.join(', ') || 'none configured'}) runs:`,
+      `  rearguard freeze exception approve --name ${ref} --change ${d.change} --reason "..."`,
+    ];
+  if (w.exception?.status === 'expired')
+    return [`The exception for ${d.change} has expired; ask again: rearguard freeze exception request --name ${ref} --change ${d.change} --reason "..."`];
+  return [`To ask for an exception: rearguard freeze exception request --name ${ref} --change ${d.change ?? '<CHANGE-ID>'} --reason "..."`];
+}
+
 /** The gate's answer for a person or a CI log. */
 export function describeDecision(d: GateAnswer): string[] {
   const target = `${d.environment}/${d.service}${d.change ? ` change ${d.change}` : ''}`;
@@ -79,7 +93,7 @@ export function describeDecision(d: GateAnswer): string[] {
   return [
     `FROZEN: ${target} is blocked by a release freeze`,
     ...d.blockedBy.map((w) => `  ${w.name}: ${w.reason} (by ${w.actor}) until ${localTime(w.end)}`),
-    `To ask for an exception: rearguard freeze exception request --name ${windowRef(d.blockedBy[0])} --change <CHANGE-ID> --reason "..."`,
+    ...exceptionHint(d),
     ...(d.unreadable.length ? [`(also ${d.unreadable.length} running freeze(s) could not be read:)`, ...d.unreadable.map(unreadableLine)] : []),
   ];
 }

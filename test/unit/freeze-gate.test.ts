@@ -73,3 +73,31 @@ describe('freeze gate', () => {
     assert.equal(evaluateGate([approved, window('rca')], q('prod', 'payments', 'PR-1'), NOW).allowed, false, 'another window still blocks');
   });
 });
+
+describe('freeze check while an exception is pending', () => {
+  const pending = {
+    changeId: 'PR-7',
+    requestedBy: 'dave',
+    reason: 'hotfix',
+    requestedAt: '2026-11-27T11:00:00Z',
+    validUntil: '2026-11-27T15:00:00Z',
+    approvals: [],
+    status: 'pending' as const,
+  };
+  it('names the pending exception and who can approve it, instead of suggesting another request', async () => {
+    const { describeDecision } = await import('../../client/render/freeze.js');
+    const w = [window('black-friday', { exceptions: [pending], approvers: ['rm-bo', 'dave'], quorum: 1 })];
+    const d = evaluateGate(w, q('prod', 'payments', 'PR-7'), NOW);
+    assert.deepEqual(d.blockedBy[0].exception, { status: 'pending', approvals: 0, quorum: 1, approvers: ['rm-bo'] });
+    const text = describeDecision({ ...d, result: 'frozen', unreadable: [] }).join('\n');
+    assert.match(text, /The exception for PR-7 is pending \(0\/1 approval\(s\)\); an approver \(rm-bo\) runs:/);
+    assert.match(text, /rearguard freeze exception approve --name black-friday --change PR-7 --reason/);
+    assert.doesNotMatch(text, /exception request/);
+  });
+  it('another change still gets the hint to ask for one', async () => {
+    const { describeDecision } = await import('../../client/render/freeze.js');
+    const d = evaluateGate([window('black-friday', { exceptions: [pending] })], q('prod', 'payments', 'PR-8'), NOW);
+    assert.equal(d.blockedBy[0].exception, undefined);
+    assert.match(describeDecision({ ...d, result: 'frozen', unreadable: [] }).join('\n'), /exception request --name black-friday --change PR-8/);
+  });
+});
