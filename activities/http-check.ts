@@ -1,6 +1,7 @@
 // The `http` verify check: the endpoint must answer the expected status `successes` times in a row,
 // polled every `interval` until the check's timeout, then it fails with the last observation.
-import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
+import { Context, sleep } from '@temporalio/activity';
+import { checkFailed } from './errors.js';
 import { durationText } from '../runbook/duration.js';
 import type { HttpCheck } from '../runbook/schema.js';
 import { send } from './http.js';
@@ -30,7 +31,7 @@ export async function runHttpCheck(check: HttpCheck): Promise<Record<string, unk
     if (streak >= check.successes) return { url: label, status: check.expectStatus, polls };
     if (Date.now() + intervalMs > deadline) {
       const want = `${check.expectStatus}${check.successes > 1 ? ` ${check.successes} times in a row` : ''}`;
-      throw ApplicationFailure.nonRetryable(`${check.method} ${label}: expected ${want} within ${durationText(budgetMs)}; last: ${last}`, 'CheckFailed');
+      throw checkFailed(`${check.method} ${label}: expected ${want} within ${durationText(budgetMs)}; last: ${last}`);
     }
     // Activity sleep is cancelled with the activity: a cancelled rollback stops polling at once.
     await sleep(intervalMs);

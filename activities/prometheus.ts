@@ -6,7 +6,7 @@ import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
 import type { SloEvaluation } from '../runbook/slo-guard.js';
 import { durationText, formatDuration } from '../runbook/duration.js';
 import type { Check, Runbook } from '../runbook/schema.js';
-import { configurationError, excerpt } from './errors.js';
+import { checkFailed, configurationError, excerpt } from './errors.js';
 import { send } from './http.js';
 import type { Clusters } from './targets.js';
 import type { Env } from './secrets.js';
@@ -118,9 +118,8 @@ export async function runPrometheusCheck(env: Env, check: PrometheusCheck): Prom
     ctx.heartbeat({ polls, value: last ?? null, holdingMs: holdingSince === undefined ? 0 : now - holdingSince });
     if (holdingSince !== undefined && now - holdingSince >= forMs) return { query: check.query, value: last, held: formatDuration(now - holdingSince), polls };
     if (now + pollMs > deadline || (holdingSince === undefined && now + forMs > deadline)) {
-      throw ApplicationFailure.nonRetryable(
+      throw checkFailed(
         `prometheus check: expected ${want} within ${formatDuration(budgetMs)}; last value ${last === undefined ? 'none (no data)' : last} (query ${check.query})`,
-        'CheckFailed',
       );
     }
     await sleep(pollMs);
