@@ -15,9 +15,15 @@ export function endQuietlyOnClosedPipe(stream: NodeJS.WriteStream, exit: (code: 
   });
 }
 
+let pipesGuarded = false;
+
 export async function main(argv: string[] = process.argv): Promise<number> {
-  endQuietlyOnClosedPipe(process.stdout);
-  endQuietlyOnClosedPipe(process.stderr);
+  // Once per process: tests call main() many times in one process, and listeners must not pile up.
+  if (!pipesGuarded) {
+    pipesGuarded = true;
+    endQuietlyOnClosedPipe(process.stdout);
+    endQuietlyOnClosedPipe(process.stderr);
+  }
   // --json anywhere on the line (commander reads global options after the subcommand too) makes errors JSON.
   const json = argv.slice(2).includes('--json');
   const { program, context } = buildProgram(process.env, { jsonErrors: json });
