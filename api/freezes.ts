@@ -9,7 +9,7 @@ import type { FreezeException, FreezeState, FreezeWindowInput } from '../runbook
 import { gateAnswer, type FreezeSnapshot, type GateAnswer, type GateQuery, type UnreadableFreeze } from '../runbook/gate.js';
 import { failure, opError, rootMessage, wedgedError, wedgeOf } from './errors.js';
 import { freezeWorkflowId } from './ids.js';
-import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, requestExceptionUpdate } from './messages.js';
+import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, rejectExceptionUpdate, requestExceptionUpdate } from './messages.js';
 import { wedgedRun } from './wedged.js';
 
 /** How long one freeze's Query (and the listing) may take before the freeze counts as unreadable. */
@@ -184,3 +184,7 @@ export const requestFreezeException = (
 /** An approver's approval of a requested exception. */
 export const approveFreezeException = (client: Client, id: string, req: { actor: string; changeId: string; reason: string }): Promise<FreezeException> =>
   onFreeze(client, id, 'approve the exception', (h) => h.executeUpdate(approveExceptionUpdate, { args: [req] }));
+
+/** Rejects a requested exception, or revokes an approved one (the gate blocks the change again at once). */
+export const rejectFreezeException = (client: Client, id: string, req: { actor: string; changeId: string; reason: string }): Promise<FreezeException> =>
+  onFreeze(client, id, 'reject the exception', (h) => h.executeUpdate(rejectExceptionUpdate, { args: [req] }));

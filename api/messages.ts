@@ -38,6 +38,8 @@ export const requestExceptionUpdate = defineUpdate<FreezeException, [{ actor: st
 );
 /** reason: why the approver lets the change through (optional only for clients older than it). */
 export const approveExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; changeId: string; reason?: string }]>('approveException');
+/** Turns down a requested exception, or revokes an approved one: an approver, or the requester withdrawing it. */
+export const rejectExceptionUpdate = defineUpdate<FreezeException, [{ actor: string; changeId: string; reason: string }]>('rejectException');
 /** A FreezeCalendar's new definition of one of its windows (`freeze calendar apply` after an edit). */
 export const redefineFreezeUpdate = defineUpdate<FreezeState, [FreezeRedefinition]>('redefine');
 /** Gradual unfreeze: open one environment of a freeze (its gate allows deploys there), or close it again. */

@@ -41,7 +41,9 @@ export interface FreezeException {
   /** End of the exception's validity (ISO). */
   validUntil: string;
   approvals: ExceptionVote[];
-  status: 'pending' | 'approved';
+  /** rejected: an approver (or the requester, withdrawing it) turned it down, before or after its approval. */
+  status: 'pending' | 'approved' | 'rejected';
+  rejection?: { actor: string; time: string; reason: string };
 }
 
 /** What a calendar's freeze changes on other systems while it is active, and puts back after. */
@@ -147,7 +149,13 @@ export interface GateDecision {
     timezone?: string;
     actor: string;
     /** An exception for this change is requested and waits for approvals (or has expired). */
-    exception?: { status: 'pending' | 'expired'; approvals: number; quorum: number; approvers: string[] };
+    exception?: {
+      status: 'pending' | 'expired' | 'rejected';
+      approvals: number;
+      quorum: number;
+      approvers: string[];
+      rejection?: { actor: string; reason: string };
+    };
   }[];
   /** Windows that would block it, but an approved exception lets this change through. */
   exceptedBy: { id: string; name: string; changeId: string; validUntil: string }[];
@@ -179,10 +187,11 @@ export function evaluateGate(windows: FreezeState[], q: { environment: string; s
         ...(requested
           ? {
               exception: {
-                status: requested.status === 'pending' ? ('pending' as const) : ('expired' as const),
+                status: requested.status === 'approved' ? ('expired' as const) : requested.status,
                 approvals: requested.approvals.length,
                 quorum: w.quorum,
                 approvers: w.approvers.filter((a) => a !== requested.requestedBy),
+                ...(requested.rejection ? { rejection: { actor: requested.rejection.actor, reason: requested.rejection.reason } } : {}),
               },
             }
           : {}),

@@ -10,6 +10,7 @@ import {
   freezeState,
   liftFreeze,
   listFreezes,
+  rejectFreezeException,
   requestFreezeException,
   startFreeze,
 } from '../../api/freezes.js';
@@ -25,6 +26,7 @@ import {
   describeDecision,
   differenceLines,
   exceptionApprovedLine,
+  exceptionRejectedLine,
   failedOpenWarning,
   freezeLine,
   localTime,
@@ -256,6 +258,18 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
       const o = parseOptions(z.object({ name: freezeRef, change: z.string().min(1), reason: reasonText }), raw);
       const e = await approveFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change, reason: o.reason });
       c.out(c.opts.json ? JSON.stringify(e) : exceptionApprovedLine(e));
+    });
+  exception
+    .command('reject')
+    .description('Turn down a requested exception, or revoke an approved one (an exception approver, or the requester withdrawing it)')
+    .requiredOption('--name <name>', 'window name, or freeze ID')
+    .requiredOption('--change <id>', 'change ID')
+    .requiredOption('--reason <text>', 'why: kept in the audit trail and told to the requester')
+    .action(async (raw: Record<string, unknown>) => {
+      const c = ctx();
+      const o = parseOptions(z.object({ name: freezeRef, change: z.string().min(1), reason: reasonText }), raw);
+      const e = await rejectFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change, reason: o.reason });
+      c.out(c.opts.json ? JSON.stringify(e) : exceptionRejectedLine(e));
     });
 
   registerCalendar(freeze, ctx);

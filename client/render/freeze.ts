@@ -44,6 +44,9 @@ export function differenceLines(name: string, differences: StartDifference[], as
 export const exceptionApprovedLine = (e: FreezeException): string =>
   `Exception for ${e.changeId}: ${e.status} (${e.approvals.length} approval(s)), valid until ${localTime(e.validUntil)}.`;
 
+export const exceptionRejectedLine = (e: FreezeException): string =>
+  `Exception for ${e.changeId}: rejected by ${e.rejection?.actor ?? 'unknown'} (${e.rejection?.reason ?? ''}); the gate blocks the change again.`;
+
 /** Running freezes that could not be read (`freeze list`, `freeze calendar apply`). */
 export const unreadableLines = (unreadable: UnreadableFreeze[]): string[] => unreadable.map((u) => `  ${u.id}: ${u.error}`);
 
@@ -61,6 +64,11 @@ function exceptionHint(d: GateAnswer): string[] {
     return [
       `The exception for ${d.change} is pending (${w.exception.approvals}/${w.exception.quorum} approval(s)); an approver (${w.exception.approvers.join(', ') || 'none configured'}) runs:`,
       `  rearguard freeze exception approve --name ${ref} --change ${d.change} --reason "..."`,
+    ];
+  if (w.exception?.status === 'rejected')
+    return [
+      `The exception for ${d.change} was rejected by ${w.exception.rejection?.actor ?? 'an approver'}: ${w.exception.rejection?.reason ?? ''}`,
+      `To ask again: rearguard freeze exception request --name ${ref} --change ${d.change} --reason "..."`,
     ];
   if (w.exception?.status === 'expired')
     return [`The exception for ${d.change} has expired; ask again: rearguard freeze exception request --name ${ref} --change ${d.change} --reason "..."`];

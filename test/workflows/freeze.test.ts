@@ -4,7 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { evaluateGate } from '../../runbook/freeze.js';
-import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, requestExceptionUpdate } from '../../api/messages.js';
+import {
+  approveExceptionUpdate,
+  extendFreezeUpdate,
+  freezeStateQuery,
+  liftFreezeUpdate,
+  rejectExceptionUpdate,
+  requestExceptionUpdate,
+} from '../../api/messages.js';
 import { DAY, result, withFreeze } from '../helpers/freeze-window.js';
 import { testEnv, useTemporalEnv } from '../helpers/harness.js';
 
@@ -113,6 +120,56 @@ describe('freezeWindow workflow', () => {
       assert.equal(evaluateGate([s], { environment: 'prod', service: 'payments', change: 'PR-7' }, at + 60_000).allowed, true);
       assert.equal(evaluateGate([s], { environment: 'prod', service: 'payments', change: 'PR-7' }, at + 3 * 3_600_000).allowed, false, 'expired after 2h');
       await h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'done' }] });
+    });
+  });
+
+  it('exception reject: approvers or the requester turn a request down or revoke an approval; the gate blocks again; it may be asked again', async () => {
+    await withFreeze({ exceptions: { approvers: ['rm-bo', 'rm-cy'], quorum: 1 } }, async (h, { audit }) => {
+      const gate = async (change: string) => {
+        const s = await h.query(freezeStateQuery);
+        return evaluateGate([s], { environment: 'prod', service: 'payments', change }, Date.parse(s.start) + 60_000);
+      };
+      const ask = (changeId: string) => h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId, validFor: 3_600_000 }] });
+      const reject = (actor: string, changeId: string) => h.executeUpdate(rejectExceptionUpdate, { args: [{ actor, changeId, reason: 'not now' }] });
+      const refused = (p: Promise<unknown>, re: RegExp) =>
+        assert.rejects(p, (err: unknown) => err instanceof WorkflowUpdateFailedError && re.test((err.cause as Error).message));
+
+      await ask('PR-1');
+      await refused(reject('eve', 'PR-1'), /eve cannot reject this exception: only its requester \(dave\) or an exception approver \(rm-bo, rm-cy\)/);
+      await refused(reject('rm-bo', 'PR-9'), /no exception was requested for change PR-9/);
+      const rejected = await reject('rm-bo', 'PR-1');
+      assert.equal(rejected.status, 'rejected');
+      assert.deepEqual({ actor: rejected.rejection?.actor, reason: rejected.rejection?.reason }, { actor: 'rm-bo', reason: 'not now' });
+      await refused(
+        h.executeUpdate(approveExceptionUpdate, { args: [{ actor: 'rm-cy', changeId: 'PR-1' }] }),
+        /was rejected by rm-bo; it can be requested again/,
+      );
+      await refused(reject('rm-cy', 'PR-1'), /already rejected by rm-bo/);
+      const blocked = await gate('PR-1');
+      assert.equal(blocked.allowed, false);
+      assert.equal(blocked.blockedBy[0].exception?.status, 'rejected');
+      assert.equal(blocked.blockedBy[0].exception?.rejection?.actor, 'rm-bo');
+
+      // Asked again after the rejection: a fresh request, approved this time, then revoked by the requester.
+      assert.equal((await ask('PR-1')).status, 'pending');
+      await h.executeUpdate(approveExceptionUpdate, { args: [{ actor: 'rm-cy', changeId: 'PR-1' }] });
+      assert.equal((await gate('PR-1')).allowed, true);
+      await refused(ask('PR-1'), /already requested \(approved, by dave\)/);
+      await reject('dave', 'PR-1');
+      assert.equal((await gate('PR-1')).allowed, false, 'a revoked exception blocks again at once');
+      assert.equal((await h.query(freezeStateQuery)).exceptions.length, 1, 'one entry per change');
+      await h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'done' }] });
+      await result(h);
+      assert.deepEqual(
+        audit.filter((e) => e.action.startsWith('freeze.exception')).map((e) => `${e.action} ${e.actor}`),
+        [
+          'freeze.exception-requested dave',
+          'freeze.exception-rejected rm-bo',
+          'freeze.exception-requested dave',
+          'freeze.exception-approved rm-cy',
+          'freeze.exception-revoked dave',
+        ],
+      );
     });
   });
 });

@@ -22,6 +22,7 @@ import {
   liftFreezeUpdate,
   redefineFreezeUpdate,
   refreezeEnvironmentUpdate,
+  rejectExceptionUpdate,
   releaseEnvironmentUpdate,
   requestExceptionUpdate,
 } from '../../api/messages.js';
@@ -244,6 +245,8 @@ export class FreezeRun {
           approvals: [],
           status: 'pending',
         };
+        // A rejected request may be made again (the change was fixed, or the reason is better): the new one replaces it.
+        state.exceptions = state.exceptions.filter((x) => x.changeId !== changeId);
         state.exceptions.push(e);
         this.audit('freeze.exception-requested', actor, reason, { changeId, validUntil: e.validUntil });
         this.tellLater('freeze-exception-requested', `${actor} asks for an exception to freeze ${state.name} for change ${changeId}: ${reason}`, { changeId });
@@ -254,7 +257,9 @@ export class FreezeRun {
           this.requireOpen();
           if (typeof validFor !== 'number' || !(validFor > 0 && validFor <= MAX_FREEZE_MS))
             throw new Error(`validFor: expected milliseconds between 1 and ${MAX_FREEZE_MS} (${durationText(MAX_FREEZE_MS)}), got ${JSON.stringify(validFor)}`);
-          if (this.find(changeId)) throw new Error(`an exception for change ${changeId} was already requested`);
+          const earlier = this.find(changeId);
+          if (earlier && earlier.status !== 'rejected')
+            throw new Error(`an exception for change ${changeId} was already requested (${earlier.status}, by ${earlier.requestedBy})`);
           // Nobody could ever approve it: say so now instead of leaving a request pending for good.
           if (state.approvers.length === 0)
             throw new Error(
@@ -295,6 +300,35 @@ export class FreezeRun {
           if (e.requestedBy === actor) throw new Error(`${actor} requested this exception and cannot also approve it`);
           if (e.approvals.some((a) => a.actor === actor)) throw new Error(`${actor} has already approved the exception for ${changeId}`);
           if (e.status === 'approved') throw new Error(`the exception for ${changeId} is already approved`);
+          if (e.status === 'rejected') throw new Error(`the exception for ${changeId} was rejected by ${e.rejection?.actor}; it can be requested again`);
+        },
+      },
+    );
+    setHandler(
+      rejectExceptionUpdate,
+      ({ actor, changeId, reason }) => {
+        const e = this.find(changeId)!;
+        const wasApproved = e.status === 'approved';
+        e.status = 'rejected';
+        e.rejection = { actor, time: now(), reason };
+        this.audit(wasApproved ? 'freeze.exception-revoked' : 'freeze.exception-rejected', actor, reason, { changeId });
+        this.tellLater(
+          'freeze-exception-rejected',
+          `${wasApproved ? 'The approved exception' : 'The exception request'} for change ${changeId} to freeze ${state.name} was ${wasApproved ? 'revoked' : 'rejected'} by ${actor}: ${reason}`,
+          { changeId },
+        );
+        return e;
+      },
+      {
+        validator: ({ actor, changeId }) => {
+          this.requireOpen();
+          const e = this.find(changeId);
+          if (!e) throw new Error(`no exception was requested for change ${changeId}`);
+          if (!state.approvers.includes(actor) && e.requestedBy !== actor)
+            throw new Error(
+              `${actor} cannot reject this exception: only its requester (${e.requestedBy}) or an exception approver (${state.approvers.join(', ') || 'none configured'}) can`,
+            );
+          if (e.status === 'rejected') throw new Error(`the exception for ${changeId} was already rejected by ${e.rejection?.actor}`);
         },
       },
     );
