@@ -24,7 +24,8 @@ export async function runHttpCheck(check: HttpCheck): Promise<Record<string, unk
       streak = res.status === check.expectStatus ? streak + 1 : 0;
     } catch (err) {
       if (ctx.cancellationSignal.aborted) throw err;
-      last = (err as Error).message;
+      // The failure below names the method and URL once; the transport error would repeat them.
+      last = (err as Error).message.replace(`${check.method} ${label}: `, '');
       streak = 0;
     }
     ctx.heartbeat({ polls, streak, last });

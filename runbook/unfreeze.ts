@@ -126,8 +126,15 @@ export function describeGate(check: Check): string {
     const limits = [check.below !== undefined ? `< ${check.below}` : '', check.above !== undefined ? `> ${check.above}` : ''].filter(Boolean).join(' and ');
     return `${check.query} ${limits}${check.for !== undefined ? ` for ${durationText(check.for)}` : ''}`;
   }
-  if (check.type === 'http') return `${check.method} ${check.url} -> ${check.expectStatus}`;
+  // Without the query string: it may carry a token, and the gate's name is shown and audited.
+  if (check.type === 'http') return `${check.method} ${check.url.replace(/\?.*$/, '')} -> ${check.expectStatus}`;
   return `deployment ${check.namespace}/${check.deployment} available${check.cluster ? ` on ${check.cluster}` : ''}`;
+}
+
+/** Why a gate failed, without the check's own repetition of the method and URL its name already shows. */
+export function gateFailureDetail(check: Check, detail: string): string {
+  const repeated = check.type === 'http' ? `${check.method} ${check.url.replace(/\?.*$/, '')}: ` : '';
+  return repeated && detail.startsWith(repeated) ? detail.slice(repeated.length) : detail;
 }
 
 export const GATE_SYNTAX = "expected a Prometheus query, then < or > and a number, optionally `for` a duration: 'QUERY < 0.01' or 'QUERY > 100 for 2m'";

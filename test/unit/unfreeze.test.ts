@@ -1,7 +1,7 @@
 // The gradual unfreeze's pure parts: the CLI's --gate syntax, per-environment gates, gate descriptions.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeGate, gateFor, parseGate } from '../../runbook/unfreeze.js';
+import { describeGate, gateFailureDetail, gateFor, parseGate } from '../../runbook/unfreeze.js';
 
 describe('unfreeze --gate syntax', () => {
   it('splits the query from the last < or > followed by a number, with an optional `for`', () => {
@@ -32,5 +32,21 @@ describe('unfreeze --gate syntax', () => {
     assert.equal(h.type === 'http' && h.url, 'https://prod.example.com/healthz');
     assert.equal(describeGate(g), 'errors{env="staging"} < 1');
     assert.equal(describeGate(h), 'GET https://prod.example.com/healthz -> 200');
+  });
+
+  it('an http gate is named once, without its query string, and its failure does not repeat the URL', () => {
+    const check = {
+      type: 'http' as const,
+      method: 'GET' as const,
+      url: 'http://api.staging:8080/healthz?token=s3cr3t',
+      expectStatus: 200,
+      successes: 1,
+      interval: 5_000,
+    };
+    const gate = describeGate(check);
+    assert.equal(gate, 'GET http://api.staging:8080/healthz -> 200');
+    const detail = gateFailureDetail(check, 'GET http://api.staging:8080/healthz: expected 200 within 2m; last: ECONNREFUSED');
+    assert.equal(`${gate}: ${detail}`, 'GET http://api.staging:8080/healthz -> 200: expected 200 within 2m; last: ECONNREFUSED');
+    assert.equal(gateFailureDetail(check, 'worker lost'), 'worker lost', 'other failures are kept as they are');
   });
 });

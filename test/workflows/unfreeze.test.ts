@@ -76,6 +76,11 @@ describe('gradualUnfreeze workflow', () => {
         'unfreeze.environment-healthy prod',
         'unfreeze.completed dev,staging,prod',
       ]);
+      // The freeze's own events name the environment that opened, not the ones still frozen.
+      assert.deepEqual(
+        audit.filter((e) => e.workflowId === freeze.workflowId && e.action === 'freeze.environment-released').map((e) => e.target.environment),
+        ['dev', 'staging', 'prod'],
+      );
       assert.deepEqual(
         notes.map((n) => n.event),
         ['unfreeze-completed'],

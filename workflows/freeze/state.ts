@@ -98,8 +98,8 @@ export class FreezeRun {
     return `${this.state.scope.environments.join(',')}/${this.state.scope.services.join(',')}`;
   }
 
-  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void {
-    this.trail.record(action, actor, reason, details);
+  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}, on?: Target): void {
+    this.trail.record(action, actor, reason, details, on);
   }
 
   /** Tells the window's notify targets (read now: a calendar edit may have changed them). */
@@ -203,7 +203,8 @@ export class FreezeRun {
         state.released = [...(state.released ?? []), environment];
         state.history.push({ time: now(), actor, action: 'release', reason, environment });
         if (state.phase === 'active') metrics.freezeActive(workflowId, state.scope.environments, true);
-        this.audit('freeze.environment-released', actor, reason, { environment });
+        // The event is about the environment that opened, not about the scope still frozen.
+        this.audit('freeze.environment-released', actor, reason, { environment }, { environment, service: state.scope.services.join(',') });
         this.tellLater('freeze-environment-released', `Freeze ${state.name}: deploys to ${environment} are open again (${actor}: ${reason})`, { environment });
         return state;
       },
@@ -222,7 +223,7 @@ export class FreezeRun {
         state.released = (state.released ?? []).filter((e) => e !== environment);
         state.history.push({ time: now(), actor, action: 'refreeze', reason, environment });
         if (state.phase === 'active') metrics.freezeActive(workflowId, state.scope.environments, true);
-        this.audit('freeze.environment-refrozen', actor, reason, { environment });
+        this.audit('freeze.environment-refrozen', actor, reason, { environment }, { environment, service: state.scope.services.join(',') });
         this.tellLater('freeze-environment-refrozen', `Freeze ${state.name}: ${environment} is frozen again (${actor}: ${reason})`, { environment });
         return state;
       },

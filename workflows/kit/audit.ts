@@ -15,7 +15,8 @@ const { appendAudit } = proxyActivities<ReturnType<typeof createActivities>>({
 
 export interface AuditTrail {
   /** Records an event (written in the background, in order) and returns it. */
-  record(action: string, actor: string, reason: string, details?: Record<string, unknown>): AuditEvent;
+  /** `on`: what the event acted on, when it is not the workflow's whole target (one environment of a freeze). */
+  record(action: string, actor: string, reason: string, details?: Record<string, unknown>, on?: Target): AuditEvent;
   /** Resolves once every recorded event is written. */
   flushed(): Promise<void>;
   /** The last sequence number used (carried over continue-as-new). */
@@ -27,7 +28,7 @@ export function auditTrail(target: () => Target, common: () => Record<string, un
   let seq = startSeq;
   let chain: Promise<void> = Promise.resolve();
   return {
-    record(action, actor, reason, details = {}) {
+    record(action, actor, reason, details = {}, on) {
       const event: AuditEvent = {
         id: `${workflowId}/${runId}/${++seq}`,
         time: new Date().toISOString(),
@@ -35,7 +36,7 @@ export function auditTrail(target: () => Target, common: () => Record<string, un
         action,
         reason,
         workflowId,
-        target: target(),
+        target: on ?? target(),
         details: { ...common(), ...details },
       };
       chain = chain.then(() => CancellationScope.nonCancellable(() => appendAudit(event)));

@@ -4,7 +4,7 @@
 import { CancellationScope, condition, isCancellation, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { createActivities } from '../../activities/index.js';
 import type { Check } from '../../runbook/schema.js';
-import { describeGate, gateFor, type EnvironmentStatus, type FreezeControlResult, type GateResult } from '../../runbook/unfreeze.js';
+import { describeGate, gateFailureDetail, gateFor, type EnvironmentStatus, type FreezeControlResult, type GateResult } from '../../runbook/unfreeze.js';
 import { CONFIGURATION_ERRORS, FINAL_CHECK_ERRORS, errorMessage } from '../kit/index.js';
 import type { UnfreezeRun } from './state.js';
 
@@ -177,7 +177,7 @@ async function evaluateGates(u: UnfreezeRun, e: EnvironmentStatus): Promise<Gate
         return { ...base, ok: true, at: now(), detail: summary(result) };
       } catch (err) {
         if (isCancellation(err)) throw err;
-        return { ...base, ok: false, at: now(), detail: errorMessage(err) };
+        return { ...base, ok: false, at: now(), detail: gateFailureDetail(check, errorMessage(err)) };
       }
     }),
   );
