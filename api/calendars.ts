@@ -67,7 +67,7 @@ async function reconcile(client: Client, cal: FreezeCalendar, opts: { actor: str
     client.workflow.start('freezeWindow', {
       workflowId: id,
       taskQueue: opts.taskQueue,
-      args: [input],
+      args: [appliedBy(input, opts.actor)],
       workflowIdConflictPolicy: 'USE_EXISTING',
       ...(reuse ? { workflowIdReusePolicy: reuse } : {}),
       memo: { actor: opts.actor, reason: input.reason, calendar: name },
@@ -128,11 +128,11 @@ async function reconcile(client: Client, cal: FreezeCalendar, opts: { actor: str
         outcome: 'unchanged',
         detail: `${p.cron} (${p.timezone}) for ${durationText(p.input.duration!)}`,
       };
-      if (!existing) await act({ ...r, outcome: 'created' }, () => client.schedule.create(scheduleOptions(p, opts.taskQueue)));
+      if (!existing) await act({ ...r, outcome: 'created' }, () => client.schedule.create(scheduleOptions(p, opts.taskQueue, opts.actor)));
       else if (existing.digest !== p.digest)
         await act({ ...r, outcome: 'updated' }, () =>
           client.schedule.getHandle(p.scheduleId).update((prev) => {
-            const next = scheduleOptions(p, opts.taskQueue);
+            const next = scheduleOptions(p, opts.taskQueue, opts.actor);
             return { ...prev, spec: next.spec, action: next.action, policies: { ...prev.policies, ...next.policies } };
           }),
         );
@@ -162,7 +162,8 @@ async function reconcile(client: Client, cal: FreezeCalendar, opts: { actor: str
       });
       continue;
     }
-    await act({ ...r, outcome: 'created' }, () => start(p.workflowId, p.input));
+    // A one-off window is started by this apply: the person who ran it is its actor.
+    await act({ ...r, outcome: 'created' }, () => start(p.workflowId, { ...p.input, actor: opts.actor }));
     if (Date.parse(p.input.start!) <= now) activeNow.push(p.workflowId);
   }
 
@@ -194,7 +195,7 @@ async function reconcile(client: Client, cal: FreezeCalendar, opts: { actor: str
 }
 
 const redefine = (client: Client, id: string, input: FreezeWindowInput, actor: string): Promise<FreezeState> =>
-  client.workflow.getHandle(id).executeUpdate(redefineFreezeUpdate, { args: [redefinitionOf(input, actor)] });
+  client.workflow.getHandle(id).executeUpdate(redefineFreezeUpdate, { args: [redefinitionOf(appliedBy(input, actor), actor)] });
 
 async function lastRun(client: Client, id: string): Promise<FreezeState | undefined> {
   try {
@@ -224,12 +225,21 @@ async function calendarSchedules(client: Client): Promise<Schedules> {
   return out;
 }
 
-function scheduleOptions(p: Recurring, taskQueue: string) {
+/** The window as this apply starts it: the calendar reference records who applied it. */
+const appliedBy = (input: FreezeWindowInput, actor: string): FreezeWindowInput => ({ ...input, calendar: { ...input.calendar!, appliedBy: actor } });
+
+function scheduleOptions(p: Recurring, taskQueue: string, actor: string) {
   return {
     scheduleId: p.scheduleId,
     spec: { cronExpressions: [p.cron], timezone: p.timezone },
     // The Schedule names each run `freeze:<window>-<nominal time>` (occurrenceWorkflowId).
-    action: { type: 'startWorkflow' as const, workflowType: 'freezeWindow', workflowId: freezeWorkflowId(p.name), taskQueue, args: [p.input] },
+    action: {
+      type: 'startWorkflow' as const,
+      workflowType: 'freezeWindow',
+      workflowId: freezeWorkflowId(p.name),
+      taskQueue,
+      args: [appliedBy(p.input, actor)],
+    },
     // A window missed while the cluster was down still starts late (it ends on time: its start is the scheduled one).
     policies: { overlap: 'ALLOW_ALL' as const, catchupWindow: p.input.duration! },
     memo: { calendar: p.input.calendar!.name },

@@ -172,7 +172,9 @@ export function planCalendar(c: FreezeCalendar): PlannedWindow[] {
       name: w.name,
       scope: w.scope as FreezeScope,
       reason: w.reason ?? `scheduled freeze ${w.name} (calendar ${c.metadata.name})`,
-      actor: `schedule:${w.name}`,
+      // A recurring window is started by its Schedule; a one-off one by whoever applies the calendar
+      // (api/calendars.ts puts that person in; this is what a plan shows before anyone applies it).
+      actor: w.schedule !== undefined ? `schedule:${w.name}` : `calendar:${c.metadata.name}`,
       timezone: tz,
       exceptions: c.spec.exceptions,
       ...(guardrails ? { guardrails } : {}),
@@ -186,7 +188,8 @@ export function planCalendar(c: FreezeCalendar): PlannedWindow[] {
     const start = DateTime.fromISO(w.start!, { zone: tz });
     const end = w.end !== undefined ? DateTime.fromISO(w.end, { zone: tz }) : start.plus(w.duration!);
     const input: FreezeWindowInput = { ...base, start: start.toUTC().toISO()!, end: end.toUTC().toISO()! };
-    const digest = digestOf(input);
+    // Who applies it is not part of the definition: re-applying an unchanged file as someone else changes nothing.
+    const digest = digestOf({ ...input, actor: undefined });
     return { kind: 'once', name: w.name, input: withCalendar(input, c, digest), digest };
   });
 }

@@ -46,6 +46,12 @@ export interface FreezeException {
   rejection?: { actor: string; time: string; reason: string };
 }
 
+export interface CalendarRef {
+  name: string;
+  digest: string;
+  appliedBy?: string;
+}
+
 /** What a calendar's freeze changes on other systems while it is active, and puts back after. */
 export interface Guardrails {
   /** Argo CD: a deny sync window on these AppProjects, or (disableAutoSync) `automated` removed from their Applications. */
@@ -81,8 +87,11 @@ export interface FreezeWindowInput {
   guardrails?: Guardrails;
   /** Told when the freeze starts, is extended, gets an exception, is lifted or ends. */
   notify?: NotifyTarget[];
-  /** Set for windows a FreezeCalendar manages: which calendar, and the fingerprint of the definition. */
-  calendar?: { name: string; digest: string };
+  /**
+   * Set for windows a FreezeCalendar manages: which calendar, the fingerprint of the definition, and who ran the
+   * `freeze calendar apply` that created (or last changed) it.
+   */
+  calendar?: CalendarRef;
   /** Continue as new past this many history events (default 2000; the server may suggest it earlier). */
   historyLimit?: number;
   /** Carried over by continue-as-new. */
@@ -124,7 +133,7 @@ export interface FreezeState {
   }[];
   /** Environments a gradual unfreeze has opened again (no longer in scope.environments). */
   released?: string[];
-  calendar?: { name: string; digest: string };
+  calendar?: CalendarRef;
   /** What the guardrails changed while the window was active, and whether it was put back. */
   guardrails?: { applied: boolean; restored: boolean; changes: GuardrailChange[] };
 }

@@ -17,7 +17,13 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
   const { state, workflowId } = f;
   f.registerHandlers();
 
-  if (!f.input.carried) f.audit('freeze.started', state.actor, state.reason, { start: state.start, scope: state.scope, calendar: state.calendar?.name });
+  if (!f.input.carried)
+    f.audit('freeze.started', state.actor, state.reason, {
+      start: state.start,
+      scope: state.scope,
+      calendar: state.calendar?.name,
+      ...(state.calendar?.appliedBy ? { appliedBy: state.calendar.appliedBy } : {}),
+    });
   try {
     // --- scheduled: wait for the start (a lift or a calendar edit wakes the wait) ----------------
     while (state.phase === 'scheduled' && !f.lifted) {

@@ -12,7 +12,7 @@ export { localTime };
 const windowRef = (w: { id: string; name: string }): string => (w.id === freezeWorkflowId(w.name) ? w.name : w.id);
 
 export const freezeLine = (s: FreezeState): string =>
-  `${s.name.padEnd(20)} ${s.phase.padEnd(9)} ${s.scope.environments.join(',')}/${s.scope.services.join(',')}  ${s.phase === 'scheduled' ? `from ${localTime(s.start)} ` : ''}until ${localTime(s.end)}  ${s.reason} (by ${s.actor})${s.exceptions.length ? `  exceptions: ${s.exceptions.map((e) => `${e.changeId}=${e.status}`).join(', ')}` : ''}${s.released?.length ? `  released: ${s.released.join(',')}` : ''}${s.guardrails ? `  guardrails: ${s.guardrails.restored ? 'restored' : s.guardrails.applied ? 'held' : 'not applied'} (${s.guardrails.changes.length} change(s))` : ''}${s.calendar ? `  calendar: ${s.calendar.name}` : ''}`;
+  `${s.name.padEnd(20)} ${s.phase.padEnd(9)} ${s.scope.environments.join(',')}/${s.scope.services.join(',')}  ${s.phase === 'scheduled' ? `from ${localTime(s.start)} ` : ''}until ${localTime(s.end)}  ${s.reason} (by ${s.actor})${s.exceptions.length ? `  exceptions: ${s.exceptions.map((e) => `${e.changeId}=${e.status}`).join(', ')}` : ''}${s.released?.length ? `  released: ${s.released.join(',')}` : ''}${s.guardrails ? `  guardrails: ${s.guardrails.restored ? 'restored' : s.guardrails.applied ? 'held' : 'not applied'} (${s.guardrails.changes.length} change(s))` : ''}${s.calendar ? `  calendar: ${s.calendar.name}${s.calendar.appliedBy ? ` (applied by ${s.calendar.appliedBy})` : ''}` : ''}`;
 
 /** `freeze start`: the window as it now runs, started or found unchanged. */
 export function startedLine(state: FreezeState, started: boolean, tz: string): string {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DateTime } from 'luxon';
-import type { FreezeState } from '../../runbook/freeze.js';
+import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
 import { freezeStateQuery } from '../../api/messages.js';
 import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -67,7 +67,7 @@ describe('freeze calendar', () => {
     assert.match(dry.stdout, /peak-now\s+once\s+would be created/);
     assert.equal((await rearguard(['freeze', 'check', '--env', 'prod', '--service', 'payments'], e)).code, 0, 'a dry run changes nothing');
 
-    const first = await rearguard(['freeze', 'calendar', 'apply', file, '--json'], e);
+    const first = await rearguard(['freeze', 'calendar', 'apply', file, '--json', '--as', 'rm-cal'], e);
     assert.equal(first.code, 0, first.stderr);
     const outcomes = (r: { stdout: string }) =>
       Object.fromEntries((JSON.parse(r.stdout).results as { window: string; outcome: string }[]).map((x) => [x.window, x.outcome]));
@@ -78,8 +78,17 @@ describe('freeze calendar', () => {
     assert.match(check.stderr, /peak-now: Peak sale/);
     assert.equal((await rearguard(['freeze', 'check', '--env', 'staging', '--service', 'payments'], e)).code, 0, 'year-end has not started');
 
-    const again = await rearguard(['freeze', 'calendar', 'apply', file, '--json'], e);
-    assert.deepEqual(outcomes(again), { 'peak-now': 'unchanged', 'year-end': 'unchanged', weekends: 'unchanged' });
+    // A one-off window is started by the person who applied the calendar; a recurring one by its Schedule, which records them.
+    const started = (await env.client.workflow.getHandle('freeze:peak-now').query(freezeStateQuery)) as FreezeState;
+    assert.equal(started.actor, 'rm-cal');
+    assert.equal(started.calendar?.appliedBy, 'rm-cal');
+    const created = await env.client.schedule.getHandle('freeze-schedule:weekends').describe();
+    const scheduled = created.action.type === 'startWorkflow' ? (created.action.args?.[0] as FreezeWindowInput) : undefined;
+    assert.equal(scheduled?.actor, 'schedule:weekends');
+    assert.equal(scheduled?.calendar?.appliedBy, 'rm-cal');
+
+    const again = await rearguard(['freeze', 'calendar', 'apply', file, '--json', '--as', 'rm-dan'], e);
+    assert.deepEqual(outcomes(again), { 'peak-now': 'unchanged', 'year-end': 'unchanged', weekends: 'unchanged' }, 'who applies is not part of the definition');
 
     const newEnd = now.plus({ hours: 3 });
     await writeFile(file, calendarYaml([incident(newEnd), weekly('60h', notNow)]));

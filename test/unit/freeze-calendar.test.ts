@@ -102,7 +102,7 @@ describe('FreezeCalendar', () => {
     assert.equal(once.kind === 'once' && once.workflowId, 'freeze:black-friday');
     assert.equal(once.input.start, '2026-11-26T05:00:00.000Z', 'midnight EST is 05:00Z');
     assert.equal(once.input.end, '2026-12-01T13:00:00.000Z');
-    assert.equal(once.input.actor, 'schedule:black-friday');
+    assert.equal(once.input.actor, 'calendar:company-freezes', 'until someone applies it: apply makes them the actor');
     assert.deepEqual(once.input.guardrails?.argocd, { cluster: 'prod-eu', namespace: 'argocd', projects: ['default'], mode: 'syncWindow' });
     assert.deepEqual(
       once.input.notify?.map((t) => t.name),
