@@ -52,9 +52,9 @@ export function registerCalendar(freeze: Command, ctx: () => CliContext): void {
 
   calendar
     .command('export')
-    .description('Write the calendar as an iCalendar (.ics) file for calendar apps')
+    .description('Write the calendar as an iCalendar (.ics) file for calendar apps, or its occurrences as JSON (--json)')
     .argument('<file>', 'FreezeCalendar YAML file')
-    .option('--ics', 'iCalendar format (the only one so far)')
+    .option('--ics', 'iCalendar format (the default; with --json, the .ics still goes to --output and the summary is JSON)')
     .option('--output <path>', 'where to write it (default: stdout)')
     .option('--from <date>', 'first day to include, e.g. 2026-11-01 (default: today)')
     .option('--days <n>', 'how many days of occurrences to include', '365')
@@ -62,7 +62,7 @@ export function registerCalendar(freeze: Command, ctx: () => CliContext): void {
       const c = ctx();
       const o = parseOptions(
         z.object({
-          ics: z.literal(true, { error: 'expected --ics (the only export format)' }),
+          ics: z.boolean().optional(),
           output: z.string().min(1).optional(),
           from: z
             .string()
@@ -70,19 +70,47 @@ export function registerCalendar(freeze: Command, ctx: () => CliContext): void {
             .optional(),
           days: wholeNumber(1, 3660),
         }),
-        { ...raw, ics: raw.ics ?? undefined },
+        raw,
       );
       const cal = await readCalendarOrFail(file);
       const from = o.from
         ? DateTime.fromISO(o.from, { zone: cal.spec.timezone }).toMillis()
         : DateTime.now().setZone(cal.spec.timezone).startOf('day').toMillis();
-      const text = calendarIcs(cal, from, from + o.days * 86_400_000);
+      const until = from + o.days * 86_400_000;
+      const found = occurrences(cal, from, until);
+      // --json without --ics: the occurrences themselves are the export.
+      const asJson = c.opts.json && !o.ics;
+      const text = asJson ? `${JSON.stringify(occurrencesJson(cal, from, until, found))}\n` : calendarIcs(cal, from, until);
       if (!o.output) return c.out(text.trimEnd());
       try {
         await writeFile(o.output, text);
       } catch (err) {
         throw badInput(`--output: cannot write ${o.output}: ${(err as Error).message}`);
       }
-      c.out(`Wrote ${occurrences(cal, from, from + o.days * 86_400_000).length} freeze occurrence(s) to ${o.output}`);
+      c.out(
+        c.opts.json
+          ? JSON.stringify({ file: o.output, format: asJson ? 'json' : 'ics', occurrences: found.length })
+          : `Wrote ${found.length} freeze occurrence(s) to ${o.output}`,
+      );
     });
+}
+
+/** `export --json`: every occurrence in the range, as instants (UTC) and in the calendar's zone. */
+function occurrencesJson(cal: FreezeCalendar, from: number, until: number, found: ReturnType<typeof occurrences>) {
+  const local = (ms: number) => DateTime.fromMillis(ms, { zone: cal.spec.timezone }).toISO();
+  return {
+    calendar: cal.metadata.name,
+    timezone: cal.spec.timezone,
+    from: new Date(from).toISOString(),
+    until: new Date(until).toISOString(),
+    occurrences: found.map((x) => ({
+      window: x.window.name,
+      start: new Date(x.start).toISOString(),
+      end: new Date(x.end).toISOString(),
+      localStart: local(x.start),
+      localEnd: local(x.end),
+      scope: x.window.scope,
+      reason: x.reason,
+    })),
+  };
 }

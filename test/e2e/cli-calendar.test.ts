@@ -149,7 +149,7 @@ describe('freeze calendar', () => {
     await handle.delete();
   });
 
-  it('validate and export --ics', async () => {
+  it('validate, and export as iCalendar or JSON', async () => {
     const file = join(dir, 'export.yaml');
     await writeFile(file, calendarYaml([later, weekly('64h')]));
     const ok = await rearguard(['freeze', 'calendar', 'validate', file], e);
@@ -163,9 +163,20 @@ describe('freeze calendar', () => {
     const fridays = ics.match(/SUMMARY:Release freeze: weekends/g)?.length ?? 0;
     assert.ok(fridays === 4 || fridays === 5, `four Fridays in 28 days (five when one began before today): ${fridays}`);
 
-    const noFormat = await rearguard(['freeze', 'calendar', 'export', file], e);
-    assert.equal(noFormat.code, 2);
-    assert.match(noFormat.stderr, /--ics: expected --ics/);
+    const plain = await rearguard(['freeze', 'calendar', 'export', file, '--days', '28'], e);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /^BEGIN:VCALENDAR/, 'iCalendar is the default format');
+    const asJson = await rearguard(['freeze', 'calendar', 'export', file, '--days', '28', '--json'], e);
+    assert.equal(asJson.code, 0, asJson.stderr);
+    const data = JSON.parse(asJson.stdout) as { calendar: string; timezone: string; occurrences: { window: string; start: string; localStart: string }[] };
+    assert.equal(data.calendar, 'company-freezes');
+    assert.equal(data.occurrences.filter((x) => x.window === 'weekends').length, fridays);
+    assert.ok(
+      data.occurrences.every((x) => /-0[45]:00$/.test(x.localStart) && x.start.endsWith('Z')),
+      asJson.stdout,
+    );
+    const summary = await rearguard(['freeze', 'calendar', 'export', file, '--ics', '--output', out, '--days', '28', '--json'], e);
+    assert.deepEqual(JSON.parse(summary.stdout), { file: out, format: 'ics', occurrences: fridays + 1 });
     await writeFile(file, calendarYaml(['{ name: broken, schedule: "0 16 * * FRX", scope: { environments: [prod] } }']));
     const bad = await rearguard(['freeze', 'calendar', 'apply', file], e);
     assert.equal(bad.code, 2);
