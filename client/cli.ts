@@ -101,7 +101,7 @@ export function buildProgram(
     .action(async (raw: { host: string; port: string; runbooks?: string }) => {
       const c = ctx();
       const port = Number(raw.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw badInput('--port: expected a port number 0-65535');
+      if (!/^\d{1,5}$/.test(raw.port) || port > 65535) throw badInput(`--port: expected a port number 0-65535, got ${JSON.stringify(raw.port)}`);
       const { buildServer } = await import('./serve.js');
       if (raw.runbooks !== undefined && !env.REARGUARD_API_TOKEN) throw badInput('--runbooks: the alert intake needs a bearer token: set REARGUARD_API_TOKEN');
       if (raw.runbooks !== undefined) await checkRunbookDir(raw.runbooks, c);

@@ -34,9 +34,21 @@ export function parseOptions<S extends z.ZodType>(schema: S, opts: unknown): z.o
     ...parsed.error.issues.map((i) => {
       const [first, ...rest] = i.path;
       const flag = typeof first === 'string' ? `--${first.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}` : 'options';
-      return `${rest.length ? `${flag}${formatPath(rest).replace(/^(?!\[)/, '.')}` : flag}: ${i.message}`;
+      const given = typeof first === 'string' ? (opts as Record<string, unknown> | undefined)?.[first] : undefined;
+      // Every refusal shows what was given, unless the message already does (", got ...").
+      const got = typeof given === 'string' && !/, got /.test(i.message) ? `, got ${echo(given)}` : '';
+      return `${rest.length ? `${flag}${formatPath(rest).replace(/^(?!\[)/, '.')}` : flag}: ${i.message}${got}`;
     }),
   );
+}
+
+/**
+ * A user's value in an error message: quoted, at most 60 characters, and with every character that is not
+ * printable ASCII escaped, so a hostile value cannot move the cursor, recolour or reorder the terminal.
+ */
+export function echo(value: string): string {
+  const short = value.length > 60 ? `${value.slice(0, 60)}...` : value;
+  return JSON.stringify(short).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export { rootMessage };

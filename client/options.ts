@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { checkDuration, durationText, type DurationRange } from '../runbook/duration.js';
 import { durationField } from '../runbook/schema.js';
 import { ACTOR, ACTOR_HINT, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable } from '../runbook/names.js';
-import { parseOptions } from './errors.js';
+import { echo, parseOptions } from './errors.js';
 
 /** `--env`, `--service`: the value is echoed, and the usual mistake (capitals) named. */
 export const label = z.string().regex(DNS1123_LABEL, {
@@ -66,7 +66,16 @@ export const list = (re: RegExp, what: string) =>
         .map((x) => x.trim())
         .filter(Boolean),
     )
-    .pipe(z.array(z.string().regex(re, `expected ${what}`)).min(1, `expected at least one ${what}`));
+    .pipe(z.array(z.string().regex(re, { error: (iss) => `expected ${what}, got ${echo(String(iss.input))}` })).min(1, `expected at least one ${what}`));
+
+/** --change: the change ID a freeze exception is for (a PR, commit or ticket). */
+export const changeId = z
+  .string()
+  .max(128, 'expected a change ID of at most 128 characters')
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._#/:-]*$/, 'expected a change ID such as PR-1234');
+
+/** --step: a runbook step's name (a DNS-1123 label; `<type>-<position>` when the runbook does not name it). */
+export const stepName = z.string().regex(DNS1123_LABEL, 'expected a step name such as helm-2 (a DNS-1123 label)');
 
 /** `--env E --service S`, or `--id <kind>:<env>:<service>`: how rollbacks and guards are named on the command line. */
 export const targetOptions = (kind: 'rollback' | 'guard') =>

@@ -13,6 +13,8 @@ import { temporalHealth, type TemporalHealth } from '../api/health.js';
 import { OperationError } from '../api/errors.js';
 import { registerAlertIntake } from './alerts.js';
 import { httpStatusOf, internalError, logLine } from './http-errors.js';
+import { echo } from './errors.js';
+import { changeId } from './options.js';
 import { RunbookDirectory } from './runbook-dir.js';
 import { TASK_QUEUE } from '../api/ids.js';
 
@@ -54,12 +56,21 @@ export const DEFAULT_LIMITS: ServeLimits = {
 const perMinute = (max: number) => (max > 0 ? { max, timeWindow: 60_000 } : undefined);
 
 const gateQuery = z.object({
-  env: z.string().regex(DNS1123_LABEL, 'expected an environment name'),
-  service: z.string().regex(DNS1123_LABEL, 'expected a service name'),
-  change: z.string().min(1).optional(),
+  env: z.string().regex(DNS1123_LABEL, 'expected an environment name in lowercase, such as prod (a DNS-1123 label)'),
+  service: z.string().regex(DNS1123_LABEL, 'expected a service name in lowercase, such as payments (a DNS-1123 label)'),
+  change: changeId.optional(),
   /** Opt in to failing open: answer 200 (logged) when a running freeze cannot be read, instead of 503 unknown. */
   failOpen: z.enum(['true', 'false', '1', '0']).optional(),
 });
+
+/** `env: expected ...` lines of a query string's problems, each with the value that was sent. */
+function withValues(lines: string[], query: unknown): string[] {
+  const q = (query ?? {}) as Record<string, unknown>;
+  return lines.map((line) => {
+    const value = q[line.split(':')[0]];
+    return typeof value === 'string' && !line.includes(', got ') ? `${line}, got ${echo(value)}` : line;
+  });
+}
 
 export function buildServer({ client, token, runbooksDir, taskQueue, limits: given }: ServeOptions): { app: FastifyInstance; registry: Registry } {
   // Options left undefined keep their default.
@@ -117,7 +128,7 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
     const gateLimit = perMinute(limits.gatePerMinute);
     app.get('/v1/gate', { config: gateLimit ? { rateLimit: gateLimit } : {} }, async (req, reply) => {
       const q = gateQuery.safeParse(req.query, { error: friendlyErrors });
-      if (!q.success) return reply.code(400).send({ error: 'bad request', problems: issueLines(q.error.issues) });
+      if (!q.success) return reply.code(400).send({ error: 'bad request', problems: withValues(issueLines(q.error.issues), req.query) });
       try {
         const failOpen = q.data.failOpen === 'true' || q.data.failOpen === '1';
         const target = { environment: q.data.env, service: q.data.service, ...(q.data.change ? { change: q.data.change } : {}) };

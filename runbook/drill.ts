@@ -14,6 +14,8 @@ export interface DrillInput {
   actor: string;
   /** Allows environments other than staging and runbooks that require approval. */
   forced?: boolean;
+  /** Why it was forced (required with `--force`: a person's decision, kept in the audit trail). */
+  reason?: string;
   /** Distinguishes this drill's rollback trigger (defaults to the drill's workflow ID). */
   requestId?: string;
 }

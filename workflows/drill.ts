@@ -98,7 +98,7 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
   const step = drillStep(runbook)!;
   report.step = step.name;
   const where = { cluster: step.cluster ?? spec.cluster, namespace: step.namespace, deployment: step.deployment };
-  trail.record('drill.started', actor, `rollback drill of runbook ${runbook.metadata.name}${forced ? ' (forced)' : ''}`, {
+  trail.record('drill.started', actor, `rollback drill of runbook ${runbook.metadata.name}${forced ? ` (forced: ${input.reason ?? 'no reason given'})` : ''}`, {
     forced,
     step: step.name,
     deployment: `${step.namespace}/${step.deployment}`,

@@ -11,6 +11,7 @@ import { drillRefusal, type DrillInput, type DrillReport } from '../../runbook/d
 import { durationText } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, badInput, parseOptions } from '../errors.js';
+import { reason as reasonText } from '../options.js';
 import { drillPhaseLine, renderDrill } from '../render/drill.js';
 import { readRunbookOrFail } from './runbook.js';
 import { drillScheduleId } from '../../api/ids.js';
@@ -44,6 +45,10 @@ function exitFor(report: DrillReport | undefined): void {
 const cronOption = cronField('"0 10 * * TUE"', (error) => `expected a cron expression such as "0 10 * * TUE": ${error}`);
 const zoneOption = z.string().refine((zone) => IANAZone.isValidZone(zone), 'expected an IANA time zone such as Europe/Paris or UTC');
 
+/** --force is a person's decision like an approval: it needs a reason, which the audit trail keeps. */
+const forcedWithReason = (o: { force?: boolean; reason?: string }): boolean => !o.force || o.reason !== undefined;
+const FORCE_NEEDS_REASON = { message: 'expected --reason "..." with --force (a forced drill is a decision the audit trail keeps)', path: ['reason'] };
+
 export function registerDrill(program: Command, ctx: () => CliContext): void {
   const drillCmd = program.command('drill').description('Rollback drills: break staging on purpose, roll back, measure time-to-restore');
 
@@ -51,16 +56,28 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
     .command('run')
     .description('Deploy a marked bad revision (staging only unless --force), run the rollback, report restore time vs SLA')
     .requiredOption('--runbook <file>', 'runbook YAML file (needs a kubernetes step)')
-    .option('--force', 'drill a runbook outside staging, or one that requires approval')
+    .option('--force', 'drill a runbook outside staging, or one that requires approval (with --reason)')
+    .option('--reason <text>', 'why the drill is forced: required with --force, kept in the audit trail')
     .option('--wait', 'follow the drill and print its report; exit 1 if the SLA was missed or the service was not restored')
     .action(async (raw: Record<string, unknown>) => {
-      const opts = parseOptions(z.object({ runbook: z.string().min(1), force: z.boolean().optional(), wait: z.boolean().optional() }), raw);
+      const opts = parseOptions(
+        z
+          .object({ runbook: z.string().min(1), force: z.boolean().optional(), reason: reasonText.optional(), wait: z.boolean().optional() })
+          .refine(forcedWithReason, FORCE_NEEDS_REASON),
+        raw,
+      );
       const c = ctx();
       const runbook = await readRunbookOrFail(opts.runbook);
       const refusal = drillRefusal(runbook, opts.force === true);
       if (refusal) throw badInput(`drill refused: ${refusal}`);
       const client = await c.connect();
-      const input: DrillInput = { runbook, actor: c.actor, forced: opts.force === true, requestId: randomUUID() };
+      const input: DrillInput = {
+        runbook,
+        actor: c.actor,
+        forced: opts.force === true,
+        ...(opts.reason ? { reason: opts.reason } : {}),
+        requestId: randomUUID(),
+      };
       const workflowId = await startDrill(client, c.opts.taskQueue, input);
       if (!opts.wait) {
         c.out(
@@ -99,7 +116,8 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
     .requiredOption('--runbook <file>', 'runbook YAML file (the schedule keeps this version of it; re-run after editing)')
     .option('--cron <expr>', 'five-field cron, e.g. "0 10 * * TUE"')
     .option('--timezone <zone>', 'IANA time zone of the cron', 'UTC')
-    .option('--force', 'allow a runbook outside staging, or one that requires approval')
+    .option('--force', 'allow a runbook outside staging, or one that requires approval (with --reason)')
+    .option('--reason <text>', 'why the drills are forced: required with --force, kept in the audit trail')
     .option('--delete', 'delete the schedule of this runbook')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
@@ -111,16 +129,24 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
         return;
       }
       const opts = parseOptions(
-        z.object({
-          cron: z.string({ error: 'expected a five-field cron expression such as "0 10 * * TUE" (or --delete)' }).pipe(cronOption),
-          timezone: zoneOption,
-          force: z.boolean().optional(),
-        }),
+        z
+          .object({
+            cron: z.string({ error: 'expected a five-field cron expression such as "0 10 * * TUE" (or --delete)' }).pipe(cronOption),
+            timezone: zoneOption,
+            force: z.boolean().optional(),
+            reason: reasonText.optional(),
+          })
+          .refine(forcedWithReason, FORCE_NEEDS_REASON),
         raw,
       );
       const refusal = drillRefusal(runbook, opts.force === true);
       if (refusal) throw badInput(`drill schedule refused: ${refusal}`);
-      const input: DrillInput = { runbook, actor: `schedule:${scheduleId}`, forced: opts.force === true };
+      const input: DrillInput = {
+        runbook,
+        actor: `schedule:${scheduleId}`,
+        forced: opts.force === true,
+        ...(opts.reason ? { reason: `${opts.reason} (forced by ${c.actor})` } : {}),
+      };
       const options = drillScheduleOptions(input, opts.cron, opts.timezone, c.opts.taskQueue, c.actor);
       const { outcome, nextRuns: next } = await scheduleDrills(await c.connect(), options);
       if (c.opts.json) return c.out(JSON.stringify({ scheduleId, outcome, cron: opts.cron, timezone: opts.timezone, nextRuns: next }));

@@ -21,7 +21,7 @@ import { unreachableFailedOpen, type GateAnswer } from '../../runbook/gate.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../../runbook/names.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
-import { durationOption, freezeRef, list, reason as reasonText, wholeNumber } from '../options.js';
+import { changeId, durationOption, freezeRef, list, reason as reasonText, wholeNumber } from '../options.js';
 import {
   describeDecision,
   differenceLines,
@@ -188,9 +188,9 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
       const c = ctx();
       const o = parseOptions(
         z.object({
-          env: z.string().regex(DNS1123_LABEL, 'expected an environment name'),
-          service: z.string().regex(DNS1123_LABEL, 'expected a service name'),
-          change: z.string().min(1).optional(),
+          env: z.string().regex(DNS1123_LABEL, 'expected an environment name in lowercase, such as prod (a DNS-1123 label)'),
+          service: z.string().regex(DNS1123_LABEL, 'expected a service name in lowercase, such as payments (a DNS-1123 label)'),
+          change: changeId.optional(),
           failOpen: z.boolean().optional(),
         }),
         raw,
@@ -229,7 +229,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
       const o = parseOptions(
         z.object({
           name: freezeRef,
-          change: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._#/:-]*$/, 'expected a change ID such as PR-1234'),
+          change: changeId,
           reason: reasonText,
           validFor: freezeDuration,
         }),
@@ -255,7 +255,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .requiredOption('--reason <text>', 'why this change may go out during the freeze: kept in the audit trail')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name: freezeRef, change: z.string().min(1), reason: reasonText }), raw);
+      const o = parseOptions(z.object({ name: freezeRef, change: changeId, reason: reasonText }), raw);
       const e = await approveFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change, reason: o.reason });
       c.out(c.opts.json ? JSON.stringify(e) : exceptionApprovedLine(e));
     });
@@ -267,7 +267,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .requiredOption('--reason <text>', 'why: kept in the audit trail and told to the requester')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const o = parseOptions(z.object({ name: freezeRef, change: z.string().min(1), reason: reasonText }), raw);
+      const o = parseOptions(z.object({ name: freezeRef, change: changeId, reason: reasonText }), raw);
       const e = await rejectFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change, reason: o.reason });
       c.out(c.opts.json ? JSON.stringify(e) : exceptionRejectedLine(e));
     });

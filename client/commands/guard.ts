@@ -46,11 +46,11 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
         .command(action)
         .description(action === 'pause' ? 'Pause a guard: no evaluation, no automatic rollback until resumed' : 'Resume a paused guard (it evaluates at once)'),
     )
-      .option('--reason <text>', 'recorded in the audit trail (required to pause)')
+      .requiredOption('--reason <text>', 'why: recorded in the audit trail')
       .action(async (raw: Record<string, unknown>) => {
         const c = ctx();
         const workflowId = workflowIdOf(raw);
-        const { reason } = parseOptions(z.object({ reason: action === 'pause' ? reasonText : reasonText.default('resumed') }), { reason: raw.reason });
+        const { reason } = parseOptions(z.object({ reason: reasonText }), { reason: raw.reason });
         const s = await setGuardPaused(await c.connect(), workflowId, action, { actor: c.actor, reason });
         if (c.opts.json) c.out(JSON.stringify(s));
         else

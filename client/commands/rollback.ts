@@ -21,7 +21,7 @@ import { resolveExplicitTarget } from '../../runbook/repeat.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, parseOptions } from '../errors.js';
-import { reason as reasonText, targetIdOf, wholeNumber, withTarget as targetFlags } from '../options.js';
+import { reason as reasonText, stepName, targetIdOf, wholeNumber, withTarget as targetFlags } from '../options.js';
 import { eventLine, planLines, renderStatus, rollbackRowLine, slaLine, startLines } from '../render/rollback.js';
 import { readRunbookOrFail } from './runbook.js';
 
@@ -88,7 +88,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
             .regex(/^[1-9]\d{0,8}$/, 'expected a positive revision number such as 3')
             .transform(Number)
             .optional(),
-          step: z.string().optional(),
+          step: stepName.optional(),
         }),
         raw,
       );
@@ -166,7 +166,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const workflowId = workflowIdOf(raw);
-      const { reason, step } = parseOptions(z.object({ reason: reasonText, step: z.string().optional() }), { reason: raw.reason, step: raw.step });
+      const { reason, step } = parseOptions(z.object({ reason: reasonText, step: stepName.optional() }), { reason: raw.reason, step: raw.step });
       const r = await approveRollbackPlan(await c.connect(), workflowId, { actor: c.actor, reason, step });
       c.out(
         c.opts.json

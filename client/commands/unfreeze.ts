@@ -58,7 +58,7 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
         z
           .object({
             freeze: freezeRef,
-            ladder: list(DNS1123_LABEL, 'an environment name'),
+            ladder: list(DNS1123_LABEL, 'an environment name in lowercase, such as prod'),
             soak: durationOption(DURATION_LIMITS.timeout),
             gate: z
               .array(
