@@ -1,19 +1,84 @@
-// The audit trail: JSON lines, append-only, fsync'd. One write(2) per event on an O_APPEND file keeps
-// concurrent writers (several workers on one volume) from interleaving lines; event IDs make a retried
-// append a no-op, so a worker that dies after writing but before reporting cannot duplicate an event.
-// A line torn by a crash or a full disk is closed off before the next event is written, so it can never
-// merge with it; readers report such lines instead of hiding them.
-import { mkdir, open, readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+// The audit trail: JSON lines, append-only, fsync'd, hash-chained. One write(2) per event on an O_APPEND file
+// keeps writers from interleaving lines; event IDs make a retried append a no-op, so a worker that dies after
+// writing but before reporting cannot duplicate an event. A line torn by a crash or a full disk is closed off
+// before the next event is written, so it can never merge with it; readers report such lines instead of hiding them.
+//
+// The chain: each appended event carries `prev`, the SHA-256 of the exact bytes of the previous event line of
+// the file (without its newline), `sha256:<hex>`; the file's first event carries CHAIN_GENESIS. Blank lines and
+// lines that are not events (a torn line) are not links of the chain. Several writers on one volume (worker
+// processes, hosts sharing the volume) take turns through a lock file next to the audit file (`<file>.lock`,
+// created with O_EXCL): under it a writer reads what was appended since its last look (new IDs, the last event
+// line), then writes its line. `verifyAuditChain` walks the chain from the first line and names the first event
+// that breaks it.
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join } from 'node:path';
 import type { AuditEvent } from '../runbook/types.js';
+import { AppendLock } from './audit-lock.js';
+
+/**
+ * Where the audit trail is when neither a flag nor REARGUARD_AUDIT_FILE names it, for the worker and the CLI
+ * alike: `$XDG_STATE_HOME/rearguard/audit.jsonl`, or `~/.local/state/rearguard/audit.jsonl`. Always absolute,
+ * so both find the same file whatever their working directory.
+ */
+export function defaultAuditFile(env: NodeJS.ProcessEnv = process.env): string {
+  const absolute = (p: string | undefined): p is string => !!p && isAbsolute(p);
+  // XDG: a relative XDG_STATE_HOME is invalid and ignored.
+  const state = absolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : join(absolute(env.HOME) ? env.HOME : homedir(), '.local', 'state');
+  return join(state, 'rearguard', 'audit.jsonl');
+}
+
+/** The audit file of this environment: REARGUARD_AUDIT_FILE, else `defaultAuditFile` (flags override both). */
+export const auditFileFrom = (env: NodeJS.ProcessEnv = process.env): string => env.REARGUARD_AUDIT_FILE || defaultAuditFile(env);
+
+/** `prev` of the first event of a file. */
+export const CHAIN_GENESIS = `sha256:${'0'.repeat(64)}`;
+
+/** A link of the chain: the hash of one line's exact bytes, without its newline. */
+export const lineHash = (line: Uint8Array): string => `sha256:${createHash('sha256').update(line).digest('hex')}`;
+
+/** The event on a line, or the reason it is none. */
+export function parseEvent(text: string): { event: AuditEvent } | { error: string } {
+  try {
+    const event = JSON.parse(text) as AuditEvent;
+    if (typeof event?.id !== 'string' || typeof event.action !== 'string' || typeof event.time !== 'string') return { error: 'not an audit event' };
+    return { event };
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
+}
+
+export const isBlank = (text: string): boolean => text.trim() === '';
+const CHUNK = 1 << 20;
+
+export interface AuditLogOptions {
+  /** A lock file older than this is taken to be left by a writer that died (an append holds it for milliseconds). */
+  lockStaleMs?: number;
+  /** How long an append waits for the lock before it fails (and its activity is retried); below the activity's 30s timeout. */
+  lockWaitMs?: number;
+}
 
 export class AuditLog {
-  private ids: Set<string> | undefined;
+  private ids = new Set<string>();
+  /** The file read so far: its inode, and the end of its last complete line. */
+  private inode: number | undefined;
+  private readTo = 0;
+  /** Hash of the last event line read: the next event's `prev`. */
+  private head = CHAIN_GENESIS;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly lockStaleMs: number;
+  private readonly lockWaitMs: number;
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    options: AuditLogOptions = {},
+  ) {
+    this.lockStaleMs = options.lockStaleMs ?? 10_000;
+    this.lockWaitMs = options.lockWaitMs ?? 20_000;
+  }
 
-  /** Appends the event unless an event with the same ID is already in the file. */
+  /** Appends the event, chained to the file's last event, unless an event with the same ID is already in the file. */
   append(event: AuditEvent): Promise<boolean> {
     const next = this.queue.then(() => this.appendNow(event));
     this.queue = next.catch(() => undefined);
@@ -21,28 +86,64 @@ export class AuditLog {
   }
 
   private async appendNow(event: AuditEvent): Promise<boolean> {
-    this.ids ??= new Set((await readEvents(this.path)).map((e) => e.id));
-    if (this.ids.has(event.id)) return false;
     await mkdir(dirname(this.path), { recursive: true });
-    const file = await open(this.path, 'a+', 0o640);
+    const lock = await AppendLock.acquire(`${this.path}.lock`, this.lockStaleMs, this.lockWaitMs);
     try {
-      await file.write(`${(await endsTorn(file)) ? '\n' : ''}${JSON.stringify(event)}\n`);
-      await file.sync();
+      const file = await open(this.path, 'a+', 0o640);
+      try {
+        const torn = await this.catchUp(file);
+        if (this.ids.has(event.id)) return false;
+        const line = JSON.stringify({ ...event, prev: this.head });
+        await lock.assertHeld();
+        await file.write(`${torn ? '\n' : ''}${line}\n`);
+        await file.sync();
+        // The line is read back (and becomes the head) on the next append, like any other writer's.
+        this.ids.add(event.id);
+        return true;
+      } finally {
+        await file.close();
+      }
     } finally {
-      await file.close();
+      await lock.release();
     }
-    this.ids.add(event.id);
-    return true;
   }
-}
 
-/** True when the file's last byte is not a newline: the previous write was cut short. */
-async function endsTorn(file: import('node:fs/promises').FileHandle): Promise<boolean> {
-  const { size } = await file.stat();
-  if (size === 0) return false;
-  const last = Buffer.alloc(1);
-  await file.read(last, 0, 1, size - 1);
-  return last[0] !== 0x0a;
+  /**
+   * Reads the complete lines appended since the last look (the whole file the first time, or when it was
+   * replaced or cut short): their IDs, and the last event line's hash. True when the file ends in a torn line.
+   */
+  private async catchUp(file: FileHandle): Promise<boolean> {
+    const { ino, size } = await file.stat();
+    if (ino !== this.inode || size < this.readTo) {
+      this.inode = ino;
+      this.readTo = 0;
+      this.ids = new Set();
+      this.head = CHAIN_GENESIS;
+    }
+    let carry = Buffer.alloc(0);
+    let pos = this.readTo;
+    while (pos < size) {
+      const chunk = Buffer.alloc(Math.min(CHUNK, size - pos));
+      const { bytesRead } = await file.read(chunk, 0, chunk.length, pos);
+      if (bytesRead === 0) break;
+      pos += bytesRead;
+      const data = carry.length ? Buffer.concat([carry, chunk.subarray(0, bytesRead)]) : chunk.subarray(0, bytesRead);
+      let start = 0;
+      for (let nl = data.indexOf(0x0a); nl !== -1; nl = data.indexOf(0x0a, start)) {
+        const line = data.subarray(start, nl);
+        const text = line.toString('utf8');
+        const parsed = isBlank(text) ? undefined : parseEvent(text);
+        if (parsed && 'event' in parsed) {
+          this.ids.add(parsed.event.id);
+          this.head = lineHash(line);
+        }
+        start = nl + 1;
+      }
+      this.readTo += start;
+      carry = Buffer.from(data.subarray(start));
+    }
+    return carry.length > 0;
+  }
 }
 
 export interface UnreadableLine {
@@ -76,21 +177,18 @@ export async function readAuditFile(path: string): Promise<AuditFile> {
   const seen = new Set<string>();
   let duplicates = 0;
   text.split('\n').forEach((line, i) => {
-    if (!line.trim()) return;
-    let event: AuditEvent;
-    try {
-      event = JSON.parse(line) as AuditEvent;
-      if (typeof event?.id !== 'string' || typeof event.action !== 'string' || typeof event.time !== 'string') throw new Error('not an audit event');
-    } catch (err) {
-      unreadable.push({ line: i + 1, excerpt: line.slice(0, 80), error: (err as Error).message });
+    if (isBlank(line)) return;
+    const parsed = parseEvent(line);
+    if ('error' in parsed) {
+      unreadable.push({ line: i + 1, excerpt: line.slice(0, 80), error: parsed.error });
       return;
     }
-    if (seen.has(event.id)) {
+    if (seen.has(parsed.event.id)) {
       duplicates++;
       return;
     }
-    seen.add(event.id);
-    events.push(event);
+    seen.add(parsed.event.id);
+    events.push(parsed.event);
   });
   return { exists: true, events, unreadable, duplicates };
 }
@@ -99,3 +197,5 @@ export async function readAuditFile(path: string): Promise<AuditFile> {
 export async function readEvents(path: string): Promise<AuditEvent[]> {
   return (await readAuditFile(path)).events;
 }
+
+// ---- Verifying the chain -------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 // Builds the `rearguard` program: global flags (README, "CLI") and one file per command group, each of
 // which parses options, calls api/ and renders (docs/architecture.md, "Layers").
-import { Command, Option } from 'commander';
+import { Command, Help, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerDrill } from './commands/drill.js';
 import { registerFreeze } from './commands/freeze.js';
@@ -9,7 +9,7 @@ import { registerRollback } from './commands/rollback.js';
 import { registerRunbook } from './commands/runbook.js';
 import { registerUnfreeze } from './commands/unfreeze.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
-import { EXIT, badInput, jsonError } from './errors.js';
+import { EXIT, badInput, echo, jsonError } from './errors.js';
 import { loadRunbookDir } from './runbook-dir.js';
 
 /** `serve` limits from the environment: whole numbers, 0 turns a rate limit off. */
@@ -57,6 +57,18 @@ class RearguardCommand extends Command {
     if (typo) self.unknownOption(typo.split('=')[0]);
     (Command.prototype as unknown as { missingMandatoryOptionValue(o: Option): void }).missingMandatoryOptionValue.call(this, option);
   }
+
+  /** commander says how many arguments it got; say which ones, so a stray word (an unquoted reason) is visible. */
+  _excessArguments(received: string[]): void {
+    const self = this as unknown as { _allowExcessArguments: boolean; registeredArguments: unknown[]; error(m: string, o: { code: string }): never };
+    if (self._allowExcessArguments) return;
+    const expected = self.registeredArguments.length;
+    const extra = received.slice(expected).map((a) => echo(a));
+    self.error(
+      `error: too many arguments for '${this.name()}': expected ${expected === 0 ? 'none' : expected}, got ${extra.join(' ')} in addition (quote a value that has spaces)`,
+      { code: 'commander.excessArguments' },
+    );
+  }
 }
 
 export function buildProgram(
@@ -72,6 +84,14 @@ export function buildProgram(
     .addOption(new Option('--task-queue <name>', 'Rearguard task queue (env REARGUARD_TASK_QUEUE)').default(defaults.taskQueue))
     .option('--as <actor>', 'who is acting, for approvals and the audit trail (env REARGUARD_ACTOR, default: OS user)')
     .option('--json', 'machine-readable output')
+    // Every command's help lists the global flags too (--json, --as, ...) and marks required options.
+    .configureHelp({
+      showGlobalOptions: true,
+      optionDescription(this: Help, option: Option): string {
+        const text = Help.prototype.optionDescription.call(this, option);
+        return option.mandatory ? `${text} (required)` : text;
+      },
+    })
     .showHelpAfterError(jsonErrors ? false : '(run with --help for usage)')
     // With --json, a usage mistake is one JSON object on stderr too (the hint to run --help is left out).
     .configureOutput({

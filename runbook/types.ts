@@ -47,6 +47,13 @@ export interface AuditEvent {
   workflowId: string;
   target: Target;
   details: Record<string, unknown>;
+  /**
+   * The hash chain (api/audit-file.ts): `sha256:<hex>` of the previous event line of the audit file, or
+   * `sha256:` and 64 zeros for the file's first event. Set by the audit log when it appends, never by the caller.
+   */
+  prev?: string;
+  /** A person's SSH signature of a decision; `rearguard audit verify --allowed-signers FILE` checks it. */
+  signature?: { armored: string; principal: string; fingerprint?: string };
 }
 
 export type Phase = 'preflight' | 'awaiting-approval' | 'running-steps' | 'verifying' | 'done';

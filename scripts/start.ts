@@ -63,10 +63,8 @@ async function startDevServer(): Promise<ChildProcess> {
 async function main(): Promise<void> {
   const external = process.env.TEMPORAL_ADDRESS;
   const server = external ? undefined : await startDevServer();
-  const config = loadWorkerConfig(process.env, {
-    address: external ?? `127.0.0.1:${TEMPORAL_PORT}`,
-    auditFile: process.env.REARGUARD_AUDIT_FILE ?? `${STATE}/audit.jsonl`,
-  });
+  // The audit file: REARGUARD_AUDIT_FILE or the default the CLI reads too (api/audit-file.ts).
+  const config = loadWorkerConfig(process.env, { address: external ?? `127.0.0.1:${TEMPORAL_PORT}` });
   // The dev server is our child: stop it whichever way we go (Ctrl-C reaches the worker's runtime,
   // which drains the worker first; then we end here).
   const stopServer = () => server?.exitCode === null && server.kill('SIGTERM');

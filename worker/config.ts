@@ -5,6 +5,7 @@ import { DURATION_LIMITS } from '../runbook/duration.js';
 import { friendlyErrors } from '../runbook/issues.js';
 import { durationField } from '../runbook/schema.js';
 import { TASK_QUEUE } from '../api/ids.js';
+import { defaultAuditFile } from '../api/audit-file.js';
 
 const port = z.coerce
   .number({ error: 'expected a port number' })
@@ -15,7 +16,11 @@ export const workerConfigSchema = z.object({
   address: z.string().min(1).default('localhost:7233'),
   namespace: z.string().min(1).default('default'),
   taskQueue: z.string().min(1).default(TASK_QUEUE),
-  auditFile: z.string().min(1).default('.rearguard/audit.jsonl'),
+  /** Absolute by default, shared with the CLI (api/audit-file.ts defaultAuditFile); loadWorkerConfig reads it from the given env. */
+  auditFile: z
+    .string()
+    .min(1)
+    .default(() => defaultAuditFile()),
   metricsHost: z.string().min(1).default('0.0.0.0'),
   metricsPort: port.default(9464),
   /** The Temporal runtime serves its own metrics here; /metrics includes them. 0 disables. */
@@ -48,6 +53,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv, overrides: Partial<Reco
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV_NAMES)) if (env[name] !== undefined && env[name] !== '') raw[key] = env[name];
   for (const [key, value] of Object.entries(overrides)) if (value !== undefined) raw[key] = value;
+  raw.auditFile ??= defaultAuditFile(env);
   const parsed = workerConfigSchema.safeParse(raw, { error: friendlyErrors });
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {

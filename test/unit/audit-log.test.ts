@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { verifyAuditChain } from '../../api/audit-chain.js';
 import { AuditLog, readAuditFile, readEvents } from '../../api/audit-file.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { ROOT } from '../helpers/tools.js';
@@ -50,12 +51,15 @@ await Promise.all(Array.from({ length: 200 }, (_, i) => log.append({ id: who + '
     );
     const run = promisify(execFile);
     await Promise.all(['p1', 'p2', 'p3', 'p4'].map((who) => run(process.execPath, ['--import', 'tsx', script, file, who], { cwd: ROOT })));
-    // A writer that sees another's write still in progress closes it off with a newline of its own: blank
-    // lines are possible (and skipped by readers), merged or broken events are not.
+    // Writers take turns through the lock file; blank lines (skipped by readers) would not break anything,
+    // merged or broken events would.
     const lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l !== '');
     assert.equal(lines.length, 800);
     const ids = lines.map((l) => (JSON.parse(l) as AuditEvent).id);
     assert.equal(new Set(ids).size, 800);
+    const chain = await verifyAuditChain(file);
+    assert.equal(chain?.ok, true, JSON.stringify(chain?.break));
+    assert.equal(chain?.linked, 800);
   });
 });
 
