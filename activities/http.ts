@@ -3,6 +3,7 @@
 // network errors are worth retrying).
 import { ApplicationFailure } from '@temporalio/activity';
 import { configurationError, excerpt } from './errors.js';
+import { pinnedDispatcher, redactor, resolveDestination, type Lookup } from './egress.js';
 
 export interface HttpRequest {
   url: string;
@@ -13,6 +14,10 @@ export interface HttpRequest {
   body?: string;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Values of the secrets this request carries (a URL from urlEnv, headers from env): redacted from the body and errors. */
+  secrets?: readonly string[];
+  /** Resolver for the egress check (tests); node:dns by default. */
+  lookup?: Lookup;
 }
 
 export interface HttpResponse {
@@ -23,17 +28,41 @@ export interface HttpResponse {
 export async function send(req: HttpRequest): Promise<HttpResponse> {
   const timeout = AbortSignal.timeout(req.timeoutMs);
   const signal = req.signal ? AbortSignal.any([req.signal, timeout]) : timeout;
-  let res: Response;
+  const redact = redactor(req.secrets ?? []);
+  const unavailable = (why: string) => ApplicationFailure.retryable(redact(`${req.method} ${req.label}: ${why}`), 'HttpUnavailable');
+  // The egress check (activities/egress.ts): metadata and link-local addresses are refused before any
+  // connection, and the connection goes to the addresses checked here (no second DNS answer).
+  let aborted: () => void = () => undefined;
+  const abortedPromise = new Promise<never>((_, reject) => {
+    aborted = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', aborted, { once: true });
+  });
+  abortedPromise.catch(() => undefined);
+  let dispatcher: Awaited<ReturnType<typeof pinnedDispatcher>>;
   try {
-    res = await fetch(req.url, { method: req.method, headers: req.headers, body: req.body, signal, redirect: 'manual' });
+    dispatcher = await Promise.race([resolveDestination(req.url, `${req.method} ${req.label}`, req.lookup).then(pinnedDispatcher), abortedPromise]);
   } catch (err) {
     if (req.signal?.aborted) throw err;
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = timeout.aborted ? `no answer within ${req.timeoutMs} ms` : (cause?.code ?? cause?.message ?? String(err));
-    throw ApplicationFailure.retryable(`${req.method} ${req.label}: ${why}`, 'HttpUnavailable');
+    if (timeout.aborted) throw unavailable(`no answer within ${req.timeoutMs} ms`);
+    throw err;
+  } finally {
+    signal.removeEventListener('abort', aborted);
   }
-  const body = await res.text().catch(() => '');
-  return { status: res.status, body };
+  try {
+    let res: Response;
+    try {
+      const init = { method: req.method, headers: req.headers, body: req.body, signal, redirect: 'manual', ...(dispatcher ? { dispatcher } : {}) };
+      res = await fetch(req.url, init as RequestInit);
+    } catch (err) {
+      if (req.signal?.aborted) throw err;
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+      throw unavailable(timeout.aborted ? `no answer within ${req.timeoutMs} ms` : (cause?.code ?? cause?.message ?? String(err)));
+    }
+    const body = redact(await res.text().catch(() => ''));
+    return { status: res.status, body };
+  } finally {
+    dispatcher?.close().catch(() => undefined);
+  }
 }
 
 /** Throws the right kind of failure for an unexpected status. */

@@ -25,7 +25,10 @@ import { sendNotifications } from './notify.js';
 import type { Env } from './secrets.js';
 import { runWebhookStep } from './webhook.js';
 import { drillActivities } from './drill.js';
+import { trustActivities } from './trust.js';
 import { type SloEvaluation } from '../runbook/slo-guard.js';
+import { egressProblems, type Policy } from '../runbook/policy.js';
+import { enforcePolicy, refuseForbidden, type Egress, type Lookup } from './egress.js';
 
 export interface ActivityDeps {
   auditLog: AuditLog;
@@ -37,13 +40,20 @@ export interface ActivityDeps {
   repos: Repos;
   /** Binaries of the CLI-driven mechanisms. */
   tools: ToolPaths;
+  /** The worker's Policy (REARGUARD_POLICY): which secrets may go where. None: only the always-on egress refusals. */
+  policy?: Policy;
+  /** Resolver for the egress checks (tests); node:dns by default. */
+  lookup?: Lookup;
 }
 
 /** Mechanisms this worker can run; the others arrive with their issues and fail preflight until then. */
 const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen', 'helm', 'terraform', 'gitops']);
 const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable', 'prometheus']);
 
-export function createActivities({ auditLog, env, clusters, repos, tools }: ActivityDeps) {
+export function createActivities({ auditLog, env, clusters, repos, tools, policy, lookup }: ActivityDeps) {
+  const egress: Egress = { policy, lookup };
+  // Read at once: a bad allowed_signers file stops the worker at start (activities/trust.ts).
+  const trust = trustActivities(env);
   const kubernetes = kubernetesMechanisms(clusters);
   const helm = (cluster: string | undefined) => {
     const cfg = clusters.get(cluster);
@@ -125,6 +135,8 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
       runbook.spec.notify.forEach((n, i) => {
         if (n.urlEnv !== undefined && !env[n.urlEnv]) problems.push(`spec.notify[${i}] (${n.name}): environment variable ${n.urlEnv} is not set on the worker`);
       });
+      // The worker's egress policy, statically (hosts in urlEnv values are checked when the request is made).
+      if (policy) problems.push(...egressProblems(runbook, policy).map((p) => `${p} (egress policy ${policy.metadata.name})`));
       return problems;
     },
 
@@ -158,7 +170,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
 
     async runStep(req: StepRequest): Promise<Record<string, unknown>> {
       const { step } = req;
-      if (step.type === 'webhook') return runWebhookStep(env, { ...req, step });
+      if (step.type === 'webhook') return runWebhookStep(env, { ...req, step }, egress);
       if (isKubeStep(step)) {
         if (req.plan === undefined) throw notAvailable(`running ${step.type} steps without a plan`);
         return kubernetes.apply(step, req.plan as KubePlan, rollbackOf(req));
@@ -200,7 +212,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
 
     async runCheck(req: CheckRequest): Promise<Record<string, unknown>> {
       const { check } = req;
-      if (check.type === 'http') return runHttpCheck(check);
+      if (check.type === 'http') return runHttpCheck(check, egress);
       if (check.type === 'kubernetesAvailable') return kubernetes.check(check, req.cluster);
       if (check.type === 'prometheus') return runPrometheusCheck(env, check);
       throw notAvailable(`the ${(check as { type: string }).type} check`);
@@ -208,6 +220,13 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
 
     /** SLO guard: one evaluation of the runbook's spec.slo (Prometheus problems are reported, not thrown). */
     async evaluateSlo({ runbook }: { runbook: Runbook }): Promise<SloEvaluation> {
+      // A refused health URL fails the evaluation (the guard alerts) instead of counting as an unhealthy service.
+      const health = runbook.spec.slo?.health?.http;
+      if (health) {
+        const what = `spec.slo.health.http: GET ${health.url.replace(/\?.*$/, '')}`;
+        enforcePolicy(policy, { url: health.url }, what);
+        await refuseForbidden(health.url, what, lookup);
+      }
       return evaluateSlo({ env, clusters }, runbook);
     },
 
@@ -218,7 +237,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
     },
 
     async notify(req: NotifyRequest): Promise<{ sent: string[] }> {
-      return sendNotifications(env, req);
+      return sendNotifications(env, req, egress);
     },
 
     /** Freeze guardrails (Argo CD, Flux, flags): idempotent, state kept as markers on the changed objects. */
@@ -232,7 +251,11 @@ export function createActivities({ auditLog, env, clusters, repos, tools }: Acti
 
     /** Rollback drills: the marked bad revision, inspection, clean-up (activities/drill.ts). */
     ...drillActivities(clusters),
+
+    /** Signed decisions: the worker's allowed_signers and whether signatures are required (activities/trust.ts). */
+    ...trust,
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+export type { TrustSettings } from './trust.js';

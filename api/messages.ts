@@ -7,10 +7,23 @@ import type { RollbackStatus, Trigger } from '../runbook/types.js';
 import type { UnfreezeDecision, UnfreezeStatus } from '../runbook/unfreeze.js';
 import { type SloGuardStatus } from '../runbook/slo-guard.js';
 
+/**
+ * A human decision, signed by its maker's SSH key (client/signing.ts): `payload` is canonicalDecision(d) of a
+ * SignedDecision (runbook/decision.ts) whose action is one of ROLLBACK_DECISIONS and whose workflowId, actor
+ * and reason are this request's; `signature` the armored `ssh-keygen -Y sign -n rearguard` over the payload.
+ */
+export interface SignedEnvelope {
+  payload: string;
+  signature: string;
+}
 export interface VoteRequest {
   actor: string;
   reason: string;
+  /** Absent: an unsigned vote, which a worker with REARGUARD_REQUIRE_SIGNATURES refuses. */
+  signed?: SignedEnvelope;
 }
+/** The action a signed rollback decision names (SignedDecision.action), per Update. */
+export const ROLLBACK_DECISIONS = { approve: 'rollback.approve', reject: 'rollback.reject', approvePlan: 'rollback.approve-plan' } as const;
 export interface VoteResult {
   accepted: true;
   approvals: number;

@@ -83,6 +83,7 @@ export function buildProgram(
     .addOption(new Option('--namespace <ns>', 'Temporal namespace (env TEMPORAL_NAMESPACE)').default(defaults.namespace))
     .addOption(new Option('--task-queue <name>', 'Rearguard task queue (env REARGUARD_TASK_QUEUE)').default(defaults.taskQueue))
     .option('--as <actor>', 'who is acting, for approvals and the audit trail (env REARGUARD_ACTOR, default: OS user)')
+    .option('--signing-key <file>', 'SSH key that signs approvals and rejections (env REARGUARD_SIGNING_KEY, default: git config user.signingkey)')
     .option('--json', 'machine-readable output')
     // Every command's help lists the global flags too (--json, --as, ...) and marks required options.
     .configureHelp({

@@ -6,6 +6,17 @@ import { friendlyErrors } from '../runbook/issues.js';
 import { durationField } from '../runbook/schema.js';
 import { TASK_QUEUE } from '../api/ids.js';
 import { defaultAuditFile } from '../api/audit-file.js';
+import { ALLOWED_SIGNERS_ENV, parseRequireSignatures, readAllowedSigners, REQUIRE_SIGNATURES_ENV, TrustConfigError } from '../activities/trust.js';
+
+/** A TrustConfigError's problems as zod issues (without the variable name, which the config message adds). */
+function trustIssues(check: () => void, ctx: z.RefinementCtx): void {
+  try {
+    check();
+  } catch (err) {
+    if (!(err instanceof TrustConfigError)) throw err;
+    for (const p of err.problems) ctx.addIssue({ code: 'custom', message: p.replace(/^REARGUARD_[A-Z_]+: /, '') });
+  }
+}
 
 const port = z.coerce
   .number({ error: 'expected a port number' })
@@ -27,11 +38,24 @@ export const workerConfigSchema = z.object({
   runtimeMetricsPort: port.default(9465),
   /** YAML file naming the clusters and repositories runbooks may use (activities/targets.ts). */
   targetsFile: z.string().min(1).optional(),
+  /** The Policy document (runbook/policy.ts): which secrets runbooks may send where. Without it only metadata and link-local addresses are refused. */
+  policyFile: z.string().min(1).optional(),
   /** A bundle made by `npm run build:workflows`; without it the workflows are bundled at start. */
   workflowBundle: z.string().min(1).optional(),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
   /** Milliseconds (at most 1h) in-flight activities get on SIGTERM. */
   shutdownGrace: durationField(DURATION_LIMITS.grace).default(30_000),
+  /** OpenSSH allowed_signers: who may sign approvals and rejections (activities/trust.ts); checked at start. */
+  allowedSignersFile: z
+    .string()
+    .min(1)
+    .optional()
+    .superRefine((path, ctx) => trustIssues(() => path && readAllowedSigners(path), ctx)),
+  /** Refuse unsigned approvals and rejections; default true when allowedSignersFile is set. */
+  requireSignatures: z
+    .string()
+    .optional()
+    .superRefine((raw, ctx) => trustIssues(() => parseRequireSignatures(raw), ctx)),
 });
 export type WorkerConfig = z.output<typeof workerConfigSchema>;
 
@@ -44,9 +68,12 @@ export const ENV_NAMES: Record<keyof WorkerConfig, string> = {
   metricsPort: 'REARGUARD_METRICS_PORT',
   runtimeMetricsPort: 'REARGUARD_RUNTIME_METRICS_PORT',
   targetsFile: 'REARGUARD_TARGETS',
+  policyFile: 'REARGUARD_POLICY',
   workflowBundle: 'REARGUARD_WORKFLOW_BUNDLE',
   logLevel: 'REARGUARD_LOG_LEVEL',
   shutdownGrace: 'REARGUARD_SHUTDOWN_GRACE',
+  allowedSignersFile: ALLOWED_SIGNERS_ENV,
+  requireSignatures: REQUIRE_SIGNATURES_ENV,
 };
 
 export function loadWorkerConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof WorkerConfig, unknown>> = {}): WorkerConfig {

@@ -2,6 +2,7 @@
 import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
 import { Clusters, Repos, loadTargets, type Targets } from '../activities/targets.js';
 import { ConfigError, type WorkerConfig } from './config.js';
+import { loadPolicy, type Policy } from '../runbook/policy.js';
 import { RearguardMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { createRearguardWorker } from './worker.js';
@@ -12,6 +13,16 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
     targets = loadTargets(config.targetsFile);
   } catch (err) {
     throw new ConfigError([(err as Error).message]);
+  }
+  // An invalid policy stops the worker here, with every problem as `path: message`.
+  let policy: Policy | undefined;
+  if (config.policyFile) {
+    const loaded = await loadPolicy(config.policyFile);
+    if (!loaded.ok)
+      throw new ConfigError(
+        loaded.io ? loaded.problems : [`${config.policyFile} (env REARGUARD_POLICY): invalid policy`, ...loaded.problems.map((p) => `  ${p}`)],
+      );
+    policy = loaded.value;
   }
   const clusters = new Clusters(targets.clusters);
   const repos = new Repos(targets.repos);
@@ -38,11 +49,12 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       metrics,
       clusters,
       repos,
+      ...(policy ? { policy } : {}),
       ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}),
       shutdownGraceTime: config.shutdownGrace,
     });
     log(
-      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}`,
+      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}`,
     );
     await worker.run();
     log('rearguard worker: stopped');

@@ -7,6 +7,7 @@ import { createActivities } from '../activities/index.js';
 import { Clusters, Repos } from '../activities/targets.js';
 import { toolPaths, type ToolPaths } from '../activities/tools.js';
 import type { Env } from '../activities/secrets.js';
+import type { Policy } from '../runbook/policy.js';
 import type { RearguardMetrics } from './metrics.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -21,6 +22,8 @@ export interface RearguardWorkerOptions {
   clusters?: Clusters;
   repos?: Repos;
   tools?: ToolPaths;
+  /** The egress policy (REARGUARD_POLICY), already validated. */
+  policy?: Policy;
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   /** A prebuilt bundle (tests bundle once per file); otherwise the workflows are bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -42,6 +45,7 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
         clusters: o.clusters ?? new Clusters({}),
         repos: o.repos ?? new Repos({}),
         tools: o.tools ?? toolPaths(o.env ?? process.env),
+        ...(o.policy ? { policy: o.policy } : {}),
       }),
     sinks: o.metrics.sinks(),
     // In-flight activities get this long to finish on SIGTERM; after it they are cancelled and

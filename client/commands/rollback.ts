@@ -17,6 +17,7 @@ import {
   startRollback,
   voteOnRollback,
 } from '../../api/rollbacks.js';
+import { ROLLBACK_DECISIONS, type SignedEnvelope } from '../../api/messages.js';
 import { resolveExplicitTarget } from '../../runbook/repeat.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import type { CliContext } from '../context.js';
@@ -24,10 +25,48 @@ import { EXIT, CliError, badInput, parseOptions } from '../errors.js';
 import { reason as reasonText, stepName, targetIdOf, wholeNumber, withTarget as targetFlags } from '../options.js';
 import { eventLine, planLines, renderStatus, rollbackRowLine, slaLine, startLines } from '../render/rollback.js';
 import { readRunbookOrFail } from './runbook.js';
+import { resolveSigningKey, signDecision } from '../signing.js';
 
 const workflowIdOf = (raw: Record<string, unknown>): string => targetIdOf('rollback', raw, rollbackWorkflowId);
 const withTarget = (cmd: Command): Command => targetFlags(cmd, 'environment of the rollback', 'service of the rollback');
 const reasonOf = (raw: Record<string, unknown>): string => parseOptions(z.object({ reason: reasonText }), { reason: raw.reason }).reason;
+
+/**
+ * Signs a rollback decision (client/signing.ts) when a key is configured: --signing-key, REARGUARD_SIGNING_KEY,
+ * or git's user.signingkey. Without one the vote goes unsigned and the worker decides (it refuses unsigned
+ * votes when it requires signatures, saying what to configure). A key named on the command line or in
+ * REARGUARD_SIGNING_KEY must work; one from git that cannot sign (e.g. a GPG key ID) is reported and skipped.
+ */
+async function signIfKey(
+  c: CliContext,
+  d: { action: string; workflowId: string; reason: string; extra?: () => Promise<Record<string, string>> },
+): Promise<(SignedEnvelope & { fingerprint: string }) | undefined> {
+  const key = (c.opts as { signingKey?: string }).signingKey;
+  const explicit = key !== undefined || Boolean(process.env.REARGUARD_SIGNING_KEY?.trim());
+  try {
+    await (await resolveSigningKey({ key })).cleanup();
+    const extra = await d.extra?.();
+    const s = await signDecision(
+      {
+        action: d.action,
+        workflowId: d.workflowId,
+        actor: c.actor,
+        reason: d.reason,
+        at: new Date().toISOString(),
+        nonce: randomUUID(),
+        ...(extra ? { extra } : {}),
+      },
+      { key },
+    );
+    return { payload: s.payload, signature: s.signature, fingerprint: s.fingerprint };
+  } catch (err) {
+    if (explicit || !(err instanceof CliError)) throw err;
+    if (!err.message.startsWith('no signing key')) c.err(`rearguard: not signing (the decision goes unsigned): ${err.message}`);
+    return undefined;
+  }
+}
+
+const signedBy = (s: { fingerprint: string } | undefined): string => (s ? ` (signed with key ${s.fingerprint})` : '');
 
 export const outcomeExitCode = (s: RollbackStatus): number => (s.outcome === 'succeeded' ? EXIT.ok : EXIT.failed);
 
@@ -150,12 +189,14 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
         const c = ctx();
         const workflowId = workflowIdOf(raw);
         const reason = reasonOf(raw);
-        const result = await voteOnRollback(await c.connect(), workflowId, decision, { actor: c.actor, reason });
-        if (c.opts.json) c.out(JSON.stringify({ workflowId, decision, actor: c.actor, ...result }));
-        else if (decision === 'reject') c.out(`Rejected ${workflowId} as ${c.actor}: the rollback ends without changing anything.`);
+        const signed = await signIfKey(c, { action: ROLLBACK_DECISIONS[decision], workflowId, reason });
+        const vote = { actor: c.actor, reason, ...(signed ? { signed: { payload: signed.payload, signature: signed.signature } } : {}) };
+        const result = await voteOnRollback(await c.connect(), workflowId, decision, vote);
+        if (c.opts.json) c.out(JSON.stringify({ workflowId, decision, actor: c.actor, ...result, ...(signed ? { signedWith: signed.fingerprint } : {}) }));
+        else if (decision === 'reject') c.out(`Rejected ${workflowId} as ${c.actor}${signedBy(signed)}: the rollback ends without changing anything.`);
         else
           c.out(
-            `Approved ${workflowId} as ${c.actor} (${result.approvals}/${result.quorum})${result.decided ? ': quorum reached, the rollback proceeds.' : '.'}`,
+            `Approved ${workflowId} as ${c.actor}${signedBy(signed)} (${result.approvals}/${result.quorum})${result.decided ? ': quorum reached, the rollback proceeds.' : '.'}`,
           );
       });
   }
@@ -167,11 +208,22 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
       const c = ctx();
       const workflowId = workflowIdOf(raw);
       const { reason, step } = parseOptions(z.object({ reason: reasonText, step: stepName.optional() }), { reason: raw.reason, step: raw.step });
-      const r = await approveRollbackPlan(await c.connect(), workflowId, { actor: c.actor, reason, step });
+      const client = await c.connect();
+      // A signed plan approval names its step: the one given, else the one waiting now.
+      const waiting = async () =>
+        (await rollbackStatus(client, workflowId)).steps.find((s) => s.planApproval && !s.planApproval.approvedBy && s.state === 'running')?.name ?? '';
+      const extra = async () => ({ step: step ?? (await waiting()) });
+      const signed = await signIfKey(c, { action: ROLLBACK_DECISIONS.approvePlan, workflowId, reason, extra });
+      const r = await approveRollbackPlan(client, workflowId, {
+        actor: c.actor,
+        reason,
+        step,
+        ...(signed ? { signed: { payload: signed.payload, signature: signed.signature } } : {}),
+      });
       c.out(
         c.opts.json
-          ? JSON.stringify({ workflowId, ...r, actor: c.actor })
-          : `Approved the plan of step ${r.step} of ${workflowId} as ${c.actor}: it is being applied.`,
+          ? JSON.stringify({ workflowId, ...r, actor: c.actor, ...(signed ? { signedWith: signed.fingerprint } : {}) })
+          : `Approved the plan of step ${r.step} of ${workflowId} as ${c.actor}${signedBy(signed)}: it is being applied.`,
       );
     });
 

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { durationText } from '../../runbook/duration.js';
 import { loadRunbook } from '../../runbook/load.js';
+import { egressProblems, loadPolicy } from '../../runbook/policy.js';
 import type { Runbook } from '../../runbook/schema.js';
 import { badInput, loadedOrFail } from '../errors.js';
 import type { CliContext } from '../context.js';
@@ -15,15 +16,22 @@ export function registerRunbook(program: Command, ctx: () => CliContext): void {
     .command('validate')
     .description('Check a runbook file; exit 0 if valid, 2 with every problem listed if not')
     .argument('<file>', 'runbook YAML file')
-    .action(async (file: string) => {
+    .option('--policy <file>', 'also check the runbook against a Policy document (secrets and hosts its requests may use)')
+    .action(async (file: string, opts: { policy?: string }) => {
       const c = ctx();
-      const loaded = await loadRunbook(file);
+      const policy = opts.policy === undefined ? undefined : loadedOrFail(await loadPolicy(opts.policy), opts.policy, 'policy');
+      let loaded = await loadRunbook(file);
+      // The policy's refusals are problems of the runbook, reported like the schema's.
+      if (loaded.ok && policy) {
+        const problems = egressProblems(loaded.value, policy);
+        if (problems.length > 0) loaded = { ok: false, problems: problems.map((p) => `${p} (policy ${policy.metadata.name})`) };
+      }
       if (c.opts.json) {
         c.out(JSON.stringify(loaded.ok ? { file, valid: true, runbook: loaded.value } : { file, valid: false, problems: loaded.problems }));
         if (!loaded.ok) throw badInput();
         return;
       }
-      if (!loaded.ok) await readRunbookOrFail(file);
+      if (!loaded.ok) loadedOrFail(loaded, file, 'runbook');
       if (!loaded.ok) return;
       const { metadata, spec } = loaded.value;
       const approval = spec.approval?.required ? `approval ${spec.approval.quorum} of ${spec.approval.approvers.length}` : 'no approval';

@@ -31,10 +31,10 @@ export function durationForms(ms: number): string[] {
   return [...forms];
 }
 
-/** Milliseconds within `range`, biased to round values, small values and the caps themselves. */
-export function durationMs(range: DurationRange, { max }: { max?: number } = {}): fc.Arbitrary<number> {
+/** Milliseconds within `range` (narrowed by `min`/`max`), biased to round values, small values and the caps themselves. */
+export function durationMs(range: DurationRange, { min, max }: { min?: number; max?: number } = {}): fc.Arbitrary<number> {
   const hi = Math.min(range.max, max ?? range.max);
-  const lo = range.min;
+  const lo = Math.max(range.min, min ?? range.min);
   const round = fc
     .constantFrom(...UNITS.map(([, size]) => size))
     .chain((size) => fc.integer({ min: Math.ceil(lo / size), max: Math.max(Math.ceil(lo / size), Math.floor(hi / size)) }).map((n) => n * size));
@@ -48,8 +48,8 @@ export function durationMs(range: DurationRange, { max }: { max?: number } = {})
     .filter((ms) => ms >= lo && ms <= hi);
 }
 
-/** A duration as text, in any accepted form, within `range`. */
-export function durationTextArb(range: DurationRange, opts: { max?: number } = {}): fc.Arbitrary<string> {
+/** A duration as text, in any accepted form, within `range` (narrowed by `min`/`max`). */
+export function durationTextArb(range: DurationRange, opts: { min?: number; max?: number } = {}): fc.Arbitrary<string> {
   return durationMs(range, opts).chain((ms) => fc.constantFrom(...durationForms(ms)));
 }
 
@@ -119,81 +119,99 @@ export interface RunbookDoc {
   spec: Record<string, unknown> & { steps: Record<string, unknown>[] };
 }
 
+/** What the generators leave out for the workflow fuzzer (see `timerFloorMs`). */
+export interface TimerOptions {
+  /**
+   * Every timer the generated input makes a workflow start (SLA and escalation marks, approval timeouts,
+   * freezeAfter; a calendar window's start and end) is at least this far from the start of the run or from
+   * `now`, or not there at all. 0 (the default) leaves every value the schema accepts.
+   */
+  timerFloorMs?: number;
+}
+
 /** A valid runbook document as a user writes it: every step, check and notify type can occur. */
-export const validRunbookDoc: fc.Arbitrary<RunbookDoc> = fc
-  .record({
-    name: label,
-    environment: fc.constantFrom('prod', 'staging', 'dev'),
-    slaMs: durationMs(L.timeout),
-    approval: fc.option(
-      fc.record({
-        required: fc.boolean(),
-        approvers: fc.shuffledSubarray(PEOPLE, { minLength: 1, maxLength: 4 }),
-        quorumPick: fc.integer({ min: 1, max: 4 }),
-        timeout: fc.option(durationTextArb(L.timeout), { nil: undefined }),
+export function runbookDocArb({ timerFloorMs = 0 }: TimerOptions = {}): fc.Arbitrary<RunbookDoc> {
+  const timer = timerFloorMs > 0 ? { min: timerFloorMs } : {};
+  return fc
+    .record({
+      name: label,
+      environment: fc.constantFrom('prod', 'staging', 'dev'),
+      slaMs: durationMs(L.timeout, timer),
+      approval: fc.option(
+        fc.record({
+          required: fc.boolean(),
+          approvers: fc.shuffledSubarray(PEOPLE, { minLength: 1, maxLength: 4 }),
+          quorumPick: fc.integer({ min: 1, max: 4 }),
+          timeout: fc.option(durationTextArb(L.timeout, timer), { nil: undefined }),
+        }),
+        { nil: undefined },
+      ),
+      notify: fc.uniqueArray(fc.record({ name: label, kind: fc.constantFrom('slack-url', 'slack-env', 'webhook-url', 'webhook-env'), u: url }), {
+        maxLength: 3,
+        selector: (n) => n.name,
       }),
-      { nil: undefined },
-    ),
-    notify: fc.uniqueArray(fc.record({ name: label, kind: fc.constantFrom('slack-url', 'slack-env', 'webhook-url', 'webhook-env'), u: url }), {
-      maxLength: 3,
-      selector: (n) => n.name,
-    }),
-    escalations: fc.array(fc.record({ percent: fc.boolean(), pct: fc.integer({ min: 1, max: 100 }), frac: fc.double({ min: 0, max: 1, noNaN: true }) }), {
-      maxLength: 3,
-    }),
-    steps: fc.array(fc.constantFrom(...STEP_KINDS).chain(stepOf), { minLength: 1, maxLength: 4 }),
-    stepNames: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
-    verify: fc.array(fc.constantFrom(...CHECK_KINDS).chain(checkOf), { maxLength: 3 }),
-    checkNames: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
-    freezeAfter: fc.option(durationTextArb(L.freeze), { nil: undefined }),
-    cluster: fc.option(label, { nil: undefined }),
-    slo: fc.option(
-      fc.record({
-        interval: durationTextArb(L.evaluation),
-        cooldown: durationTextArb(L.hold),
-        conditions: fc.constant([{ name: 'errors', query: 'x', above: 0.05 }]),
+      escalations: fc.array(fc.record({ percent: fc.boolean(), pct: fc.integer({ min: 1, max: 100 }), frac: fc.double({ min: 0, max: 1, noNaN: true }) }), {
+        maxLength: 3,
       }),
-      { nil: undefined },
-    ),
-  })
-  .chain((r) =>
-    fc.constantFrom(...durationForms(r.slaMs)).map((sla) => {
-      const notify = r.notify.map((n) => {
-        const base = { name: n.name, type: n.kind.startsWith('slack') ? 'slack' : 'webhook' };
-        if (n.kind === 'slack-env') return { ...base, webhookUrlEnv: 'ONCALL_SLACK_WEBHOOK' };
-        if (n.kind === 'webhook-env') return { ...base, urlEnv: 'INCIDENT_HOOK' };
-        return { ...base, url: n.u };
-      });
-      const spec: RunbookDoc['spec'] = {
-        service: 'payments',
-        environment: r.environment,
-        sla,
-        steps: named(r.steps, r.stepNames, 'step-'),
-      };
-      if (r.cluster) spec.cluster = r.cluster;
-      if (r.approval) {
-        const a = r.approval;
-        spec.approval = {
-          required: a.required,
-          approvers: a.approvers,
-          quorum: Math.min(a.quorumPick, a.approvers.length),
-          ...(a.timeout ? { timeout: a.timeout } : {}),
+      steps: fc.array(fc.constantFrom(...STEP_KINDS).chain(stepOf), { minLength: 1, maxLength: 4 }),
+      stepNames: fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+      verify: fc.array(fc.constantFrom(...CHECK_KINDS).chain(checkOf), { maxLength: 3 }),
+      checkNames: fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+      freezeAfter: fc.option(durationTextArb(L.freeze, timer), { nil: undefined }),
+      cluster: fc.option(label, { nil: undefined }),
+      slo: fc.option(
+        fc.record({
+          interval: durationTextArb(L.evaluation),
+          cooldown: durationTextArb(L.hold),
+          conditions: fc.constant([{ name: 'errors', query: 'x', above: 0.05 }]),
+        }),
+        { nil: undefined },
+      ),
+    })
+    .chain((r) =>
+      fc.constantFrom(...durationForms(r.slaMs)).map((sla) => {
+        const notify = r.notify.map((n) => {
+          const base = { name: n.name, type: n.kind.startsWith('slack') ? 'slack' : 'webhook' };
+          if (n.kind === 'slack-env') return { ...base, webhookUrlEnv: 'ONCALL_SLACK_WEBHOOK' };
+          if (n.kind === 'webhook-env') return { ...base, urlEnv: 'INCIDENT_HOOK' };
+          return { ...base, url: n.u };
+        });
+        const spec: RunbookDoc['spec'] = {
+          service: 'payments',
+          environment: r.environment,
+          sla,
+          steps: named(r.steps, r.stepNames, 'step-'),
         };
-      }
-      if (notify.length > 0) {
-        spec.notify = notify;
-        spec.escalation = r.escalations.map((e, i) => ({
-          // A duration escalation must not be after the SLA (a cross-check): a fraction of it, or the SLA itself.
-          at: e.percent ? `${e.pct}%` : durationText(Math.floor(r.slaMs * e.frac)),
-          notify: [notify[i % notify.length].name],
-        }));
-      }
-      if (r.verify.length > 0) spec.verify = named(r.verify, r.checkNames, 'check-');
-      if (r.freezeAfter) spec.freezeAfter = r.freezeAfter;
-      if (r.slo) spec.slo = r.slo;
-      return { apiVersion: 'rearguard/v1', kind: 'Runbook', metadata: { name: r.name }, spec };
-    }),
-  );
+        if (r.cluster) spec.cluster = r.cluster;
+        if (r.approval) {
+          const a = r.approval;
+          spec.approval = {
+            required: a.required,
+            approvers: a.approvers,
+            quorum: Math.min(a.quorumPick, a.approvers.length),
+            ...(a.timeout ? { timeout: a.timeout } : {}),
+          };
+        }
+        if (notify.length > 0) {
+          spec.notify = notify;
+          // Marks within the floor move up to it (the SLA is at least the floor).
+          const floorPct = Math.ceil((timerFloorMs * 100) / r.slaMs);
+          spec.escalation = r.escalations.map((e, i) => ({
+            // A duration escalation must not be after the SLA (a cross-check): a fraction of it, or the SLA itself.
+            at: e.percent ? `${Math.max(e.pct, floorPct)}%` : durationText(timerFloorMs + Math.floor((r.slaMs - timerFloorMs) * e.frac)),
+            notify: [notify[i % notify.length].name],
+          }));
+        }
+        if (r.verify.length > 0) spec.verify = named(r.verify, r.checkNames, 'check-');
+        if (r.freezeAfter) spec.freezeAfter = r.freezeAfter;
+        if (r.slo) spec.slo = r.slo;
+        return { apiVersion: 'rearguard/v1', kind: 'Runbook', metadata: { name: r.name }, spec };
+      }),
+    );
+}
+
+/** A valid runbook document as a user writes it: every step, check and notify type can occur. */
+export const validRunbookDoc: fc.Arbitrary<RunbookDoc> = runbookDocArb();
 
 export interface CalendarDoc {
   apiVersion: string;
@@ -211,9 +229,14 @@ const scope = fc.record({
 /**
  * A valid FreezeCalendar around `now` (one-off windows from a few days ago to a few weeks ahead, so some are
  * over, some active and some scheduled when the workflow starts), with recurring windows, exceptions,
- * notify targets and guardrails.
+ * notify targets and guardrails. With `timerFloorMs`, no window starts or ends between `now` and that much
+ * later, and a recurring window lasts at least that long.
  */
-export function validCalendarDoc(nowMs: number): fc.Arbitrary<CalendarDoc> {
+export function validCalendarDoc(nowMs: number, { timerFloorMs = 0 }: TimerOptions = {}): fc.Arbitrary<CalendarDoc> {
+  // In whole minutes: a one-off window's start (or end) at `now` plus N minutes, floored to the minute, is in
+  // the past for N <= 0 and at least N - 1 minutes ahead otherwise.
+  const floorMin = Math.ceil(timerFloorMs / 60_000);
+  const clear = (min: number) => (min >= 1 && min <= floorMin ? floorMin + 1 : min);
   const window = fc.oneof(
     fc.record({
       kind: fc.constant('once' as const),
@@ -226,7 +249,7 @@ export function validCalendarDoc(nowMs: number): fc.Arbitrary<CalendarDoc> {
     fc.record({
       kind: fc.constant('recurring' as const),
       cron: fc.constantFrom('0 16 * * FRI', '*/30 * * * *', '0 0 1 * *', '15 3 * * MON-FRI'),
-      duration: durationTextArb(L.freeze, { max: 10 * 86_400_000 }),
+      duration: durationTextArb(L.freeze, { max: 10 * 86_400_000, ...(timerFloorMs > 0 ? { min: timerFloorMs } : {}) }),
       scope,
     }),
   );
@@ -245,8 +268,11 @@ export function validCalendarDoc(nowMs: number): fc.Arbitrary<CalendarDoc> {
         const name = `${w.kind === 'once' ? 'window' : 'weekly'}-${i + 1}`;
         if (w.kind === 'recurring') return { name, schedule: w.cron, duration: w.duration, scope: w.scope };
         // Local times in the calendar's zone, to the minute (a DST gap may move one; the length stays >= 1m).
-        const start = DateTime.fromMillis(nowMs, { zone: r.timezone }).plus({ minutes: w.startOffsetMin }).startOf('minute');
-        const length = Math.max(60_000, Math.floor(w.length / 60_000) * 60_000);
+        const startMin = clear(w.startOffsetMin);
+        const start = DateTime.fromMillis(nowMs, { zone: r.timezone }).plus({ minutes: startMin }).startOf('minute');
+        const lengthMin = Math.max(1, Math.floor(w.length / 60_000));
+        const endMin = startMin + lengthMin + (w.byDuration ? 0 : 120);
+        const length = (lengthMin + clear(endMin) - endMin) * 60_000;
         const out: Record<string, unknown> = { name, start: start.toFormat("yyyy-MM-dd'T'HH:mm"), scope: w.scope };
         if (w.byDuration) out.duration = durationText(length);
         else out.end = start.plus({ milliseconds: length + 2 * 3_600_000 }).toFormat("yyyy-MM-dd'T'HH:mm");

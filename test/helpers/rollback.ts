@@ -24,6 +24,8 @@ export function stubActivities(overrides: Partial<Activities> = {}) {
       throw new Error('no planned steps in these tests');
     },
     findRestored: async () => null,
+    // Development trust (no allowed_signers): unsigned votes count; rollback-signed.test.ts overrides it.
+    trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
     runStep: async (req) => {
       calls.steps.push(req);
       return { ok: true };

@@ -33,6 +33,8 @@ function stubs(markerLeft: boolean, overrides: Partial<Activities> = {}) {
   const calls: Calls = { audit: [], deployed: [], restored: [] };
   const activities = {
     appendAudit: async (e: AuditEvent) => void calls.audit.push(e),
+    // The development default: the drill's rollback takes no signed votes here.
+    trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
     preflight: async () => [],
     planStep: async () => ({
       kind: 'kubernetes',

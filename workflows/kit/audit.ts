@@ -16,7 +16,8 @@ const { appendAudit } = proxyActivities<ReturnType<typeof createActivities>>({
 export interface AuditTrail {
   /** Records an event (written in the background, in order) and returns it. */
   /** `on`: what the event acted on, when it is not the workflow's whole target (one environment of a freeze). */
-  record(action: string, actor: string, reason: string, details?: Record<string, unknown>, on?: Target): AuditEvent;
+  /** `signature`: the person's SSH signature of the decision in `details.decision` (`rearguard audit verify --allowed-signers`). */
+  record(action: string, actor: string, reason: string, details?: Record<string, unknown>, on?: Target, signature?: AuditEvent['signature']): AuditEvent;
   /** Resolves once every recorded event is written. */
   flushed(): Promise<void>;
   /** The last sequence number used (carried over continue-as-new). */
@@ -28,7 +29,7 @@ export function auditTrail(target: () => Target, common: () => Record<string, un
   let seq = startSeq;
   let chain: Promise<void> = Promise.resolve();
   return {
-    record(action, actor, reason, details = {}, on) {
+    record(action, actor, reason, details = {}, on, signature) {
       const event: AuditEvent = {
         id: `${workflowId}/${runId}/${++seq}`,
         time: new Date().toISOString(),
@@ -38,6 +39,7 @@ export function auditTrail(target: () => Target, common: () => Record<string, un
         workflowId,
         target: on ?? target(),
         details: { ...common(), ...details },
+        ...(signature ? { signature } : {}),
       };
       chain = chain.then(() => CancellationScope.nonCancellable(() => appendAudit(event)));
       return event;

@@ -9,6 +9,7 @@ import { PLANNED_STEP_TYPES } from '../../runbook/schema.js';
 import type { RearguardSinks } from '../sinks.js';
 import { CONFIGURATION_ERRORS, errorMessage } from '../kit/index.js';
 import { AlreadyRestored, awaitPlanApproval, checkOptions, runItem, stepOptions } from './items.js';
+import { loadTrust } from './signed.js';
 import type { RollbackRun } from './state.js';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -23,6 +24,17 @@ const { metrics } = proxySinks<RearguardSinks>();
 // order is what a running rollback replays.
 export async function procedure(r: RollbackRun): Promise<void> {
   const { runbook, spec, status, trigger, workflowId, target, approval } = r;
+
+  // --- who may sign decisions: the worker's trust settings, in history before any vote can count. Only
+  // runbooks with approvers take votes. patched: runs started before signed decisions replay without it.
+  if (approval.approvers.length > 0 && patched('signed-decisions')) {
+    try {
+      r.trust = await loadTrust();
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return r.fail('preflight', `could not load the worker's trust settings (signed decisions): ${errorMessage(err)}`);
+    }
+  }
 
   // --- preflight: can every step and check run at all? ---------------------------------------
   let problems: string[];

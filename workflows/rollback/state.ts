@@ -4,8 +4,9 @@
 // acted on by the procedure, which waits for it with condition().
 import { setHandler } from '@temporalio/workflow';
 import { durationText } from '../../runbook/duration.js';
-import type { ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../../runbook/types.js';
+import type { AuditEvent, ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../../runbook/types.js';
 import {
+  ROLLBACK_DECISIONS,
   approvePlanUpdate,
   approveUpdate,
   cancelRequestSignal,
@@ -15,7 +16,9 @@ import {
   type VoteRequest,
   type VoteResult,
 } from '../../api/messages.js';
+import type { TrustSettings } from '../../activities/index.js';
 import { RunbookRun, auditTrail, errorMessage, notifier } from '../kit/index.js';
+import { DEVELOPMENT_TRUST, judgeDecision, type VerifiedDecision } from './signed.js';
 
 /** Rollback announcements get quicker retries than other workflows': an incident is going on. */
 const send = notifier({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 } });
@@ -32,6 +35,10 @@ export class RollbackRun extends RunbookRun {
   readonly status: RollbackStatus;
   /** How the run ends; the procedure sets it, the workflow reports it. */
   outcome = 'succeeded' as Outcome;
+  /** Who may sign votes (rollback/signed.ts); the procedure loads the worker's settings before any vote counts. */
+  trust: TrustSettings = DEVELOPMENT_TRUST;
+  /** Nonces of the signed decisions this run accepted: each counts once. */
+  private readonly nonces = new Set<string>();
   private readonly trail;
 
   constructor({ runbook, trigger }: RollbackInput) {
@@ -74,8 +81,8 @@ export class RollbackRun extends RunbookRun {
   }
 
   /** Audited and kept in the status too (`rollback status` shows the trail without reading the log). */
-  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void {
-    this.status.audit.push(this.trail.record(action, actor, reason, details));
+  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}, signature?: AuditEvent['signature']): void {
+    this.status.audit.push(this.trail.record(action, actor, reason, details, undefined, signature));
   }
 
   flushed(): Promise<void> {
@@ -123,25 +130,36 @@ export class RollbackRun extends RunbookRun {
   /** Set before the first await: a message that arrives with the start must find its handler. */
   registerHandlers(): void {
     const { status } = this;
-    setHandler(approveUpdate, this.vote('approve'), { validator: (v) => this.validateVote(v) });
+    setHandler(approveUpdate, this.vote('approve'), { validator: (v) => this.validateVote(v, 'approve') });
     setHandler(
       approvePlanUpdate,
-      ({ actor, reason, step }) => {
+      (req) => {
+        const { actor, reason, step } = req;
         const item = this.pendingPlan()!;
+        // A signed plan approval names its step (extra.step): it cannot approve another step's plan.
+        const verified = this.admit(ROLLBACK_DECISIONS.approvePlan, req, { step: item.name });
         item.planApproval = { required: true, approvedBy: actor, reason, time: new Date().toISOString() };
-        this.audit('rollback.plan-approved', actor, reason, { step: item.name, plan: item.plan });
+        this.audit(
+          'rollback.plan-approved',
+          actor,
+          reason,
+          { step: item.name, plan: item.plan, ...(verified ? { decision: verified.decision } : {}) },
+          verified?.signature,
+        );
         return { accepted: true as const, step: step ?? item.name };
       },
       {
-        validator: ({ actor, step }) => {
+        validator: (req) => {
+          const { actor, step } = req;
           const item = this.pendingPlan();
           if (!item) throw new Error('no step is waiting for plan approval');
           if (step !== undefined && step !== item.name) throw new Error(`step ${step} is not waiting for plan approval (${item.name} is)`);
           this.validateApprover(actor);
+          this.judge(ROLLBACK_DECISIONS.approvePlan, req, { step: item.name });
         },
       },
     );
-    setHandler(rejectUpdate, this.vote('reject'), { validator: (v) => this.validateVote(v) });
+    setHandler(rejectUpdate, this.vote('reject'), { validator: (v) => this.validateVote(v, 'reject') });
     setHandler(triggerSignal, (t: Trigger) => {
       if (t.requestId === this.trigger.requestId || status.joins.some((j) => j.requestId === t.requestId)) return;
       status.joins.push(t);
@@ -170,26 +188,55 @@ export class RollbackRun extends RunbookRun {
     if (this.requesters().includes(actor)) throw new Error(`${actor} requested this rollback and cannot also approve or reject it`);
   }
 
-  private validateVote({ actor }: VoteRequest): void {
+  /** The signature check of a vote (rollback/signed.ts), at workflow time: pure, so validator and handler agree. */
+  private judge(action: string, v: VoteRequest, extra?: Record<string, string>): VerifiedDecision | undefined {
+    return judgeDecision(
+      this.trust,
+      { action, workflowId: this.workflowId, actor: v.actor, reason: v.reason, signed: v.signed, extra },
+      Date.now(),
+      this.nonces,
+    );
+  }
+
+  /** Records what the validator admitted; the nonce of a signed vote is used up here (validators change nothing). */
+  private admit(action: string, v: VoteRequest, extra?: Record<string, string>): VerifiedDecision | undefined {
+    const verified = this.judge(action, v, extra);
+    if (verified) this.nonces.add(verified.decision.nonce);
+    return verified;
+  }
+
+  private validateVote(v: VoteRequest, decision: 'approve' | 'reject'): void {
     const { status } = this;
+    const { actor } = v;
     if (status.phase === 'running-steps' && this.pendingPlan()) {
       // A reject while a plan waits for approval stops the rollback before that plan is applied.
       this.validateApprover(actor);
+      this.judge(ROLLBACK_DECISIONS[decision], v);
       return;
     }
     if (status.phase !== 'awaiting-approval') {
       throw new Error(`no approval is pending: the rollback is ${status.outcome ?? status.phase}`);
     }
     this.validateApprover(actor);
+    // Before the one-vote rule: a signed decision sent twice is refused as the replay it is.
+    this.judge(ROLLBACK_DECISIONS[decision], v);
     const earlier = status.approval.votes.find((v) => v.actor === actor);
     if (earlier) throw new Error(`${actor} has already voted (${earlier.decision}) on this rollback`);
   }
 
   private vote(decision: 'approve' | 'reject') {
-    return ({ actor, reason }: VoteRequest): VoteResult => {
+    return (v: VoteRequest): VoteResult => {
+      const { actor, reason } = v;
+      const verified = this.admit(ROLLBACK_DECISIONS[decision], v);
       const quorum = this.approval.quorum;
       this.status.approval.votes.push({ actor, decision, reason, time: new Date().toISOString() });
-      this.audit(decision === 'approve' ? 'rollback.approved' : 'rollback.rejected', actor, reason, { approvals: this.approvals(), quorum });
+      this.audit(
+        decision === 'approve' ? 'rollback.approved' : 'rollback.rejected',
+        actor,
+        reason,
+        { approvals: this.approvals(), quorum, ...(verified ? { decision: verified.decision } : {}) },
+        verified?.signature,
+      );
       return { accepted: true, approvals: this.approvals(), quorum, decided: this.rejected() || this.approvals() >= quorum };
     };
   }

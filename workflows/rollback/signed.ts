@@ -1,0 +1,130 @@
+// Signed human decisions on a rollback (approve, reject, approve-plan), judged inside the workflow: the
+// worker's trust settings arrive by the trustSettings activity at the run's start (activities/trust.ts), the
+// signature is verified in pure JavaScript (runbook/sshsig.ts) and the decision checked for its action,
+// workflow, freshness and nonce (runbook/decision.ts). `judgeDecision` is pure: the Update validator runs it
+// to refuse, the handler runs it again (same workflow time, same input) to record what it admitted.
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities, TrustSettings } from '../../activities/index.js';
+import type { SignedEnvelope } from '../../api/messages.js';
+import { canonicalDecision, checkDecision, DECISION_NAMESPACE, type SignedDecision } from '../../runbook/decision.js';
+import { decodeBase64, parseSshSignature, sshFingerprint, verifySshSignature } from '../../runbook/sshsig.js';
+
+/** How old a signed decision may be when it arrives. */
+export const DECISION_MAX_AGE_MS = 10 * 60_000;
+/** What the refusal of an unsigned vote tells its sender to configure. */
+export const SIGNING_HINT = 'run with a signing key (--signing-key, REARGUARD_SIGNING_KEY or git config user.signingkey)';
+/** Until the settings are loaded, and for runs started before signed decisions existed: unsigned votes count. */
+export const DEVELOPMENT_TRUST: TrustSettings = { requireSignatures: false, allowedSigners: [] };
+
+/** What the audit event of an admitted signed vote carries (api/audit-chain.ts decisionSignatureVerifier). */
+export interface VerifiedDecision {
+  decision: SignedDecision;
+  signature: { armored: string; principal: string; fingerprint: string };
+}
+
+export interface DecisionRequest {
+  /** ROLLBACK_DECISIONS (api/messages.ts). */
+  action: string;
+  workflowId: string;
+  actor: string;
+  reason: string;
+  signed?: SignedEnvelope;
+  /** Fields the signed decision's `extra` must carry with these values (e.g. the plan's step). */
+  extra?: Record<string, string>;
+}
+
+const MAX_PAYLOAD = 16 * 1024;
+const refuse = (why: string): Error => new Error(`signed decision refused: ${why}`);
+
+/** The principals of allowed_signers lines that list the key with this fingerprint. */
+function principalsOf(trust: TrustSettings, fingerprint: string): string[] {
+  const out = new Set<string>();
+  for (const s of trust.allowedSigners) {
+    try {
+      if (sshFingerprint(decodeBase64(s.publicKey)) === fingerprint) s.principals.forEach((p) => out.add(p));
+    } catch {
+      // a line the parser kept but whose key does not decode cannot list this key
+    }
+  }
+  return [...out];
+}
+
+function signatureFingerprint(armored: string): string | undefined {
+  try {
+    return sshFingerprint(parseSshSignature(armored).publicKey);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Judges one vote: undefined for an unsigned vote this worker accepts (or a signature it has no
+ * allowed_signers to check against, when signatures are not required), the verified decision for a signed
+ * one; throws an Error saying why the vote is refused.
+ */
+export function judgeDecision(trust: TrustSettings, req: DecisionRequest, nowMs: number, seenNonces: ReadonlySet<string>): VerifiedDecision | undefined {
+  const { signed } = req;
+  if (signed === undefined || signed === null) {
+    if (!trust.requireSignatures) return undefined;
+    throw new Error(
+      `signed decision required: this worker accepts only signed approvals and rejections (REARGUARD_REQUIRE_SIGNATURES, keys in REARGUARD_ALLOWED_SIGNERS); ${SIGNING_HINT}`,
+    );
+  }
+  // Development (no allowed_signers configured): nothing to verify a signature against; the vote counts unsigned.
+  if (!trust.requireSignatures && trust.allowedSigners.length === 0) return undefined;
+  if (typeof signed !== 'object' || typeof signed.payload !== 'string' || typeof signed.signature !== 'string')
+    throw refuse('expected signed = { payload, signature } (strings)');
+  if (signed.payload.length > MAX_PAYLOAD) throw refuse(`the payload is ${signed.payload.length} characters, more than a decision (${MAX_PAYLOAD})`);
+  let d: SignedDecision;
+  try {
+    d = JSON.parse(signed.payload) as SignedDecision;
+    if (canonicalDecision(d) !== signed.payload) throw new Error('it is not in canonical form (sorted keys, no whitespace), as client/signing.ts signs it');
+  } catch (err) {
+    throw refuse(`the payload is not a decision: ${(err as Error).message}`);
+  }
+  if (d.actor !== req.actor) throw refuse(`the decision is signed as ${d.actor}, but the vote is by ${req.actor}`);
+  if (d.reason !== req.reason) throw refuse(`the signed reason ${JSON.stringify(d.reason)} is not the vote's reason ${JSON.stringify(req.reason)}`);
+  for (const [k, v] of Object.entries(req.extra ?? {}))
+    if (d.extra?.[k] !== v) throw refuse(`the decision is signed for ${k} ${JSON.stringify(d.extra?.[k] ?? '(none)')}, not ${JSON.stringify(v)}`);
+  const r = verifySshSignature({
+    message: signed.payload,
+    armored: signed.signature,
+    namespace: DECISION_NAMESPACE,
+    allowedSigners: trust.allowedSigners,
+    principal: req.actor,
+    nowMs,
+  });
+  if (!r.ok) {
+    if (r.code === 'key-not-listed') {
+      const fingerprint = signatureFingerprint(signed.signature) ?? 'of the signature';
+      const owners = principalsOf(trust, fingerprint);
+      if (owners.length) throw refuse(`signed by a key allowed for ${owners.join(', ')}, not for ${req.actor} (key ${fingerprint})`);
+      throw refuse(`unknown key ${fingerprint}: it is not in the worker's allowed_signers (REARGUARD_ALLOWED_SIGNERS), for ${req.actor} or anyone`);
+    }
+    throw refuse(`${r.code}: ${r.reason}`);
+  }
+  const check = checkDecision(d, {
+    expectedAction: req.action,
+    expectedWorkflowId: req.workflowId,
+    nowMs,
+    maxAgeMs: DECISION_MAX_AGE_MS,
+    seenNonces,
+  });
+  if (!check.ok) throw refuse(check.reason);
+  return { decision: d, signature: { armored: signed.signature, principal: req.actor, fingerprint: r.fingerprint } };
+}
+
+/** Quick attempts for about half a minute: the activity only returns what the worker read at start. */
+const { trustSettings } = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 9 },
+});
+
+/**
+ * The worker's trust settings. Fails closed: a worker without the activity (one older than signed decisions,
+ * picking the task up during a rolling upgrade) or any other failure ends the run as failed in preflight,
+ * before anything changed, rather than letting unsigned votes count.
+ */
+export async function loadTrust(): Promise<TrustSettings> {
+  return await trustSettings();
+}
