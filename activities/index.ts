@@ -53,7 +53,7 @@ const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable', 'prometheus']);
 export function createActivities({ auditLog, env, clusters, repos, tools, policy, lookup }: ActivityDeps) {
   const egress: Egress = { policy, lookup };
   // Read at once: a bad allowed_signers file stops the worker at start (activities/trust.ts).
-  const trust = trustActivities(env);
+  const trust = trustActivities(env, policy);
   const kubernetes = kubernetesMechanisms(clusters);
   const helm = (cluster: string | undefined) => {
     const cfg = clusters.get(cluster);

@@ -5,6 +5,8 @@
 // history and replay the same. The verification itself is workflow code (runbook/sshsig.ts, runbook/decision.ts).
 import { readFileSync } from 'node:fs';
 import { parseAllowedSigners, SshSigError, type AllowedSigner } from '../runbook/sshsig.js';
+import { permissionRules, type PermissionRules } from '../runbook/permissions.js';
+import type { Policy } from '../runbook/policy.js';
 import type { Env } from './secrets.js';
 
 export const ALLOWED_SIGNERS_ENV = 'REARGUARD_ALLOWED_SIGNERS';
@@ -15,6 +17,8 @@ export interface TrustSettings {
   requireSignatures: boolean;
   /** The parsed allowed_signers file (plain JSON, so it crosses into the workflow); empty when none is configured. */
   allowedSigners: AllowedSigner[];
+  /** The worker's Policy's permission rules (REARGUARD_POLICY): who may trigger and approve where. None: not limited. */
+  permissions?: PermissionRules;
 }
 
 /** The development default: no file, unsigned decisions accepted. */
@@ -89,8 +93,8 @@ export function loadTrustSettings(env: Env): TrustSettings {
 }
 
 /** The trustSettings activity over settings read once, when the activities are built. */
-export function trustActivities(env: Env) {
-  const settings = loadTrustSettings(env);
+export function trustActivities(env: Env, policy?: Policy) {
+  const settings: TrustSettings = { ...loadTrustSettings(env), ...(policy ? { permissions: permissionRules(policy) } : {}) };
   return {
     /** Called by a rollback at its start: recorded in its history, so replay judges votes the same way. */
     async trustSettings(): Promise<TrustSettings> {

@@ -1,7 +1,9 @@
-// The Policy document (README, "Egress policy"): what an operator allows runbooks to do on this installation.
-// Today its egress part: which worker environment variables (secrets) runbooks may reference and which hosts
-// each may be sent to, and which hosts literal URLs may reach. Pure: the CLI checks a runbook against it
-// statically (`runbook validate --policy`), the worker applies the same rules at run time (activities/egress.ts).
+// The Policy document (README, "Policy: permissions" and "Egress policy"): what an operator allows on this
+// installation. Its permissions (`spec.environments`, `spec.groups`: who may act where, decided by
+// runbook/permissions.ts) and its egress rules: which worker environment variables (secrets) runbooks may
+// reference and which hosts each may be sent to, and which hosts literal URLs may reach. Pure: the CLI checks a
+// runbook against it statically (`runbook validate --policy`), the worker applies the same rules at run time
+// (activities/egress.ts; the rollback workflow for the permissions).
 import { z } from 'zod';
 import { formatPath, friendlyErrors, issueLines, type PathSegment } from './issues.js';
 import { parseYaml, readDocumentFile, type Loaded } from './load.js';
@@ -60,32 +62,81 @@ export const egressSpec = z
     });
   });
 
-export const policySchema = z.strictObject({
-  apiVersion: z.literal('rearguard/v1', { error: 'expected rearguard/v1' }),
-  kind: z.literal('Policy', { error: 'expected Policy' }),
-  metadata: z.strictObject({
-    name: z.string().max(253, SUBDOMAIN_HINT).regex(DNS1123_SUBDOMAIN, SUBDOMAIN_HINT),
-    description: z.string().optional(),
-  }),
-  spec: z.strictObject({
-    /** Environment patterns where local runbook files are accepted. */
-    localRunbooks: z.array(envPattern).default([]),
-    /** Named groups of people, for the per-environment permissions. */
-    groups: z
-      .record(z.string(), z.array(z.string().regex(ACTOR, 'expected a user name such as alice')))
-      .superRefine((groups, ctx) => {
-        for (const name of Object.keys(groups))
-          if (name.length > 63 || !DNS1123_LABEL.test(name)) ctx.addIssue({ code: 'custom', message: `group name: ${LABEL_HINT}`, path: [name] });
-      })
-      .default({}),
-    /** Per-environment permissions (kept as given for now). */
-    environments: z.array(z.unknown()).default([]),
-    egress: egressSpec.default({ secrets: [], hosts: [] }),
-  }),
+/** Who may act: people by name, or `group:NAME` (spec.groups). */
+const who = z
+  .array(z.string().regex(/^(group:[a-z0-9]([-a-z0-9]*[a-z0-9])?|[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127})$/, 'expected a user name such as alice, or group:NAME'))
+  .min(1, 'expected at least one person or group');
+
+/**
+ * The permissions of the environments a rule matches (runbook/permissions.ts decides with them). An action a
+ * rule does not name is not limited by that rule; an action no matching rule names is allowed to nobody.
+ */
+export const environmentRule = z.strictObject({
+  /** Environment names or patterns (`prod`, `prod-*`, `*`). */
+  match: z.union([envPattern.transform((p) => [p]), z.array(envPattern).min(1)]),
+  /** Start a rollback (people, CI bots, `alertmanager` for the alert intake, `slo-guard:*` is not a person). */
+  trigger: who.optional(),
+  /** Approve or reject a rollback, at least `quorum` of them; a runbook may ask for more, never for less. */
+  approve: z.strictObject({ by: who, quorum: z.number().int().min(1).max(100).default(1) }).optional(),
+  cancel: who.optional(),
+  /** Start, extend and lift freezes. */
+  freeze: who.optional(),
+  /** Approve or reject freeze exceptions. */
+  exceptions: who.optional(),
+  /** Start, approve, advance and abort gradual unfreezes. */
+  unfreeze: who.optional(),
+  /** Pause and resume SLO guards. */
+  guards: who.optional(),
+  /** Force drills outside staging or of runbooks that need approval. */
+  drills: who.optional(),
 });
+
+export const policySchema = z
+  .strictObject({
+    apiVersion: z.literal('rearguard/v1', { error: 'expected rearguard/v1' }),
+    kind: z.literal('Policy', { error: 'expected Policy' }),
+    metadata: z.strictObject({
+      name: z.string().max(253, SUBDOMAIN_HINT).regex(DNS1123_SUBDOMAIN, SUBDOMAIN_HINT),
+      description: z.string().optional(),
+    }),
+    spec: z.strictObject({
+      /** Environment patterns where local runbook files are accepted. */
+      localRunbooks: z.array(envPattern).default([]),
+      /** Named groups of people, for the per-environment permissions. */
+      groups: z
+        .record(z.string(), z.array(z.string().regex(ACTOR, 'expected a user name such as alice')))
+        .superRefine((groups, ctx) => {
+          for (const name of Object.keys(groups))
+            if (name.length > 63 || !DNS1123_LABEL.test(name)) ctx.addIssue({ code: 'custom', message: `group name: ${LABEL_HINT}`, path: [name] });
+        })
+        .default({}),
+      /** Per-environment permissions; every rule matching an environment applies (the strictest wins). */
+      environments: z.array(environmentRule).default([]),
+      egress: egressSpec.default({ secrets: [], hosts: [] }),
+    }),
+  })
+  .superRefine((p, ctx) => {
+    // A group a rule names must exist: a typo would otherwise silently allow nobody (or, worse, be fixed by
+    // someone adding a group of that name later without review of the rules that use it).
+    p.spec.environments.forEach((rule, i) => {
+      for (const [key, value] of Object.entries(rule)) {
+        const names = key === 'approve' ? (value as { by: string[] }).by : key === 'match' ? [] : (value as string[]);
+        names.forEach((n, j) => {
+          const group = n.startsWith('group:') ? n.slice(6) : undefined;
+          if (group !== undefined && !(group in p.spec.groups))
+            ctx.addIssue({
+              code: 'custom',
+              message: `no group ${group} in spec.groups`,
+              path: ['spec', 'environments', i, key, ...(key === 'approve' ? ['by'] : []), j],
+            });
+        });
+      }
+    });
+  });
 
 export type Policy = z.output<typeof policySchema>;
 export type EgressSecret = z.output<typeof egressSecret>;
+export type EnvironmentRule = z.output<typeof environmentRule>;
 
 export function validatePolicy(data: unknown): Loaded<Policy> {
   const parsed = policySchema.safeParse(data, { error: friendlyErrors });

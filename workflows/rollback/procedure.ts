@@ -9,6 +9,7 @@ import { PLANNED_STEP_TYPES } from '../../runbook/schema.js';
 import type { RearguardSinks } from '../sinks.js';
 import { CONFIGURATION_ERRORS, errorMessage } from '../kit/index.js';
 import { AlreadyRestored, awaitPlanApproval, checkOptions, runItem, stepOptions } from './items.js';
+import { effectiveApproval, mayAct } from '../../runbook/permissions.js';
 import { loadTrust } from './signed.js';
 import type { RollbackRun } from './state.js';
 
@@ -25,15 +26,26 @@ const { metrics } = proxySinks<RearguardSinks>();
 export async function procedure(r: RollbackRun): Promise<void> {
   const { runbook, spec, status, trigger, workflowId, target, approval } = r;
 
-  // --- who may sign decisions: the worker's trust settings, in history before any vote can count. Only
-  // runbooks with approvers take votes. patched: runs started before signed decisions replay without it.
-  if (approval.approvers.length > 0 && patched('signed-decisions')) {
+  // --- who may sign decisions, and the worker's policy: its trust settings, in history before any vote can
+  // count. Runbooks with approvers take votes; since the policy, every run needs the settings (a policy may ask
+  // for approval a runbook leaves out). patched: runs started before either replay as they ran.
+  if ((approval.approvers.length > 0 || patched('policy-permissions')) && patched('signed-decisions')) {
     try {
       r.trust = await loadTrust();
     } catch (err) {
       if (isCancellation(err)) throw err;
       return r.fail('preflight', `could not load the worker's trust settings (signed decisions): ${errorMessage(err)}`);
     }
+  }
+  // The policy decides who may trigger here, and the approval the rollback needs: the runbook's made stricter
+  // (only approvers both allow, the larger quorum), never looser.
+  const rules = r.trust.permissions;
+  if (rules) {
+    const may = mayAct(rules, target.environment, 'trigger', trigger.actor);
+    if (!may.ok) return r.fail('preflight', `refused by the worker's policy: ${may.reason}`);
+    const effective = effectiveApproval(rules, target.environment, approval);
+    if (effective.problem) return r.fail('preflight', `refused by the worker's policy: ${effective.problem}`);
+    r.requireApproval(effective);
   }
 
   // --- preflight: can every step and check run at all? ---------------------------------------

@@ -39,6 +39,12 @@ export class RollbackRun extends RunbookRun {
   trust: TrustSettings = DEVELOPMENT_TRUST;
   /** Nonces of the signed decisions this run accepted: each counts once. */
   private readonly nonces = new Set<string>();
+
+  /** The approval the worker's policy asks for (rollback/procedure.ts), before anyone can vote. */
+  requireApproval({ required, approvers, quorum }: { required: boolean; approvers: string[]; quorum: number }): void {
+    Object.assign(this.approval, { required, approvers, quorum });
+    Object.assign(this.status.approval, { required, approvers, quorum });
+  }
   private readonly trail;
 
   constructor({ runbook, trigger }: RollbackInput) {
