@@ -88,7 +88,7 @@ let agentClass: AgentClass | null | undefined;
 /**
  * undici's Agent class, as bundled with Node for globalThis.fetch (no separate dependency): the constructor of
  * the global dispatcher, which exists after the first fetch. null when it is not a plain Agent (e.g. a proxy
- * set with setGlobalDispatcher): then requests are checked but not pinned.
+ * set with setGlobalDispatcher): then requests are refused (pinnedDispatcher).
  */
 async function undiciAgent(): Promise<AgentClass | null> {
   if (agentClass !== undefined) return agentClass;
@@ -103,7 +103,11 @@ async function undiciAgent(): Promise<AgentClass | null> {
 /** A dispatcher whose connections go only to the destination's checked addresses (the TLS name stays the host). */
 export async function pinnedDispatcher(dest: Destination): Promise<PinnedDispatcher | undefined> {
   const Agent = await undiciAgent();
-  if (!Agent) return undefined;
+  // Fail closed: without pinning, the connection would make its own DNS lookup after the check (rebinding).
+  if (!Agent)
+    throw configurationError(
+      `${dest.host}: cannot pin the connection to the checked addresses (Node's fetch dispatcher is not a plain undici Agent; was a proxy installed?), so the request is refused`,
+    );
   const lookup: PinnedLookup = (_hostname, options, callback) => {
     const raw = typeof options === 'number' ? options : options?.family;
     const family = raw === 'IPv4' ? 4 : raw === 'IPv6' ? 6 : Number(raw ?? 0);

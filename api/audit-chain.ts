@@ -56,6 +56,13 @@ export type SignatureVerifier = (event: AuditEvent) => SignatureCheck | Promise<
  * decision, the decision is for this event's workflow and by `signature.principal`, the key is listed for that
  * principal in allowed_signers (valid at the event's time), and `signature.fingerprint`, if given, is that key's.
  */
+/** The audit action each signed decision is recorded as (workflows/rollback/state.ts). */
+const EVENT_OF_DECISION: Record<string, string | undefined> = {
+  'rollback.approve': 'rollback.approved',
+  'rollback.reject': 'rollback.rejected',
+  'rollback.approve-plan': 'rollback.plan-approved',
+};
+
 export function decisionSignatureVerifier(allowedSigners: readonly AllowedSigner[]): SignatureVerifier {
   return (event) => {
     const sig = event.signature;
@@ -69,8 +76,18 @@ export function decisionSignatureVerifier(allowedSigners: readonly AllowedSigner
       return { ok: false, error: `details.decision: ${(err as Error).message}` };
     }
     const d = decision as SignedDecision;
+    // The signature must be for exactly this event: a genuine signature moved onto a forged event is refused.
     if (d.workflowId !== event.workflowId) return { ok: false, error: `the decision is signed for workflow ${d.workflowId}, not ${event.workflowId}` };
     if (d.actor !== sig.principal) return { ok: false, error: `the decision is signed as ${d.actor}, not ${sig.principal}` };
+    if (d.actor !== event.actor) return { ok: false, error: `the decision is signed as ${d.actor}, but the event's actor is ${event.actor}` };
+    if (d.reason !== event.reason) return { ok: false, error: `the signed reason is not the event's reason` };
+    const recorded = EVENT_OF_DECISION[d.action];
+    if (recorded !== event.action)
+      return { ok: false, error: `a ${d.action} decision cannot sign a ${event.action} event${recorded ? ` (it signs ${recorded})` : ''}` };
+    const run = event.id.split('/')[1];
+    if (d.extra?.run !== undefined && d.extra.run !== run) return { ok: false, error: `the decision is signed for run ${d.extra.run}, not ${run}` };
+    if (d.extra?.step !== undefined && d.extra.step !== (event.details as { step?: unknown }).step)
+      return { ok: false, error: `the decision is signed for step ${d.extra.step}, not ${String((event.details as { step?: unknown }).step)}` };
     const at = Date.parse(event.time);
     const r = verifySshSignature({
       message,

@@ -114,6 +114,15 @@ export const rollbackEnded = async (client: Client, workflowId: string): Promise
 };
 
 /** True once the run has closed (the status Query may say `done` a moment before). */
+/** The run a signed decision is for: it binds the decision to this run, not to the next rollback of the same service. */
+export async function rollbackRunId(client: Client, workflowId: string): Promise<string> {
+  try {
+    return (await client.workflow.getHandle(workflowId).describe()).runId;
+  } catch (err) {
+    throw failure(err, `cannot sign a decision for ${workflowId}:`);
+  }
+}
+
 export async function rollbackClosed(client: Client, workflowId: string): Promise<boolean> {
   const d = await client.workflow.getHandle(workflowId).describe();
   return d.status.name !== 'RUNNING';

@@ -92,6 +92,8 @@ export function effectiveApproval(
   policy: PermissionRules,
   environment: string,
   runbook: { required: boolean; approvers: string[]; quorum: number } | undefined,
+  /** Who triggered the rollback: they cannot approve it, so they do not count towards a reachable quorum. */
+  trigger?: string,
 ): EffectiveApproval {
   const fromRunbook = runbook?.required ? runbook : undefined;
   const rules = rulesFor(policy, environment).filter((r) => r.approve);
@@ -106,7 +108,8 @@ export function effectiveApproval(
   }
   const approvers = people ?? [];
   const out: EffectiveApproval = { required: true, approvers, quorum };
-  if (approvers.length < quorum)
-    out.problem = `approval in ${environment} needs ${quorum} approver(s), but only ${approvers.length} are allowed by both the runbook and policy ${policy.metadata.name}${approvers.length ? ` (${approvers.join(', ')})` : ''}`;
+  const possible = approvers.filter((a) => a !== trigger);
+  if (possible.length < quorum)
+    out.problem = `approval in ${environment} needs ${quorum} approver(s), but only ${possible.length} are allowed by both the runbook and policy ${policy.metadata.name}${possible.length ? ` (${possible.join(', ')})` : ''}${trigger && approvers.includes(trigger) ? `, not counting ${trigger}, who triggered it` : ''}`;
   return out;
 }

@@ -12,6 +12,7 @@ import {
   listRollbacks,
   planRollback,
   rollbackClosed,
+  rollbackRunId,
   rollbackEnded,
   rollbackStatus,
   startRollback,
@@ -21,7 +22,7 @@ import { ROLLBACK_DECISIONS, type SignedEnvelope } from '../../api/messages.js';
 import { resolveExplicitTarget } from '../../runbook/repeat.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import type { CliContext } from '../context.js';
-import { EXIT, CliError, badInput, parseOptions } from '../errors.js';
+import { EXIT, CliError, badInput, failed, parseOptions } from '../errors.js';
 import { reason as reasonText, stepName, targetIdOf, wholeNumber, withTarget as targetFlags } from '../options.js';
 import { eventLine, planLines, renderStatus, rollbackRowLine, slaLine, startLines } from '../render/rollback.js';
 import { readRunbookOrFail } from './runbook.js';
@@ -45,7 +46,8 @@ async function signIfKey(
   const explicit = key !== undefined || Boolean(process.env.REARGUARD_SIGNING_KEY?.trim());
   try {
     await (await resolveSigningKey({ key })).cleanup();
-    const extra = await d.extra?.();
+    // Bound to this run: a signed decision cannot be replayed on a later rollback of the same service.
+    const extra = { run: await rollbackRunId(await c.connect(), d.workflowId), ...(await d.extra?.()) };
     const s = await signDecision(
       {
         action: d.action,
@@ -54,7 +56,7 @@ async function signIfKey(
         reason: d.reason,
         at: new Date().toISOString(),
         nonce: randomUUID(),
-        ...(extra ? { extra } : {}),
+        extra,
       },
       { key },
     );
@@ -210,8 +212,11 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
       const { reason, step } = parseOptions(z.object({ reason: reasonText, step: stepName.optional() }), { reason: raw.reason, step: raw.step });
       const client = await c.connect();
       // A signed plan approval names its step: the one given, else the one waiting now.
-      const waiting = async () =>
-        (await rollbackStatus(client, workflowId)).steps.find((s) => s.planApproval && !s.planApproval.approvedBy && s.state === 'running')?.name ?? '';
+      const waiting = async () => {
+        const name = (await rollbackStatus(client, workflowId)).steps.find((s) => s.planApproval && !s.planApproval.approvedBy && s.state === 'running')?.name;
+        if (name === undefined) throw failed(`no step of ${workflowId} is waiting for plan approval`);
+        return name;
+      };
       const extra = async () => ({ step: step ?? (await waiting()) });
       const signed = await signIfKey(c, { action: ROLLBACK_DECISIONS.approvePlan, workflowId, reason, extra });
       const r = await approveRollbackPlan(client, workflowId, {

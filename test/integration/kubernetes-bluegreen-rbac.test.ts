@@ -12,6 +12,7 @@ import { kubernetesMechanisms } from '../../activities/kubernetes/index.js';
 import { applyRollout, planRollout } from '../../activities/kubernetes/rollout.js';
 import { deploymentYaml, rolloutStatus, serviceYaml } from '../helpers/fixtures.js';
 import { ROOT } from '../helpers/tools.js';
+import { waitFor } from '../helpers/wait.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
 
 let bed: Testbed;
@@ -65,6 +66,13 @@ describe('blueGreen', () => {
     );
     await bed.kubectl(['scale', '-n', ns, 'deployment/web-blue', '--replicas=0']);
     await rolloutStatus(bed, ns, 'web-blue');
+    // `rollout status` can report success before the controller has lowered availableReplicas (seen on a loaded machine).
+    await waitFor(
+      async () =>
+        ['', '0'].includes((await bed.kubectl(['get', 'deployment', 'web-blue', '-n', ns, '-o', 'jsonpath={.status.availableReplicas}'])).trim()) || undefined,
+      'web-blue has no available replicas',
+      { timeout: 30_000, interval: 200 },
+    );
     const plan = await planBlueGreen(admin, ns, 'web', { track: 'blue' });
     await assert.rejects(
       applyBlueGreen(admin, plan),

@@ -243,7 +243,7 @@ describe('signatures', () => {
     const alice = await sshKey(dir, 'alice', 'alice@example.com');
     const bob = await sshKey(dir, 'bob', 'alice@example.com');
     const decision: SignedDecision = {
-      action: 'approve',
+      action: 'rollback.approve',
       workflowId: 'rollback:prod:payments',
       actor: 'alice@example.com',
       reason: 'looks right',
@@ -254,7 +254,8 @@ describe('signatures', () => {
     const file = join(dir, 'audit.jsonl');
     const log = new AuditLog(file);
     await log.append(event('a'));
-    await log.append(event('b', { actor: 'alice@example.com', details: { decision }, signature: { armored, principal: 'alice@example.com' } }));
+    const signature = { armored, principal: 'alice@example.com' };
+    await log.append(event('b', { action: 'rollback.approved', actor: 'alice@example.com', reason: 'looks right', details: { decision }, signature }));
     await log.append(event('c'));
     await writeFile(join(dir, 'alice.allowed'), alice.allowed);
     await writeFile(join(dir, 'bob.allowed'), bob.allowed);
@@ -273,6 +274,14 @@ describe('signatures', () => {
     const bad = await cli(['audit', 'verify', file, '--allowed-signers', join(dir, 'bad.allowed')]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--allowed-signers: invalid allowed_signers file/);
+
+    // Alice's genuine signature moved onto a forged event (a rejection, by bob, another reason): each refused.
+    const verifier = decisionSignatureVerifier((await import('../../runbook/sshsig.js')).parseAllowedSigners(alice.allowed));
+    const base = event('f', { action: 'rollback.approved', actor: 'alice@example.com', reason: 'looks right', details: { decision }, signature });
+    assert.deepEqual(await verifier(base), { ok: true });
+    assert.match((await verifier({ ...base, action: 'rollback.rejected' })).error ?? '', /a rollback\.approve decision cannot sign a rollback\.rejected event/);
+    assert.match((await verifier({ ...base, actor: 'bob' })).error ?? '', /signed as alice@example\.com, but the event's actor is bob/);
+    assert.match((await verifier({ ...base, reason: 'forged' })).error ?? '', /the signed reason is not the event's reason/);
   });
 
   it('the verifier is injected: a failed check fails the file, a decision for another workflow does not verify', async () => {

@@ -75,6 +75,11 @@ describe('policy permissions', () => {
     assert.deepEqual(effectiveApproval(p, 'prod', { required: true, approvers: ['alice', 'bob', 'carol'], quorum: 3 }).quorum, 3, 'a runbook may ask for more');
     const short = effectiveApproval(p, 'prod', { required: true, approvers: ['alice', 'mallory'], quorum: 1 });
     assert.equal(short.problem, 'approval in prod needs 2 approver(s), but only 1 are allowed by both the runbook and policy production (alice)');
+    assert.equal(
+      effectiveApproval(p, 'prod', { required: true, approvers: ['alice', 'bob'], quorum: 2 }, 'alice').problem,
+      'approval in prod needs 2 approver(s), but only 1 are allowed by both the runbook and policy production (bob), not counting alice, who triggered it',
+      'the person who triggered it cannot approve it',
+    );
     assert.deepEqual(effectiveApproval(p, 'staging', { required: false, approvers: [], quorum: 1 }), { required: false, approvers: [], quorum: 1 });
     assert.deepEqual(effectiveApproval(p, 'staging', { required: true, approvers: ['bob'], quorum: 1 }), { required: true, approvers: ['bob'], quorum: 1 });
   });

@@ -56,6 +56,9 @@ const signedCase = (trust: TrustSettings, c: Partial<Case> = {}): Case => ({
 
 /** A decision as `rollback approve` makes it, dated at the server's (workflow) time. */
 async function decision(workflowId: string, over: Partial<SignedDecision> = {}): Promise<SignedDecision> {
+  // Bound to the run, as the CLI signs it (rollbackRunId).
+  const run = (await testEnv().client.workflow.getHandle(workflowId).describe()).runId;
+  const { extra, ...rest } = over;
   return {
     action: ROLLBACK_DECISIONS.approve,
     workflowId,
@@ -63,7 +66,8 @@ async function decision(workflowId: string, over: Partial<SignedDecision> = {}):
     reason: 'error rate confirmed on the dashboard',
     at: new Date(await testEnv().currentTimeMs()).toISOString(),
     nonce: randomUUID(),
-    ...over,
+    ...rest,
+    extra: { run, ...extra },
   };
 }
 
@@ -175,6 +179,23 @@ describe('signed rollback decisions', () => {
         const s = await outcomeOf(b);
         assert.equal(s.outcome, 'rejected');
       });
+    });
+  });
+
+  it('a decision signed for one run of a service is refused on the next run of the same service (same workflow ID)', async () => {
+    await withRollback(signedCase(required, { runbook: makeRunbook({ approval: { ...approvers, quorum: 1 } }) }), async (h, { trigger, start }) => {
+      await phase(h, 'awaiting-approval');
+      const d = await decision(h.workflowId);
+      const signed = await signedBy('eli', d);
+      await h.executeUpdate(approveUpdate, { args: [vote(d, signed)] });
+      assert.equal((await outcomeOf(h)).outcome, 'succeeded');
+      // The next incident: a new run of rollback:<env>:<service>, within the decision's 10 minutes.
+      const next = await start({ ...trigger, requestId: randomUUID() });
+      await phase(next, 'awaiting-approval');
+      const firstRun = JSON.parse(signed.payload) as SignedDecision;
+      assert.notEqual(firstRun.extra?.run, (await next.describe()).runId);
+      await refused(next, vote(d, signed), /^signed decision refused: the decision is signed for run "[^"]+", not "[^"]+"$/);
+      await next.cancel();
     });
   });
 

@@ -43,7 +43,7 @@ export async function procedure(r: RollbackRun): Promise<void> {
   if (rules) {
     const may = mayAct(rules, target.environment, 'trigger', trigger.actor);
     if (!may.ok) return r.fail('preflight', `refused by the worker's policy: ${may.reason}`);
-    const effective = effectiveApproval(rules, target.environment, approval);
+    const effective = effectiveApproval(rules, target.environment, approval, trigger.actor);
     if (effective.problem) return r.fail('preflight', `refused by the worker's policy: ${effective.problem}`);
     r.requireApproval(effective);
   }

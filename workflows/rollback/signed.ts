@@ -84,6 +84,9 @@ export function judgeDecision(trust: TrustSettings, req: DecisionRequest, nowMs:
   }
   if (d.actor !== req.actor) throw refuse(`the decision is signed as ${d.actor}, but the vote is by ${req.actor}`);
   if (d.reason !== req.reason) throw refuse(`the signed reason ${JSON.stringify(d.reason)} is not the vote's reason ${JSON.stringify(req.reason)}`);
+  // The workflow first (the clearest message for a decision replayed on another service), then the run and step.
+  if (d.workflowId !== req.workflowId)
+    throw refuse(`the decision is signed for workflow ${JSON.stringify(d.workflowId)}, not ${JSON.stringify(req.workflowId)}`);
   for (const [k, v] of Object.entries(req.extra ?? {}))
     if (d.extra?.[k] !== v) throw refuse(`the decision is signed for ${k} ${JSON.stringify(d.extra?.[k] ?? '(none)')}, not ${JSON.stringify(v)}`);
   const r = verifySshSignature({

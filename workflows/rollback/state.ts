@@ -2,7 +2,7 @@
 // approvals, joins, cancel requests, the status Query), apart from the procedure (rollback/procedure.ts)
 // so the procedure reads as the runbook it runs. Handlers only record: every decision they carry is
 // acted on by the procedure, which waits for it with condition().
-import { setHandler } from '@temporalio/workflow';
+import { setHandler, workflowInfo } from '@temporalio/workflow';
 import { durationText } from '../../runbook/duration.js';
 import type { AuditEvent, ItemStatus, Outcome, Phase, RollbackInput, RollbackStatus, Trigger } from '../../runbook/types.js';
 import {
@@ -198,7 +198,8 @@ export class RollbackRun extends RunbookRun {
   private judge(action: string, v: VoteRequest, extra?: Record<string, string>): VerifiedDecision | undefined {
     return judgeDecision(
       this.trust,
-      { action, workflowId: this.workflowId, actor: v.actor, reason: v.reason, signed: v.signed, extra },
+      // The run binds the decision: the workflow ID alone is every rollback of this service.
+      { action, workflowId: this.workflowId, actor: v.actor, reason: v.reason, signed: v.signed, extra: { run: workflowInfo().runId, ...extra } },
       Date.now(),
       this.nonces,
     );
