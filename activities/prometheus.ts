@@ -41,6 +41,8 @@ export async function instantQuery(baseUrl: string, expr: string, signal?: Abort
     res = await send({ url, label, method: 'GET', timeoutMs, signal });
   } catch (err) {
     if (signal?.aborted) throw err;
+    // A refusal by the egress check (a metadata or link-local address) is configuration: retrying cannot help.
+    if (err instanceof ApplicationFailure && err.type === 'ConfigurationError') throw err;
     throw ApplicationFailure.retryable(`Prometheus at ${baseUrl} cannot be reached: ${(err as Error).message}`, 'PrometheusUnavailable');
   }
   let body: { status?: string; data?: { resultType: string; result: unknown }; errorType?: string; error?: string } = {};

@@ -172,4 +172,20 @@ describe('freezeWindow workflow', () => {
       );
     });
   });
+
+  it('an approved exception that has expired may be requested again', async () => {
+    await withFreeze({ exceptions: { approvers: ['rm-bo'], quorum: 1 } }, async (h) => {
+      await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-8', validFor: 3_600_000 }] });
+      await h.executeUpdate(approveExceptionUpdate, { args: [{ actor: 'rm-bo', changeId: 'PR-8' }] });
+      await assert.rejects(
+        h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'again', changeId: 'PR-8', validFor: 3_600_000 }] }),
+        (err: unknown) => err instanceof WorkflowUpdateFailedError && /already requested \(approved, by dave\)/.test((err.cause as Error).message),
+      );
+      await testEnv().sleep('2h');
+      const again = await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'second fix', changeId: 'PR-8', validFor: 3_600_000 }] });
+      assert.equal(again.status, 'pending');
+      assert.equal((await h.query(freezeStateQuery)).exceptions.length, 1);
+      await h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'done' }] });
+    });
+  });
 });

@@ -259,7 +259,9 @@ export class FreezeRun {
           if (typeof validFor !== 'number' || !(validFor > 0 && validFor <= MAX_FREEZE_MS))
             throw new Error(`validFor: expected milliseconds between 1 and ${MAX_FREEZE_MS} (${durationText(MAX_FREEZE_MS)}), got ${JSON.stringify(validFor)}`);
           const earlier = this.find(changeId);
-          if (earlier && earlier.status !== 'rejected')
+          // A rejected request, or an approved exception that has expired, may be asked for again.
+          const expired = earlier?.status === 'approved' && Date.parse(earlier.validUntil) <= Date.now();
+          if (earlier && earlier.status !== 'rejected' && !expired)
             throw new Error(`an exception for change ${changeId} was already requested (${earlier.status}, by ${earlier.requestedBy})`);
           // Nobody could ever approve it: say so now instead of leaving a request pending for good.
           if (state.approvers.length === 0)
@@ -299,9 +301,9 @@ export class FreezeRun {
           if (!state.approvers.includes(actor))
             throw new Error(`${actor} cannot approve freeze exceptions (approvers: ${state.approvers.join(', ') || 'none configured'})`);
           if (e.requestedBy === actor) throw new Error(`${actor} requested this exception and cannot also approve it`);
+          if (e.status === 'rejected') throw new Error(`the exception for ${changeId} was rejected by ${e.rejection?.actor}; it can be requested again`);
           if (e.approvals.some((a) => a.actor === actor)) throw new Error(`${actor} has already approved the exception for ${changeId}`);
           if (e.status === 'approved') throw new Error(`the exception for ${changeId} is already approved`);
-          if (e.status === 'rejected') throw new Error(`the exception for ${changeId} was rejected by ${e.rejection?.actor}; it can be requested again`);
         },
       },
     );
