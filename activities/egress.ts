@@ -100,8 +100,34 @@ async function undiciAgent(): Promise<AgentClass | null> {
   return agentClass;
 }
 
+/**
+ * Pinned dispatchers kept for reuse (their connections stay alive between requests, as with the global agent),
+ * keyed by host and the exact addresses checked: a new DNS answer gets a new dispatcher, never an old connection
+ * to an address that was not checked this time. At most DISPATCHERS_KEPT, the oldest closed first.
+ */
+const kept = new Map<string, PinnedDispatcher>();
+const DISPATCHERS_KEPT = 64;
+
 /** A dispatcher whose connections go only to the destination's checked addresses (the TLS name stays the host). */
 export async function pinnedDispatcher(dest: Destination): Promise<PinnedDispatcher | undefined> {
+  const key = `${dest.host}|${dest.addresses.map((a) => `${a.family}/${a.address}`).join(',')}`;
+  const reused = kept.get(key);
+  if (reused) {
+    kept.delete(key);
+    kept.set(key, reused);
+    return reused;
+  }
+  const made = await newPinnedDispatcher(dest);
+  kept.set(key, made);
+  if (kept.size > DISPATCHERS_KEPT) {
+    const [oldest, d] = kept.entries().next().value as [string, PinnedDispatcher];
+    kept.delete(oldest);
+    d.close().catch(() => undefined);
+  }
+  return made;
+}
+
+async function newPinnedDispatcher(dest: Destination): Promise<PinnedDispatcher> {
   const Agent = await undiciAgent();
   // Fail closed: without pinning, the connection would make its own DNS lookup after the check (rebinding).
   if (!Agent)

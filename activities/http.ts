@@ -48,21 +48,18 @@ export async function send(req: HttpRequest): Promise<HttpResponse> {
   } finally {
     signal.removeEventListener('abort', aborted);
   }
+  // The dispatcher is kept for the next request to the same checked addresses (activities/egress.ts).
+  let res: Response;
   try {
-    let res: Response;
-    try {
-      const init = { method: req.method, headers: req.headers, body: req.body, signal, redirect: 'manual', ...(dispatcher ? { dispatcher } : {}) };
-      res = await fetch(req.url, init as RequestInit);
-    } catch (err) {
-      if (req.signal?.aborted) throw err;
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw unavailable(timeout.aborted ? `no answer within ${req.timeoutMs} ms` : (cause?.code ?? cause?.message ?? String(err)));
-    }
-    const body = redact(await res.text().catch(() => ''));
-    return { status: res.status, body };
-  } finally {
-    dispatcher?.close().catch(() => undefined);
+    const init = { method: req.method, headers: req.headers, body: req.body, signal, redirect: 'manual', ...(dispatcher ? { dispatcher } : {}) };
+    res = await fetch(req.url, init as RequestInit);
+  } catch (err) {
+    if (req.signal?.aborted) throw err;
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    throw unavailable(timeout.aborted ? `no answer within ${req.timeoutMs} ms` : (cause?.code ?? cause?.message ?? String(err)));
   }
+  const body = redact(await res.text().catch(() => ''));
+  return { status: res.status, body };
 }
 
 /** Throws the right kind of failure for an unexpected status. */

@@ -5,9 +5,8 @@ import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { auditFileFrom, readAuditFile } from '../../api/audit-file.js';
-import { decisionSignatureVerifier, verifyAuditChain, type SignatureVerifier } from '../../api/audit-chain.js';
+import type { SignatureVerifier } from '../../api/audit-chain.js';
 import { DURATION_LIMITS } from '../../runbook/duration.js';
-import { parseAllowedSigners, SshSigError } from '../../runbook/sshsig.js';
 import type { CliContext } from '../context.js';
 import { CliError, EXIT, badInput, failed, parseOptions } from '../errors.js';
 import { sinceOption } from '../options.js';
@@ -18,6 +17,11 @@ export const defaultAuditFile = (env: NodeJS.ProcessEnv): string => auditFileFro
 
 /** The checker of signed events from an allowed_signers file (`--allowed-signers`); a bad file is bad input. */
 export async function loadSignatureVerifier(allowedSignersFile: string): Promise<SignatureVerifier> {
+  // Loaded only here: the signature code (and its curve library) costs every other command's start-up time.
+  const [{ decisionSignatureVerifier }, { parseAllowedSigners, SshSigError }] = await Promise.all([
+    import('../../api/audit-chain.js'),
+    import('../../runbook/sshsig.js'),
+  ]);
   let text: string;
   try {
     text = await readFile(allowedSignersFile, 'utf8');
@@ -92,6 +96,7 @@ export function registerAudit(program: Command, ctx: () => CliContext): void {
       const o = parseOptions(z.object({ allowedSigners: z.string().min(1).optional() }), raw);
       const file = fileArg ?? (audit.opts<{ file?: string }>().file || defaultAuditFile(process.env));
       const verifier = o.allowedSigners !== undefined ? await loadSignatureVerifier(o.allowedSigners) : undefined;
+      const { verifyAuditChain } = await import('../../api/audit-chain.js');
       const report = await verifyAuditChain(file, verifier);
       // A file named on the command line that is not there is a mistake in the command (exit 2, like `runbook validate`).
       if (!report) throw fileArg !== undefined ? badInput(`${fileArg}: no such file`) : missingFile(file);

@@ -26,7 +26,6 @@ import { EXIT, CliError, badInput, failed, parseOptions } from '../errors.js';
 import { reason as reasonText, stepName, targetIdOf, wholeNumber, withTarget as targetFlags } from '../options.js';
 import { eventLine, planLines, renderStatus, rollbackRowLine, slaLine, startLines } from '../render/rollback.js';
 import { readRunbookOrFail } from './runbook.js';
-import { resolveSigningKey, signDecision } from '../signing.js';
 
 const workflowIdOf = (raw: Record<string, unknown>): string => targetIdOf('rollback', raw, rollbackWorkflowId);
 const withTarget = (cmd: Command): Command => targetFlags(cmd, 'environment of the rollback', 'service of the rollback');
@@ -45,6 +44,8 @@ async function signIfKey(
   const key = (c.opts as { signingKey?: string }).signingKey;
   const explicit = key !== undefined || Boolean(process.env.REARGUARD_SIGNING_KEY?.trim());
   try {
+    // Loaded only when a decision is made: it costs every other command's start-up time.
+    const { resolveSigningKey, signDecision } = await import('../signing.js');
     await (await resolveSigningKey({ key })).cleanup();
     // Bound to this run: a signed decision cannot be replayed on a later rollback of the same service.
     const extra = { run: await rollbackRunId(await c.connect(), d.workflowId), ...(await d.extra?.()) };
