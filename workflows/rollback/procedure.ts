@@ -10,7 +10,7 @@ import type { RearguardSinks } from '../sinks.js';
 import { CONFIGURATION_ERRORS, errorMessage } from '../kit/index.js';
 import { AlreadyRestored, awaitPlanApproval, checkOptions, runItem, stepOptions } from './items.js';
 import { effectiveApproval, mayAct } from '../../runbook/permissions.js';
-import { loadTrust } from './signed.js';
+import { loadTrust } from '../kit/decisions.js';
 import type { RollbackRun } from './state.js';
 
 type Activities = ReturnType<typeof createActivities>;

@@ -18,7 +18,7 @@ import {
 } from '../../api/messages.js';
 import type { TrustSettings } from '../../activities/index.js';
 import { RunbookRun, auditTrail, errorMessage, notifier } from '../kit/index.js';
-import { DEVELOPMENT_TRUST, judgeDecision, type VerifiedDecision } from './signed.js';
+import { DEVELOPMENT_TRUST, judgeDecision, type VerifiedDecision } from '../kit/decisions.js';
 
 /** Rollback announcements get quicker retries than other workflows': an incident is going on. */
 const send = notifier({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 } });
@@ -35,7 +35,7 @@ export class RollbackRun extends RunbookRun {
   readonly status: RollbackStatus;
   /** How the run ends; the procedure sets it, the workflow reports it. */
   outcome = 'succeeded' as Outcome;
-  /** Who may sign votes (rollback/signed.ts); the procedure loads the worker's settings before any vote counts. */
+  /** Who may sign votes (kit/decisions.ts); the procedure loads the worker's settings before any vote counts. */
   trust: TrustSettings = DEVELOPMENT_TRUST;
   /** Nonces of the signed decisions this run accepted: each counts once. */
   private readonly nonces = new Set<string>();
@@ -194,7 +194,7 @@ export class RollbackRun extends RunbookRun {
     if (this.requesters().includes(actor)) throw new Error(`${actor} requested this rollback and cannot also approve or reject it`);
   }
 
-  /** The signature check of a vote (rollback/signed.ts), at workflow time: pure, so validator and handler agree. */
+  /** The signature check of a vote (kit/decisions.ts), at workflow time: pure, so validator and handler agree. */
   private judge(action: string, v: VoteRequest, extra?: Record<string, string>): VerifiedDecision | undefined {
     return judgeDecision(
       this.trust,

@@ -1,4 +1,4 @@
-// Signed human decisions on a rollback (approve, reject, approve-plan), judged inside the workflow: the
+// Signed human decisions (rollback approve/reject/approve-plan, and the other workflows' decisions), judged inside the workflow: the
 // worker's trust settings arrive by the trustSettings local activity at the run's start (activities/trust.ts), the
 // signature is verified in pure JavaScript (runbook/sshsig.ts) and the decision checked for its action,
 // workflow, freshness and nonce (runbook/decision.ts). `judgeDecision` is pure: the Update validator runs it
