@@ -18,7 +18,7 @@ import {
   startRollback,
   voteOnRollback,
 } from '../../api/rollbacks.js';
-import { ROLLBACK_DECISIONS, type SignedEnvelope } from '../../api/messages.js';
+import { ROLLBACK_DECISIONS } from '../../api/messages.js';
 import { resolveExplicitTarget } from '../../runbook/repeat.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import type { CliContext } from '../context.js';
@@ -26,50 +26,15 @@ import { EXIT, CliError, badInput, failed, parseOptions } from '../errors.js';
 import { reason as reasonText, stepName, targetIdOf, wholeNumber, withTarget as targetFlags } from '../options.js';
 import { eventLine, planLines, renderStatus, rollbackRowLine, slaLine, startLines } from '../render/rollback.js';
 import { readRunbookOrFail } from './runbook.js';
+import { signIfKey as signDecisionIfKey, signedBy, type DecisionToSign } from '../decision-signing.js';
 
 const workflowIdOf = (raw: Record<string, unknown>): string => targetIdOf('rollback', raw, rollbackWorkflowId);
 const withTarget = (cmd: Command): Command => targetFlags(cmd, 'environment of the rollback', 'service of the rollback');
 const reasonOf = (raw: Record<string, unknown>): string => parseOptions(z.object({ reason: reasonText }), { reason: raw.reason }).reason;
 
-/**
- * Signs a rollback decision (client/signing.ts) when a key is configured: --signing-key, REARGUARD_SIGNING_KEY,
- * or git's user.signingkey. Without one the vote goes unsigned and the worker decides (it refuses unsigned
- * votes when it requires signatures, saying what to configure). A key named on the command line or in
- * REARGUARD_SIGNING_KEY must work; one from git that cannot sign (e.g. a GPG key ID) is reported and skipped.
- */
-async function signIfKey(
-  c: CliContext,
-  d: { action: string; workflowId: string; reason: string; extra?: () => Promise<Record<string, string>> },
-): Promise<(SignedEnvelope & { fingerprint: string }) | undefined> {
-  const key = (c.opts as { signingKey?: string }).signingKey;
-  const explicit = key !== undefined || Boolean(process.env.REARGUARD_SIGNING_KEY?.trim());
-  try {
-    // Loaded only when a decision is made: it costs every other command's start-up time.
-    const { resolveSigningKey, signDecision } = await import('../signing.js');
-    await (await resolveSigningKey({ key })).cleanup();
-    // Bound to this run: a signed decision cannot be replayed on a later rollback of the same service.
-    const extra = { run: await rollbackRunId(await c.connect(), d.workflowId), ...(await d.extra?.()) };
-    const s = await signDecision(
-      {
-        action: d.action,
-        workflowId: d.workflowId,
-        actor: c.actor,
-        reason: d.reason,
-        at: new Date().toISOString(),
-        nonce: randomUUID(),
-        extra,
-      },
-      { key },
-    );
-    return { payload: s.payload, signature: s.signature, fingerprint: s.fingerprint };
-  } catch (err) {
-    if (explicit || !(err instanceof CliError)) throw err;
-    if (!err.message.startsWith('no signing key')) c.err(`rearguard: not signing (the decision goes unsigned): ${err.message}`);
-    return undefined;
-  }
-}
-
-const signedBy = (s: { fingerprint: string } | undefined): string => (s ? ` (signed with key ${s.fingerprint})` : '');
+/** Signs a rollback decision bound to this run: a signed decision cannot be replayed on a later rollback of the same service. */
+const signIfKey = (c: CliContext, d: DecisionToSign) =>
+  signDecisionIfKey(c, { ...d, extra: async () => ({ run: await rollbackRunId(await c.connect(), d.workflowId), ...(await d.extra?.()) }) });
 
 export const outcomeExitCode = (s: RollbackStatus): number => (s.outcome === 'succeeded' ? EXIT.ok : EXIT.failed);
 
