@@ -62,6 +62,8 @@ export class Git {
 
   /** Resolves a ref or revision to a full commit id, or fails clearly. */
   async resolve(dir: string, ref: string): Promise<string> {
+    // git would read a leading '-' as an option (`--output=...`), not a revision.
+    if (ref.startsWith('-')) throw configurationError(`repository ${this.name}: ref ${ref} starts with '-'; expected a branch, tag or commit`);
     const r = await this.run(dir, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]);
     if (r.exitCode !== 0) throw configurationError(`repository ${this.name}: ${ref} does not name a commit`);
     return r.stdout.trim();

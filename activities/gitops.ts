@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
 import { configurationError } from './errors.js';
+import { requireProtected } from './protected-refs.js';
 import { isFullCommitId } from '../runbook/repeat.js';
 import type { GitopsPlan } from '../runbook/plan.js';
 import type { Git } from './git.js';
@@ -83,6 +84,8 @@ export class Gitops {
     }
     const commits: string[] = [];
     for (const ref of refs) commits.push(await this.git.resolve(src, ref));
+    // A restore applies the tree of toRef: only reviewed history (the protected branch or a protected tag) may be restored.
+    if (mode === 'restore') await requireProtected(this.git, src, refs[0], commits[0]);
     if (mode === 'revert') {
       // Newest first, so reverting in this order never touches a change before what built on it.
       const order = (await this.git.ok(src, ['rev-list', 'HEAD'])).split('\n');
@@ -116,6 +119,8 @@ export class Gitops {
       // Already done (a retry after the push landed, perhaps on another worker): find our trailer.
       const mine = await this.git.ok(src, ['log', '--format=%H', '--max-count=500', '-F', `--grep=${TRAILER}: ${key}`, 'HEAD']);
       if (mine) return { commit: mine.split('\n')[0], created: false, pushAttempts: attempt - 1 };
+      // Again before restoring: the plan may come from an older worker, or the protected history may have moved.
+      if (plan.mode === 'restore') await requireProtected(this.git, src, plan.commits[0], plan.commits[0]);
       const changed = await this.applyChange(src, plan);
       if (!changed) return { commit: await this.git.resolve(src, 'HEAD'), created: false, pushAttempts: attempt - 1 };
       const body = [

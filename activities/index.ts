@@ -26,6 +26,7 @@ import type { Env } from './secrets.js';
 import { runWebhookStep } from './webhook.js';
 import { drillActivities } from './drill.js';
 import { trustActivities } from './trust.js';
+import { catalogActivities, type Catalog } from './catalog.js';
 import { type SloEvaluation } from '../runbook/slo-guard.js';
 import { egressProblems, type Policy } from '../runbook/policy.js';
 import { enforcePolicy, refuseForbidden, type Egress, type Lookup } from './egress.js';
@@ -44,16 +45,20 @@ export interface ActivityDeps {
   policy?: Policy;
   /** Resolver for the egress checks (tests); node:dns by default. */
   lookup?: Lookup;
+  /** The runbook catalog (activities/catalog.ts), already read: its Policy replaces `policy`, its allowed_signers the environment's. */
+  catalog?: Catalog;
 }
 
 /** Mechanisms this worker can run; the others arrive with their issues and fail preflight until then. */
 const STEP_MECHANISMS = new Set(['webhook', 'kubernetes', 'blueGreen', 'helm', 'terraform', 'gitops']);
 const CHECK_MECHANISMS = new Set(['http', 'kubernetesAvailable', 'prometheus']);
 
-export function createActivities({ auditLog, env, clusters, repos, tools, policy, lookup }: ActivityDeps) {
-  const egress: Egress = { policy, lookup };
+export function createActivities({ auditLog, env, clusters, repos, tools, policy: fixedPolicy, lookup, catalog }: ActivityDeps) {
+  // With a catalog, its current Policy (a refresh applies to the next request); else the worker's file.
+  const egress: Egress = { policy: catalog ? catalog.current().policy : fixedPolicy, lookup };
+  catalog?.onChange((s) => (egress.policy = s.policy));
   // Read at once: a bad allowed_signers file stops the worker at start (activities/trust.ts).
-  const trust = trustActivities(env, policy);
+  const trust = trustActivities(env, fixedPolicy, catalog);
   const kubernetes = kubernetesMechanisms(clusters);
   const helm = (cluster: string | undefined) => {
     const cfg = clusters.get(cluster);
@@ -136,6 +141,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
         if (n.urlEnv !== undefined && !env[n.urlEnv]) problems.push(`spec.notify[${i}] (${n.name}): environment variable ${n.urlEnv} is not set on the worker`);
       });
       // The worker's egress policy, statically (hosts in urlEnv values are checked when the request is made).
+      const policy = egress.policy;
       if (policy) problems.push(...egressProblems(runbook, policy).map((p) => `${p} (egress policy ${policy.metadata.name})`));
       return problems;
     },
@@ -224,7 +230,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
       const health = runbook.spec.slo?.health?.http;
       if (health) {
         const what = `spec.slo.health.http: GET ${health.url.replace(/\?.*$/, '')}`;
-        enforcePolicy(policy, { url: health.url }, what);
+        enforcePolicy(egress.policy, { url: health.url }, what);
         await refuseForbidden(health.url, what, lookup);
       }
       return evaluateSlo({ env, clusters }, runbook);
@@ -254,6 +260,9 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
 
     /** Signed decisions: the worker's allowed_signers and whether signatures are required (activities/trust.ts). */
     ...trust,
+
+    /** The runbook catalog: its index, and one runbook by name and digest (activities/catalog.ts). */
+    ...catalogActivities(catalog),
   };
 }
 

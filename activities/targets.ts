@@ -1,6 +1,7 @@
 // What the worker can reach, from a YAML file named by REARGUARD_TARGETS:
 //   clusters: { prod-eu: { kubeconfig: /etc/rearguard/prod-eu.kubeconfig, context: prod } }
-//   repos:    { payments-config: { url: git@git.example.com:acme/payments-config.git, branch: main, sshKeyPath: ... } }
+//   repos:    { payments-config: { url: git@git.example.com:acme/payments-config.git, branch: main, sshKeyPath: ...,
+//               protectedBranch: main, protectedTags: [v*] } }
 // Runbooks name clusters and repositories; credentials stay on the worker (kubeconfigs, key files,
 // environment variables), never in a runbook, workflow history or log.
 import { readFileSync } from 'node:fs';
@@ -12,29 +13,39 @@ import { configurationError } from './errors.js';
 import { KubeClient, type ClusterConfig } from './kubernetes/client.js';
 
 const name = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label');
-const repo = z.strictObject({
-  /** Any URL git accepts: ssh (git@host:org/repo.git), https, or file:// for local mirrors. */
-  url: z
-    .string()
-    .min(1)
-    .refine((u) => !u.startsWith('-'), 'expected a repository URL'),
-  branch: z
-    .string()
-    .regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'expected a branch name')
-    .default('main'),
-  /** Private key for ssh URLs (passed through GIT_SSH_COMMAND, never on a command line). */
-  sshKeyPath: z.string().min(1).optional(),
-  /** Environment variable holding an HTTPS token (sent as an HTTP header through git's environment config). */
-  tokenEnv: z.string().regex(ENV_VAR, 'expected an environment variable name').optional(),
-  author: z.strictObject({ name: z.string().min(1), email: z.string().min(3) }).default({ name: 'Rearguard', email: 'rearguard@localhost' }),
-  /** `terraform init -backend-config=KEY=VALUE` for configurations in this repository (e.g. a state path or bucket). */
-  terraformBackendConfig: z.record(z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a backend setting name'), z.string()).default({}),
-});
+const branchName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'expected a branch name');
+const repo = z
+  .strictObject({
+    /** Any URL git accepts: ssh (git@host:org/repo.git), https, or file:// for local mirrors. */
+    url: z
+      .string()
+      .min(1)
+      .refine((u) => !u.startsWith('-'), 'expected a repository URL'),
+    branch: branchName.default('main'),
+    /**
+     * The branch reviewed changes land on: a gitops restore or terraform `toRef` must be reachable from it (or be a
+     * protected tag). Defaults to `branch`, filled in at load so a step's own `branch` never widens it.
+     */
+    protectedBranch: branchName.optional(),
+    /** Tag patterns (`*` and `?` within one path segment, e.g. `v*`) whose tags are reviewed releases; none by default. */
+    protectedTags: z
+      .array(z.string().regex(/^[A-Za-z0-9_.*?][A-Za-z0-9_.*?/+-]*$/, "expected a tag pattern (letters, digits, '._/+-', '*' and '?'), not starting with '-'"))
+      .optional(),
+    /** Private key for ssh URLs (passed through GIT_SSH_COMMAND, never on a command line). */
+    sshKeyPath: z.string().min(1).optional(),
+    /** Environment variable holding an HTTPS token (sent as an HTTP header through git's environment config). */
+    tokenEnv: z.string().regex(ENV_VAR, 'expected an environment variable name').optional(),
+    author: z.strictObject({ name: z.string().min(1), email: z.string().min(3) }).default({ name: 'Rearguard', email: 'rearguard@localhost' }),
+    /** `terraform init -backend-config=KEY=VALUE` for configurations in this repository (e.g. a state path or bucket). */
+    terraformBackendConfig: z.record(z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a backend setting name'), z.string()).default({}),
+  })
+  .transform((r) => ({ ...r, protectedBranch: r.protectedBranch ?? r.branch }));
 const schema = z.strictObject({
   clusters: z.record(name, z.strictObject({ kubeconfig: z.string().min(1), context: z.string().min(1).optional() })).default({}),
   repos: z.record(name, repo).default({}),
 });
-export type RepoConfig = z.output<typeof repo>;
+/** protectedBranch is always set in a loaded targets file; optional for configurations built in code (tests), where it falls back to branch. */
+export type RepoConfig = Omit<z.output<typeof repo>, 'protectedBranch'> & { protectedBranch?: string };
 export type Targets = z.output<typeof schema>;
 
 export function loadTargets(file: string | undefined): Targets {

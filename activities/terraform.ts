@@ -12,6 +12,7 @@ import { configurationError } from './errors.js';
 import type { TerraformPlan } from '../runbook/plan.js';
 import type { Git } from './git.js';
 import { failureText, run, type RunResult } from './process.js';
+import { requireProtected } from './protected-refs.js';
 
 export type { TerraformPlan };
 
@@ -43,6 +44,8 @@ export class Terraform {
     const src = join(workspace, 'src');
     await this.git.clone(src, { noCheckout: true });
     const commit = await this.git.resolve(src, ref);
+    // Only reviewed configuration is applied: the commit must be on the protected branch or a protected tag's.
+    await requireProtected(this.git, src, ref, commit);
     await this.git.ok(src, ['checkout', '--quiet', '--detach', commit], true);
     const dir = join(src, workingDir);
     if (!existsSync(dir)) throw configurationError(`repository ${this.git.name} has no directory ${workingDir} at ${ref}`);
@@ -95,6 +98,9 @@ export class Terraform {
       createHash('sha256')
         .update(await readFile(planPath))
         .digest('hex') === plan.planSha256;
+    // The saved plan's checkout was checked when planned; check again before applying (the plan may come from an
+    // older worker, or the protected history may have moved). Without it, the re-plan below checks its own checkout.
+    if (saved) await requireProtected(this.git, join(plan.workspace, 'src'), plan.toRef, plan.commit);
     let applied = false;
     // "From" of a Terraform rollback is the state before it: its serial (nothing else of the state is kept).
     let fromSerial = saved ? await this.serial(dir) : undefined;

@@ -8,6 +8,7 @@ import { parseAllowedSigners, SshSigError, type AllowedSigner } from '../runbook
 import { permissionRules, type PermissionRules } from '../runbook/permissions.js';
 import type { Policy } from '../runbook/policy.js';
 import type { Env } from './secrets.js';
+import type { Catalog, CatalogSnapshot } from './catalog.js';
 
 export const ALLOWED_SIGNERS_ENV = 'REARGUARD_ALLOWED_SIGNERS';
 export const REQUIRE_SIGNATURES_ENV = 'REARGUARD_REQUIRE_SIGNATURES';
@@ -19,6 +20,13 @@ export interface TrustSettings {
   allowedSigners: AllowedSigner[];
   /** The worker's Policy's permission rules (REARGUARD_POLICY): who may trigger and approve where. None: not limited. */
   permissions?: PermissionRules;
+  /**
+   * With a catalog: the environment patterns where a runbook sent by the client (a local file) is accepted
+   * (the Policy's spec.localRunbooks); elsewhere only catalog runbooks run. Absent: development mode, any.
+   */
+  localRunbooks?: string[];
+  /** The catalog these settings come from: its source and revision (a git commit), for the audit trail. */
+  catalog?: { source: string; revision: string };
 }
 
 /** The development default: no file, unsigned decisions accepted. */
@@ -92,13 +100,29 @@ export function loadTrustSettings(env: Env): TrustSettings {
   return { requireSignatures: require ?? file !== undefined, allowedSigners };
 }
 
-/** The trustSettings activity over settings read once, when the activities are built. */
-export function trustActivities(env: Env, policy?: Policy) {
-  const settings: TrustSettings = { ...loadTrustSettings(env), ...(policy ? { permissions: permissionRules(policy) } : {}) };
+/** Trust settings from a catalog snapshot: its allowed_signers and Policy; signatures required unless the environment says false. */
+export function catalogTrust(env: Env, s: CatalogSnapshot): TrustSettings {
+  const require = parseRequireSignatures(env[REQUIRE_SIGNATURES_ENV]);
   return {
-    /** Called by a rollback at its start: recorded in its history, so replay judges votes the same way. */
+    requireSignatures: require ?? true,
+    allowedSigners: s.allowedSigners,
+    permissions: permissionRules(s.policy),
+    localRunbooks: s.policy.spec.localRunbooks,
+    catalog: { source: s.source, revision: s.revision },
+  };
+}
+
+/**
+ * The trustSettings activity. Without a catalog: settings read once, when the activities are built (a bad
+ * allowed_signers file stops the worker). With one: the current snapshot's (a refresh applies to runs that
+ * start after it; a running workflow keeps the settings recorded in its history).
+ */
+export function trustActivities(env: Env, policy?: Policy, catalog?: Catalog) {
+  const settings: TrustSettings | undefined = catalog ? undefined : { ...loadTrustSettings(env), ...(policy ? { permissions: permissionRules(policy) } : {}) };
+  return {
+    /** Called by a workflow at its start: recorded in its history, so replay judges decisions the same way. */
     async trustSettings(): Promise<TrustSettings> {
-      return settings;
+      return settings ?? catalogTrust(env, catalog!.current());
     },
   };
 }

@@ -1,7 +1,7 @@
 // `rearguard audit verify`: walks an audit file's hash chain (written by api/audit-file.ts) from its first
 // line, names the first event that breaks it, and checks the SSH signatures of signed decisions.
 import { readFile } from 'node:fs/promises';
-import { canonicalDecision, DECISION_NAMESPACE, type SignedDecision } from '../runbook/decision.js';
+import { canonicalDecision, DECISION_NAMESPACE, delegateProblem, isDelegatePrincipal, type SignedDecision } from '../runbook/decision.js';
 import { verifySshSignature, type AllowedSigner } from '../runbook/sshsig.js';
 import type { AuditEvent } from '../runbook/types.js';
 import { CHAIN_GENESIS, lineHash, parseEvent, isBlank } from './audit-file.js';
@@ -55,12 +55,18 @@ export type SignatureVerifier = (event: AuditEvent) => SignatureCheck | Promise<
  * `ssh-keygen -Y sign -n rearguard` over canonicalDecision(decision). It verifies when the signature covers that
  * decision, the decision is for this event's workflow and by `signature.principal`, the key is listed for that
  * principal in allowed_signers (valid at the event's time), and `signature.fingerprint`, if given, is that key's.
+ * A `delegate:` principal signs for the event's actor only when the decision names its OIDC subject and issuer
+ * and that delegate (runbook/decision.ts delegateProblem).
  */
 /** The audit action each signed decision is recorded as (workflows/rollback/state.ts). */
 const EVENT_OF_DECISION: Record<string, string | undefined> = {
   'rollback.approve': 'rollback.approved',
   'rollback.reject': 'rollback.rejected',
   'rollback.approve-plan': 'rollback.plan-approved',
+  'rollback.cancel': 'rollback.cancel-requested',
+  'guard.pause': 'guard.paused',
+  'guard.resume': 'guard.resumed',
+  'drill.force': 'drill.forced',
 };
 
 export function decisionSignatureVerifier(allowedSigners: readonly AllowedSigner[]): SignatureVerifier {
@@ -78,7 +84,11 @@ export function decisionSignatureVerifier(allowedSigners: readonly AllowedSigner
     const d = decision as SignedDecision;
     // The signature must be for exactly this event: a genuine signature moved onto a forged event is refused.
     if (d.workflowId !== event.workflowId) return { ok: false, error: `the decision is signed for workflow ${d.workflowId}, not ${event.workflowId}` };
-    if (d.actor !== sig.principal) return { ok: false, error: `the decision is signed as ${d.actor}, not ${sig.principal}` };
+    // A delegate (`rearguard serve`) signs for the person its OIDC provider authenticated, under the rule the workflow applied.
+    if (isDelegatePrincipal(sig.principal)) {
+      const problem = delegateProblem(d, sig.principal);
+      if (problem) return { ok: false, error: problem };
+    } else if (d.actor !== sig.principal) return { ok: false, error: `the decision is signed as ${d.actor}, not ${sig.principal}` };
     if (d.actor !== event.actor) return { ok: false, error: `the decision is signed as ${d.actor}, but the event's actor is ${event.actor}` };
     if (d.reason !== event.reason) return { ok: false, error: `the signed reason is not the event's reason` };
     const recorded = EVENT_OF_DECISION[d.action];

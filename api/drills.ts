@@ -15,10 +15,12 @@ import { failure, opError, rootMessage } from './errors.js';
 import { drillScheduleId, drillScheduleWorkflowId, drillWorkflowId } from './ids.js';
 import { drillResultQuery } from './messages.js';
 
-/** Starts a drill of the input's runbook; its workflow ID is returned at once (the drill takes minutes). */
-export async function startDrill(client: Client, taskQueue: string, input: DrillInput): Promise<string> {
+/**
+ * Starts a drill of the input's runbook; its workflow ID is returned at once (the drill takes minutes). A forced
+ * drill's signed decision names the ID: the caller picks it (newDrillWorkflowId) before signing.
+ */
+export async function startDrill(client: Client, taskQueue: string, input: DrillInput, workflowId = newDrillWorkflowId(input.runbook.metadata.name)): Promise<string> {
   const name = input.runbook.metadata.name;
-  const workflowId = drillWorkflowId(name, new Date().toISOString());
   try {
     await client.workflow.start('drill', { workflowId, taskQueue, args: [input], memo: { runbook: name, actor: input.actor } });
   } catch (err) {
@@ -26,6 +28,9 @@ export async function startDrill(client: Client, taskQueue: string, input: Drill
   }
   return workflowId;
 }
+
+/** The workflow ID of a drill started now by hand: `drill:<runbook>:<time>`. */
+export const newDrillWorkflowId = (runbook: string): string => drillWorkflowId(runbook, new Date().toISOString());
 
 /** A drill's report: by Query while it runs, then its result (or the report attached to its failure), and why it failed. */
 export interface DrillState {
@@ -54,6 +59,24 @@ export async function followDrill(client: Client, workflowId: string, onRunning:
     if (!state.running) return state;
     if (state.report) onRunning(state.report);
     await delay(500);
+  }
+}
+
+/**
+ * Follows a drill until it is under way (past what may refuse it: the runbook's environment, who forced it,
+ * preflight) or has ended; undefined when neither happened within timeoutMs (e.g. no worker yet).
+ */
+export async function drillUnderWay(client: Client, workflowId: string, timeoutMs: number): Promise<DrillState | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      const state = await drillState(client, workflowId);
+      if (!state.running || state.report?.step !== undefined) return state;
+      if (Date.now() > deadline) return undefined;
+      await delay(250);
+    }
+  } catch (err) {
+    throw failure(err, `cannot read drill ${workflowId}:`);
   }
 }
 

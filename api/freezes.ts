@@ -9,7 +9,15 @@ import type { FreezeException, FreezeState, FreezeWindowInput } from '../runbook
 import { gateAnswer, type FreezeSnapshot, type GateAnswer, type GateQuery, type UnreadableFreeze } from '../runbook/gate.js';
 import { failure, opError, rootMessage, wedgedError, wedgeOf } from './errors.js';
 import { freezeWorkflowId } from './ids.js';
-import { approveExceptionUpdate, extendFreezeUpdate, freezeStateQuery, liftFreezeUpdate, rejectExceptionUpdate, requestExceptionUpdate } from './messages.js';
+import {
+  approveExceptionUpdate,
+  extendFreezeUpdate,
+  freezeStateQuery,
+  liftFreezeUpdate,
+  rejectExceptionUpdate,
+  requestExceptionUpdate,
+  type SignedEnvelope,
+} from './messages.js';
 import { wedgedRun } from './wedged.js';
 
 /** How long one freeze's Query (and the listing) may take before the freeze counts as unreadable. */
@@ -89,6 +97,42 @@ export async function checkGate(client: Client, q: GateQuery, opts: { failOpen?:
   return gateAnswer(snapshot, q, Date.now(), opts.failOpen === true);
 }
 
+/** How long `freeze start` waits for the worker to judge the start (its trust settings load with retries for about 30 s). */
+const ADMISSION_TIMEOUT_MS = 60_000;
+
+/**
+ * The first run of a workflow's chain (continue-as-new keeps it): what a signed decision on a freeze or a
+ * gradual unfreeze names (extra.firstRun), so it cannot be replayed on a later freeze of the same name.
+ */
+export async function firstRunOf(client: Client, workflowId: string): Promise<string> {
+  try {
+    const d = await client.workflow.getHandle(workflowId).describe();
+    // Servers too old to report the chain's first run: the current run is the first until the first continue-as-new.
+    return d.raw.workflowExecutionInfo?.firstRunId || d.runId;
+  } catch (err) {
+    throw failure(err, `cannot sign a decision for ${workflowId}:`);
+  }
+}
+
+/**
+ * Waits until the worker has judged a new window's start (signature, policy): its state once admitted, or the
+ * refusal as an error. A refused window never held anything and its run has ended, so the gate never sees it.
+ */
+async function admitted(handle: WorkflowHandle, name: string): Promise<FreezeState> {
+  const until = Date.now() + ADMISSION_TIMEOUT_MS;
+  for (;;) {
+    const state = await handle.query(freezeStateQuery);
+    if (state.phase === 'refused') throw opError('refused', `freeze ${name} was not started: ${state.refusal ?? 'its start was refused'}`);
+    if (state.admitted) return state;
+    if (Date.now() >= until)
+      throw opError(
+        'failed',
+        `freeze ${name} was started, but the worker did not judge its start within ${ADMISSION_TIMEOUT_MS / 1000}s; see whether it took effect: rearguard freeze status --name ${name}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 export interface StartFreezeResult {
   state: FreezeState;
   /** False when a window of that name was already running (state is that window's: compare before trusting it). */
@@ -97,7 +141,10 @@ export interface StartFreezeResult {
   originalEnd?: string;
 }
 
-/** Starts the window `freeze:<name>`, or finds the one running under that name; returns once the gate enforces a new one. */
+/**
+ * Starts the window `freeze:<name>`, or finds the one running under that name; returns once the worker has
+ * admitted a new one (its start decision judged: a refusal throws) and the gate enforces it.
+ */
 export async function startFreeze(client: Client, taskQueue: string, input: FreezeWindowInput): Promise<StartFreezeResult> {
   const id = freezeWorkflowId(input.name);
   const requestId = randomUUID();
@@ -114,8 +161,8 @@ export async function startFreeze(client: Client, taskQueue: string, input: Free
   const started = memo?.requestId === requestId;
   const wedged = started ? undefined : await wedgedRun(client, id, described);
   if (wedged) throw wedgedError(`a freeze named ${input.name} is already running, and it is wedged: nothing was changed.`, wedged);
-  // Enforced as soon as we return: wait until the gate can see the window and it answers.
-  const state = await handle.query(freezeStateQuery);
+  // Enforced as soon as we return: wait until the worker admitted it, and the gate can see the window and it answers.
+  const state = started ? await admitted(handle, input.name) : await handle.query(freezeStateQuery);
   if (started) await waitUntilGateSees(client, [id]);
   return { state, started, originalEnd: memo?.end };
 }
@@ -156,7 +203,7 @@ export const freezeState = (client: Client, id: string): Promise<FreezeState> =>
 export const extendFreeze = (
   client: Client,
   id: string,
-  req: { actor: string; reason: string },
+  req: { actor: string; reason: string; signed?: SignedEnvelope },
   newEnd: (currentEnd: () => Promise<string>) => string | Promise<string>,
 ): Promise<FreezeState> =>
   onFreeze(client, id, 'extend', async (h) => {
@@ -165,7 +212,7 @@ export const extendFreeze = (
   });
 
 /** Ends a freeze now, and waits until its run has closed (its guardrails are put back by then). */
-export async function liftFreeze(client: Client, id: string, req: { actor: string; reason: string }): Promise<FreezeState> {
+export async function liftFreeze(client: Client, id: string, req: { actor: string; reason: string; signed?: SignedEnvelope }): Promise<FreezeState> {
   const state = await onFreeze(client, id, 'lift', (h) => h.executeUpdate(liftFreezeUpdate, { args: [req] }));
   await client.workflow
     .getHandle(id)
@@ -178,13 +225,19 @@ export async function liftFreeze(client: Client, id: string, req: { actor: strin
 export const requestFreezeException = (
   client: Client,
   id: string,
-  req: { actor: string; reason: string; changeId: string; validFor: number },
+  req: { actor: string; reason: string; changeId: string; validFor: number; signed?: SignedEnvelope },
 ): Promise<FreezeException> => onFreeze(client, id, 'request an exception', (h) => h.executeUpdate(requestExceptionUpdate, { args: [req] }));
 
 /** An approver's approval of a requested exception. */
-export const approveFreezeException = (client: Client, id: string, req: { actor: string; changeId: string; reason: string }): Promise<FreezeException> =>
-  onFreeze(client, id, 'approve the exception', (h) => h.executeUpdate(approveExceptionUpdate, { args: [req] }));
+export const approveFreezeException = (
+  client: Client,
+  id: string,
+  req: { actor: string; changeId: string; reason: string; signed?: SignedEnvelope },
+): Promise<FreezeException> => onFreeze(client, id, 'approve the exception', (h) => h.executeUpdate(approveExceptionUpdate, { args: [req] }));
 
 /** Rejects a requested exception, or revokes an approved one (the gate blocks the change again at once). */
-export const rejectFreezeException = (client: Client, id: string, req: { actor: string; changeId: string; reason: string }): Promise<FreezeException> =>
-  onFreeze(client, id, 'reject the exception', (h) => h.executeUpdate(rejectExceptionUpdate, { args: [req] }));
+export const rejectFreezeException = (
+  client: Client,
+  id: string,
+  req: { actor: string; changeId: string; reason: string; signed?: SignedEnvelope },
+): Promise<FreezeException> => onFreeze(client, id, 'reject the exception', (h) => h.executeUpdate(rejectExceptionUpdate, { args: [req] }));

@@ -1,11 +1,11 @@
 // SLO guard operations (workflow `guard:<env>:<service>`, one per target): start guarding a runbook's
-// service, pause and resume its automatic rollbacks, read its status.
+// service, pause and resume its automatic rollbacks (decisions, signed when the CLI has a key), read its status.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Runbook } from '../runbook/schema.js';
 import type { SloGuardStatus } from '../runbook/slo-guard.js';
 import { failure, opError, readStatus, updateError } from './errors.js';
 import { guardWorkflowId } from './ids.js';
-import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from './messages.js';
+import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate, type GuardDecision } from './messages.js';
 
 /** Starts the guard of the runbook's target; one already running is a conflict, never replaced. */
 export async function startGuard(
@@ -35,13 +35,11 @@ export async function startGuard(
   }
 }
 
-/** Pauses (no evaluation, no automatic rollback) or resumes a guard; its validator refuses a pause of a paused guard. */
-export async function setGuardPaused(
-  client: Client,
-  workflowId: string,
-  action: 'pause' | 'resume',
-  req: { actor: string; reason: string },
-): Promise<SloGuardStatus> {
+/**
+ * Pauses (no evaluation, no automatic rollback) or resumes a guard. Its validator refuses a pause of a paused
+ * guard, someone the worker's policy does not allow (`guards`), and a signature it cannot verify, saying why.
+ */
+export async function setGuardPaused(client: Client, workflowId: string, action: 'pause' | 'resume', req: GuardDecision): Promise<SloGuardStatus> {
   try {
     return await client.workflow.getHandle(workflowId).executeUpdate(action === 'pause' ? pauseGuardUpdate : resumeGuardUpdate, { args: [req] });
   } catch (err) {

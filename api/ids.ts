@@ -46,3 +46,6 @@ export const drillScheduleWorkflowId = (runbook: string): string => `drill:${run
 
 /** `drill-schedule:<runbook>`: the Schedule that starts a runbook's drills. */
 export const drillScheduleId = (runbook: string): string => `drill-schedule:${runbook}`;
+
+/** One read of the worker's runbook catalog (`rearguard catalog list`, `rollback start --runbook NAME`, the alert intake). */
+export const catalogWorkflowId = (unique: string): string => `catalog:${unique}`;

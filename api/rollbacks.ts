@@ -6,12 +6,13 @@
 // Failures are OperationErrors (api/errors.ts) worded for people, except triggerRollback's, which activities
 // rely on (a non-retryable WedgedRun failure).
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Runbook } from '../runbook/schema.js';
+import type { CatalogRef } from '../runbook/catalog.js';
 import type { RollbackStatus, Trigger } from '../runbook/types.js';
-import { failure, opError, readStatus, updateError, wedgedError } from './errors.js';
+import { failure, opError, readStatus, rootMessage, updateError, wedgedError } from './errors.js';
 import { planWorkflowId, rollbackWorkflowId } from './ids.js';
-import { approvePlanUpdate, approveUpdate, cancelRequestSignal, rejectUpdate, statusQuery, triggerSignal } from './messages.js';
+import { approvePlanUpdate, approveUpdate, cancelRequestSignal, cancelUpdate, rejectUpdate, statusQuery, triggerSignal } from './messages.js';
 import type { VoteRequest, VoteResult } from './messages.js';
 import { isWedgedRunError, refuseWedged, wedgedRun, type WedgedRun } from './wedged.js';
 
@@ -28,16 +29,23 @@ export interface TriggerResult {
  * Starts the runbook's rollback, or joins the one running for its target (recorded in its audit trail).
  * Throws wedgedRunError (type WedgedRun, non-retryable) when the running one is wedged.
  */
-export async function triggerRollback(client: Client, taskQueue: string, runbook: Runbook, trigger: Trigger): Promise<TriggerResult> {
+export async function triggerRollback(client: Client, taskQueue: string, runbook: Runbook, trigger: Trigger, catalog?: CatalogRef): Promise<TriggerResult> {
   const workflowId = rollbackWorkflowId(runbook.spec.environment, runbook.spec.service);
   await refuseWedged(client, workflowId);
   const handle = await client.workflow.signalWithStart('rollback', {
     workflowId,
     taskQueue,
-    args: [{ runbook, trigger }],
+    // A catalog runbook goes by name and digest: the workflow loads it on the worker, never this copy.
+    args: [catalog ? { catalog, trigger } : { runbook, trigger }],
     signal: triggerSignal,
     signalArgs: [trigger],
-    memo: { requestId: trigger.requestId, runbook: runbook.metadata.name, actor: trigger.actor, reason: trigger.reason },
+    memo: {
+      requestId: trigger.requestId,
+      runbook: runbook.metadata.name,
+      actor: trigger.actor,
+      reason: trigger.reason,
+      ...(catalog?.digest ? { digest: catalog.digest } : {}),
+    },
   });
   const d = await handle.describe();
   const memo = d.memo as { requestId?: string; actor?: string } | undefined;
@@ -48,9 +56,9 @@ export async function triggerRollback(client: Client, taskQueue: string, runbook
 }
 
 /** `rollback start`: triggerRollback, with a wedged rollback of the target reported as an OperationError (kind wedged). */
-export async function startRollback(client: Client, taskQueue: string, runbook: Runbook, trigger: Trigger): Promise<TriggerResult> {
+export async function startRollback(client: Client, taskQueue: string, runbook: Runbook, trigger: Trigger, catalog?: CatalogRef): Promise<TriggerResult> {
   try {
-    return await triggerRollback(client, taskQueue, runbook, trigger);
+    return await triggerRollback(client, taskQueue, runbook, trigger, catalog);
   } catch (err) {
     if (!isWedgedRunError(err)) throw err;
     const w = err.details?.[0] as WedgedRun;
@@ -85,18 +93,31 @@ export async function approveRollbackPlan(client: Client, workflowId: string, re
 /** terminated: the run was wedged, so it was terminated (a cancellation needs a workflow task too); error is the wedge's. */
 export type CancelResult = { terminated: false } | { terminated: true; error: string };
 
-/** Records who cancels and why (in the audit trail), then cancels the run; a wedged run is terminated instead. */
+/** What a run whose workflow code predates the cancel Update (an older worker) answers it. */
+const NO_CANCEL_HANDLER = `No registered handler for update: ${cancelUpdate.name}`;
+
+/**
+ * Asks the run to accept the cancellation (the cancel Update: its validator checks the policy's `cancel` and the
+ * signature, and refuses with the reason), and only then cancels it; a wedged run is terminated instead.
+ */
 export async function cancelRollback(client: Client, workflowId: string, req: VoteRequest): Promise<CancelResult> {
-  const handle = client.workflow.getHandle(workflowId);
   try {
-    const d = await handle.describe();
+    const d = await client.workflow.getHandle(workflowId).describe();
     if (d.status.name !== 'RUNNING') throw opError('refused', `${workflowId} is not running (${d.status.name.toLowerCase()})`);
+    // This run, not a later one of the same ID.
+    const handle = client.workflow.getHandle(workflowId, d.runId);
     const wedged = await wedgedRun(client, workflowId, d);
     if (wedged) {
       await handle.terminate(`cancelled by ${req.actor}: ${req.reason} (wedged: ${wedged.error})`);
       return { terminated: true, error: wedged.error };
     }
-    await handle.signal(cancelRequestSignal, req);
+    try {
+      await handle.executeUpdate(cancelUpdate, { args: [req] });
+    } catch (err) {
+      // An older worker checks nothing and records the canceller from the signal, as before.
+      if (!(err instanceof WorkflowUpdateFailedError && rootMessage(err) === NO_CANCEL_HANDLER)) throw updateError(err, notRunning(workflowId), 'cancel refused:', 'cancel failed:');
+      await handle.signal(cancelRequestSignal, req);
+    }
     await handle.cancel();
     return { terminated: false };
   } catch (err) {
@@ -171,12 +192,12 @@ export interface RollbackPlan {
 }
 
 /** Plans the runbook's rollback on a worker (which holds the cluster credentials): a short workflow, never a change. */
-export async function planRollback(client: Client, taskQueue: string, runbook: Runbook): Promise<RollbackPlan> {
+export async function planRollback(client: Client, taskQueue: string, runbook: Runbook, catalog?: CatalogRef): Promise<RollbackPlan> {
   try {
     return (await client.workflow.execute('planRollback', {
       workflowId: planWorkflowId(runbook.spec.environment, runbook.spec.service, randomUUID()),
       taskQueue,
-      args: [{ runbook }],
+      args: [catalog ? { catalog } : { runbook }],
       workflowExecutionTimeout: '5m',
     })) as RollbackPlan;
   } catch (err) {

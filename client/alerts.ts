@@ -15,7 +15,7 @@ import { printable } from '../runbook/names.js';
 import type { Trigger } from '../runbook/types.js';
 import { startRollback } from '../api/rollbacks.js';
 import { OperationError } from '../api/errors.js';
-import type { RunbookDirectory, RunbookFile } from './runbook-dir.js';
+import type { RunbookFile, RunbookSource } from './runbook-dir.js';
 import { internalError, logLine } from './http-errors.js';
 import { wedgedRemedy } from '../api/wedged.js';
 
@@ -112,9 +112,10 @@ export function tokenMatches(header: string | undefined, token: string): boolean
 export interface AlertIntakeOptions {
   client: Client;
   taskQueue: string;
-  /** REARGUARD_API_TOKEN: without it (or without a runbooks directory) the route answers 503. */
+  /** REARGUARD_API_TOKEN: without it (or without a runbooks source) the route answers 503. */
   token?: string;
-  runbooks?: RunbookDirectory;
+  /** A directory (`serve --runbooks DIR`, development) or the worker's catalog (client/runbook-dir.ts). */
+  runbooks?: RunbookSource;
   registry?: Registry;
   /** Per-client request budget for this route (see client/serve.ts). */
   rateLimit?: { max: number; timeWindow: number };
@@ -129,7 +130,12 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
   });
   app.post('/v1/alerts', { config: o.rateLimit ? { rateLimit: o.rateLimit } : {} }, async (req, reply) => {
     if (!o.token || !o.runbooks)
-      return reply.code(503).send({ error: 'alert intake is not configured: start `rearguard serve --runbooks DIR` with REARGUARD_API_TOKEN set' });
+      return reply
+        .code(503)
+        .send({
+          error:
+            "alert intake is not configured: start `rearguard serve` with REARGUARD_API_TOKEN set (runbooks come from the worker's catalog, or --runbooks DIR in development)",
+        });
     if (!tokenMatches(req.headers.authorization, o.token)) {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'expected Authorization: Bearer <REARGUARD_API_TOKEN>' });
     }
@@ -137,7 +143,14 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
     if (!parsed.success)
       return reply.code(400).send({ error: 'expected an Alertmanager webhook payload (version 4)', problems: issueLines(parsed.error.issues) });
     const firing = parsed.data.alerts.filter((a) => a.status === 'firing');
-    const { runbooks } = firing.length ? await o.runbooks.get() : { runbooks: [] };
+    let runbooks: RunbookFile[] = [];
+    try {
+      if (firing.length) ({ runbooks } = await o.runbooks.get());
+    } catch (err) {
+      // No catalog on the worker (development mode without --runbooks), or it cannot be read now: Alertmanager retries.
+      const why = err instanceof OperationError ? err.lines.join('; ') : internalError(err, 'POST /v1/alerts: read the runbook catalog');
+      return reply.code(503).send({ error: `alert intake cannot read its runbooks: ${why}` });
+    }
     const results: AlertOutcome[] = [];
     for (const a of parsed.data.alerts) {
       const base = { alert: alertName(a), ...(a.fingerprint ? { fingerprint: a.fingerprint } : {}) };
@@ -150,10 +163,10 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
         results.push({ ...base, action: 'unmatched', message: m.message });
         continue;
       }
-      const { runbook } = m.match;
+      const { runbook, catalog } = m.match;
       try {
         const trigger: Trigger = { source: 'alert', actor: 'alertmanager', reason: alertReason(a), requestId: alertRequestId(a) };
-        const r = await startRollback(o.client, o.taskQueue, runbook, trigger);
+        const r = await startRollback(o.client, o.taskQueue, runbook, trigger, catalog);
         results.push({ ...base, action: r.joined ? 'joined' : 'started', runbook: runbook.metadata.name, workflowId: r.workflowId });
       } catch (err) {
         if (err instanceof OperationError && err.wedged) {

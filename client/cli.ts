@@ -2,6 +2,7 @@
 // which parses options, calls api/ and renders (docs/architecture.md, "Layers").
 import { Command, Help, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
+import { registerCatalog } from './commands/catalog.js';
 import { registerDrill } from './commands/drill.js';
 import { registerFreeze } from './commands/freeze.js';
 import { registerGuard } from './commands/guard.js';
@@ -11,6 +12,7 @@ import { registerUnfreeze } from './commands/unfreeze.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
 import { EXIT, badInput, echo, jsonError } from './errors.js';
 import { loadRunbookDir } from './runbook-dir.js';
+import { DEFAULT_DELEGATE_PRINCIPAL, DELEGATE_PRINCIPAL } from '../runbook/decision.js';
 
 /** `serve` limits from the environment: whole numbers, 0 turns a rate limit off. */
 function serveLimits(env: NodeJS.ProcessEnv): { gatePerMinute?: number; alertsPerMinute?: number } {
@@ -33,6 +35,52 @@ async function checkRunbookDir(dir: string, c: CliContext): Promise<void> {
   } catch (err) {
     throw badInput(`--runbooks: cannot read the directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
+}
+
+interface ServeFlags {
+  host: string;
+  port: string;
+  runbooks?: string;
+  oidcIssuer?: string;
+  oidcAudience?: string;
+  oidcJwksUrl?: string;
+  oidcActorClaim?: string;
+  delegate?: string;
+}
+
+/**
+ * serve's endpoints for people: the OIDC settings (flags, else REARGUARD_OIDC_*) and serve's own signing key
+ * (--signing-key, else REARGUARD_SERVE_SIGNING_KEY; never a person's REARGUARD_SIGNING_KEY or git's key), checked
+ * at start by signing once, so the operator sees the allowed_signers line to give the workers.
+ */
+async function servePeople(raw: ServeFlags, signingKey: string | undefined, env: NodeJS.ProcessEnv, c: CliContext) {
+  const { oidcConfigFrom } = await import('./oidc.js');
+  let oidc;
+  try {
+    oidc = oidcConfigFrom({ issuer: raw.oidcIssuer, audience: raw.oidcAudience, jwksUrl: raw.oidcJwksUrl, actorClaim: raw.oidcActorClaim }, env);
+  } catch (err) {
+    throw badInput(...(err as Error).message.split('\n'));
+  }
+  const principal = raw.delegate ?? (env.REARGUARD_SERVE_PRINCIPAL?.trim() || DEFAULT_DELEGATE_PRINCIPAL);
+  if (!DELEGATE_PRINCIPAL.test(principal))
+    throw badInput(`--delegate (REARGUARD_SERVE_PRINCIPAL): expected an allowed_signers principal such as delegate:rearguard-serve, got ${echo(principal)}`);
+  const key = signingKey?.trim() || env.REARGUARD_SERVE_SIGNING_KEY?.trim() || undefined;
+  const keySource = signingKey?.trim() ? '--signing-key' : 'REARGUARD_SERVE_SIGNING_KEY';
+  if (!oidc) {
+    if (key) c.err('rearguard serve: a signing key is set but OIDC is not (REARGUARD_OIDC_ISSUER, REARGUARD_OIDC_AUDIENCE): decision endpoints answer 501');
+    return {};
+  }
+  c.err(`rearguard serve: people authenticate with OIDC tokens of ${oidc.issuer} for audience ${oidc.audience}, named by their ${oidc.actorClaim} claim`);
+  if (!key) {
+    c.err('rearguard serve: no signing key (REARGUARD_SERVE_SIGNING_KEY): decision endpoints answer 501; GET /v1/audit is on');
+    return { oidc };
+  }
+  const [{ signMessage }, { parseSshSignature, encodeBase64 }] = await Promise.all([import('./signing.js'), import('../runbook/sshsig.js')]);
+  const probe = await signMessage('rearguard serve: signing key check', { key, keyOption: keySource });
+  const publicKey = encodeBase64(parseSshSignature(probe.signature).publicKey);
+  c.err(`rearguard serve: signs decisions as ${principal} with key ${probe.fingerprint}; the workers' allowed_signers must list it:`);
+  c.err(`  ${principal} ssh-ed25519 ${publicKey}`);
+  return { oidc, delegate: { principal, key, keySource } };
 }
 
 /**
@@ -113,18 +161,25 @@ export function buildProgram(
   registerGuard(program, ctx);
   registerAudit(program, ctx);
   registerDrill(program, ctx);
+  registerCatalog(program, ctx);
   program
     .command('serve')
     .description('HTTP API: GET /v1/gate (200 allowed, 423 frozen), /healthz, /metrics')
     .option('--host <host>', 'bind address', '127.0.0.1')
     .option('--port <port>', 'port', '8080')
     .option('--runbooks <dir>', 'directory of runbooks that POST /v1/alerts maps Alertmanager alerts to (needs REARGUARD_API_TOKEN)')
-    .action(async (raw: { host: string; port: string; runbooks?: string }) => {
+    .option('--oidc-issuer <url>', 'OIDC issuer of the tokens people call decision and audit endpoints with (env REARGUARD_OIDC_ISSUER)')
+    .option('--oidc-audience <aud>', "audience those tokens must carry: serve's client ID at the provider (env REARGUARD_OIDC_AUDIENCE)")
+    .option('--oidc-jwks-url <url>', "the issuer's signing keys (env REARGUARD_OIDC_JWKS_URL, default: found by OIDC discovery)")
+    .option('--oidc-actor-claim <claim>', 'token claim that names the person, e.g. preferred_username (env REARGUARD_OIDC_ACTOR_CLAIM, default sub)')
+    .option('--delegate <principal>', `allowed_signers principal of serve's signing key (env REARGUARD_SERVE_PRINCIPAL, default ${DEFAULT_DELEGATE_PRINCIPAL})`)
+    .action(async (raw: ServeFlags) => {
       const c = ctx();
       const port = Number(raw.port);
       if (!/^\d{1,5}$/.test(raw.port) || port > 65535) throw badInput(`--port: expected a port number 0-65535, got ${JSON.stringify(raw.port)}`);
       const { buildServer } = await import('./serve.js');
       if (raw.runbooks !== undefined && !env.REARGUARD_API_TOKEN) throw badInput('--runbooks: the alert intake needs a bearer token: set REARGUARD_API_TOKEN');
+      const people = await servePeople(raw, (c.opts as { signingKey?: string }).signingKey, env, c);
       if (raw.runbooks !== undefined) await checkRunbookDir(raw.runbooks, c);
       const limits = serveLimits(env);
       const { app } = buildServer({
@@ -133,6 +188,7 @@ export function buildProgram(
         runbooksDir: raw.runbooks,
         taskQueue: c.opts.taskQueue,
         limits,
+        ...people,
       });
       const address = await app.listen({ host: raw.host, port });
       c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=)`);

@@ -9,10 +9,19 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadRunbook } from '../runbook/load.js';
 import type { Runbook } from '../runbook/schema.js';
+import type { CatalogIndex, CatalogRef } from '../runbook/catalog.js';
 
 export interface RunbookFile {
   file: string;
   runbook: Runbook;
+  /** A runbook of the worker's catalog: the rollback names it (and this digest), the worker loads it. */
+  catalog?: CatalogRef;
+}
+
+/** Where the alert intake finds runbooks: a directory (development), or the worker's catalog. */
+export interface RunbookSource {
+  get(): Promise<RunbookSet>;
+  close(): void;
 }
 
 export interface RunbookSet {
@@ -48,7 +57,7 @@ async function fingerprint(dir: string): Promise<string> {
   return parts.join('|');
 }
 
-export class RunbookDirectory {
+export class RunbookDirectory implements RunbookSource {
   private current: { set: RunbookSet; print: string } | undefined;
   private loading: Promise<RunbookSet> | undefined;
   private dirty = true;
@@ -96,4 +105,40 @@ export class RunbookDirectory {
   close(): void {
     this.watcher?.close();
   }
+}
+
+/**
+ * The worker's runbook catalog as the alert intake's source (`rearguard serve` without --runbooks): read
+ * through a catalogIndex workflow, kept for `ttlMs` so a burst of alerts costs one read. A failed read
+ * with a previous index keeps that index (alerts still start reviewed runbooks); without one it throws.
+ */
+export class CatalogRunbooks implements RunbookSource {
+  private current: { set: RunbookSet; at: number } | undefined;
+  private loading: Promise<RunbookSet> | undefined;
+
+  constructor(
+    private readonly read: () => Promise<CatalogIndex>,
+    private readonly ttlMs = 5_000,
+  ) {}
+
+  async get(): Promise<RunbookSet> {
+    if (this.current && Date.now() - this.current.at < this.ttlMs) return this.current.set;
+    this.loading ??= this.read()
+      .then((index) => {
+        const set: RunbookSet = {
+          runbooks: index.runbooks.map((e) => ({ file: e.file, runbook: e.runbook, catalog: { name: e.name, digest: e.digest } })),
+          problems: index.problems,
+        };
+        this.current = { set, at: Date.now() };
+        return set;
+      })
+      .catch((err: unknown) => {
+        if (this.current) return this.current.set;
+        throw err;
+      })
+      .finally(() => (this.loading = undefined));
+    return this.loading;
+  }
+
+  close(): void {}
 }

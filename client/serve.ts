@@ -1,6 +1,8 @@
 // `rearguard serve`: the HTTP API for machines. GET /v1/gate answers what `freeze check` answers
 // (200 allowed, 423 frozen, 503 unknown: a running freeze cannot be read) for CI pipelines and git
-// servers; GET /healthz (alive); GET /readyz (Temporal reachable); GET /metrics.
+// servers; GET /healthz (alive); GET /readyz (Temporal reachable); GET /metrics. And for people
+// authenticated by OIDC (client/oidc.ts): decisions, signed by serve as their delegate
+// (client/serve-decisions.ts), and GET /v1/audit (client/serve-audit.ts).
 import rateLimit from '@fastify/rate-limit';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -12,10 +14,15 @@ import { checkGate } from '../api/freezes.js';
 import { temporalHealth, type TemporalHealth } from '../api/health.js';
 import { OperationError } from '../api/errors.js';
 import { registerAlertIntake } from './alerts.js';
+import { auditFileFrom } from '../api/audit-file.js';
+import { createOidcVerifier, type OidcConfig } from './oidc.js';
+import { registerAuditRoute } from './serve-audit.js';
+import { registerDecisionRoutes, type DelegateSigning } from './serve-decisions.js';
 import { httpStatusOf, internalError, logLine } from './http-errors.js';
 import { echo } from './errors.js';
 import { changeId } from './options.js';
-import { RunbookDirectory } from './runbook-dir.js';
+import { CatalogRunbooks, RunbookDirectory, type RunbookSource } from './runbook-dir.js';
+import { readCatalog } from '../api/catalog.js';
 import { TASK_QUEUE } from '../api/ids.js';
 
 export interface ServeOptions {
@@ -27,6 +34,12 @@ export interface ServeOptions {
   /** Where rollbacks started by alerts run (default rearguard). */
   taskQueue?: string;
   limits?: Partial<ServeLimits>;
+  /** Who people are (decision endpoints, GET /v1/audit); without it those endpoints answer 501 (fail closed). */
+  oidc?: OidcConfig;
+  /** Serve's key, which signs people's decisions as a delegate; without it decision endpoints answer 501. */
+  delegate?: DelegateSigning;
+  /** The audit file GET /v1/audit reads (default REARGUARD_AUDIT_FILE, else the worker's default). */
+  auditFile?: string;
 }
 
 /** Protection against slow and flooding clients; every figure can be set by the operator (README, `serve`). */
@@ -35,6 +48,8 @@ export interface ServeLimits {
   gatePerMinute: number;
   /** POST /v1/alerts requests per client address per minute (0: no limit). */
   alertsPerMinute: number;
+  /** Requests per client address per minute to the endpoints for people (decisions, audit; 0: no limit). */
+  peoplePerMinute: number;
   /** Largest request body accepted. */
   bodyLimitBytes: number;
   /** Time a client has to send its headers, and its whole request. */
@@ -47,6 +62,7 @@ export interface ServeLimits {
 export const DEFAULT_LIMITS: ServeLimits = {
   gatePerMinute: 60_000,
   alertsPerMinute: 120,
+  peoplePerMinute: 300,
   bodyLimitBytes: 1024 * 1024,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
@@ -72,7 +88,7 @@ function withValues(lines: string[], query: unknown): string[] {
   });
 }
 
-export function buildServer({ client, token, runbooksDir, taskQueue, limits: given }: ServeOptions): { app: FastifyInstance; registry: Registry } {
+export function buildServer({ client, token, runbooksDir, taskQueue, limits: given, oidc, delegate, auditFile }: ServeOptions): { app: FastifyInstance; registry: Registry } {
   // Options left undefined keep their default.
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(given ?? {}).filter(([, v]) => v !== undefined)) };
   const registry = new Registry();
@@ -103,7 +119,9 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
   // Limits are per route: /healthz and /metrics never touch Temporal and stay unlimited.
   void app.register(rateLimit, { global: false });
   void app.register(async (api) => routes(api));
-  const runbooks = runbooksDir !== undefined ? new RunbookDirectory(runbooksDir) : undefined;
+  // Without --runbooks (development), alerts start the worker's catalog runbooks, by name and digest.
+  const runbooks: RunbookSource =
+    runbooksDir !== undefined ? new RunbookDirectory(runbooksDir) : new CatalogRunbooks(() => readCatalog(client, taskQueue ?? TASK_QUEUE));
   app.addHook('onClose', async () => runbooks?.close());
   return { app, registry };
 
@@ -150,5 +168,8 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
       }
     });
     registerAlertIntake(app, { client, token, runbooks, taskQueue: taskQueue ?? TASK_QUEUE, registry, rateLimit: perMinute(limits.alertsPerMinute) });
+    const people = { oidc: oidc ? createOidcVerifier(oidc) : undefined, rateLimit: perMinute(limits.peoplePerMinute) };
+    registerDecisionRoutes(app, { client, delegate, ...people });
+    registerAuditRoute(app, { auditFile: auditFile ?? auditFileFrom(process.env), ...people });
   }
 }

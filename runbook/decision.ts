@@ -90,3 +90,31 @@ export function checkDecision(d: SignedDecision, o: DecisionExpectations): Decis
   if (seen) return fail(`nonce ${d.nonce} was already used: a signed decision counts once (replay refused)`);
   return { ok: true, atMs };
 }
+
+// --- delegates ----------------------------------------------------------------------------------
+// `rearguard serve` decides for people its OIDC provider authenticated: it signs their decisions with its own
+// key, listed in allowed_signers under a `delegate:` principal (README, "Signed decisions"). Such a decision
+// names the person as its actor, and in `extra` who vouched for them: oidcIssuer, oidcSubject (the token's
+// sub) and delegate (the principal of the key that signed). The same rule admits it in a workflow
+// (workflows/kit/decisions.ts) and in `rearguard audit verify` (api/audit-chain.ts).
+
+/** allowed_signers principals of delegates start with this, e.g. `delegate:rearguard-serve`. */
+export const DELEGATE_PREFIX = 'delegate:';
+
+export const isDelegatePrincipal = (principal: string): boolean => principal.startsWith(DELEGATE_PREFIX);
+/** A delegate's principal as `rearguard serve` takes it: `delegate:` and a name (no allowed_signers patterns). */
+export const DELEGATE_PRINCIPAL = /^delegate:[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}$/;
+/** The principal `rearguard serve` signs as unless configured (--delegate, REARGUARD_SERVE_PRINCIPAL). */
+export const DEFAULT_DELEGATE_PRINCIPAL = 'delegate:rearguard-serve';
+
+/** Why a decision signed by the key of delegate `principal` cannot count, or undefined when it may. */
+export function delegateProblem(d: SignedDecision, principal: string): string | undefined {
+  const e = d.extra ?? {};
+  const named = (v: string | undefined): boolean => typeof v === 'string' && v.trim() !== '';
+  if (!named(e.oidcSubject) || !named(e.oidcIssuer))
+    return `signed by delegate ${principal} for ${d.actor}, but the decision names no OIDC subject and issuer (extra.oidcSubject, extra.oidcIssuer): a delegate signs only for a person its OIDC provider authenticated`;
+  if (e.delegate !== principal)
+    return `signed by the key of ${principal}, but the decision names delegate ${JSON.stringify(e.delegate ?? '(none)')} (extra.delegate)`;
+  if (isDelegatePrincipal(d.actor)) return `the decision's actor ${d.actor} is a delegate: a delegate signs for people, it does not decide`;
+  return undefined;
+}

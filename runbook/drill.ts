@@ -16,6 +16,11 @@ export interface DrillInput {
   forced?: boolean;
   /** Why it was forced (required with `--force`: a person's decision, kept in the audit trail). */
   reason?: string;
+  /**
+   * With `forced`: the decision signed by `actor` (api/messages.ts SignedEnvelope: action drill.force, this
+   * drill's workflow ID, the reason), judged by the drill at its start with the policy's `drills` permission.
+   */
+  signed?: { payload: string; signature: string };
   /** Distinguishes this drill's rollback trigger (defaults to the drill's workflow ID). */
   requestId?: string;
 }

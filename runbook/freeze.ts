@@ -94,19 +94,45 @@ export interface FreezeWindowInput {
   calendar?: CalendarRef;
   /** Continue as new past this many history events (default 2000; the server may suggest it earlier). */
   historyLimit?: number;
+  /**
+   * The person's signed start decision (FREEZE_DECISIONS.start, extra: freezeStartExtra), judged before the
+   * freeze takes effect. Absent for freezes the system starts (an RCA freeze, a calendar's windows) and unsigned starts.
+   */
+  signed?: { payload: string; signature: string };
   /** Carried over by continue-as-new. */
   carried?: Pick<FreezeState, 'exceptions' | 'end' | 'history' | 'guardrails' | 'phase' | 'released' | 'scope'> & {
     auditSeq: number;
     input?: Partial<FreezeWindowInput>;
+    /** Absent from runs started before signed decisions. */
+    decisions?: CarriedDecisions;
   };
 }
+
+/** What a freeze or unfreeze carries of its signed decisions across continue-as-new (workflows/freeze/decisions.ts). */
+export interface CarriedDecisions {
+  /** The worker's trust settings (activities/trust.ts TrustSettings) the chain of runs started with. */
+  trust: unknown;
+  /** Nonces of admitted decisions and when they were signed (ms), those still fresh enough to be replayed. */
+  nonces: [string, number][];
+}
+
+/** What a signed `freeze start` binds (SignedDecision.extra): a signature for one freeze cannot start another scope or time. */
+export const freezeStartExtra = (input: Pick<FreezeWindowInput, 'scope' | 'start' | 'end' | 'exceptions'>): Record<string, string> => ({
+  environments: input.scope.environments.join(','),
+  services: input.scope.services.join(','),
+  start: input.start ?? '',
+  end: input.end ?? '',
+  approvers: input.exceptions.approvers.join(','),
+  quorum: String(input.exceptions.quorum),
+});
 
 /** A calendar's new definition of a running window (`freeze calendar apply` after an edit). */
 export type FreezeRedefinition = Pick<FreezeWindowInput, 'scope' | 'reason' | 'start' | 'end' | 'exceptions' | 'guardrails' | 'notify' | 'calendar'> & {
   actor: string;
 };
 
-export type FreezePhase = 'scheduled' | 'active' | 'ended' | 'lifted';
+/** refused: the start decision was refused (signature or policy); the freeze never took effect (`refusal` says why). */
+export type FreezePhase = 'scheduled' | 'active' | 'ended' | 'lifted' | 'refused';
 
 export interface FreezeState {
   id: string;
@@ -133,6 +159,13 @@ export interface FreezeState {
   }[];
   /** Environments a gradual unfreeze has opened again (no longer in scope.environments). */
   released?: string[];
+  /**
+   * The start was judged and admitted (signature, policy): `freeze start` waits for it (or for `refused`). Absent
+   * on runs started before signed decisions.
+   */
+  admitted?: boolean;
+  /** Why the start was refused (phase refused). */
+  refusal?: string;
   calendar?: CalendarRef;
   /** What the guardrails changed while the window was active, and whether it was put back. */
   guardrails?: { applied: boolean; restored: boolean; changes: GuardrailChange[] };

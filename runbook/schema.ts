@@ -102,6 +102,7 @@ export const gitopsStep = z.strictObject({
   /** A repository name resolved by the worker's configuration (URL, branch, credentials). */
   repo: label,
   branch: safeToken.optional(),
+  /** toRef (restore) must be reachable from the repo's protectedBranch or be a protectedTags tag (activities/protected-refs.ts). */
   revert: z
     .strictObject({ commit: safeToken.optional(), commits: z.array(safeToken).min(1).optional(), toRef: safeToken.optional() })
     .refine((r) => [r.commit, r.commits, r.toRef].filter((x) => x !== undefined).length === 1, 'expected exactly one of commit, commits or toRef'),
@@ -123,6 +124,7 @@ export const terraformStep = z.strictObject({
     .string()
     .regex(/^[A-Za-z0-9_.][A-Za-z0-9_./-]*$/, "expected a relative path (letters, digits, '._/-'), not starting with '-' or '/'")
     .refine((p) => !p.split('/').includes('..'), "expected a path inside the repository (no '..')"),
+  /** Branch, tag or commit; the worker refuses one not reachable from the repo's protectedBranch nor a protectedTags tag. */
   toRef: safeToken,
   repo: label.optional(),
   approvePlan: z.boolean().optional(),

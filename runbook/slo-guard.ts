@@ -37,7 +37,8 @@ export interface SloGuardStatus {
   cooldown: string;
   /** ISO time until which no rollback is triggered (after the last trigger). */
   cooldownUntil?: string;
-  paused?: { actor: string; reason: string; since: string };
+  /** signedWith: the fingerprint of the key that signed the pause (README, "Signed decisions"). */
+  paused?: { actor: string; reason: string; since: string; signedWith?: string };
   evaluations: number;
   lastEvaluation?: SloEvaluation & { violations: string[] };
   /** Condition name -> since when its threshold has been crossed (the `for` clock). */
@@ -58,7 +59,17 @@ export interface SloGuardInput {
   reason?: string;
   /** Continue-as-new past this many history events (default 2000, or when Temporal suggests it). */
   historyLimit?: number;
-  carried?: { status: SloGuardStatus; auditSeq: number };
+  carried?: {
+    status: SloGuardStatus;
+    auditSeq: number;
+    /**
+     * The worker's trust settings the last run judged pause/resume by (activities/trust.ts TrustSettings, opaque
+     * here): the next run's until it has loaded its own, and if it cannot.
+     */
+    trust?: unknown;
+    /** Nonces of signed decisions still young enough to be replayed, with when they were admitted (workflow time). */
+    nonces?: { nonce: string; admittedMs: number }[];
+  };
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;

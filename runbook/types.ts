@@ -3,6 +3,7 @@
 // nothing of Rearguard's above it): docs/architecture.md.
 import type { Runbook, Step, Check } from './schema.js';
 import type { Plan, RestoreRecord } from './plan.js';
+import type { CatalogRef, RunbookOrigin } from './catalog.js';
 
 export const TRIGGER_SOURCES = ['manual', 'alert', 'slo', 'drill'] as const;
 export type TriggerSource = (typeof TRIGGER_SOURCES)[number];
@@ -19,6 +20,11 @@ export interface Trigger {
    * step: it replaces the step's `toRevision` for this run and bypasses the repeat rule (runbook/repeat.ts).
    */
   explicitTarget?: ExplicitTarget;
+  /**
+   * A person's trigger, signed like every decision (action rollback.trigger, extra: the runbook's name and,
+   * for a catalog runbook, its digest): `payload` canonicalDecision, `signature` the armored SSH signature.
+   */
+  signed?: { payload: string; signature: string };
 }
 
 export interface ExplicitTarget {
@@ -29,6 +35,14 @@ export interface ExplicitTarget {
 
 export interface RollbackInput {
   runbook: Runbook;
+  trigger: Trigger;
+  /** Where the runbook came from (absent: sent by the client, as before catalogs). */
+  origin?: RunbookOrigin;
+}
+
+/** A rollback of a catalog runbook: the workflow loads the runbook on the worker (never trusting a body sent by the client). */
+export interface CatalogRollbackInput {
+  catalog: CatalogRef;
   trigger: Trigger;
 }
 
@@ -114,6 +128,8 @@ export interface RollbackStatus {
   steps: ItemStatus[];
   verify: ItemStatus[];
   failure?: { phase: Phase; item?: string; error: string };
+  /** Where the runbook came from: the catalog (source, revision, digest), or a local file. */
+  origin?: RunbookOrigin;
   /** Outcome `already-restored`: which step's target was already restored, by whom, and the message sent. */
   alreadyRestored?: { step: string; record: RestoreRecord; message: string };
   cancel?: { actor: string; reason: string };

@@ -3,7 +3,7 @@
 // `--gate` text people write) and ladders.
 // Plain JSON only: all of this crosses the workflow boundary.
 import { durationText } from './duration.js';
-import type { FreezeState } from './freeze.js';
+import type { CarriedDecisions, FreezeState } from './freeze.js';
 import { friendlyErrors, issueLines } from './issues.js';
 import { check as checkSchema, type Check, type NotifyTarget } from './schema.js';
 
@@ -30,9 +30,14 @@ export interface UnfreezeInput {
   reason: string;
   /** Continue as new past this many history events (default 5000; the server may suggest it earlier). */
   historyLimit?: number;
-  /** Carried over by continue-as-new. */
-  carried?: { status: UnfreezeStatus; auditSeq: number };
+  /** The person's signed start decision (UNFREEZE_DECISIONS.start, extra: unfreezeStartExtra), judged before anything opens. */
+  signed?: { payload: string; signature: string };
+  /** Carried over by continue-as-new (decisions: absent from runs started before signed decisions). */
+  carried?: { status: UnfreezeStatus; auditSeq: number; decisions?: CarriedDecisions };
 }
+
+/** What a signed `unfreeze start` binds (SignedDecision.extra): the ladder it opens, in its order. */
+export const unfreezeStartExtra = (input: Pick<UnfreezeInput, 'ladder'>): Record<string, string> => ({ ladder: input.ladder.join(',') });
 
 /**
  * frozen: still held by the freeze (not reached yet); soaking: opened, gates evaluated until the soak ends;
@@ -41,8 +46,11 @@ export interface UnfreezeInput {
  */
 export type EnvironmentState = 'frozen' | 'soaking' | 'healthy' | 'failed' | 'released';
 
-/** failed: stopped by a failing gate, waiting for advance or abort; error: the unfreeze itself failed (see error). */
-export type UnfreezePhase = 'starting' | 'awaiting-approval' | 'soaking' | 'failed' | 'completed' | 'aborted' | 'freeze-ended' | 'error';
+/**
+ * failed: stopped by a failing gate, waiting for advance or abort; error: the unfreeze itself failed (see error);
+ * refused: its start decision was refused (signature or policy), nothing was opened (see error).
+ */
+export type UnfreezePhase = 'starting' | 'awaiting-approval' | 'soaking' | 'failed' | 'completed' | 'aborted' | 'freeze-ended' | 'error' | 'refused';
 
 export interface GateResult {
   gate: string;
@@ -99,6 +107,8 @@ export interface UnfreezeStatus {
   services?: string[];
   /** Environments the freeze holds that are not in the ladder: they open only when the freeze is lifted at the end. */
   outsideLadder?: string[];
+  /** The start was judged and admitted (signature, policy): `unfreeze start` waits for it (or for `refused`). */
+  admitted?: boolean;
   error?: string;
 }
 

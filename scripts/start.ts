@@ -64,7 +64,10 @@ async function main(): Promise<void> {
   const external = process.env.TEMPORAL_ADDRESS;
   const server = external ? undefined : await startDevServer();
   // The audit file: REARGUARD_AUDIT_FILE or the default the CLI reads too (api/audit-file.ts).
-  const config = loadWorkerConfig(process.env, { address: external ?? `127.0.0.1:${TEMPORAL_PORT}` });
+  // Development mode unless a catalog is configured: local runbooks and unsigned decisions are accepted, and
+  // every start says so, loudly (a worker started any other way without a catalog refuses to start).
+  const dev = !process.env.REARGUARD_CATALOG;
+  const config = loadWorkerConfig(process.env, { address: external ?? `127.0.0.1:${TEMPORAL_PORT}`, ...(dev ? { dev: true } : {}) });
   // The dev server is our child: stop it whichever way we go (Ctrl-C reaches the worker's runtime,
   // which drains the worker first; then we end here).
   const stopServer = () => server?.exitCode === null && server.kill('SIGTERM');
@@ -76,6 +79,16 @@ async function main(): Promise<void> {
   const bin = './bin/rearguard.js';
   console.log(
     [
+      '',
+      ...(dev
+        ? [
+            '*************************************************************************************',
+            '*  DEVELOPMENT MODE: no runbook catalog. Local runbook files run in every environment, *',
+            '*  and decisions need no signature unless REARGUARD_ALLOWED_SIGNERS is set. Never point *',
+            '*  this at production: set REARGUARD_CATALOG (README, "Security model").              *',
+            '*************************************************************************************',
+          ]
+        : [`Catalog: ${config.catalog} (production mode: catalog runbooks, signed decisions)`]),
       '',
       'Rearguard is running.',
       `  Temporal     ${config.address}${server ? ` (dev server, UI http://localhost:${UI_PORT}, state in .rearguard/temporal.db, log .rearguard/temporal.log)` : ' (external)'}`,

@@ -40,6 +40,18 @@ export const workerConfigSchema = z.object({
   targetsFile: z.string().min(1).optional(),
   /** The Policy document (runbook/policy.ts): which secrets runbooks may send where. Without it only metadata and link-local addresses are refused. */
   policyFile: z.string().min(1).optional(),
+  /** The runbook catalog (activities/catalog.ts): a directory, or git:REPO[@REF][:PATH] of the targets file. */
+  catalog: z.string().min(1).optional(),
+  /** How often the catalog is re-read (at most 1h; 0: only on demand, `rearguard catalog refresh`). */
+  catalogRefresh: z.union([z.literal('0').transform(() => 0), durationField(DURATION_LIMITS.grace)]).default(60_000),
+  /**
+   * Development mode: no catalog (local runbook files everywhere, unsigned decisions unless allowed_signers is
+   * set). `npm start` turns it on and says so; anywhere else a worker without a catalog refuses to start.
+   */
+  dev: z
+    .union([z.boolean(), z.enum(['1', 'true', 'yes', '0', 'false', 'no', ''])])
+    .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes')
+    .default(false),
   /** A bundle made by `npm run build:workflows`; without it the workflows are bundled at start. */
   workflowBundle: z.string().min(1).optional(),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
@@ -70,6 +82,9 @@ export const ENV_NAMES: Record<keyof WorkerConfig, string> = {
   targetsFile: 'REARGUARD_TARGETS',
   policyFile: 'REARGUARD_POLICY',
   workflowBundle: 'REARGUARD_WORKFLOW_BUNDLE',
+  catalog: 'REARGUARD_CATALOG',
+  catalogRefresh: 'REARGUARD_CATALOG_REFRESH',
+  dev: 'REARGUARD_DEV_MODE',
   logLevel: 'REARGUARD_LOG_LEVEL',
   shutdownGrace: 'REARGUARD_SHUTDOWN_GRACE',
   allowedSignersFile: ALLOWED_SIGNERS_ENV,

@@ -2,6 +2,8 @@
 import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
 import { Clusters, Repos, loadTargets, type Targets } from '../activities/targets.js';
 import { ConfigError, type WorkerConfig } from './config.js';
+import { Catalog, CATALOG_ENV, CatalogError, parseCatalogSource } from '../activities/catalog.js';
+import { toolPaths } from '../activities/tools.js';
 import { loadPolicy, type Policy } from '../runbook/policy.js';
 import { RearguardMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -26,6 +28,9 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
   }
   const clusters = new Clusters(targets.clusters);
   const repos = new Repos(targets.repos);
+  const catalog = await openCatalog(config, repos, log);
+  if (catalog && policy)
+    throw new ConfigError([`REARGUARD_POLICY and --catalog (env ${CATALOG_ENV}): the catalog holds the policy (policy.yaml); remove REARGUARD_POLICY`]);
   const runtimeMetrics = config.runtimeMetricsPort > 0 ? `127.0.0.1:${config.runtimeMetricsPort}` : undefined;
   Runtime.install({
     logger: new DefaultLogger(config.logLevel as LogLevel),
@@ -50,16 +55,49 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       clusters,
       repos,
       ...(policy ? { policy } : {}),
+      ...(catalog ? { catalog } : {}),
       ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}),
       shutdownGraceTime: config.shutdownGrace,
     });
     log(
-      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}`,
+      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
     );
     await worker.run();
     log('rearguard worker: stopped');
   } finally {
+    catalog?.stop();
     await metricsServer.close();
     await connection.close();
+  }
+}
+
+/**
+ * The catalog the worker acts on, read once before it polls (a broken catalog stops it with every problem).
+ * Without one the worker starts only in development mode, which `npm start` turns on and announces.
+ */
+async function openCatalog(config: WorkerConfig, repos: Repos, log: (line: string) => void): Promise<Catalog | undefined> {
+  if (!config.catalog) {
+    if (config.dev) return undefined;
+    throw new ConfigError([
+      `no runbook catalog: set --catalog (env ${CATALOG_ENV}) to a directory or to git:REPO[@BRANCH_OR_TAG][:PATH] of the targets file, holding policy.yaml, allowed_signers and runbooks/*.yaml (README, "Security model"); for a development worker that accepts local runbooks and unsigned decisions, use \`npm start\` or set REARGUARD_DEV_MODE=1`,
+    ]);
+  }
+  const tools = toolPaths(process.env);
+  try {
+    const catalog = new Catalog({
+      source: parseCatalogSource(config.catalog),
+      repos,
+      env: process.env,
+      gitBin: tools.git,
+      workDir: tools.workDir,
+      refreshMs: config.catalogRefresh,
+      log,
+    });
+    await catalog.start();
+    return catalog;
+  } catch (err) {
+    if (err instanceof CatalogError)
+      throw new ConfigError([`--catalog (env ${CATALOG_ENV}) ${config.catalog}: unusable catalog`, ...err.problems.map((p) => `  ${p}`)]);
+    throw err;
   }
 }

@@ -8,6 +8,7 @@ import { Clusters, Repos } from '../activities/targets.js';
 import { toolPaths, type ToolPaths } from '../activities/tools.js';
 import type { Env } from '../activities/secrets.js';
 import type { Policy } from '../runbook/policy.js';
+import type { Catalog } from '../activities/catalog.js';
 import type { RearguardMetrics } from './metrics.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
@@ -24,6 +25,8 @@ export interface RearguardWorkerOptions {
   tools?: ToolPaths;
   /** The egress policy (REARGUARD_POLICY), already validated. */
   policy?: Policy;
+  /** The runbook catalog, already read (worker/run.ts). */
+  catalog?: Catalog;
   shutdownGraceTime?: WorkerOptions['shutdownGraceTime'];
   /** A prebuilt bundle (tests bundle once per file); otherwise the workflows are bundled from source. */
   workflowBundle?: WorkerOptions['workflowBundle'];
@@ -46,6 +49,7 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
         repos: o.repos ?? new Repos({}),
         tools: o.tools ?? toolPaths(o.env ?? process.env),
         ...(o.policy ? { policy: o.policy } : {}),
+        ...(o.catalog ? { catalog: o.catalog } : {}),
       }),
     sinks: o.metrics.sinks(),
     // In-flight activities get this long to finish on SIGTERM; after it they are cancelled and

@@ -1,23 +1,27 @@
 // A rollback drill (issue 6, section 4): in staging, deploy a deliberately marked bad revision of the
 // runbook's first kubernetes Deployment, run the runbook's real rollback as a child workflow, and
-// measure time-to-restore against the runbook's SLA. The result is audited, counted and queryable.
+// measure time-to-restore against the runbook's SLA. The result is audited, counted and queryable. A forced
+// drill (outside staging, or of a runbook that requires approval) is a person's decision, judged at its start.
 import {
   ApplicationFailure,
   ChildWorkflowFailure,
   ParentClosePolicy,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   proxySinks,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { createActivities } from '../activities/index.js';
+import type { TrustSettings, createActivities } from '../activities/index.js';
 import { DRILL_MARKER, drillRefusal, drillStep, drillVerdict, type DrillInput, type DrillReport } from '../runbook/drill.js';
 import { durationText, formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
 import { FINAL_STEP_ERRORS, auditTrail, errorMessage } from './kit/index.js';
-import { drillResultQuery } from '../api/messages.js';
+import { DRILL_DECISIONS, drillResultQuery } from '../api/messages.js';
+import { mayAct } from '../runbook/permissions.js';
+import { judgeDecision, loadTrust, type VerifiedDecision } from './kit/decisions.js';
 import { rollback } from './rollback.js';
 import type { RearguardSinks } from './sinks.js';
 import { rollbackWorkflowId } from '../api/ids.js';
@@ -51,6 +55,31 @@ function verdictSummary(report: DrillReport, slaText: string): string {
   if (report.verdict === 'met') return `restored in ${took}, within the ${slaText} SLA`;
   if (report.verdict === 'missed') return `restored in ${took}: the ${slaText} SLA was missed`;
   return `not restored by the rollback: ${report.error ?? report.rollback?.failure ?? `rollback ${report.rollback?.outcome ?? 'did not run'}`}`;
+}
+
+/**
+ * Whether the person forcing a drill may: the policy's `drills` for the runbook's environment, then their
+ * signed decision (drill.force, for this drill's workflow ID) as the worker's trust settings require.
+ */
+async function admitForce(input: DrillInput, workflowId: string): Promise<{ refused: string } | { verified?: VerifiedDecision }> {
+  let trust: TrustSettings;
+  try {
+    trust = await loadTrust();
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return { refused: `could not load the worker's trust settings (signed decisions): ${errorMessage(err)}` };
+  }
+  const { actor, reason = '', signed } = input;
+  if (trust.permissions) {
+    const may = mayAct(trust.permissions, input.runbook.spec.environment, 'drills', actor);
+    if (!may.ok) return { refused: `refused by the worker's policy: ${may.reason}` };
+  }
+  try {
+    // A new run has seen no nonce: the decision is bound to this drill's workflow ID, which names its start time.
+    return { verified: judgeDecision(trust, { action: DRILL_DECISIONS.force, workflowId, actor, reason, signed }, Date.now(), new Set()) };
+  } catch (err) {
+    return { refused: errorMessage(err) };
+  }
 }
 
 export async function drill(input: DrillInput): Promise<DrillReport> {
@@ -91,6 +120,14 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
   // (a) Staging only unless forced; no runbook that would wait for approvers; something to break.
   const refusal = drillRefusal(runbook, forced);
   if (refusal) return refuse(refusal);
+  // Forcing is a decision like an approval: by someone the policy allows, signed where the worker requires it.
+  // Unforced drills (staging, scheduled) need no one's decision. patched: drills started before replay without it.
+  if (forced && patched('drill-force-decision')) {
+    const admitted = await admitForce(input, workflowId);
+    if ('refused' in admitted) return refuse(`forced drill refused: ${admitted.refused}`);
+    const { verified } = admitted;
+    trail.record('drill.forced', actor, input.reason ?? '', verified ? { decision: verified.decision } : {}, undefined, verified?.signature);
+  }
   // Nothing is broken before we know the rollback could run (clusters, mechanisms, secrets).
   const problems = await reads.preflight({ runbook });
   if (problems.length > 0) return refuse(`the runbook's rollback would fail preflight, so nothing was changed: ${problems.join('; ')}`);

@@ -3,27 +3,53 @@
 // While active, the window's guardrails hold other systems still (Argo CD, Flux, feature flags); they
 // are put back when it ends, is lifted or is cancelled, and the announcements go to its notify targets.
 // This file is the window's life; its state and message handlers are freeze/state.ts.
-import { CancellationScope, condition, continueAsNew, isCancellation, proxySinks } from '@temporalio/workflow';
+import { CancellationScope, condition, continueAsNew, isCancellation, patched, proxySinks } from '@temporalio/workflow';
 import { MAX_FREEZE_MS, type FreezeState, type FreezeWindowInput } from '../runbook/freeze.js';
 import type { RearguardSinks } from './sinks.js';
-import { settle } from './kit/index.js';
+import { errorMessage, settle } from './kit/index.js';
+import type { VerifiedDecision } from './kit/decisions.js';
+import { decisionDetails } from './freeze/decisions.js';
 import { applyGuardrails, restoreGuardrails } from './freeze/guardrails.js';
 import { FreezeRun } from './freeze/state.js';
 
 const { metrics } = proxySinks<RearguardSinks>();
 
 export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeState> {
-  const f = new FreezeRun(initial);
+  // Decisions are judged (trust settings loaded, the start judged before it takes effect) since signed decisions;
+  // patched: runs started before them replay as they ran. Read before the handlers are set: an Update that came
+  // with the start is refused until the settings are in history, never counted unjudged.
+  const signedDecisions = patched('signed-decisions');
+  const f = new FreezeRun(initial, signedDecisions);
   const { state, workflowId } = f;
   f.registerHandlers();
 
-  if (!f.input.carried)
-    f.audit('freeze.started', state.actor, state.reason, {
-      start: state.start,
-      scope: state.scope,
-      calendar: state.calendar?.name,
-      ...(state.calendar?.appliedBy ? { appliedBy: state.calendar.appliedBy } : {}),
-    });
+  if (f.book.pending) await f.book.load();
+  if (!f.input.carried) {
+    let decision: VerifiedDecision | undefined;
+    if (signedDecisions) {
+      try {
+        decision = f.admitStart(initial);
+      } catch (err) {
+        return await refused(f, errorMessage(err));
+      }
+    }
+    f.audit(
+      'freeze.started',
+      state.actor,
+      state.reason,
+      {
+        start: state.start,
+        scope: state.scope,
+        calendar: state.calendar?.name,
+        ...(state.calendar?.appliedBy ? { appliedBy: state.calendar.appliedBy } : {}),
+        ...decisionDetails(decision),
+      },
+      undefined,
+      decision?.signature,
+    );
+  }
+  // `freeze start` waits for this (or for phase refused) before it reports the freeze started.
+  if (signedDecisions) state.admitted = true;
   try {
     // --- scheduled: wait for the start (a lift or a calendar edit wakes the wait) ----------------
     while (state.phase === 'scheduled' && !f.lifted) {
@@ -71,6 +97,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
             ...(state.guardrails ? { guardrails: state.guardrails } : {}),
             auditSeq: f.trail.seq(),
             input: definition,
+            decisions: f.book.carry(),
           },
         });
       }
@@ -95,7 +122,8 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
     }
     const last = state.history.at(-1);
     if (f.lifted) {
-      f.audit('freeze.lifted', last?.actor ?? 'unknown', last?.reason ?? 'lifted', {});
+      const decision = f.liftDecision;
+      f.audit('freeze.lifted', last?.actor ?? 'unknown', last?.reason ?? 'lifted', decisionDetails(decision), undefined, decision?.signature);
       await f.tell('freeze-lifted', `Freeze ${state.name} (${f.scopeText()}) lifted by ${last?.actor ?? 'unknown'}: ${last?.reason ?? ''}`);
     } else {
       f.audit('freeze.ended', `schedule:${state.name}`, 'window ended', {});
@@ -103,5 +131,15 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
     }
     await settle(f.trail, f.pending);
   });
+  return state;
+}
+
+/** A start the worker refused (signature or policy): nothing was held; the run ends at once, so the gate never sees it. */
+async function refused(f: FreezeRun, refusal: string): Promise<FreezeState> {
+  const { state } = f;
+  state.phase = 'refused';
+  state.refusal = refusal;
+  f.audit('freeze.refused', state.actor, refusal, { start: state.start, end: state.end, scope: state.scope, reason: state.reason });
+  await settle(f.trail, f.pending);
   return state;
 }

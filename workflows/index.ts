@@ -6,3 +6,4 @@ export { freezeWindow } from './freeze.js';
 export { gradualUnfreeze } from './unfreeze.js';
 export { drill } from './drill.js';
 export { sloGuard } from './slo-guard.js';
+export { catalogIndex } from './catalog.js';

@@ -5,6 +5,8 @@ import type { createActivities } from '../activities/index.js';
 import { describePlan, type Plan } from '../runbook/plan.js';
 import { PLANNED_STEP_TYPES } from '../runbook/schema.js';
 import type { RollbackInput } from '../runbook/types.js';
+import type { CatalogRef } from '../runbook/catalog.js';
+import { loadCatalogRunbook } from './catalog.js';
 import { FINAL_STEP_ERRORS, errorMessage } from './kit/index.js';
 
 const { preflight, planStep } = proxyActivities<ReturnType<typeof createActivities>>({
@@ -20,7 +22,9 @@ export interface StepPlan {
   error?: string;
 }
 
-export async function planRollback({ runbook }: Pick<RollbackInput, 'runbook'>): Promise<{ problems: string[]; steps: StepPlan[] }> {
+export async function planRollback(input: Pick<RollbackInput, 'runbook'> | { catalog: CatalogRef }): Promise<{ problems: string[]; steps: StepPlan[] }> {
+  // A catalog runbook is planned as the worker's catalog holds it (the same load a rollback makes).
+  const runbook = 'catalog' in input ? (await loadCatalogRunbook(input.catalog)).runbook : input.runbook;
   const problems = await preflight({ runbook });
   const steps: StepPlan[] = [];
   for (const step of runbook.spec.steps) {

@@ -4,7 +4,8 @@
 // handlers rollback/state.ts.
 import { ApplicationFailure, CancellationScope, isCancellation, patched, proxySinks, upsertMemo } from '@temporalio/workflow';
 import { formatDuration, runbookDurationProblems } from '../runbook/duration.js';
-import type { RollbackInput, RollbackStatus } from '../runbook/types.js';
+import type { CatalogRollbackInput, RollbackInput, RollbackStatus } from '../runbook/types.js';
+import { loadCatalogRunbook } from './catalog.js';
 import type { RearguardSinks } from './sinks.js';
 import { procedure } from './rollback/procedure.js';
 import { freezeForRca } from './rollback/rca.js';
@@ -13,7 +14,14 @@ import { RollbackRun } from './rollback/state.js';
 
 const { metrics } = proxySinks<RearguardSinks>();
 
-export async function rollback(input: RollbackInput): Promise<RollbackStatus> {
+export async function rollback(start: RollbackInput | CatalogRollbackInput): Promise<RollbackStatus> {
+  // A catalog runbook is loaded here, on the worker, by name and the digest the requester saw (in history);
+  // a refusal (unknown, changed since the trigger) fails the run before anything is done or audited.
+  let input: RollbackInput;
+  if ('catalog' in start) {
+    const entry = await loadCatalogRunbook(start.catalog);
+    input = { runbook: entry.runbook, trigger: start.trigger, origin: { catalog: entry.source, revision: entry.revision, digest: entry.digest } };
+  } else input = start;
   // Validation leaves milliseconds; anything else (an older client's '5m') fails the run, not its tasks.
   const inputProblems = runbookDurationProblems(input.runbook);
   if (inputProblems.length > 0) throw ApplicationFailure.nonRetryable(`invalid runbook input: ${inputProblems.join('; ')}`, 'InvalidRunbook');
@@ -23,6 +31,7 @@ export async function rollback(input: RollbackInput): Promise<RollbackStatus> {
 
   r.audit('rollback.triggered', trigger.actor, trigger.reason, {
     source: trigger.source,
+    ...(input.origin ? { runbook: { name: input.runbook.metadata.name, ...input.origin } } : {}),
     sla: r.slaText,
     steps: spec.steps.length,
     ...(trigger.explicitTarget ? { explicitTarget: trigger.explicitTarget } : {}),

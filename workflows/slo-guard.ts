@@ -2,10 +2,11 @@
 // `interval` it evaluates the runbook's spec.slo through an activity (threshold conditions held for a
 // duration, multi-window multi-burn-rate, deployment and http health), and on a violation starts the
 // runbook's rollback (trigger `slo`, signal-with-start: a running rollback is joined), then observes a
-// cooldown. Pause/resume by Update; status by Query; continue-as-new keeps the history bounded. When
+// cooldown. Pause/resume by Update (decisions: who may, judged by the worker's trust settings, which each run
+// loads at its start); status by Query; continue-as-new keeps the history bounded. When
 // Prometheus cannot be asked, the guard alerts (notify + audit) instead of deciding anything from it.
 // This file is the guard's loop; its state and message handlers are slo-guard/state.ts.
-import { ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, proxyActivities, proxySinks } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, patched, proxyActivities, proxySinks } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { durationText, runbookDurationProblems } from '../runbook/duration.js';
 import { GUARD_ACTOR, violations, type SloEvaluation, type SloGuardInput, type SloGuardStatus } from '../runbook/slo-guard.js';
@@ -39,6 +40,12 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
   if (!input.carried)
     g.audit('guard.started', input.actor, input.reason ?? 'guard started', { interval: durationText(interval), cooldown: durationText(cooldown) });
   try {
+    // Who may pause and resume: the worker's trust settings, in this run's history before any decision counts.
+    // patched: guards started before signed decisions replay without it (and keep taking unsigned decisions).
+    if (patched('guard-signed-decisions')) {
+      const problem = await g.decisions.load();
+      if (problem) g.audit('guard.trust-unavailable', GUARD_ACTOR, problem);
+    } else g.decisions.legacy();
     for (;;) {
       if (!status.paused) await evaluateOnce(g);
       const seen = g.changes;
@@ -47,7 +54,7 @@ export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
       else await condition(() => g.changes !== seen || g.tooLong(), interval);
       if (g.tooLong()) {
         await settle(g.trail);
-        await continueAsNew<typeof sloGuard>({ ...input, carried: { status, auditSeq: g.trail.seq() } });
+        await continueAsNew<typeof sloGuard>({ ...input, carried: { status, auditSeq: g.trail.seq(), ...g.decisions.carry() } });
       }
     }
   } catch (err) {

@@ -5,11 +5,22 @@ import { randomUUID } from 'node:crypto';
 import type { Command } from 'commander';
 import { IANAZone } from 'luxon';
 import { z } from 'zod';
-import { deleteDrillSchedule, drillScheduleOptions, drillStatus, followDrill, scheduleDrills, startDrill } from '../../api/drills.js';
+import {
+  deleteDrillSchedule,
+  drillScheduleOptions,
+  drillStatus,
+  drillUnderWay,
+  followDrill,
+  newDrillWorkflowId,
+  scheduleDrills,
+  startDrill,
+} from '../../api/drills.js';
+import { DRILL_DECISIONS } from '../../api/messages.js';
 import { cronField } from '../../runbook/cron.js';
 import { drillRefusal, type DrillInput, type DrillReport } from '../../runbook/drill.js';
 import { durationText } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
+import { envelope, signIfKey, signedBy } from '../decision-signing.js';
 import { CliError, EXIT, badInput, parseOptions } from '../errors.js';
 import { reason as reasonText } from '../options.js';
 import { drillPhaseLine, renderDrill } from '../render/drill.js';
@@ -71,23 +82,30 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
       const refusal = drillRefusal(runbook, opts.force === true);
       if (refusal) throw badInput(`drill refused: ${refusal}`);
       const client = await c.connect();
+      // Forcing is a person's decision: signed (with a key configured) for this drill's workflow ID, judged by the drill.
+      const workflowId = newDrillWorkflowId(runbook.metadata.name);
+      const signed = opts.force ? await signIfKey(c, { action: DRILL_DECISIONS.force, workflowId, reason: opts.reason! }) : undefined;
       const input: DrillInput = {
         runbook,
         actor: c.actor,
         forced: opts.force === true,
         ...(opts.reason ? { reason: opts.reason } : {}),
         requestId: randomUUID(),
+        ...envelope(signed),
       };
-      const workflowId = await startDrill(client, c.opts.taskQueue, input);
+      await startDrill(client, c.opts.taskQueue, input, workflowId);
+      const started = `Started drill ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)})${opts.force ? `, forced by ${c.actor}${signedBy(signed)}` : ''}.`;
       if (!opts.wait) {
-        c.out(
-          c.opts.json
-            ? JSON.stringify({ workflowId })
-            : `Started drill ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)}). Follow it: rearguard drill status --id '${workflowId}' --wait`,
-        );
+        // The worker judges who forced it at the drill's start: a refusal is this command's failure, not a later surprise.
+        const state = opts.force ? await drillUnderWay(client, workflowId, 60_000) : undefined;
+        if (state?.report?.phase === 'refused') {
+          print(c, state.report, state.error);
+          return exitFor(state.report);
+        }
+        c.out(c.opts.json ? JSON.stringify({ workflowId }) : `${started} Follow it: rearguard drill status --id '${workflowId}' --wait`);
         return;
       }
-      if (!c.opts.json) c.out(`Started drill ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)}).`);
+      if (!c.opts.json) c.out(started);
       const { report, error } = await followDrill(client, workflowId, phasePrinter(c));
       print(c, report, error);
       exitFor(report);

@@ -5,9 +5,11 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { guardStatus, setGuardPaused, startGuard } from '../../api/guards.js';
 import { guardWorkflowId } from '../../api/ids.js';
+import { GUARD_DECISIONS } from '../../api/messages.js';
 import { sloProblems } from '../../runbook/cross-checks.js';
 import { durationText } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
+import { envelope, signIfKey, signedBy } from '../decision-signing.js';
 import { badInput, parseOptions } from '../errors.js';
 import { reason as reasonText, targetIdOf, withTarget as targetFlags } from '../options.js';
 import { describeSlo, renderGuard } from '../render/guard.js';
@@ -51,11 +53,14 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
         const c = ctx();
         const workflowId = workflowIdOf(raw);
         const { reason } = parseOptions(z.object({ reason: reasonText }), { reason: raw.reason });
-        const s = await setGuardPaused(await c.connect(), workflowId, action, { actor: c.actor, reason });
+        const signed = await signIfKey(c, { action: GUARD_DECISIONS[action], workflowId, reason });
+        const s = await setGuardPaused(await c.connect(), workflowId, action, { actor: c.actor, reason, ...envelope(signed) });
         if (c.opts.json) c.out(JSON.stringify(s));
         else
           c.out(
-            action === 'pause' ? `Paused ${workflowId}: no automatic rollback until \`rearguard guard resume\`.` : `Resumed ${workflowId}: evaluating again.`,
+            action === 'pause'
+              ? `Paused ${workflowId} as ${c.actor}${signedBy(signed)}: no automatic rollback until \`rearguard guard resume\`.`
+              : `Resumed ${workflowId} as ${c.actor}${signedBy(signed)}: evaluating again.`,
           );
       });
   }

@@ -25,8 +25,8 @@ import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions } from '../errors.js';
 import { reason as reasonText, stepName, targetIdOf, wholeNumber, withTarget as targetFlags } from '../options.js';
 import { eventLine, planLines, renderStatus, rollbackRowLine, slaLine, startLines } from '../render/rollback.js';
-import { readRunbookOrFail } from './runbook.js';
-import { signIfKey as signDecisionIfKey, signedBy, type DecisionToSign } from '../decision-signing.js';
+import { catalogRef, chooseRunbook } from '../runbook-source.js';
+import { envelope, signIfKey as signDecisionIfKey, signedBy, type DecisionToSign } from '../decision-signing.js';
 
 const workflowIdOf = (raw: Record<string, unknown>): string => targetIdOf('rollback', raw, rollbackWorkflowId);
 const withTarget = (cmd: Command): Command => targetFlags(cmd, 'environment of the rollback', 'service of the rollback');
@@ -77,7 +77,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
 
   rb.command('start')
     .description('Start the rollback of a runbook (or join the one already running for its target)')
-    .requiredOption('--runbook <file>', 'runbook YAML file')
+    .requiredOption('--runbook <name|file>', "a runbook of the worker's catalog by name, or a local runbook YAML file (accepted where the policy allows)")
     .requiredOption('--reason <text>', 'why: recorded in the audit trail and shown to approvers')
     .option('--source <source>', `what triggered it: ${TRIGGER_SOURCES.join(', ')}`, 'manual')
     .option('--wait', 'follow progress until the rollback ends; exit code from its outcome')
@@ -101,19 +101,35 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
       );
       if (opts.step !== undefined && opts.toRevision === undefined) throw badInput('--step: only with --to-revision');
       const c = ctx();
-      const runbook = await readRunbookOrFail(opts.runbook);
+      const chosen = await chooseRunbook(c, opts.runbook);
+      const { runbook } = chosen;
       const explicitTarget = explicitTargetOf(runbook.spec.steps, opts.toRevision, opts.step);
+      // A person's trigger is signed over the runbook (and the catalog digest seen here), like every decision.
+      const signed =
+        opts.source === 'manual'
+          ? await signDecisionIfKey(c, {
+              action: ROLLBACK_DECISIONS.trigger,
+              workflowId: rollbackWorkflowId(runbook.spec.environment, runbook.spec.service),
+              reason: opts.reason,
+              extra: async () => ({ runbook: runbook.metadata.name, ...(chosen.catalog?.digest ? { digest: chosen.catalog.digest } : {}) }),
+            })
+          : undefined;
       const trigger: Trigger = {
         source: opts.source,
         actor: c.actor,
         reason: opts.reason,
         requestId: randomUUID(),
         ...(explicitTarget ? { explicitTarget } : {}),
+        ...envelope(signed),
       };
       const client = await c.connect();
-      const r = await startRollback(client, c.opts.taskQueue, runbook, trigger);
-      if (c.opts.json && !opts.wait) c.out(JSON.stringify({ workflowId: r.workflowId, runId: r.runId, joined: r.joined }));
-      else if (!c.opts.json) startLines(r, runbook, c.actor, explicitTarget).forEach((l) => c.out(l));
+      const r = await startRollback(client, c.opts.taskQueue, runbook, trigger, catalogRef(chosen.catalog));
+      const digest = chosen.catalog ? { digest: chosen.catalog.digest, catalog: chosen.catalog.source, revision: chosen.catalog.revision } : {};
+      if (c.opts.json && !opts.wait) c.out(JSON.stringify({ workflowId: r.workflowId, runId: r.runId, joined: r.joined, ...digest }));
+      else if (!c.opts.json) {
+        startLines(r, runbook, c.actor, explicitTarget).forEach((l) => c.out(l));
+        if (chosen.catalog) c.out(`  Runbook: ${runbook.metadata.name} from the catalog ${chosen.catalog.source} (${chosen.catalog.digest})`);
+      }
       if (opts.wait) {
         const final = await follow(c, client, r.workflowId);
         if (final.outcome !== 'succeeded') throw new CliError(outcomeExitCode(final), []);
@@ -122,11 +138,11 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
 
   rb.command('plan')
     .description('Show what each step of a runbook would change (current -> target), changing nothing')
-    .requiredOption('--runbook <file>', 'runbook YAML file')
+    .requiredOption('--runbook <name|file>', "a runbook of the worker's catalog by name, or a local runbook YAML file")
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const runbook = await readRunbookOrFail(String(raw.runbook));
-      const plan = await planRollback(await c.connect(), c.opts.taskQueue, runbook);
+      const { runbook, catalog } = await chooseRunbook(c, String(raw.runbook));
+      const plan = await planRollback(await c.connect(), c.opts.taskQueue, runbook, catalogRef(catalog));
       if (c.opts.json) c.out(JSON.stringify(plan));
       else planLines(plan, runbook).forEach((l) => c.out(l));
       if (plan.problems.length || plan.steps.some((s) => s.error)) throw new CliError(EXIT.failed, []);
@@ -206,7 +222,9 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
       const workflowId = workflowIdOf(raw);
       const reason = reasonOf(raw);
       const client = await c.connect();
-      const r = await cancelRollback(client, workflowId, { actor: c.actor, reason });
+      // A cancellation is a decision like a vote: signed for this run when a key is configured, judged by the run.
+      const signed = await signIfKey(c, { action: ROLLBACK_DECISIONS.cancel, workflowId, reason });
+      const r = await cancelRollback(client, workflowId, { actor: c.actor, reason, ...envelope(signed) });
       if (r.terminated) {
         // A wedged run never handles a cancellation (that takes a workflow task too): it was terminated instead.
         return c.out(
@@ -216,7 +234,11 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
         );
       }
       if (raw.wait) await rollbackEnded(client, workflowId);
-      c.out(c.opts.json ? JSON.stringify({ workflowId, cancelled: true, actor: c.actor }) : `Cancellation of ${workflowId} requested by ${c.actor}.`);
+      c.out(
+        c.opts.json
+          ? JSON.stringify({ workflowId, cancelled: true, actor: c.actor, ...(signed ? { signedWith: signed.fingerprint } : {}) })
+          : `Cancellation of ${workflowId} requested by ${c.actor}${signedBy(signed)}.`,
+      );
     });
 
   rb.command('list')

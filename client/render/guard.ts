@@ -22,7 +22,10 @@ const ago = (iso: string | undefined, now = Date.now()) => (iso ? `${formatDurat
 export function renderGuard(s: SloGuardStatus, now = Date.now()): string[] {
   const lines = [`${s.workflowId} (runbook ${s.runbook}): ${s.state}`];
   lines.push(`  started by ${s.startedBy} at ${s.startedAt}; evaluates every ${s.interval}, cooldown ${s.cooldown}; ${s.evaluations} evaluation(s)`);
-  if (s.paused) lines.push(`  paused by ${s.paused.actor} ${ago(s.paused.since, now)}: ${s.paused.reason}`);
+  if (s.paused)
+    lines.push(
+      `  paused by ${s.paused.actor}${s.paused.signedWith ? ` (signed with key ${s.paused.signedWith})` : ''} ${ago(s.paused.since, now)}: ${s.paused.reason}`,
+    );
   if (s.cooldownUntil && Date.parse(s.cooldownUntil) > now)
     lines.push(`  cooldown until ${s.cooldownUntil} (${formatDuration(Date.parse(s.cooldownUntil) - now)} left): no new trigger before`);
   if (!s.prometheus.reachable) lines.push(`  Prometheus unreachable since ${s.prometheus.since}: ${s.prometheus.error ?? ''} (alerting, not rolling back)`);

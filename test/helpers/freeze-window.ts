@@ -18,7 +18,12 @@ export async function withFreeze(
   on: TestWorkflowEnvironment = testEnv(),
 ) {
   const audit: AuditEvent[] = [];
-  const activities = { appendAudit: async (e: AuditEvent) => void audit.push(e), ...stubs };
+  const activities = {
+    appendAudit: async (e: AuditEvent) => void audit.push(e),
+    // Development trust (no allowed_signers): unsigned decisions count; freeze-signed.test.ts overrides it.
+    trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
+    ...stubs,
+  };
   await withWorker({ activities, taskQueue: 'freeze', env: on }, async ({ taskQueue, metrics }) => {
     const startedAt = await on.currentTimeMs();
     const name = `w-${randomUUID().slice(0, 8)}`;

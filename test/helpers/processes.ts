@@ -47,7 +47,8 @@ export interface WorkerProcess {
 export async function startWorker(env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}worker/main.ts`], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    // Development mode unless the test gives the worker a catalog (a worker without one refuses to start).
+    env: { ...process.env, ...(env.REARGUARD_CATALOG ? {} : { REARGUARD_DEV_MODE: '1' }), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

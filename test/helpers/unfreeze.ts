@@ -43,6 +43,8 @@ export async function withUnfreeze(
   body: (ctx: UnfreezeContext) => Promise<void>,
   freezeInput: Partial<FreezeWindowInput> = {},
   env: TestWorkflowEnvironment = testEnv(),
+  /** Activities to replace (e.g. trustSettings, in unfreeze-signed tests). */
+  stubs: Record<string, unknown> = {},
 ) {
   const audit: AuditEvent[] = [];
   const checks: CheckRequest[] = [];
@@ -58,6 +60,9 @@ export async function withUnfreeze(
       if (bad) throw ApplicationFailure.nonRetryable(bad, 'CheckFailed');
       return { value: 0.001 };
     },
+    // Development trust (no allowed_signers): unsigned decisions count.
+    trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
+    ...stubs,
   };
   await withWorker({ activities, taskQueue: 'unfreeze', env }, async ({ taskQueue }) => {
     const now = await env.currentTimeMs();

@@ -64,6 +64,8 @@ async function withGuard(
   };
   const activities = {
     appendAudit: async (e: AuditEvent) => void c.audit.push(e),
+    // The development default (no allowed_signers, no policy): unsigned pauses count; slo-guard-signed.test.ts signs them.
+    trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
     evaluateSlo: async () => evaluation(c.world),
     triggerRollback: async ({ runbook, trigger }: { runbook: Runbook; trigger: Trigger }) => {
       c.triggers.push(trigger);

@@ -2,20 +2,23 @@
 // edit), release and refreeze of one environment (for a gradual unfreeze), and exception requests and
 // approvals. Apart from the window's procedure (freeze.ts), which only waits for what these record.
 // Announcements a handler starts run in the background (`pending`), so an Update answers at once.
-import { ApplicationFailure, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, currentUpdateInfo, proxySinks, setHandler, workflowInfo } from '@temporalio/workflow';
 import { defineSearchAttributeKey } from '@temporalio/common';
 import { durationText } from '../../runbook/duration.js';
 import {
   MAX_FREEZE_MS,
   freezeTimeProblem,
+  freezeStartExtra,
   guardrailsMinus,
   type FreezeException,
   type FreezeState,
   type FreezeWindowInput,
   type Guardrails,
 } from '../../runbook/freeze.js';
-import type { Target } from '../../runbook/types.js';
+import type { AuditEvent, Target } from '../../runbook/types.js';
+import { unfreezeWorkflowId } from '../../api/ids.js';
 import {
+  FREEZE_DECISIONS,
   approveExceptionUpdate,
   extendFreezeUpdate,
   freezeStateQuery,
@@ -28,6 +31,8 @@ import {
 } from '../../api/messages.js';
 import type { RearguardSinks } from '../sinks.js';
 import { NOTIFY_OPTIONS, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';
+import type { VerifiedDecision } from '../kit/decisions.js';
+import { DecisionBook, decisionDetails } from './decisions.js';
 
 const { metrics } = proxySinks<RearguardSinks>();
 const send = notifier(NOTIFY_OPTIONS);
@@ -51,8 +56,13 @@ export class FreezeRun {
   redefined = 0;
   /** Guardrails an edit dropped while active, still to be put back. */
   dropped: Guardrails | undefined;
+  /** The signed decisions taken on this freeze: who may sign and decide, the nonces used (freeze/decisions.ts). */
+  readonly book: DecisionBook;
+  /** The admitted lift, for the freeze.lifted event (recorded when the run ends). */
+  liftDecision: VerifiedDecision | undefined;
 
-  constructor(initial: FreezeWindowInput) {
+  /** signedDecisions: patched('signed-decisions'), false for runs started before decisions were judged. */
+  constructor(initial: FreezeWindowInput, signedDecisions: boolean) {
     const { workflowId } = workflowInfo();
     this.workflowId = workflowId;
     const input: FreezeWindowInput = (this.input = { ...initial, ...initial.carried?.input });
@@ -88,6 +98,35 @@ export class FreezeRun {
       input.carried?.auditSeq,
     );
     this.tooLong = historyTooLong(input.historyLimit ?? 2000);
+    const decisions = input.carried?.decisions;
+    this.book = new DecisionBook(workflowId, `freeze ${input.name}`, decisions, signedDecisions && decisions === undefined);
+  }
+
+  /** Every environment the freeze was started for, those a gradual unfreeze has opened included: a decision on the freeze is about all of them. */
+  environments(): string[] {
+    return [...this.state.scope.environments, ...(this.state.released ?? [])];
+  }
+
+  /** Started by the system, not by a person's decision: an RCA freeze (a rollback's child) or a calendar's window. */
+  systemStart(): boolean {
+    return workflowInfo().parent !== undefined || this.input.calendar !== undefined;
+  }
+
+  /**
+   * Judges the start (before anything is held): the person's signature and the `freeze` permission in every
+   * environment; the admitted decision, or throws why the start is refused. The system's starts are not a
+   * person's decision: who configured them is recorded as before (the calendar's appliedBy, rearguard).
+   */
+  admitStart(initial: FreezeWindowInput): VerifiedDecision | undefined {
+    if (this.systemStart()) return undefined;
+    const verified = this.book.admit(FREEZE_DECISIONS.start, initial, freezeStartExtra(initial), false);
+    this.book.permit('freeze', this.environments(), initial.actor);
+    return verified;
+  }
+
+  /** A lift the gradual unfreeze of this freeze sends when its ladder completes (the unfreeze's decisions were judged there). */
+  private liftByUnfreeze(): boolean {
+    return currentUpdateInfo()?.id.startsWith(`${unfreezeWorkflowId(this.workflowId)}/`) === true;
   }
 
   target(): Target {
@@ -98,8 +137,8 @@ export class FreezeRun {
     return `${this.state.scope.environments.join(',')}/${this.state.scope.services.join(',')}`;
   }
 
-  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}, on?: Target): void {
-    this.trail.record(action, actor, reason, details, on);
+  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}, on?: Target, signature?: AuditEvent['signature']): void {
+    this.trail.record(action, actor, reason, details, on, signature);
   }
 
   /** Tells the window's notify targets (read now: a calendar edit may have changed them). */
@@ -120,6 +159,7 @@ export class FreezeRun {
 
   private requireOpen(): void {
     const { state } = this;
+    if (state.phase === 'refused') throw new Error(`freeze ${state.name} was refused at its start: ${state.refusal}`);
     if (!this.open()) throw new Error(`freeze ${state.name} has ${state.phase === 'lifted' ? 'been lifted' : 'ended'}`);
   }
 
@@ -133,30 +173,45 @@ export class FreezeRun {
     setHandler(freezeStateQuery, () => state);
     setHandler(
       extendFreezeUpdate,
-      ({ actor, reason, end }) => {
+      (req) => {
+        const { actor, reason, end } = req;
+        const verified = this.book.admit(FREEZE_DECISIONS.extend, req, { end });
         state.end = end;
         state.history.push({ time: now(), actor, action: 'extend', reason, end });
-        this.audit('freeze.extended', actor, reason, { end });
+        this.audit('freeze.extended', actor, reason, { end, ...decisionDetails(verified) }, undefined, verified?.signature);
         this.tellLater('freeze-extended', `Freeze ${state.name} (${this.scopeText()}) extended by ${actor} until ${end}: ${reason}`, { end });
         return state;
       },
       {
-        validator: ({ end }) => {
+        validator: (req) => {
+          const { end } = req;
           this.requireOpen();
           if (!(Date.parse(end) > Date.parse(state.end))) throw new Error(`the new end ${end} is not after the current end ${state.end}`);
           const problem = freezeTimeProblem(Date.parse(state.start), Date.parse(end), Date.now());
           if (problem) throw new Error(`the new end ${end} is too late: ${problem}`);
+          this.book.judge(FREEZE_DECISIONS.extend, req, { end });
+          this.book.permit('freeze', this.environments(), req.actor);
         },
       },
     );
     setHandler(
       liftFreezeUpdate,
-      ({ actor, reason }) => {
+      (req) => {
+        const { actor, reason } = req;
+        if (!this.liftByUnfreeze()) this.liftDecision = this.book.admit(FREEZE_DECISIONS.lift, req);
         this.lifted = true;
         state.history.push({ time: now(), actor, action: 'lift', reason });
         return state;
       },
-      { validator: (_req: { actor: string; reason: string }) => this.requireOpen() },
+      {
+        validator: (req) => {
+          this.requireOpen();
+          // The gradual unfreeze's lift, like its releases, is the worker acting on the unfreeze's decisions.
+          if (this.liftByUnfreeze()) return;
+          this.book.judge(FREEZE_DECISIONS.lift, req);
+          this.book.permit('freeze', this.environments(), req.actor);
+        },
+      },
     );
     setHandler(
       redefineFreezeUpdate,
@@ -236,7 +291,9 @@ export class FreezeRun {
     );
     setHandler(
       requestExceptionUpdate,
-      ({ actor, reason, changeId, validFor }) => {
+      (req) => {
+        const { actor, reason, changeId, validFor } = req;
+        const verified = this.book.admit(FREEZE_DECISIONS.requestException, req, { change: changeId, validFor: String(validFor) });
         const e: FreezeException = {
           changeId,
           requestedBy: actor,
@@ -249,15 +306,25 @@ export class FreezeRun {
         // A rejected request may be made again (the change was fixed, or the reason is better): the new one replaces it.
         state.exceptions = state.exceptions.filter((x) => x.changeId !== changeId);
         state.exceptions.push(e);
-        this.audit('freeze.exception-requested', actor, reason, { changeId, validUntil: e.validUntil });
+        this.audit(
+          'freeze.exception-requested',
+          actor,
+          reason,
+          { changeId, validUntil: e.validUntil, ...decisionDetails(verified) },
+          undefined,
+          verified?.signature,
+        );
         this.tellLater('freeze-exception-requested', `${actor} asks for an exception to freeze ${state.name} for change ${changeId}: ${reason}`, { changeId });
         return e;
       },
       {
-        validator: ({ changeId, validFor }) => {
+        validator: (req) => {
+          const { changeId, validFor } = req;
           this.requireOpen();
           if (typeof validFor !== 'number' || !(validFor > 0 && validFor <= MAX_FREEZE_MS))
             throw new Error(`validFor: expected milliseconds between 1 and ${MAX_FREEZE_MS} (${durationText(MAX_FREEZE_MS)}), got ${JSON.stringify(validFor)}`);
+          // Anyone may ask for an exception (the policy limits who approves it); a signed request is judged all the same.
+          this.book.judge(FREEZE_DECISIONS.requestException, req, { change: changeId, validFor: String(validFor) });
           const earlier = this.find(changeId);
           // A rejected request, or an approved exception that has expired, may be asked for again.
           const expired = earlier?.status === 'approved' && Date.parse(earlier.validUntil) <= Date.now();
@@ -273,15 +340,20 @@ export class FreezeRun {
     );
     setHandler(
       approveExceptionUpdate,
-      ({ actor, changeId, reason }) => {
+      (req) => {
+        const { actor, changeId, reason } = req;
+        const verified = this.book.admit(FREEZE_DECISIONS.approveException, { ...req, reason: reason ?? '' }, { change: changeId });
         const e = this.find(changeId)!;
         e.approvals.push({ actor, time: now() });
         if (e.approvals.length >= state.quorum) e.status = 'approved';
-        this.audit(e.status === 'approved' ? 'freeze.exception-approved' : 'freeze.exception-vote', actor, reason ?? `exception for ${changeId}`, {
-          changeId,
-          approvals: e.approvals.length,
-          quorum: state.quorum,
-        });
+        this.audit(
+          e.status === 'approved' ? 'freeze.exception-approved' : 'freeze.exception-vote',
+          actor,
+          reason ?? `exception for ${changeId}`,
+          { changeId, approvals: e.approvals.length, quorum: state.quorum, ...decisionDetails(verified) },
+          undefined,
+          verified?.signature,
+        );
         if (e.status === 'approved')
           this.tellLater(
             'freeze-exception-approved',
@@ -294,13 +366,17 @@ export class FreezeRun {
         return e;
       },
       {
-        validator: ({ actor, changeId }) => {
+        validator: (req) => {
+          const { actor, changeId } = req;
           this.requireOpen();
           const e = this.find(changeId);
           if (!e) throw new Error(`no exception was requested for change ${changeId}`);
           if (!state.approvers.includes(actor))
             throw new Error(`${actor} cannot approve freeze exceptions (approvers: ${state.approvers.join(', ') || 'none configured'})`);
           if (e.requestedBy === actor) throw new Error(`${actor} requested this exception and cannot also approve it`);
+          // Before the one-vote rule: a signed approval sent twice is refused as the replay it is.
+          this.book.judge(FREEZE_DECISIONS.approveException, { ...req, reason: req.reason ?? '' }, { change: changeId });
+          this.book.permit('exceptions', this.environments(), actor);
           if (e.status === 'rejected') throw new Error(`the exception for ${changeId} was rejected by ${e.rejection?.actor}; it can be requested again`);
           if (e.approvals.some((a) => a.actor === actor)) throw new Error(`${actor} has already approved the exception for ${changeId}`);
           if (e.status === 'approved') throw new Error(`the exception for ${changeId} is already approved`);
@@ -309,12 +385,21 @@ export class FreezeRun {
     );
     setHandler(
       rejectExceptionUpdate,
-      ({ actor, changeId, reason }) => {
+      (req) => {
+        const { actor, changeId, reason } = req;
+        const verified = this.book.admit(FREEZE_DECISIONS.rejectException, req, { change: changeId });
         const e = this.find(changeId)!;
         const wasApproved = e.status === 'approved';
         e.status = 'rejected';
         e.rejection = { actor, time: now(), reason };
-        this.audit(wasApproved ? 'freeze.exception-revoked' : 'freeze.exception-rejected', actor, reason, { changeId });
+        this.audit(
+          wasApproved ? 'freeze.exception-revoked' : 'freeze.exception-rejected',
+          actor,
+          reason,
+          { changeId, ...decisionDetails(verified) },
+          undefined,
+          verified?.signature,
+        );
         this.tellLater(
           'freeze-exception-rejected',
           `${wasApproved ? 'The approved exception' : 'The exception request'} for change ${changeId} to freeze ${state.name} was ${wasApproved ? 'revoked' : 'rejected'} by ${actor}: ${reason}`,
@@ -323,7 +408,8 @@ export class FreezeRun {
         return e;
       },
       {
-        validator: ({ actor, changeId }) => {
+        validator: (req) => {
+          const { actor, changeId } = req;
           this.requireOpen();
           const e = this.find(changeId);
           if (!e) throw new Error(`no exception was requested for change ${changeId}`);
@@ -331,7 +417,10 @@ export class FreezeRun {
             throw new Error(
               `${actor} cannot reject this exception: only its requester (${e.requestedBy}) or an exception approver (${state.approvers.join(', ') || 'none configured'}) can`,
             );
+          this.book.judge(FREEZE_DECISIONS.rejectException, req, { change: changeId });
           if (e.status === 'rejected') throw new Error(`the exception for ${changeId} was already rejected by ${e.rejection?.actor}`);
+          // The requester withdrawing their own request needs no permission; turning down someone else's does.
+          if (e.requestedBy !== actor) this.book.permit('exceptions', this.environments(), actor);
         },
       },
     );

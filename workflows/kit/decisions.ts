@@ -6,7 +6,15 @@
 import { proxyLocalActivities } from '@temporalio/workflow';
 import type { Activities, TrustSettings } from '../../activities/index.js';
 import type { SignedEnvelope } from '../../api/messages.js';
-import { canonicalDecision, checkDecision, DECISION_NAMESPACE, type SignedDecision } from '../../runbook/decision.js';
+import {
+  canonicalDecision,
+  checkDecision,
+  DECISION_NAMESPACE,
+  DELEGATE_PRINCIPAL,
+  delegateProblem,
+  isDelegatePrincipal,
+  type SignedDecision,
+} from '../../runbook/decision.js';
 import { decodeBase64, parseSshSignature, sshFingerprint, verifySshSignature } from '../../runbook/sshsig.js';
 
 /** How old a signed decision may be when it arrives. */
@@ -19,6 +27,7 @@ export const DEVELOPMENT_TRUST: TrustSettings = { requireSignatures: false, allo
 /** What the audit event of an admitted signed vote carries (api/audit-chain.ts decisionSignatureVerifier). */
 export interface VerifiedDecision {
   decision: SignedDecision;
+  /** principal: the actor's, or the `delegate:` principal whose key signed for them (`rearguard serve`). */
   signature: { armored: string; principal: string; fingerprint: string };
 }
 
@@ -89,22 +98,29 @@ export function judgeDecision(trust: TrustSettings, req: DecisionRequest, nowMs:
     throw refuse(`the decision is signed for workflow ${JSON.stringify(d.workflowId)}, not ${JSON.stringify(req.workflowId)}`);
   for (const [k, v] of Object.entries(req.extra ?? {}))
     if (d.extra?.[k] !== v) throw refuse(`the decision is signed for ${k} ${JSON.stringify(d.extra?.[k] ?? '(none)')}, not ${JSON.stringify(v)}`);
-  const r = verifySshSignature({
-    message: signed.payload,
-    armored: signed.signature,
-    namespace: DECISION_NAMESPACE,
-    allowedSigners: trust.allowedSigners,
-    principal: req.actor,
-    nowMs,
-  });
+  // A delegate's own name never decides: it signs for people (runbook/decision.ts delegateProblem).
+  if (isDelegatePrincipal(req.actor)) throw refuse(`${req.actor} is a delegate: a delegate signs for people, it does not decide`);
+  const verify = (principal: string) =>
+    verifySshSignature({ message: signed.payload, armored: signed.signature, namespace: DECISION_NAMESPACE, allowedSigners: trust.allowedSigners, principal, nowMs });
+  let r = verify(req.actor);
+  let principal = req.actor;
   if (!r.ok) {
-    if (r.code === 'key-not-listed') {
-      const fingerprint = signatureFingerprint(signed.signature) ?? 'of the signature';
-      const owners = principalsOf(trust, fingerprint);
-      if (owners.length) throw refuse(`signed by a key allowed for ${owners.join(', ')}, not for ${req.actor} (key ${fingerprint})`);
-      throw refuse(`unknown key ${fingerprint}: it is not in the worker's allowed_signers (REARGUARD_ALLOWED_SIGNERS), for ${req.actor} or anyone`);
-    }
-    throw refuse(`${r.code}: ${r.reason}`);
+    if (r.code !== 'key-not-listed') throw refuse(`${r.code}: ${r.reason}`);
+    const fingerprint = signatureFingerprint(signed.signature) ?? 'of the signature';
+    const owners = principalsOf(trust, fingerprint);
+    // A delegate (`rearguard serve`) signs for the person its OIDC provider authenticated: admitted only with
+    // that person's OIDC subject and issuer in the decision, and the delegate named as the one who signed.
+    const delegates = owners.filter((p) => DELEGATE_PRINCIPAL.test(p));
+    if (delegates.length) {
+      const named = d.extra?.delegate;
+      const delegate = named !== undefined && delegates.includes(named) ? named : delegates[0];
+      const problem = delegateProblem(d, delegate);
+      if (problem) throw refuse(problem);
+      r = verify(delegate);
+      if (!r.ok) throw refuse(`${r.code}: ${r.reason}`);
+      principal = delegate;
+    } else if (owners.length) throw refuse(`signed by a key allowed for ${owners.join(', ')}, not for ${req.actor} (key ${fingerprint})`);
+    else throw refuse(`unknown key ${fingerprint}: it is not in the worker's allowed_signers (REARGUARD_ALLOWED_SIGNERS), for ${req.actor} or anyone`);
   }
   const check = checkDecision(d, {
     expectedAction: req.action,
@@ -114,7 +130,7 @@ export function judgeDecision(trust: TrustSettings, req: DecisionRequest, nowMs:
     seenNonces,
   });
   if (!check.ok) throw refuse(check.reason);
-  return { decision: d, signature: { armored: signed.signature, principal: req.actor, fingerprint: r.fingerprint } };
+  return { decision: d, signature: { armored: signed.signature, principal, fingerprint: r.fingerprint } };
 }
 
 // Quick attempts for about half a minute. A local activity: it only returns what this worker read at start,

@@ -11,6 +11,7 @@ import { CONFIGURATION_ERRORS, errorMessage } from '../kit/index.js';
 import { AlreadyRestored, awaitPlanApproval, checkOptions, runItem, stepOptions } from './items.js';
 import { effectiveApproval, mayAct } from '../../runbook/permissions.js';
 import { loadTrust } from '../kit/decisions.js';
+import { matchPattern } from '../../runbook/sshsig.js';
 import type { RollbackRun } from './state.js';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -37,6 +38,28 @@ export async function procedure(r: RollbackRun): Promise<void> {
       return r.fail('preflight', `could not load the worker's trust settings (signed decisions): ${errorMessage(err)}`);
     }
   }
+  // A person's trigger is a decision like an approval: signed (runbook name and digest) on a worker with a
+  // catalog that requires signatures, and checked wherever it is signed. Triggers by systems (alerts through
+  // serve, the SLO guard, drills) are not people's keys; the policy's `trigger` list still names which of them
+  // may act where. patched: earlier runs replay.
+  const triggerMustBeSigned = r.trust.catalog !== undefined && r.trust.requireSignatures;
+  if (trigger.source === 'manual' && (trigger.signed || triggerMustBeSigned) && patched('signed-triggers')) {
+    try {
+      const verified = r.admitTrigger();
+      if (verified) r.audit('rollback.trigger-verified', trigger.actor, trigger.reason, { decision: verified.decision }, verified.signature);
+    } catch (err) {
+      return r.fail('preflight', `trigger refused: ${errorMessage(err)}`);
+    }
+  }
+  // With a catalog, a runbook sent by the client (a local file) runs only where the policy says so (e.g. dev):
+  // elsewhere only reviewed runbooks, loaded by the worker, act on production. No commands change: trust
+  // settings carry localRunbooks only on workers with a catalog, which postdate this rule.
+  const local = r.trust.localRunbooks;
+  if (local && !(r.status.origin && 'catalog' in r.status.origin) && !local.some((p) => matchPattern(target.environment, p)))
+    return r.fail(
+      'preflight',
+      `refused: runbook ${runbook.metadata.name} was sent as a local file, and the worker's policy${r.trust.permissions ? ` ${r.trust.permissions.metadata.name}` : ''} accepts local runbooks only in ${local.length ? local.join(', ') : 'no environment'}, not ${target.environment}; start the reviewed runbook from the catalog by name (rollback start --runbook NAME)`,
+    );
   // The policy decides who may trigger here, and the approval the rollback needs: the runbook's made stricter
   // (only approvers both allow, the larger quorum), never looser.
   const rules = r.trust.permissions;

@@ -10,6 +10,7 @@ import {
   approvePlanUpdate,
   approveUpdate,
   cancelRequestSignal,
+  cancelUpdate,
   rejectUpdate,
   statusQuery,
   triggerSignal,
@@ -19,6 +20,7 @@ import {
 import type { TrustSettings } from '../../activities/index.js';
 import { RunbookRun, auditTrail, errorMessage, notifier } from '../kit/index.js';
 import { DEVELOPMENT_TRUST, judgeDecision, type VerifiedDecision } from '../kit/decisions.js';
+import { mayAct } from '../../runbook/permissions.js';
 
 /** Rollback announcements get quicker retries than other workflows': an incident is going on. */
 const send = notifier({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 } });
@@ -47,7 +49,7 @@ export class RollbackRun extends RunbookRun {
   }
   private readonly trail;
 
-  constructor({ runbook, trigger }: RollbackInput) {
+  constructor({ runbook, trigger, origin }: RollbackInput) {
     super(runbook);
     const { workflowId, spec, target } = this;
     this.trigger = trigger;
@@ -59,6 +61,7 @@ export class RollbackRun extends RunbookRun {
     this.status = {
       workflowId,
       runbook: runbook.metadata.name,
+      ...(origin ? { origin } : {}),
       target,
       trigger,
       joins: [],
@@ -176,6 +179,26 @@ export class RollbackRun extends RunbookRun {
         ...(t.explicitTarget ? { explicitTarget: t.explicitTarget, explicitTargetApplied: false } : {}),
       });
     });
+    // A verified cancellation: the client cancels the workflow once this is accepted. The first request names
+    // who cancelled (rollback.cancelled); each admitted one is audited, signed ones with their signature.
+    setHandler(
+      cancelUpdate,
+      (req) => {
+        const { actor, reason } = req;
+        const verified = this.admit(ROLLBACK_DECISIONS.cancel, req);
+        status.cancel ??= { actor, reason };
+        this.audit(
+          'rollback.cancel-requested',
+          actor,
+          reason,
+          { phase: status.phase, ...(verified ? { decision: verified.decision } : {}) },
+          verified?.signature,
+        );
+        return { accepted: true as const };
+      },
+      { validator: (req) => this.validateCancel(req) },
+    );
+    // Clients from before the cancel Update: who and why, unverified.
     setHandler(cancelRequestSignal, (req) => {
       status.cancel ??= req;
     });
@@ -205,11 +228,51 @@ export class RollbackRun extends RunbookRun {
     );
   }
 
+  /**
+   * The trigger that started this run, judged like a vote (a person's trigger is signed over the runbook's name
+   * and digest); its nonce is used up. Throws an Error saying why it is refused.
+   */
+  admitTrigger(): VerifiedDecision | undefined {
+    const t = this.trigger;
+    const origin = this.status.origin;
+    const verified = judgeDecision(
+      this.trust,
+      {
+        action: ROLLBACK_DECISIONS.trigger,
+        workflowId: this.workflowId,
+        actor: t.actor,
+        reason: t.reason,
+        signed: t.signed,
+        extra: { runbook: this.runbook.metadata.name, ...(origin && 'catalog' in origin ? { digest: origin.digest } : {}) },
+      },
+      Date.now(),
+      this.nonces,
+    );
+    if (verified) this.nonces.add(verified.decision.nonce);
+    return verified;
+  }
+
   /** Records what the validator admitted; the nonce of a signed vote is used up here (validators change nothing). */
   private admit(action: string, v: VoteRequest, extra?: Record<string, string>): VerifiedDecision | undefined {
     const verified = this.judge(action, v, extra);
     if (verified) this.nonces.add(verified.decision.nonce);
     return verified;
+  }
+
+  /** Who may cancel this rollback: the policy's `cancel` for its environment, and a signature as the worker requires. */
+  private validateCancel(req: VoteRequest): void {
+    const { status } = this;
+    if (status.outcome) throw new Error(`the rollback has already ended (${status.outcome})`);
+    // The procedure loads the settings first thing; until then a cancel would be judged by none (fail closed).
+    if (this.trust === DEVELOPMENT_TRUST && status.phase === 'preflight')
+      throw new Error("the rollback is starting: the worker's trust settings are not loaded yet; try again in a moment");
+    if (!req.reason?.trim()) throw new Error('expected a reason');
+    const rules = this.trust.permissions;
+    if (rules) {
+      const may = mayAct(rules, this.target.environment, 'cancel', req.actor);
+      if (!may.ok) throw new Error(`refused by the worker's policy: ${may.reason}`);
+    }
+    this.judge(ROLLBACK_DECISIONS.cancel, req);
   }
 
   private validateVote(v: VoteRequest, decision: 'approve' | 'reject'): void {

@@ -1,10 +1,14 @@
-// The state of one SLO guard and the messages that steer it: pause and resume (Updates) and the status
-// Query. A pause or resume wakes the guard's wait (`changes`), so a resume evaluates at once.
+// The state of one SLO guard and the messages that steer it: pause and resume (Updates, decisions judged by
+// slo-guard/decisions.ts) and the status Query. A pause or resume wakes the guard's wait (`changes`), so a
+// resume evaluates at once.
 import { setHandler } from '@temporalio/workflow';
 import { durationText } from '../../runbook/duration.js';
 import { GUARD_ACTOR, guardState, inCooldown, type SloGuardInput, type SloGuardStatus } from '../../runbook/slo-guard.js';
-import { guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../api/messages.js';
+import type { AuditEvent } from '../../runbook/types.js';
+import { GUARD_DECISIONS, guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../api/messages.js';
 import { NOTIFY_OPTIONS, RunbookRun, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';
+import type { VerifiedDecision } from '../kit/decisions.js';
+import { GuardDecisions } from './decisions.js';
 
 const send = notifier(NOTIFY_OPTIONS);
 
@@ -16,6 +20,8 @@ export class GuardRun extends RunbookRun {
   readonly status: SloGuardStatus;
   readonly trail: AuditTrail;
   readonly tooLong: () => boolean;
+  /** Who may pause and resume (the procedure loads the worker's settings at the run's start). */
+  readonly decisions: GuardDecisions;
   /** Bumped by every pause and resume: the guard's wait ends when it changes. */
   changes = 0;
   private readonly notifyNames: string[];
@@ -51,10 +57,11 @@ export class GuardRun extends RunbookRun {
     );
     this.notifyNames = slo.notify ?? spec.notify.map((n) => n.name);
     this.tooLong = historyTooLong(input.historyLimit ?? 2000);
+    this.decisions = new GuardDecisions(workflowId, target.environment, input.carried);
   }
 
-  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}): void {
-    this.trail.record(action, actor, reason, details);
+  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}, signature?: AuditEvent['signature']): void {
+    this.trail.record(action, actor, reason, details, undefined, signature);
   }
 
   /** Best effort: a broken chat webhook is audited, it never stops the guard. */
@@ -80,35 +87,43 @@ export class GuardRun extends RunbookRun {
     // Queries are read-only: the state a reader sees is computed (the cooldown may have run out since the last
     // evaluation), never stored by the query.
     setHandler(guardStatusQuery, () => ({ ...status, state: guardState(status, status.state === 'violated', Date.now()) }));
+    // An admitted signed decision is audited with its signature (`rearguard audit verify --allowed-signers`).
+    const signedDetails = (v: VerifiedDecision | undefined) => (v ? { decision: v.decision } : {});
     setHandler(
       pauseGuardUpdate,
-      ({ actor, reason }) => {
-        status.paused = { actor, reason, since: new Date().toISOString() };
+      (req) => {
+        const { actor, reason } = req;
+        const verified = this.decisions.admit(GUARD_DECISIONS.pause, req);
+        status.paused = { actor, reason, since: new Date().toISOString(), ...(verified ? { signedWith: verified.signature.fingerprint } : {}) };
         status.state = 'paused';
         this.changes++;
-        this.audit('guard.paused', actor, reason);
+        this.audit('guard.paused', actor, reason, signedDetails(verified), verified?.signature);
         return status;
       },
       {
-        validator: ({ reason }) => {
+        validator: (req) => {
           if (status.paused) throw new Error(`the guard is already paused (by ${status.paused.actor} since ${status.paused.since}: ${status.paused.reason})`);
-          if (!reason?.trim()) throw new Error('expected a reason');
+          if (!req.reason?.trim()) throw new Error('expected a reason');
+          this.decisions.judge(GUARD_DECISIONS.pause, req);
         },
       },
     );
     setHandler(
       resumeGuardUpdate,
-      ({ actor, reason }) => {
+      (req) => {
+        const { actor, reason } = req;
+        const verified = this.decisions.admit(GUARD_DECISIONS.resume, req);
         const was = status.paused;
         status.paused = undefined;
         this.changes++;
         this.refreshState(false);
-        this.audit('guard.resumed', actor, reason, { pausedBy: was?.actor, pausedSince: was?.since });
+        this.audit('guard.resumed', actor, reason, { pausedBy: was?.actor, pausedSince: was?.since, ...signedDetails(verified) }, verified?.signature);
         return status;
       },
       {
-        validator: (_req: { actor: string; reason: string }) => {
+        validator: (req) => {
           if (!status.paused) throw new Error('the guard is not paused');
+          this.decisions.judge(GUARD_DECISIONS.resume, req);
         },
       },
     );

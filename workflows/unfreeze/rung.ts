@@ -6,7 +6,7 @@ import type { createActivities } from '../../activities/index.js';
 import type { Check } from '../../runbook/schema.js';
 import { describeGate, gateFailureDetail, gateFor, type EnvironmentStatus, type FreezeControlResult, type GateResult } from '../../runbook/unfreeze.js';
 import { CONFIGURATION_ERRORS, FINAL_CHECK_ERRORS, errorMessage } from '../kit/index.js';
-import type { UnfreezeRun } from './state.js';
+import { signedAudit, type UnfreezeRun } from './state.js';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -69,7 +69,8 @@ export async function climb(u: UnfreezeRun, e: EnvironmentStatus): Promise<RungE
         if (u.aborted) return 'aborted';
         const d = u.advance!;
         u.advance = undefined;
-        u.audit('unfreeze.advanced', d.actor, d.reason, { failure: e.failure }, e.environment);
+        const signed = signedAudit(d);
+        u.audit('unfreeze.advanced', d.actor, d.reason, { failure: e.failure, ...signed.details }, e.environment, signed.signature);
         u.opener = d;
         e.state = 'frozen';
         break;

@@ -5,11 +5,19 @@
 import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { durationText } from '../../runbook/duration.js';
 import { describeGate, type EnvironmentStatus, type UnfreezeDecision, type UnfreezeInput, type UnfreezeStatus } from '../../runbook/unfreeze.js';
-import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, unfreezeStatusQuery } from '../../api/messages.js';
+import { UNFREEZE_DECISIONS, abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, unfreezeStatusQuery } from '../../api/messages.js';
+import type { AuditEvent } from '../../runbook/types.js';
 import { NOTIFY_OPTIONS, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';
+import type { VerifiedDecision } from '../kit/decisions.js';
+import { DecisionBook, decisionDetails, type Decision } from '../freeze/decisions.js';
 
 const send = notifier(NOTIFY_OPTIONS);
 const now = () => new Date().toISOString();
+
+/** A person's decision on the ladder, as admitted: who, why, and the verified signed decision (if signed). */
+export type AdmittedDecision = UnfreezeDecision & { verified?: VerifiedDecision };
+/** The audit fields and signature of an admitted decision, for `audit(...)`. */
+export const signedAudit = (d: AdmittedDecision) => ({ details: decisionDetails(d.verified), signature: d.verified?.signature });
 
 export class UnfreezeRun {
   readonly workflowId: string;
@@ -24,14 +32,17 @@ export class UnfreezeRun {
   readonly freezeName: string;
   readonly trail: AuditTrail;
   readonly tooLong: () => boolean;
-  aborted: UnfreezeDecision | undefined;
-  advance: UnfreezeDecision | undefined;
+  aborted: AdmittedDecision | undefined;
+  advance: AdmittedDecision | undefined;
+  /** The signed decisions taken on this unfreeze (freeze/decisions.ts, shared with the freeze). */
+  readonly book: DecisionBook;
   /** Who opens the environment next: the starter, the approver of that step, or whoever advanced after a fix. */
   opener: { actor: string; reason: string };
   /** The environment the event being recorded is about (its audit target); undefined: the whole ladder. */
   private auditEnvironment: string | undefined;
 
-  constructor(input: UnfreezeInput) {
+  /** signedDecisions: patched('signed-decisions'), false for runs started before decisions were judged. */
+  constructor(input: UnfreezeInput, signedDecisions: boolean) {
     const { workflowId, firstExecutionRunId } = workflowInfo();
     this.workflowId = workflowId;
     this.firstExecutionRunId = firstExecutionRunId;
@@ -66,6 +77,25 @@ export class UnfreezeRun {
     );
     this.freezeName = input.freezeId.replace(/^freeze:/, '');
     this.tooLong = historyTooLong(input.historyLimit ?? 5000);
+    const decisions = input.carried?.decisions;
+    this.book = new DecisionBook(workflowId, `the unfreeze of ${this.freezeName}`, decisions, signedDecisions && decisions === undefined);
+  }
+
+  /** Every environment the unfreeze opens: its ladder, and those the freeze's lift opens at the end. */
+  environments(): string[] {
+    return [...this.input.ladder, ...(this.status.outsideLadder ?? [])];
+  }
+
+  /** Judges a decision on the ladder: its signature, and the `unfreeze` permission in every environment it opens. */
+  private judge(action: string, d: Decision): void {
+    this.book.judge(action, d);
+    this.book.permit('unfreeze', this.environments(), d.actor);
+  }
+
+  /** The handler's side of judge: uses up the nonce; what it records (never the envelope itself). */
+  private admit(action: string, d: Decision): AdmittedDecision {
+    const verified = this.book.admit(action, d);
+    return { actor: d.actor, reason: d.reason, ...(verified ? { verified } : {}) };
   }
 
   /** An environment of the ladder (or all of it) and the freeze's services. */
@@ -73,9 +103,9 @@ export class UnfreezeRun {
     return { environment: environment ?? this.input.ladder.join(','), service: (this.status.services ?? ['*']).join(',') };
   }
 
-  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}, environment?: string): void {
+  audit(action: string, actor: string, reason: string, details: Record<string, unknown> = {}, environment?: string, signature?: AuditEvent['signature']): void {
     this.auditEnvironment = environment;
-    this.trail.record(action, actor, reason, details);
+    this.trail.record(action, actor, reason, details, undefined, signature);
   }
 
   /** Announcements are best effort: a broken chat webhook is audited, it never stops the ladder. */
@@ -92,7 +122,7 @@ export class UnfreezeRun {
   }
 
   finished(): boolean {
-    return ['completed', 'aborted', 'freeze-ended', 'error'].includes(this.status.phase);
+    return ['completed', 'aborted', 'freeze-ended', 'error', 'refused'].includes(this.status.phase);
   }
 
   current(): EnvironmentStatus | undefined {
@@ -116,51 +146,58 @@ export class UnfreezeRun {
     setHandler(unfreezeStatusQuery, () => this.snapshot());
     setHandler(
       advanceUnfreezeUpdate,
-      async (d) => {
-        this.advance = d;
-        status.decisions.push({ action: 'advance', ...d, environment: this.current()?.environment, time: now() });
+      async (req) => {
+        const d = (this.advance = this.admit(UNFREEZE_DECISIONS.advance, req));
+        status.decisions.push({ action: 'advance', actor: d.actor, reason: d.reason, environment: this.current()?.environment, time: now() });
         // Answer once the environment is open again (or the ladder could not go on).
         await condition(() => status.phase !== 'failed' || this.finished());
         return this.snapshot();
       },
       {
-        validator: (_d: UnfreezeDecision) => {
+        validator: (req) => {
           if (status.phase !== 'failed')
             throw new Error(`nothing to advance: the unfreeze is ${status.phase}${this.finished() ? '' : ', not stopped by a failed gate'}`);
+          this.judge(UNFREEZE_DECISIONS.advance, req);
         },
       },
     );
     setHandler(
       abortUnfreezeUpdate,
-      async (d) => {
-        this.aborted = d;
-        status.decisions.push({ action: 'abort', ...d, environment: this.current()?.environment, time: now() });
+      async (req) => {
+        const d = (this.aborted = this.admit(UNFREEZE_DECISIONS.abort, req));
+        status.decisions.push({ action: 'abort', actor: d.actor, reason: d.reason, environment: this.current()?.environment, time: now() });
         await condition(() => this.finished());
         return this.snapshot();
       },
       {
-        validator: (_d: UnfreezeDecision) => {
+        validator: (req) => {
           if (this.finished()) throw new Error(`the unfreeze has already ended (${status.phase})`);
           if (this.aborted) throw new Error(`the unfreeze is already being aborted by ${this.aborted.actor}`);
+          this.judge(UNFREEZE_DECISIONS.abort, req);
         },
       },
     );
     setHandler(
       approveUnfreezeUpdate,
-      async (d) => {
+      async (req) => {
+        const d = this.admit(UNFREEZE_DECISIONS.approve, req);
         const e = this.current()!;
-        e.approvedBy = { ...d, time: now() };
-        status.decisions.push({ action: 'approve', ...d, environment: e.environment, time: now() });
-        this.audit('unfreeze.approved', d.actor, d.reason, { step: status.current + 1 }, e.environment);
+        e.approvedBy = { actor: d.actor, reason: d.reason, time: now() };
+        status.decisions.push({ action: 'approve', actor: d.actor, reason: d.reason, environment: e.environment, time: now() });
+        const signed = signedAudit(d);
+        this.audit('unfreeze.approved', d.actor, d.reason, { step: status.current + 1, ...signed.details }, e.environment, signed.signature);
         await condition(() => status.phase !== 'awaiting-approval' || this.finished());
         return this.snapshot();
       },
       {
-        validator: ({ actor }) => {
+        validator: (req) => {
+          const { actor } = req;
           if (status.phase !== 'awaiting-approval') throw new Error(`no approval is pending: the unfreeze is ${status.phase}`);
           if (!approvers.includes(actor))
             throw new Error(`${actor} is not an approver of this unfreeze (approvers: ${approvers.join(', ') || 'none configured'})`);
           if (actor === input.actor) throw new Error(`${actor} started this unfreeze and cannot also approve it`);
+          // Before the one-approval rule: a signed approval sent twice is refused as the replay it is.
+          this.judge(UNFREEZE_DECISIONS.approve, req);
           const e = this.current();
           if (e?.approvedBy) throw new Error(`${e.environment} was already approved by ${e.approvedBy.actor}`);
         },
