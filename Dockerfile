@@ -6,6 +6,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY bin ./bin
 COPY runbook ./runbook
+COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker

@@ -59,7 +59,8 @@ export type SignatureVerifier = (event: AuditEvent) => SignatureCheck | Promise<
  * and that delegate (runbook/decision.ts delegateProblem).
  */
 /** The audit action each signed decision is recorded as (workflows/rollback/state.ts). */
-const EVENT_OF_DECISION: Record<string, string | undefined> = {
+const EVENT_OF_DECISION: Record<string, string | readonly string[] | undefined> = {
+  'rollback.trigger': 'rollback.trigger-verified',
   'rollback.approve': 'rollback.approved',
   'rollback.reject': 'rollback.rejected',
   'rollback.approve-plan': 'rollback.plan-approved',
@@ -67,6 +68,17 @@ const EVENT_OF_DECISION: Record<string, string | undefined> = {
   'guard.pause': 'guard.paused',
   'guard.resume': 'guard.resumed',
   'drill.force': 'drill.forced',
+  // workflows/freeze.ts, freeze/state.ts, unfreeze.ts, unfreeze/: an exception vote is recorded as approved once it makes the quorum.
+  'freeze.start': 'freeze.started',
+  'freeze.extend': 'freeze.extended',
+  'freeze.lift': 'freeze.lifted',
+  'freeze.exception-request': 'freeze.exception-requested',
+  'freeze.exception-approve': ['freeze.exception-vote', 'freeze.exception-approved'],
+  'freeze.exception-reject': ['freeze.exception-rejected', 'freeze.exception-revoked'],
+  'unfreeze.start': 'unfreeze.started',
+  'unfreeze.approve': 'unfreeze.approved',
+  'unfreeze.advance': 'unfreeze.advanced',
+  'unfreeze.abort': 'unfreeze.aborted',
 };
 
 export function decisionSignatureVerifier(allowedSigners: readonly AllowedSigner[]): SignatureVerifier {
@@ -91,9 +103,9 @@ export function decisionSignatureVerifier(allowedSigners: readonly AllowedSigner
     } else if (d.actor !== sig.principal) return { ok: false, error: `the decision is signed as ${d.actor}, not ${sig.principal}` };
     if (d.actor !== event.actor) return { ok: false, error: `the decision is signed as ${d.actor}, but the event's actor is ${event.actor}` };
     if (d.reason !== event.reason) return { ok: false, error: `the signed reason is not the event's reason` };
-    const recorded = EVENT_OF_DECISION[d.action];
-    if (recorded !== event.action)
-      return { ok: false, error: `a ${d.action} decision cannot sign a ${event.action} event${recorded ? ` (it signs ${recorded})` : ''}` };
+    const recorded = [EVENT_OF_DECISION[d.action] ?? []].flat();
+    if (!recorded.includes(event.action))
+      return { ok: false, error: `a ${d.action} decision cannot sign a ${event.action} event${recorded.length ? ` (it signs ${recorded.join(' or ')})` : ''}` };
     const run = event.id.split('/')[1];
     if (d.extra?.run !== undefined && d.extra.run !== run) return { ok: false, error: `the decision is signed for run ${d.extra.run}, not ${run}` };
     if (d.extra?.step !== undefined && d.extra.step !== (event.details as { step?: unknown }).step)

@@ -19,7 +19,12 @@ import { drillResultQuery } from './messages.js';
  * Starts a drill of the input's runbook; its workflow ID is returned at once (the drill takes minutes). A forced
  * drill's signed decision names the ID: the caller picks it (newDrillWorkflowId) before signing.
  */
-export async function startDrill(client: Client, taskQueue: string, input: DrillInput, workflowId = newDrillWorkflowId(input.runbook.metadata.name)): Promise<string> {
+export async function startDrill(
+  client: Client,
+  taskQueue: string,
+  input: DrillInput,
+  workflowId = newDrillWorkflowId(input.runbook.metadata.name),
+): Promise<string> {
   const name = input.runbook.metadata.name;
   try {
     await client.workflow.start('drill', { workflowId, taskQueue, args: [input], memo: { runbook: name, actor: input.actor } });

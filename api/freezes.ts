@@ -110,6 +110,7 @@ export async function firstRunOf(client: Client, workflowId: string): Promise<st
     // Servers too old to report the chain's first run: the current run is the first until the first continue-as-new.
     return d.raw.workflowExecutionInfo?.firstRunId || d.runId;
   } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw opError('not-found', `cannot sign a decision for ${workflowId}: no such workflow was found`);
     throw failure(err, `cannot sign a decision for ${workflowId}:`);
   }
 }

@@ -115,7 +115,8 @@ export async function cancelRollback(client: Client, workflowId: string, req: Vo
       await handle.executeUpdate(cancelUpdate, { args: [req] });
     } catch (err) {
       // An older worker checks nothing and records the canceller from the signal, as before.
-      if (!(err instanceof WorkflowUpdateFailedError && rootMessage(err) === NO_CANCEL_HANDLER)) throw updateError(err, notRunning(workflowId), 'cancel refused:', 'cancel failed:');
+      if (!(err instanceof WorkflowUpdateFailedError && rootMessage(err) === NO_CANCEL_HANDLER))
+        throw updateError(err, notRunning(workflowId), 'cancel refused:', 'cancel failed:');
       await handle.signal(cancelRequestSignal, req);
     }
     await handle.cancel();

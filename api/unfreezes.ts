@@ -6,7 +6,27 @@ import type { FreezeState } from '../runbook/freeze.js';
 import type { UnfreezeDecision, UnfreezeInput, UnfreezeStatus } from '../runbook/unfreeze.js';
 import { OperationError, failIfWedged, failure, opError, rootMessage, wedgedError, wedgeOf } from './errors.js';
 import { unfreezeWorkflowId } from './ids.js';
-import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, freezeStateQuery, unfreezeStatusQuery } from './messages.js';
+import { abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, freezeStateQuery, unfreezeStatusQuery, type SignedEnvelope } from './messages.js';
+
+/** How long `unfreeze start` waits for the worker to judge the start (trust settings, the freeze read, the policy). */
+const ADMISSION_TIMEOUT_MS = 60_000;
+
+/** Waits until the worker has judged the unfreeze's start: its status once admitted; a refusal (or a failed start) throws. */
+async function admitted(handle: WorkflowHandle, freezeId: string): Promise<UnfreezeStatus> {
+  const until = Date.now() + ADMISSION_TIMEOUT_MS;
+  for (;;) {
+    const s = await handle.query(unfreezeStatusQuery);
+    if (s.phase === 'refused') throw opError('refused', `the gradual unfreeze of ${freezeId} was not started: ${s.error ?? 'its start was refused'}`);
+    if (s.phase === 'error') throw opError('failed', `the gradual unfreeze of ${freezeId} failed at its start: ${s.error ?? 'unknown error'}`);
+    if (s.admitted) return s;
+    if (Date.now() >= until)
+      throw opError(
+        'failed',
+        `the gradual unfreeze of ${freezeId} was started, but the worker did not judge its start within ${ADMISSION_TIMEOUT_MS / 1000}s; see: rearguard unfreeze status --freeze ${freezeId}`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** The freeze a gradual unfreeze would end: it must exist and be active or scheduled. */
 export async function freezeToUnfreeze(client: Client, freezeId: string): Promise<FreezeState> {
@@ -23,7 +43,10 @@ export async function freezeToUnfreeze(client: Client, freezeId: string): Promis
   return freeze;
 }
 
-/** Starts the ladder; `ref` is the freeze as the person named it (for the hint when one already runs). */
+/**
+ * Starts the ladder; `ref` is the freeze as the person named it (for the hint when one already runs). Returns once
+ * the worker has admitted the start (signature, policy): a refused start throws and opens nothing.
+ */
 export async function startUnfreeze(
   client: Client,
   taskQueue: string,
@@ -44,7 +67,7 @@ export async function startUnfreeze(
       throw opError('conflict', `a gradual unfreeze of ${input.freezeId} is already running: rearguard unfreeze status --freeze ${ref}`);
     throw failure(err, 'cannot start the unfreeze:');
   }
-  return { workflowId: handle.workflowId, status: await handle.query(unfreezeStatusQuery) };
+  return { workflowId: handle.workflowId, status: await admitted(handle, input.freezeId) };
 }
 
 /** Runs a client call against the unfreeze workflow, turning Temporal errors into errors naming the freeze. */
@@ -73,7 +96,12 @@ export type UnfreezeAction = 'advance' | 'abort' | 'approve';
 const UPDATES = { advance: advanceUnfreezeUpdate, abort: abortUnfreezeUpdate, approve: approveUnfreezeUpdate };
 
 /** A decision on a running ladder. Updates on a finished unfreeze fail with "workflow execution already completed": say what happened instead. */
-export function decideUnfreeze(client: Client, freezeId: string, action: UnfreezeAction, decision: UnfreezeDecision): Promise<UnfreezeStatus> {
+export function decideUnfreeze(
+  client: Client,
+  freezeId: string,
+  action: UnfreezeAction,
+  decision: UnfreezeDecision & { signed?: SignedEnvelope },
+): Promise<UnfreezeStatus> {
   return onUnfreeze(client, freezeId, action, async (h) => {
     const d = await h.describe();
     if (d.status.name !== 'RUNNING') {

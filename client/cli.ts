@@ -164,7 +164,7 @@ export function buildProgram(
   registerCatalog(program, ctx);
   program
     .command('serve')
-    .description('HTTP API: GET /v1/gate (200 allowed, 423 frozen), /healthz, /metrics')
+    .description('HTTP API: GET /v1/gate (200 allowed, 423 frozen), /healthz, /metrics; decisions and GET /v1/audit for people with OIDC tokens')
     .option('--host <host>', 'bind address', '127.0.0.1')
     .option('--port <port>', 'port', '8080')
     .option('--runbooks <dir>', 'directory of runbooks that POST /v1/alerts maps Alertmanager alerts to (needs REARGUARD_API_TOKEN)')

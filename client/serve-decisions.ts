@@ -54,7 +54,9 @@ interface DecisionRoute<P, B> {
 const route = <P, B>(r: DecisionRoute<P, B>): DecisionRoute<P, B> => r;
 
 const rollbackId = z.object({
-  workflowId: z.string().regex(/^rollback:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a rollback ID such as rollback:prod:payments'),
+  workflowId: z
+    .string()
+    .regex(/^rollback:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a rollback ID such as rollback:prod:payments'),
 });
 const guardId = z.object({
   id: z.string().regex(/^guard:[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'expected a guard ID such as guard:prod:payments'),
@@ -174,7 +176,8 @@ const ROUTES = [
         workflowId: freezeIdOf(p.name),
         extra: { ...(await chainOf(client, freezeIdOf(p.name), `freeze ${p.name}`)), change: p.change },
       }),
-      forward: (client, p, _b, vote) => (kind === 'approve' ? approveFreezeException : rejectFreezeException)(client, freezeIdOf(p.name), { ...vote, changeId: p.change }),
+      forward: (client, p, _b, vote) =>
+        (kind === 'approve' ? approveFreezeException : rejectFreezeException)(client, freezeIdOf(p.name), { ...vote, changeId: p.change }),
     }),
   ),
   ...(['advance', 'abort', 'approve'] as const).map((kind) =>

@@ -88,7 +88,10 @@ function withValues(lines: string[], query: unknown): string[] {
   });
 }
 
-export function buildServer({ client, token, runbooksDir, taskQueue, limits: given, oidc, delegate, auditFile }: ServeOptions): { app: FastifyInstance; registry: Registry } {
+export function buildServer({ client, token, runbooksDir, taskQueue, limits: given, oidc, delegate, auditFile }: ServeOptions): {
+  app: FastifyInstance;
+  registry: Registry;
+} {
   // Options left undefined keep their default.
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(given ?? {}).filter(([, v]) => v !== undefined)) };
   const registry = new Registry();

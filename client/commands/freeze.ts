@@ -1,5 +1,6 @@
 // `rearguard freeze start|extend|lift|status|list|check|exception`: release freezes. Each command parses
 // its options, calls the freeze operations of api/freezes.ts and renders (client/render/freeze.ts).
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { DateTime } from 'luxon';
 import { z } from 'zod';
@@ -7,6 +8,7 @@ import {
   approveFreezeException,
   checkGate,
   extendFreeze,
+  firstRunOf,
   freezeState,
   liftFreeze,
   listFreezes,
@@ -14,12 +16,14 @@ import {
   requestFreezeException,
   startFreeze,
 } from '../../api/freezes.js';
-import { freezeIdOf } from '../../api/ids.js';
+import { freezeIdOf, freezeWorkflowId } from '../../api/ids.js';
+import { FREEZE_DECISIONS } from '../../api/messages.js';
 import { DURATION_LIMITS } from '../../runbook/duration.js';
-import { freezeTimeProblem, startDifferences, type FreezeWindowInput } from '../../runbook/freeze.js';
+import { freezeStartExtra, freezeTimeProblem, startDifferences, type FreezeWindowInput } from '../../runbook/freeze.js';
 import { unreachableFailedOpen, type GateAnswer } from '../../runbook/gate.js';
 import { ACTOR, DNS1123_LABEL, DNS1123_SUBDOMAIN } from '../../runbook/names.js';
 import type { CliContext } from '../context.js';
+import { envelope, signedBy, signIfKey } from '../decision-signing.js';
 import { EXIT, CliError, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { changeId, durationOption, freezeRef, list, reason as reasonText, wholeNumber } from '../options.js';
 import {
@@ -40,6 +44,13 @@ const freezeDuration = durationOption(DURATION_LIMITS.freeze);
 
 const zone = z.string().refine((tz) => DateTime.local().setZone(tz).isValid, 'expected an IANA time zone such as America/New_York');
 const name = z.string().regex(DNS1123_SUBDOMAIN, 'expected a DNS-1123 name such as black-friday');
+
+/**
+ * Signs a decision on a running freeze or gradual unfreeze when a key is configured (--signing-key, ...): bound
+ * to its chain of runs (extra.firstRun, read only when signing) and to `extra` (api/messages.ts FREEZE_DECISIONS).
+ */
+export const signDecisionOn = (c: CliContext, client: Client, d: { action: string; workflowId: string; reason: string; extra?: Record<string, string> }) =>
+  signIfKey(c, { ...d, extra: async () => ({ firstRun: await firstRunOf(client, d.workflowId), ...d.extra }) });
 
 /** A time as people write it ("2026-11-26T00:00", in --tz) or "now"; returns ISO UTC. */
 function instant(text: string, tz: string, flag: string): string {
@@ -102,7 +113,14 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
         timezone: o.tz,
         exceptions: { approvers: o.approvers ?? [], quorum: o.quorum },
       };
-      const { state, started, originalEnd } = await startFreeze(await c.connect(), c.opts.taskQueue, input);
+      // The worker judges the start before it takes effect: a refused one is an error, never "started".
+      const signed = await signIfKey(c, {
+        action: FREEZE_DECISIONS.start,
+        workflowId: freezeWorkflowId(o.name),
+        reason: o.reason,
+        extra: async () => freezeStartExtra(input),
+      });
+      const { state, started, originalEnd } = await startFreeze(await c.connect(), c.opts.taskQueue, { ...input, ...envelope(signed) });
       const differences = started
         ? []
         : startDifferences(state, {
@@ -115,7 +133,7 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
             exceptions: o.approvers ? { approvers: o.approvers, quorum: o.quorum } : undefined,
           });
       if (differences.length > 0) throw failed(...differenceLines(o.name, differences, end, o.tz));
-      c.out(c.opts.json ? JSON.stringify(state) : startedLine(state, started, o.tz));
+      c.out(c.opts.json ? JSON.stringify(state) : `${startedLine(state, started, o.tz)}${started ? signedBy(signed) : ''}`);
     });
 
   freeze
@@ -134,11 +152,14 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
           .refine((x) => (x.end === undefined) !== (x.by === undefined), { message: 'expected exactly one of --end or --by', path: ['end'] }),
         raw,
       );
-      // --end is read inside the operation, as it always was: a wrong one is reported as the extension's failure.
-      const state = await extendFreeze(await c.connect(), freezeIdOf(o.name), { actor: c.actor, reason: o.reason }, async (currentEnd) =>
-        o.end ? instant(o.end, o.tz, '--end') : new Date(Date.parse(await currentEnd()) + o.by!).toISOString(),
-      );
-      c.out(c.opts.json ? JSON.stringify(state) : `Freeze ${state.name} now ends ${localTime(state.end, o.tz)}.`);
+      // The new end is known before signing (a signed extension names it): --by counts from the end the freeze has now.
+      const newEnd = o.end ? instant(o.end, o.tz, '--end') : undefined;
+      const client = await c.connect();
+      const id = freezeIdOf(o.name);
+      const end = newEnd ?? new Date(Date.parse((await freezeState(client, id)).end) + o.by!).toISOString();
+      const signed = await signDecisionOn(c, client, { action: FREEZE_DECISIONS.extend, workflowId: id, reason: o.reason, extra: { end } });
+      const state = await extendFreeze(client, id, { actor: c.actor, reason: o.reason, ...envelope(signed) }, () => end);
+      c.out(c.opts.json ? JSON.stringify(state) : `Freeze ${state.name} now ends ${localTime(state.end, o.tz)}${signedBy(signed)}.`);
     });
 
   freeze
@@ -149,8 +170,11 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ name: freezeRef, reason: reasonText }), raw);
-      const state = await liftFreeze(await c.connect(), freezeIdOf(o.name), { actor: c.actor, reason: o.reason });
-      c.out(c.opts.json ? JSON.stringify(state) : `Freeze ${state.name} lifted by ${c.actor}.`);
+      const client = await c.connect();
+      const id = freezeIdOf(o.name);
+      const signed = await signDecisionOn(c, client, { action: FREEZE_DECISIONS.lift, workflowId: id, reason: o.reason });
+      const state = await liftFreeze(client, id, { actor: c.actor, reason: o.reason, ...envelope(signed) });
+      c.out(c.opts.json ? JSON.stringify(state) : `Freeze ${state.name} lifted by ${c.actor}${signedBy(signed)}.`);
     });
 
   freeze
@@ -235,16 +259,19 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
         }),
         raw,
       );
-      const e = await requestFreezeException(await c.connect(), freezeIdOf(o.name), {
-        actor: c.actor,
+      const client = await c.connect();
+      const id = freezeIdOf(o.name);
+      const signed = await signDecisionOn(c, client, {
+        action: FREEZE_DECISIONS.requestException,
+        workflowId: id,
         reason: o.reason,
-        changeId: o.change,
-        validFor: o.validFor,
+        extra: { change: o.change, validFor: String(o.validFor) },
       });
+      const e = await requestFreezeException(client, id, { actor: c.actor, reason: o.reason, changeId: o.change, validFor: o.validFor, ...envelope(signed) });
       c.out(
         c.opts.json
           ? JSON.stringify(e)
-          : `Exception for ${e.changeId} requested; an approver runs: rearguard freeze exception approve --name ${o.name} --change ${e.changeId}`,
+          : `Exception for ${e.changeId} requested${signedBy(signed)}; an approver runs: rearguard freeze exception approve --name ${o.name} --change ${e.changeId}`,
       );
     });
   exception
@@ -256,8 +283,16 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ name: freezeRef, change: changeId, reason: reasonText }), raw);
-      const e = await approveFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change, reason: o.reason });
-      c.out(c.opts.json ? JSON.stringify(e) : exceptionApprovedLine(e));
+      const client = await c.connect();
+      const id = freezeIdOf(o.name);
+      const signed = await signDecisionOn(c, client, {
+        action: FREEZE_DECISIONS.approveException,
+        workflowId: id,
+        reason: o.reason,
+        extra: { change: o.change },
+      });
+      const e = await approveFreezeException(client, id, { actor: c.actor, changeId: o.change, reason: o.reason, ...envelope(signed) });
+      c.out(c.opts.json ? JSON.stringify(e) : `${exceptionApprovedLine(e)}${signed ? ` Signed with key ${signed.fingerprint}.` : ''}`);
     });
   exception
     .command('reject')
@@ -268,8 +303,16 @@ export function registerFreeze(program: Command, ctx: () => CliContext): void {
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ name: freezeRef, change: changeId, reason: reasonText }), raw);
-      const e = await rejectFreezeException(await c.connect(), freezeIdOf(o.name), { actor: c.actor, changeId: o.change, reason: o.reason });
-      c.out(c.opts.json ? JSON.stringify(e) : exceptionRejectedLine(e));
+      const client = await c.connect();
+      const id = freezeIdOf(o.name);
+      const signed = await signDecisionOn(c, client, {
+        action: FREEZE_DECISIONS.rejectException,
+        workflowId: id,
+        reason: o.reason,
+        extra: { change: o.change },
+      });
+      const e = await rejectFreezeException(client, id, { actor: c.actor, changeId: o.change, reason: o.reason, ...envelope(signed) });
+      c.out(c.opts.json ? JSON.stringify(e) : `${exceptionRejectedLine(e)}${signed ? ` Signed with key ${signed.fingerprint}.` : ''}`);
     });
 
   registerCalendar(freeze, ctx);

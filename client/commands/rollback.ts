@@ -77,7 +77,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
 
   rb.command('start')
     .description('Start the rollback of a runbook (or join the one already running for its target)')
-    .requiredOption('--runbook <name|file>', "a runbook of the worker's catalog by name, or a local runbook YAML file (accepted where the policy allows)")
+    .requiredOption('--runbook <name|file>', 'a catalog runbook by name, or a local runbook YAML file')
     .requiredOption('--reason <text>', 'why: recorded in the audit trail and shown to approvers')
     .option('--source <source>', `what triggered it: ${TRIGGER_SOURCES.join(', ')}`, 'manual')
     .option('--wait', 'follow progress until the rollback ends; exit code from its outcome')
@@ -138,7 +138,7 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
 
   rb.command('plan')
     .description('Show what each step of a runbook would change (current -> target), changing nothing')
-    .requiredOption('--runbook <name|file>', "a runbook of the worker's catalog by name, or a local runbook YAML file")
+    .requiredOption('--runbook <name|file>', 'a catalog runbook by name, or a local runbook YAML file')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const { runbook, catalog } = await chooseRunbook(c, String(raw.runbook));

@@ -4,18 +4,21 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { freezeIdOf } from '../../api/ids.js';
+import { freezeIdOf, unfreezeWorkflowId } from '../../api/ids.js';
+import { UNFREEZE_DECISIONS } from '../../api/messages.js';
 import { decideUnfreeze, freezeToUnfreeze, startUnfreeze, unfreezeStatus } from '../../api/unfreezes.js';
 import { DURATION_LIMITS, durationText } from '../../runbook/duration.js';
 import { friendlyErrors, issueLines } from '../../runbook/issues.js';
 import { parseYaml } from '../../runbook/load.js';
 import { ACTOR, DNS1123_LABEL, ENV_VAR } from '../../runbook/names.js';
 import { check as checkSchema, type Check, type NotifyTarget } from '../../runbook/schema.js';
-import { ladderProblem, parseGate, type UnfreezeDecision, type UnfreezeInput } from '../../runbook/unfreeze.js';
+import { ladderProblem, parseGate, unfreezeStartExtra, type UnfreezeInput } from '../../runbook/unfreeze.js';
 import type { CliContext } from '../context.js';
+import { envelope, signedBy, signIfKey } from '../decision-signing.js';
 import { EXIT, CliError, badInput, parseOptions } from '../errors.js';
 import { durationOption, freezeRef, list, reason as reasonText } from '../options.js';
 import { renderUnfreeze } from '../render/unfreeze.js';
+import { signDecisionOn } from './freeze.js';
 
 const reason = reasonText;
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -110,10 +113,17 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
         actor: c.actor,
         reason: o.reason,
       };
-      const { workflowId, status: s } = await startUnfreeze(client, c.opts.taskQueue, input, o.freeze);
+      // The worker judges the start (signature, the policy's unfreeze permission) before anything opens.
+      const signed = await signIfKey(c, {
+        action: UNFREEZE_DECISIONS.start,
+        workflowId: unfreezeWorkflowId(freezeId),
+        reason: o.reason,
+        extra: async () => unfreezeStartExtra(input),
+      });
+      const { workflowId, status: s } = await startUnfreeze(client, c.opts.taskQueue, { ...input, ...envelope(signed) }, o.freeze);
       if (c.opts.json) return c.out(JSON.stringify(s));
       c.out(
-        `Gradual unfreeze started: ${o.ladder.join(' -> ')}, soak ${durationText(o.soak)} each, ${gates.length} gate(s) every ${durationText(o.interval)} (workflow ${workflowId}).`,
+        `Gradual unfreeze started${signedBy(signed)}: ${o.ladder.join(' -> ')}, soak ${durationText(o.soak)} each, ${gates.length} gate(s) every ${durationText(o.interval)} (workflow ${workflowId}).`,
       );
       const outside = freeze.scope.environments.filter((e) => !o.ladder.includes(e));
       if (outside.length) c.out(`Note: ${outside.join(', ')} (held by the freeze, not in the ladder) open only when the freeze is lifted at the end.`);
@@ -142,15 +152,17 @@ export function registerUnfreeze(program: Command, ctx: () => CliContext): void 
     cmd.action(async (raw: Record<string, unknown>) => {
       const c = ctx();
       const o = parseOptions(z.object({ freeze: freezeRef, reason }), raw);
-      const d: UnfreezeDecision = { actor: c.actor, reason: o.reason };
-      const s = await decideUnfreeze(await c.connect(), freezeIdOf(o.freeze), name, d);
+      const client = await c.connect();
+      const freezeId = freezeIdOf(o.freeze);
+      const signed = await signDecisionOn(c, client, { action: UNFREEZE_DECISIONS[name], workflowId: unfreezeWorkflowId(freezeId), reason: o.reason });
+      const s = await decideUnfreeze(client, freezeId, name, { actor: c.actor, reason: o.reason, ...envelope(signed) });
       if (c.opts.json) return c.out(JSON.stringify(s));
       const env = s.currentEnvironment;
       if (name === 'abort') {
         const frozen = s.environments.filter((e) => e.state !== 'healthy' && e.state !== 'released').map((e) => e.environment);
-        c.out(`Gradual unfreeze of ${s.freezeId} aborted by ${c.actor}. Still frozen: ${frozen.join(', ') || 'nothing'}.`);
-      } else if (s.phase === 'soaking' && env) c.out(`${env} is open again and soaking for ${s.soak} (${name} by ${c.actor}).`);
-      else c.out(`${name} accepted; the unfreeze is ${s.phase}.`);
+        c.out(`Gradual unfreeze of ${s.freezeId} aborted by ${c.actor}${signedBy(signed)}. Still frozen: ${frozen.join(', ') || 'nothing'}.`);
+      } else if (s.phase === 'soaking' && env) c.out(`${env} is open again and soaking for ${s.soak} (${name} by ${c.actor}${signedBy(signed)}).`);
+      else c.out(`${name} accepted${signedBy(signed)}; the unfreeze is ${s.phase}.`);
       if (s.phase === 'freeze-ended' || s.phase === 'error') throw new CliError(EXIT.failed, renderUnfreeze(s));
     });
   };

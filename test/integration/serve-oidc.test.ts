@@ -211,6 +211,13 @@ describe('rearguard serve with OIDC and delegate signatures', () => {
     const forged = await post(`/v1/rollbacks/${workflowId}/approve`, { reason: 'x', actor: 'eli' }, await token({ user: 'fay' }));
     assert.equal(forged.status, 400);
     assert.match(JSON.stringify(await forged.json()), /actor/);
+    // The other operations: a freeze that does not exist, a guard ID that is not one.
+    const noFreeze = await post('/v1/freezes/no-such-freeze/lift', { reason: 'x' }, await token({ user: 'fay' }));
+    assert.equal(noFreeze.status, 404);
+    assert.match(((await noFreeze.json()) as { error: string }).error, /no freeze no-such-freeze was found/);
+    const badGuard = await post('/v1/guards/nope/pause', { reason: 'x' }, await token({ user: 'fay' }));
+    assert.equal(badGuard.status, 400);
+    assert.match(JSON.stringify(await badGuard.json()), /expected a guard ID such as guard:prod:payments/);
     const rejected = await post(`/v1/rollbacks/${workflowId}/reject`, { reason: 'not this way' }, await token({ user: 'fay' }));
     assert.equal(rejected.status, 200, await rejected.text());
   });

@@ -107,6 +107,29 @@ const BAD_INPUT: Record<string, { args: string[]; echo: string }> = {
   serve: { args: ['--port', '99999'], echo: '"99999"' },
 };
 
+/** Options added to a command after its case above: each refuses a bad value too (exit 2, echoed, before Temporal). */
+const MORE_BAD_INPUT: { path: string[]; args: string[]; echo: string }[] = [
+  { path: ['serve'], args: ['--oidc-issuer', 'ftp://login.example.com', '--oidc-audience', 'rearguard'], echo: '"ftp://login.example.com"' },
+  { path: ['serve'], args: ['--oidc-issuer', 'https://login.example.com', '--oidc-actor-claim', 'no spaces'], echo: '"no spaces"' },
+  { path: ['serve'], args: ['--delegate', 'alice'], echo: '"alice"' },
+  { path: ['audit'], args: ['--token', 'x'], echo: '--token: only for reading through rearguard serve' },
+];
+
+describe('the CLI surface: options added later', () => {
+  it('refuse a bad value: exit 2, the value echoed, no stack trace, before contacting Temporal', async () => {
+    const runs = await pool(MORE_BAD_INPUT, 2, (c) => cli([...c.path, ...c.args]));
+    const problems = MORE_BAD_INPUT.flatMap((c, i) => {
+      const r = runs[i];
+      const out: string[] = [];
+      if (r.code !== 2) out.push(`exit ${r.code}: ${r.stderr}`);
+      if (!r.stderr.includes(c.echo)) out.push(`does not echo ${c.echo}: ${r.stderr}`);
+      if (STACK.test(r.stderr) || /cannot reach Temporal/.test(r.stderr)) out.push(`stack trace or Temporal first: ${r.stderr}`);
+      return out.map((p) => `${name(c.path)} ${c.args.join(' ')}: ${p}`);
+    });
+    assert.deepEqual(problems, []);
+  });
+});
+
 describe('the CLI surface', () => {
   it('every command is in the bad-input table (a new command needs a case)', () => {
     assert.deepEqual(

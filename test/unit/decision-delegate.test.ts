@@ -42,6 +42,8 @@ after(async () => {
 
 const OIDC = { oidcIssuer: 'https://login.example.com/realms/ops', oidcSubject: 'f3a1c2d4-0000-4000-8000-000000000001', delegate: DELEGATE };
 
+const without = (o: Record<string, string>, key: string): Record<string, string> => Object.fromEntries(Object.entries(o).filter(([k]) => k !== key));
+
 /** A rollback approval by `actor`, signed with `key`; extra as given (run always). */
 async function signed(key: string, actor: string, extra: Record<string, string>) {
   const d: SignedDecision = {
@@ -58,7 +60,12 @@ async function signed(key: string, actor: string, extra: Record<string, string>)
 }
 
 const judge = (actor: string, envelope: { payload: string; signature: string }) =>
-  judgeDecision(trust, { action: 'rollback.approve', workflowId: WORKFLOW, actor, reason: 'confirmed on the dashboard', signed: envelope, extra: { run: RUN } }, Date.now(), new Set());
+  judgeDecision(
+    trust,
+    { action: 'rollback.approve', workflowId: WORKFLOW, actor, reason: 'confirmed on the dashboard', signed: envelope, extra: { run: RUN } },
+    Date.now(),
+    new Set(),
+  );
 
 describe('delegate signatures in judgeDecision', () => {
   it("admits serve's signature for the OIDC-authenticated person, recording the delegate as the signer", async () => {
@@ -83,8 +90,7 @@ describe('delegate signatures in judgeDecision', () => {
   it('refuses a delegate signature that names another delegate, or none', async () => {
     const other = await signed('serve', 'bob', { ...OIDC, delegate: 'delegate:someone-else' });
     assert.throws(() => judge('bob', other.envelope), /signed by the key of delegate:rearguard-serve, but the decision names delegate "delegate:someone-else"/);
-    const { delegate: _, ...noDelegate } = OIDC;
-    const none = await signed('serve', 'bob', noDelegate);
+    const none = await signed('serve', 'bob', without(OIDC, 'delegate'));
     assert.throws(() => judge('bob', none.envelope), /names delegate "\(none\)"/);
   });
 
@@ -118,8 +124,7 @@ describe('delegate signatures in audit verify', () => {
     assert.deepEqual(await verify(eventOf(good.d, good.envelope.signature, DELEGATE)), { ok: true });
     // The person's own principal does not list serve's key.
     assert.match((await verify(eventOf(good.d, good.envelope.signature, 'bob'))).error ?? '', /key-not-listed/);
-    const { oidcSubject: _, ...noSubject } = OIDC;
-    const bad = await signed('serve', 'bob', noSubject);
+    const bad = await signed('serve', 'bob', without(OIDC, 'oidcSubject'));
     assert.match((await verify(eventOf(bad.d, bad.envelope.signature, DELEGATE))).error ?? '', /names no OIDC subject and issuer/);
     // A person's key recorded as a delegate: the decision's delegate is not that principal, and the key is not listed for it.
     const alice = await signed('alice', 'bob', { ...OIDC, delegate: 'delegate:alice' });

@@ -1,9 +1,14 @@
 // The drill workflow on the time-skipping test server, activities stubbed per test: SLA met and missed
 // (a forced drill whose rollback waits 6 minutes for an approver: skipped, not shortened), refusal of a
-// prod runbook, and a rollback that fails (the drill cleans up and fails with its report).
+// prod runbook, and a rollback that fails (the drill cleans up and fails with its report). Forcing as a
+// decision: someone the policy's `drills` does not allow is refused, as is a decision signed with another
+// person's key or unsigned where signatures are required; a signed one is admitted and audited (drill.forced).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { describe, it } from 'node:test';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/activity';
 import { WorkflowFailedError } from '@temporalio/client';
 import type { Activities } from '../../activities/index.js';
@@ -11,7 +16,14 @@ import type { DrillInput, DrillReport, DrillRevision } from '../../runbook/drill
 import type { Runbook } from '../../runbook/schema.js';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
 import type { RearguardMetrics } from '../../worker/metrics.js';
-import { approveUpdate, statusQuery } from '../../api/messages.js';
+import { execa } from 'execa';
+import { loadTrustSettings, type TrustSettings } from '../../activities/trust.js';
+import { decisionSignatureVerifier } from '../../api/audit-chain.js';
+import { DRILL_DECISIONS, approveUpdate, statusQuery, type SignedEnvelope } from '../../api/messages.js';
+import { signDecision } from '../../client/signing.js';
+import type { SignedDecision } from '../../runbook/decision.js';
+import { permissionRules } from '../../runbook/permissions.js';
+import { parsePolicy } from '../../runbook/policy.js';
 import { makeRunbook } from '../helpers/runbooks.js';
 import { testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
 import { waitFor } from '../helpers/wait.js';
@@ -85,7 +97,7 @@ function stubs(markerLeft: boolean, overrides: Partial<Activities> = {}) {
 
 async function withDrill(
   input: Omit<DrillInput, 'runbook'> & { runbook: Runbook },
-  o: { markerLeft?: boolean; overrides?: Partial<Activities> },
+  o: { markerLeft?: boolean; overrides?: Partial<Activities>; sign?: (workflowId: string) => Promise<Partial<DrillInput>> },
   body: (ctx: { workflowId: string; result: () => Promise<DrillReport>; calls: Calls; metrics: RearguardMetrics; service: string }) => Promise<void>,
 ): Promise<void> {
   const service = `svc-${randomUUID().slice(0, 8)}`;
@@ -93,7 +105,9 @@ async function withDrill(
   const { activities, calls } = stubs(o.markerLeft ?? false, o.overrides);
   await withWorker({ activities, taskQueue: 'drill' }, async ({ client, taskQueue, metrics }) => {
     const workflowId = `drill:${runbook.metadata.name}:${new Date().toISOString()}-${service}`;
-    const handle = await client.workflow.start('drill', { workflowId, taskQueue, args: [{ ...input, runbook }] });
+    // A forced drill's decision is signed for the drill's workflow ID, known before the start (as the CLI does it).
+    const signed = o.sign ? await o.sign(workflowId) : {};
+    const handle = await client.workflow.start('drill', { workflowId, taskQueue, args: [{ ...input, ...signed, runbook }] });
     await body({
       workflowId,
       // Lazy: waiting for the result lets the time-skipping server skip ahead.
@@ -196,6 +210,124 @@ describe('drill workflow', () => {
       assert.equal(calls.restored.length, 1);
       assert.ok(calls.audit.some((e) => e.action === 'drill.cleaned-up'));
       assert.equal(calls.audit.at(-1)?.action, 'drill.failed');
+    });
+  });
+});
+
+describe('forcing a drill is a decision', () => {
+  let dir = '';
+  /** allowed_signers listing dana and eli (signatures required), and a policy letting only eli force drills in prod. */
+  let required: TrustSettings;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'rearguard-drill-force-'));
+    for (const name of ['dana', 'eli']) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', join(dir, name)]);
+    const line = async (name: string) => `${name} namespaces="rearguard" ${(await readFile(join(dir, `${name}.pub`), 'utf8')).trim()}`;
+    await writeFile(join(dir, 'allowed_signers'), `${await line('dana')}\n${await line('eli')}\n`);
+    required = loadTrustSettings({ REARGUARD_ALLOWED_SIGNERS: join(dir, 'allowed_signers') });
+  });
+  after(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const policy = parsePolicy(`
+apiVersion: rearguard/v1
+kind: Policy
+metadata: { name: production }
+spec:
+  groups: {}
+  environments:
+    - match: "*"
+      trigger: [dana, eli, mallory]
+    - match: prod
+      drills: [eli]
+`);
+  assert.ok(policy.ok);
+  const permissions = permissionRules(policy.value);
+  // A prod runbook without approval: a forced drill of it runs to the end here.
+  const prodRunbook = () => makeRunbook({ cluster: 'testbed', approval: undefined, steps: [kubeStep] }, 'api-prod');
+  const withTrust = (t: TrustSettings) => ({ trustSettings: async () => t });
+
+  /** `drill run --force` as `actor`, signed with `key` (none: unsigned), at the server's time. */
+  const forcedBy = (actor: string, key?: string, over: Partial<SignedDecision> = {}) => ({
+    runbook: prodRunbook(),
+    actor,
+    forced: true,
+    reason: 'quarterly prod drill',
+    sign: async (workflowId: string): Promise<Partial<DrillInput>> => {
+      if (!key) return {};
+      const d: SignedDecision = {
+        action: DRILL_DECISIONS.force,
+        workflowId,
+        actor,
+        reason: 'quarterly prod drill',
+        at: new Date(await testEnv().currentTimeMs()).toISOString(),
+        nonce: randomUUID(),
+        ...over,
+      };
+      const { payload, signature } = await signDecision(d, { key: join(dir, key), env: { PATH: process.env.PATH, HOME: dir } });
+      return { signed: { payload, signature } satisfies SignedEnvelope };
+    },
+  });
+
+  async function refusedDrill(f: ReturnType<typeof forcedBy>, trust: TrustSettings, pattern: RegExp): Promise<void> {
+    const { sign, ...input } = f;
+    await withDrill(input, { overrides: withTrust(trust), sign }, async ({ result, calls }) => {
+      const failure = await failureOf(result());
+      assert.equal(failure.type, 'DrillRefused');
+      assert.match(failure.message, pattern);
+      assert.equal(failure.report.phase, 'refused');
+      assert.deepEqual(calls.deployed, [], 'nothing was broken');
+      assert.deepEqual(
+        calls.audit.map((e) => [e.action, e.actor, e.reason]),
+        [['drill.refused', f.actor, failure.message]],
+      );
+    });
+  }
+
+  it('someone the policy does not allow to force drills in prod is refused before anything is touched', async () => {
+    await refusedDrill(
+      forcedBy('mallory'),
+      { requireSignatures: false, allowedSigners: [], permissions },
+      /^forced drill refused: refused by the worker's policy: mallory may not force drills in prod \(policy production, rule prod: eli\)$/,
+    );
+  });
+
+  it('a forcing decision signed with another person key, or unsigned, is refused where signatures are required', async () => {
+    const trust = { ...required, permissions };
+    await refusedDrill(
+      forcedBy('eli', 'dana'),
+      trust,
+      /^forced drill refused: signed decision refused: signed by a key allowed for dana, not for eli \(key SHA256:/,
+    );
+    await refusedDrill(forcedBy('eli'), trust, /^forced drill refused: signed decision required: /);
+    await refusedDrill(
+      forcedBy('eli', 'eli', { workflowId: 'drill:api-prod:another' }),
+      trust,
+      /signed for workflow "drill:api-prod:another", not "drill:api-prod:/,
+    );
+  });
+
+  it('a forcing decision signed by someone the policy allows is admitted and audited with its signature', async () => {
+    const { sign, ...input } = forcedBy('eli', 'eli');
+    await withDrill(input, { overrides: withTrust({ ...required, permissions }), sign }, async ({ workflowId, result, calls }) => {
+      const r = await result();
+      assert.equal(r.verdict, 'met');
+      assert.deepEqual(calls.deployed, [workflowId]);
+      assert.deepEqual(
+        calls.audit.filter((e) => e.workflowId === workflowId).map((e) => e.action),
+        ['drill.forced', 'drill.started', 'drill.bad-revision-deployed', 'drill.met'],
+      );
+      const forced = calls.audit.find((e) => e.action === 'drill.forced')!;
+      assert.deepEqual(
+        { actor: forced.actor, reason: forced.reason, principal: forced.signature?.principal },
+        {
+          actor: 'eli',
+          reason: 'quarterly prod drill',
+          principal: 'eli',
+        },
+      );
+      assert.equal((forced.details.decision as SignedDecision).workflowId, workflowId);
+      assert.deepEqual(await decisionSignatureVerifier(required.allowedSigners)(forced), { ok: true }, 'audit verify --allowed-signers checks it');
     });
   });
 });

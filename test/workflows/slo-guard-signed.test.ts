@@ -62,8 +62,7 @@ assert.ok(policy.ok);
 const permissions = permissionRules(policy.value);
 
 /** An evaluation every second: continue-as-new comes within seconds without skipping time. */
-const guardRunbook = (): Runbook =>
-  makeRunbook({ slo: { interval: '1s', cooldown: '1h', conditions: [{ name: 'error-ratio', query: 'x', above: 0.05 }] } });
+const guardRunbook = (): Runbook => makeRunbook({ slo: { interval: '1s', cooldown: '1h', conditions: [{ name: 'error-ratio', query: 'x', above: 0.05 }] } });
 
 interface Ctx {
   audit: AuditEvent[];
@@ -75,7 +74,12 @@ async function withGuard(trust: TrustSettings, input: Partial<SloGuardInput>, bo
   const activities = {
     appendAudit: async (e: AuditEvent) => void c.audit.push(e),
     trustSettings: async () => (c.trustLoads++, trust),
-    evaluateSlo: async () => ({ time: new Date().toISOString(), conditions: [{ name: 'error-ratio', value: 0.01, breached: false }], burnRate: [], health: {} }),
+    evaluateSlo: async () => ({
+      time: new Date().toISOString(),
+      conditions: [{ name: 'error-ratio', value: 0.01, breached: false }],
+      burnRate: [],
+      health: {},
+    }),
     triggerRollback: async () => assert.fail('no violation in these tests'),
     notify: async () => ({ sent: [] }),
   };
@@ -95,6 +99,9 @@ async function withGuard(trust: TrustSettings, input: Partial<SloGuardInput>, bo
     await histories.record(h);
   });
 }
+
+/** The audit event once the trail has written it (it appends in the background). */
+const auditOf = (c: Ctx, action: string): Promise<AuditEvent> => waitFor(() => c.audit.find((e) => e.action === action), `audit event ${action}`);
 
 const status = (h: WorkflowHandle) => h.query(guardStatusQuery) as Promise<SloGuardStatus>;
 
@@ -141,6 +148,7 @@ describe('SLO guard pause and resume as decisions', () => {
       assert.equal(paused.state, 'paused');
       await refused(h, resumeGuardUpdate, { actor: 'bob', reason: 'done' }, /bob may not pause or resume SLO guards in prod/);
       await h.executeUpdate(resumeGuardUpdate, { args: [{ actor: 'alice', reason: 'migration done' }] });
+      await auditOf(c, 'guard.resumed');
       assert.deepEqual(
         c.audit.filter((e) => e.action === 'guard.paused' || e.action === 'guard.resumed').map((e) => [e.action, e.actor, e.signature]),
         [
@@ -157,7 +165,12 @@ describe('SLO guard pause and resume as decisions', () => {
       await waitFor(async () => (await status(h)).evaluations > 0, 'first evaluation');
       // `guard pause --as eli` signed with dana's key.
       const asEli = await decision(id);
-      await refused(h, pauseGuardUpdate, request(asEli, await signedBy('dana', asEli)), /^signed decision refused: signed by a key allowed for dana, not for eli \(key SHA256:/);
+      await refused(
+        h,
+        pauseGuardUpdate,
+        request(asEli, await signedBy('dana', asEli)),
+        /^signed decision refused: signed by a key allowed for dana, not for eli \(key SHA256:/,
+      );
       await refused(h, pauseGuardUpdate, request(asEli), /^signed decision required: /);
       const forRollback = await decision(id, { action: 'rollback.approve' });
       await refused(
@@ -173,7 +186,7 @@ describe('SLO guard pause and resume as decisions', () => {
       const paused = await h.executeUpdate(pauseGuardUpdate, { args: [request(pause, pauseSigned)] });
       const fingerprint = (await execa('ssh-keygen', ['-l', '-f', join(dir, 'eli.pub')])).stdout.split(' ')[1];
       assert.deepEqual({ actor: paused.paused?.actor, signedWith: paused.paused?.signedWith }, { actor: 'eli', signedWith: fingerprint });
-      const event = c.audit.find((e) => e.action === 'guard.paused')!;
+      const event = await auditOf(c, 'guard.paused');
       assert.deepEqual(event.details.decision, pause);
       assert.equal(event.signature?.principal, 'eli');
       assert.deepEqual(await decisionSignatureVerifier(required.allowedSigners)(event), { ok: true }, 'audit verify --allowed-signers checks it');
@@ -189,6 +202,7 @@ describe('SLO guard pause and resume as decisions', () => {
       await refused(h, pauseGuardUpdate, request(pause, pauseSigned), /nonce \S+ was already used/);
       assert.ok(c.trustLoads >= 2, `each run loads the trust settings (${c.trustLoads})`);
       await refused(h, pauseGuardUpdate, request(asEli), /^signed decision required: /);
+      await auditOf(c, 'guard.resumed');
       assert.deepEqual(
         c.audit.filter((e) => e.signature).map((e) => [e.action, e.actor]),
         [

@@ -69,7 +69,10 @@ function signatureFingerprint(armored: string): string | undefined {
 /**
  * Judges one vote: undefined for an unsigned vote this worker accepts (or a signature it has no
  * allowed_signers to check against, when signatures are not required), the verified decision for a signed
- * one; throws an Error saying why the vote is refused.
+ * one; throws an Error saying why the vote is refused. A signature by a key allowed_signers lists under a
+ * `delegate:` principal (`rearguard serve`) counts for the actor only under runbook/decision.ts delegateProblem's
+ * rule (the OIDC subject and issuer, and that delegate, named in the decision); the verified signature then
+ * names the delegate as its principal.
  */
 export function judgeDecision(trust: TrustSettings, req: DecisionRequest, nowMs: number, seenNonces: ReadonlySet<string>): VerifiedDecision | undefined {
   const { signed } = req;
@@ -101,7 +104,14 @@ export function judgeDecision(trust: TrustSettings, req: DecisionRequest, nowMs:
   // A delegate's own name never decides: it signs for people (runbook/decision.ts delegateProblem).
   if (isDelegatePrincipal(req.actor)) throw refuse(`${req.actor} is a delegate: a delegate signs for people, it does not decide`);
   const verify = (principal: string) =>
-    verifySshSignature({ message: signed.payload, armored: signed.signature, namespace: DECISION_NAMESPACE, allowedSigners: trust.allowedSigners, principal, nowMs });
+    verifySshSignature({
+      message: signed.payload,
+      armored: signed.signature,
+      namespace: DECISION_NAMESPACE,
+      allowedSigners: trust.allowedSigners,
+      principal,
+      nowMs,
+    });
   let r = verify(req.actor);
   let principal = req.actor;
   if (!r.ok) {
