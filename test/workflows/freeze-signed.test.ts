@@ -138,7 +138,7 @@ async function decision(
 
 /** A decision on a running freeze or unfreeze: bound to its chain of runs (extra.firstRun), as `signDecisionOn` signs it. */
 const on = (env: TestWorkflowEnvironment, h: WorkflowHandle, action: string, actor: string, reason: string, extra: Record<string, string> = {}) =>
-  decision(env, action, h.workflowId, actor, reason, { firstRun: h.firstExecutionRunId!, ...extra });
+  decision(env, action, h.workflowId, actor, reason, { firstRun: (h as WorkflowHandle & { firstExecutionRunId: string }).firstExecutionRunId, ...extra });
 
 async function signedBy(key: string, d: SignedDecision): Promise<SignedEnvelope> {
   const { payload, signature } = await signDecision(d, { key: join(dir, key), env: { PATH: process.env.PATH, HOME: dir } });
