@@ -27,6 +27,7 @@ import { runWebhookStep } from './webhook.js';
 import { drillActivities } from './drill.js';
 import { trustActivities } from './trust.js';
 import { catalogActivities, type Catalog } from './catalog.js';
+import type { CatalogRef } from '../runbook/catalog.js';
 import { type SloEvaluation } from '../runbook/slo-guard.js';
 import { egressProblems, type Policy } from '../runbook/policy.js';
 import { enforcePolicy, refuseForbidden, type Egress, type Lookup } from './egress.js';
@@ -237,9 +238,9 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
     },
 
     /** Signal-with-start of the runbook's rollback (a running one is joined), on this worker's task queue. */
-    async triggerRollback({ runbook, trigger }: { runbook: Runbook; trigger: Trigger }): Promise<TriggerResult> {
+    async triggerRollback({ runbook, trigger, catalog }: { runbook: Runbook; trigger: Trigger; catalog?: CatalogRef }): Promise<TriggerResult> {
       const ctx = Context.current();
-      return triggerRollback(ctx.client, ctx.info.taskQueue, runbook, trigger);
+      return triggerRollback(ctx.client, ctx.info.taskQueue, runbook, trigger, catalog);
     },
 
     async notify(req: NotifyRequest): Promise<{ sent: string[] }> {

@@ -10,7 +10,7 @@ import {
   type Client,
   type ScheduleOptions,
 } from '@temporalio/client';
-import { type DrillInput, type DrillReport } from '../runbook/drill.js';
+import { type DrillInput, type DrillReport, type DrillStart } from '../runbook/drill.js';
 import { failure, opError, rootMessage } from './errors.js';
 import { drillScheduleId, drillScheduleWorkflowId, drillWorkflowId } from './ids.js';
 import { drillResultQuery } from './messages.js';
@@ -27,11 +27,19 @@ export async function startDrill(
 ): Promise<string> {
   const name = input.runbook.metadata.name;
   try {
-    await client.workflow.start('drill', { workflowId, taskQueue, args: [input], memo: { runbook: name, actor: input.actor } });
+    await client.workflow.start('drill', { workflowId, taskQueue, args: [drillArgs(input)], memo: { runbook: name, actor: input.actor } });
   } catch (err) {
     throw failure(err, 'cannot start the drill:');
   }
   return workflowId;
+}
+
+/** The drill's workflow input: a catalog runbook goes by name (the worker loads it), never as the client's copy. */
+export function drillArgs(input: DrillInput): DrillStart {
+  if (!input.catalog) return input;
+  const rest: Partial<DrillInput> = { ...input };
+  delete rest.runbook;
+  return { ...(rest as Omit<DrillInput, 'runbook'>), catalog: input.catalog };
 }
 
 /** The workflow ID of a drill started now by hand: `drill:<runbook>:<time>`. */
@@ -101,7 +109,7 @@ export function drillScheduleOptions(input: DrillInput, cron: string, timezone: 
   return {
     scheduleId: drillScheduleId(name),
     spec: { cronExpressions: [cron], timezone },
-    action: { type: 'startWorkflow', workflowType: 'drill', workflowId: drillScheduleWorkflowId(name), taskQueue, args: [input] },
+    action: { type: 'startWorkflow', workflowType: 'drill', workflowId: drillScheduleWorkflowId(name), taskQueue, args: [drillArgs(input)] },
     // One drill at a time per runbook; a drill missed while the cluster was down is not worth running hours late.
     policies: { overlap: 'SKIP', catchupWindow: '10m' },
     memo: { runbook: name, by: actor },

@@ -2,6 +2,7 @@
 // service, pause and resume its automatic rollbacks (decisions, signed when the CLI has a key), read its status.
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Runbook } from '../runbook/schema.js';
+import type { CatalogRef } from '../runbook/catalog.js';
 import type { SloGuardStatus } from '../runbook/slo-guard.js';
 import { failure, opError, readStatus, updateError } from './errors.js';
 import { guardWorkflowId } from './ids.js';
@@ -13,6 +14,8 @@ export async function startGuard(
   taskQueue: string,
   runbook: Runbook,
   req: { actor: string; reason: string },
+  /** A catalog runbook: the guard loads it on the worker (this copy only names its target). */
+  catalog?: CatalogRef,
 ): Promise<{ workflowId: string; runId: string }> {
   const { environment, service } = runbook.spec;
   const workflowId = guardWorkflowId(environment, service);
@@ -20,7 +23,7 @@ export async function startGuard(
     const handle = await client.workflow.start('sloGuard', {
       workflowId,
       taskQueue,
-      args: [{ runbook, actor: req.actor, reason: req.reason }],
+      args: [catalog ? { catalog, actor: req.actor, reason: req.reason } : { runbook, actor: req.actor, reason: req.reason }],
       memo: { runbook: runbook.metadata.name, actor: req.actor },
     });
     return { workflowId, runId: handle.firstExecutionRunId };

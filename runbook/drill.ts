@@ -1,5 +1,6 @@
 // Rollback drills (issue 6, section 4): the shapes that cross the workflow boundary and the pure rules
 // that both the CLI (to refuse early, exit 2) and the drill workflow (to refuse durably) apply.
+import type { CatalogRef } from './catalog.js';
 import type { Runbook, Step } from './schema.js';
 import type { Outcome, Target } from './types.js';
 
@@ -23,7 +24,16 @@ export interface DrillInput {
   signed?: { payload: string; signature: string };
   /** Distinguishes this drill's rollback trigger (defaults to the drill's workflow ID). */
   requestId?: string;
+  /**
+   * A catalog runbook (`drill run|schedule --runbook NAME`): the drill loads it on the worker at its start and
+   * the client's copy is not sent (api/drills.ts drillArgs). Schedules name it without a digest, so each drill
+   * runs the catalog's reviewed version of its day.
+   */
+  catalog?: CatalogRef;
 }
+
+/** What a drill workflow is started with: a runbook, or (from a catalog) only its name. */
+export type DrillStart = DrillInput | (Omit<DrillInput, 'runbook'> & { catalog: CatalogRef; runbook?: undefined });
 
 export type KubernetesStep = Extract<Step, { type: 'kubernetes' }>;
 

@@ -2,6 +2,7 @@
 // violations. Shared by the sloGuard workflow, its evaluateSlo activity and the CLI; plain JSON only.
 import { formatDuration } from './duration.js';
 import type { Runbook } from './schema.js';
+import type { CatalogRef } from './catalog.js';
 import type { Target } from './types.js';
 
 /** One evaluation of a runbook's spec.slo by the evaluateSlo activity. */
@@ -54,6 +55,11 @@ export interface SloGuardStatus {
 
 export interface SloGuardInput {
   runbook: Runbook;
+  /**
+   * A catalog runbook (`guard start --runbook NAME`): the guard's rollbacks name it (without a digest, so each
+   * loads the catalog's reviewed version of the moment) instead of sending this copy.
+   */
+  catalog?: CatalogRef;
   /** Who started the guard. */
   actor: string;
   reason?: string;
@@ -122,3 +128,6 @@ export function guardState(status: Pick<SloGuardStatus, 'paused' | 'cooldownUnti
   if (!status.prometheus.reachable) return 'prometheus-unreachable';
   return violated ? 'violated' : 'watching';
 }
+
+/** `guard start --runbook NAME`: the workflow loads the runbook from the worker's catalog at its start. */
+export type CatalogSloGuardInput = Omit<SloGuardInput, 'runbook' | 'carried'> & { catalog: CatalogRef; runbook?: undefined };

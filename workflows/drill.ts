@@ -15,7 +15,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { TrustSettings, createActivities } from '../activities/index.js';
-import { DRILL_MARKER, drillRefusal, drillStep, drillVerdict, type DrillInput, type DrillReport } from '../runbook/drill.js';
+import { DRILL_MARKER, drillRefusal, drillStep, drillVerdict, type DrillInput, type DrillReport, type DrillStart } from '../runbook/drill.js';
+import type { RunbookOrigin } from '../runbook/catalog.js';
+import { loadCatalogRunbook } from './catalog.js';
 import { durationText, formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js';
 import { FINAL_STEP_ERRORS, auditTrail, errorMessage } from './kit/index.js';
@@ -82,8 +84,18 @@ async function admitForce(input: DrillInput, workflowId: string): Promise<{ refu
   }
 }
 
-export async function drill(input: DrillInput): Promise<DrillReport> {
+export async function drill(start: DrillStart): Promise<DrillReport> {
   const { workflowId } = workflowInfo();
+  // A catalog runbook is loaded on the worker (name and digest in history); its rollback then runs as a catalog
+  // runbook too (origin), so a policy that refuses local runbooks outside dev does not refuse a reviewed drill.
+  let origin: RunbookOrigin | undefined;
+  let input: DrillInput;
+  if (start.runbook) input = start;
+  else {
+    const entry = await loadCatalogRunbook(start.catalog);
+    origin = { catalog: entry.source, revision: entry.revision, digest: entry.digest };
+    input = { ...start, runbook: entry.runbook };
+  }
   const { runbook, actor } = input;
   const forced = input.forced === true;
   const spec = runbook.spec;
@@ -191,7 +203,7 @@ export async function drill(input: DrillInput): Promise<DrillReport> {
   try {
     status = await executeChild(rollback, {
       workflowId: rollbackId,
-      args: [{ runbook: drillRunbook, trigger } satisfies RollbackInput],
+      args: [{ runbook: drillRunbook, trigger, ...(origin ? { origin } : {}) } satisfies RollbackInput],
       // If the drill itself is cancelled, the rollback still restores staging.
       parentClosePolicy: ParentClosePolicy.ABANDON,
       memo: { requestId: trigger.requestId, runbook: runbook.metadata.name, actor, reason: trigger.reason },

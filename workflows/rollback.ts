@@ -2,7 +2,7 @@
 // steps then verify checks as activities, and an audit event for everything that happens. This file is
 // the run from start to end; the procedure itself is rollback/procedure.ts, the state and its message
 // handlers rollback/state.ts.
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxySinks, upsertMemo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, proxySinks, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import { formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { CatalogRollbackInput, RollbackInput, RollbackStatus } from '../runbook/types.js';
 import { loadCatalogRunbook } from './catalog.js';
@@ -21,6 +21,10 @@ export async function rollback(start: RollbackInput | CatalogRollbackInput): Pro
   if ('catalog' in start) {
     const entry = await loadCatalogRunbook(start.catalog);
     input = { runbook: entry.runbook, trigger: start.trigger, origin: { catalog: entry.source, revision: entry.revision, digest: entry.digest } };
+  } else if (start.origin && !workflowInfo().parent) {
+    // Only a drill (a parent workflow that loaded the runbook from the catalog) may say where a runbook came
+    // from; a client claiming a catalog origin for the body it sends is treated as sending a local runbook.
+    input = { runbook: start.runbook, trigger: start.trigger };
   } else input = start;
   // Validation leaves milliseconds; anything else (an older client's '5m') fails the run, not its tasks.
   const inputProblems = runbookDurationProblems(input.runbook);

@@ -9,7 +9,8 @@
 import { ApplicationFailure, CancellationScope, condition, continueAsNew, isCancellation, patched, proxyActivities, proxySinks } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { durationText, runbookDurationProblems } from '../runbook/duration.js';
-import { GUARD_ACTOR, violations, type SloEvaluation, type SloGuardInput, type SloGuardStatus } from '../runbook/slo-guard.js';
+import { GUARD_ACTOR, violations, type CatalogSloGuardInput, type SloEvaluation, type SloGuardInput, type SloGuardStatus } from '../runbook/slo-guard.js';
+import { loadCatalogRunbook } from './catalog.js';
 import type { RearguardSinks } from './sinks.js';
 import { CONFIGURATION_ERRORS, errorMessage, settle } from './kit/index.js';
 import { GuardRun } from './slo-guard/state.js';
@@ -26,7 +27,10 @@ const rollbacks = proxyActivities<Activities>({
   retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 },
 });
 
-export async function sloGuard(input: SloGuardInput): Promise<SloGuardStatus> {
+export async function sloGuard(start: SloGuardInput | CatalogSloGuardInput): Promise<SloGuardStatus> {
+  // A catalog runbook is loaded on the worker at the guard's first start (name and digest in history) and
+  // carried across continue-as-new; only guards started by name take this path.
+  const input: SloGuardInput = start.runbook ? start : { ...start, runbook: (await loadCatalogRunbook(start.catalog)).runbook };
   const { runbook } = input;
   const slo = runbook.spec.slo;
   if (!slo) throw ApplicationFailure.nonRetryable(`runbook ${runbook.metadata.name} has no spec.slo section: nothing to guard`, 'ConfigurationError');
@@ -108,7 +112,11 @@ async function trigger(g: GuardRun, found: string[]): Promise<void> {
   const requestId = `${workflowId}/${g.runId}/${status.evaluations}`;
   try {
     const r = await CancellationScope.nonCancellable(() =>
-      rollbacks.triggerRollback({ runbook, trigger: { source: 'slo', actor: GUARD_ACTOR, reason, requestId } }),
+      rollbacks.triggerRollback({
+        runbook,
+        trigger: { source: 'slo', actor: GUARD_ACTOR, reason, requestId },
+        ...(g.input.catalog ? { catalog: { name: g.input.catalog.name } } : {}),
+      }),
     );
     const now = Date.now();
     status.cooldownUntil = new Date(now + g.slo.cooldown).toISOString();

@@ -24,7 +24,7 @@ import { envelope, signIfKey, signedBy } from '../decision-signing.js';
 import { CliError, EXIT, badInput, parseOptions } from '../errors.js';
 import { reason as reasonText } from '../options.js';
 import { drillPhaseLine, renderDrill } from '../render/drill.js';
-import { readRunbookOrFail } from './runbook.js';
+import { catalogRef, chooseRunbook } from '../runbook-source.js';
 import { drillScheduleId } from '../../api/ids.js';
 
 /** 0 when restored within the SLA; 1 when the SLA was missed or the rollback did not restore the service. */
@@ -66,7 +66,7 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
   drillCmd
     .command('run')
     .description('Deploy a marked bad revision (staging only unless --force), run the rollback, report restore time vs SLA')
-    .requiredOption('--runbook <file>', 'runbook YAML file (needs a kubernetes step)')
+    .requiredOption('--runbook <name|file>', 'a catalog runbook by name, or a YAML file (needs a kubernetes step)')
     .option('--force', 'drill a runbook outside staging, or one that requires approval (with --reason)')
     .option('--reason <text>', 'why the drill is forced: required with --force, kept in the audit trail')
     .option('--wait', 'follow the drill and print its report; exit 1 if the SLA was missed or the service was not restored')
@@ -78,7 +78,8 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
         raw,
       );
       const c = ctx();
-      const runbook = await readRunbookOrFail(opts.runbook);
+      const chosen = await chooseRunbook(c, opts.runbook);
+      const { runbook } = chosen;
       const refusal = drillRefusal(runbook, opts.force === true);
       if (refusal) throw badInput(`drill refused: ${refusal}`);
       const client = await c.connect();
@@ -92,6 +93,7 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
         ...(opts.reason ? { reason: opts.reason } : {}),
         requestId: randomUUID(),
         ...envelope(signed),
+        ...(chosen.catalog ? { catalog: catalogRef(chosen.catalog)! } : {}),
       };
       await startDrill(client, c.opts.taskQueue, input, workflowId);
       const started = `Started drill ${workflowId} (runbook ${runbook.metadata.name}, SLA ${durationText(runbook.spec.sla)})${opts.force ? `, forced by ${c.actor}${signedBy(signed)}` : ''}.`;
@@ -131,7 +133,7 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
   drillCmd
     .command('schedule')
     .description('Run a runbook drill on a Temporal Schedule (created or updated; --delete removes it)')
-    .requiredOption('--runbook <file>', 'runbook YAML file (the schedule keeps this version of it; re-run after editing)')
+    .requiredOption('--runbook <name|file>', 'a catalog runbook by name, or a runbook YAML file')
     .option('--cron <expr>', 'five-field cron, e.g. "0 10 * * TUE"')
     .option('--timezone <zone>', 'IANA time zone of the cron', 'UTC')
     .option('--force', 'allow a runbook outside staging, or one that requires approval (with --reason)')
@@ -139,7 +141,8 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
     .option('--delete', 'delete the schedule of this runbook')
     .action(async (raw: Record<string, unknown>) => {
       const c = ctx();
-      const runbook = await readRunbookOrFail(String(raw.runbook));
+      const chosen = await chooseRunbook(c, String(raw.runbook));
+      const { runbook } = chosen;
       const scheduleId = drillScheduleId(runbook.metadata.name);
       if (raw.delete) {
         const deleted = await deleteDrillSchedule(await c.connect(), scheduleId);
@@ -164,6 +167,8 @@ export function registerDrill(program: Command, ctx: () => CliContext): void {
         actor: `schedule:${scheduleId}`,
         forced: opts.force === true,
         ...(opts.reason ? { reason: `${opts.reason} (forced by ${c.actor})` } : {}),
+        // By name only: each scheduled drill loads the catalog's version of its day.
+        ...(chosen.catalog ? { catalog: { name: chosen.catalog.name } } : {}),
       };
       const options = drillScheduleOptions(input, opts.cron, opts.timezone, c.opts.taskQueue, c.actor);
       const { outcome, nextRuns: next } = await scheduleDrills(await c.connect(), options);

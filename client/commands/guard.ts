@@ -13,7 +13,7 @@ import { envelope, signIfKey, signedBy } from '../decision-signing.js';
 import { badInput, parseOptions } from '../errors.js';
 import { reason as reasonText, targetIdOf, withTarget as targetFlags } from '../options.js';
 import { describeSlo, renderGuard } from '../render/guard.js';
-import { readRunbookOrFail } from './runbook.js';
+import { catalogRef, chooseRunbook } from '../runbook-source.js';
 
 const workflowIdOf = (raw: Record<string, unknown>): string => targetIdOf('guard', raw, guardWorkflowId);
 const withTarget = (cmd: Command): Command => targetFlags(cmd, 'environment of the guarded service', 'the guarded service');
@@ -24,16 +24,23 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
   guard
     .command('start')
     .description('Start guarding the runbook’s service (workflow guard:<env>:<service>)')
-    .requiredOption('--runbook <file>', 'runbook YAML file with a spec.slo section')
+    .requiredOption('--runbook <name|file>', 'a catalog runbook by name, or a YAML file (with spec.slo)')
     .option('--reason <text>', 'why: recorded in the audit trail', 'guard started')
     .action(async (raw: Record<string, unknown>) => {
       const opts = parseOptions(z.object({ runbook: z.string().min(1, 'expected a runbook file'), reason: reasonText }), raw);
       const c = ctx();
-      const runbook = await readRunbookOrFail(opts.runbook);
+      const chosen = await chooseRunbook(c, opts.runbook);
+      const { runbook } = chosen;
       // spec.slo's references to the rest of the runbook are checked by `runbook validate` (runbook/cross-checks.ts).
       const problems = sloProblems(runbook);
       if (problems.length) throw badInput(...problems.map((p) => `${opts.runbook}: ${p}`));
-      const { workflowId, runId } = await startGuard(await c.connect(), c.opts.taskQueue, runbook, { actor: c.actor, reason: opts.reason });
+      const { workflowId, runId } = await startGuard(
+        await c.connect(),
+        c.opts.taskQueue,
+        runbook,
+        { actor: c.actor, reason: opts.reason },
+        catalogRef(chosen.catalog),
+      );
       if (c.opts.json) return c.out(JSON.stringify({ workflowId, runId }));
       const slo = runbook.spec.slo!;
       c.out(
