@@ -331,3 +331,43 @@ spec:
     });
   });
 });
+
+describe('drills of catalog runbooks', () => {
+  // A worker with a catalog whose policy accepts local runbooks only in dev (signatures not required here).
+  const catalogTrust = async () => ({
+    requireSignatures: false,
+    allowedSigners: [],
+    localRunbooks: ['dev'],
+    catalog: { source: '/etc/rearguard/catalog', revision: 'sha256:c0ffee' },
+  });
+
+  it('a drill started by catalog name loads the runbook on the worker; its rollback keeps the catalog origin and runs in staging', async () => {
+    const service = `svc-${randomUUID().slice(0, 8)}`;
+    const base = stagingRunbook();
+    const runbook = { ...base, spec: { ...base.spec, service } };
+    const loads: unknown[] = [];
+    const { activities } = stubs(false, {
+      trustSettings: catalogTrust,
+      catalogRunbook: async (ref: { name: string; digest?: string }) => {
+        loads.push(ref);
+        return { name: ref.name, file: 'runbooks/api.yaml', digest: 'sha256:abc', runbook, revision: 'sha256:c0ffee', source: '/etc/rearguard/catalog' };
+      },
+    } as Partial<Activities>);
+    await withWorker({ activities, taskQueue: 'drill' }, async ({ client, taskQueue }) => {
+      const workflowId = `drill:api-staging:${new Date().toISOString()}-${service}`;
+      const handle = await client.workflow.start('drill', { workflowId, taskQueue, args: [{ catalog: { name: 'api-staging' }, actor: 'dave' }] });
+      const r = (await handle.result()) as DrillReport;
+      assert.equal(r.verdict, 'met', JSON.stringify(r));
+      assert.deepEqual(loads, [{ name: 'api-staging' }]);
+      const status = (await client.workflow.getHandle(rollbackWorkflowId('staging', service)).result()) as RollbackStatus;
+      assert.deepEqual(status.origin, { catalog: '/etc/rearguard/catalog', revision: 'sha256:c0ffee', digest: 'sha256:abc' });
+    });
+  });
+
+  it('the same worker refuses a drill of a local runbook file in staging (local runbooks only in dev)', async () => {
+    await withDrill({ runbook: stagingRunbook(), actor: 'dave' }, { overrides: { trustSettings: catalogTrust } as Partial<Activities> }, async ({ result }) => {
+      const { report } = await failureOf(result());
+      assert.match(report.error ?? JSON.stringify(report), /sent as a local file/);
+    });
+  });
+});
