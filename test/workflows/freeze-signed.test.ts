@@ -360,6 +360,8 @@ describe('gradual unfreeze decisions under the policy', () => {
           audit.filter((e) => e.workflowId === h.workflowId).map((e) => e.action),
           ['unfreeze.refused'],
         );
+        // The fixture's own lift (as "test") is not allowed by this policy.
+        await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'test over' }] });
       },
       {},
       testEnv(),
@@ -367,7 +369,7 @@ describe('gradual unfreeze decisions under the policy', () => {
     );
     await withUnfreeze(
       { actor: 'dana' },
-      async ({ audit, start }) => {
+      async ({ freeze, audit, start }) => {
         const h = await start();
         await poll(async () => (await h.query(unfreezeStatusQuery)).phase === 'soaking', 'soaking');
         await refused(
@@ -385,6 +387,7 @@ describe('gradual unfreeze decisions under the policy', () => {
           [['action', 'actor', 'environment', 'reason', 'time']],
           'the envelope is not kept in the status',
         );
+        await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'dana', reason: 'test over' }] });
       },
       {},
       testEnv(),

@@ -6,23 +6,19 @@
 // `cancel` Update (an older worker) is cancelled the old way. The recorded histories replay.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import { execa } from 'execa';
-import { loadTrustSettings, type TrustSettings } from '../../activities/trust.js';
+import type { TrustSettings } from '../../activities/trust.js';
 import { decisionSignatureVerifier } from '../../api/audit-chain.js';
 import { OperationError } from '../../api/errors.js';
 import { ROLLBACK_DECISIONS, approveUpdate, guardStatusQuery, statusQuery, type SignedEnvelope, type VoteRequest } from '../../api/messages.js';
 import { cancelRollback } from '../../api/rollbacks.js';
-import { signDecision } from '../../client/signing.js';
 import type { SignedDecision } from '../../runbook/decision.js';
 import { permissionRules } from '../../runbook/permissions.js';
 import { parsePolicy } from '../../runbook/policy.js';
 import type { SloGuardStatus } from '../../runbook/slo-guard.js';
 import { testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
+import { useSigners } from '../helpers/signers.js';
 import { actions, outcomeOf, phase, rollbackHarness, stubActivities } from '../helpers/rollback.js';
 import { makeRunbook } from '../helpers/runbooks.js';
 import { waitFor } from '../helpers/wait.js';
@@ -30,21 +26,7 @@ import { waitFor } from '../helpers/wait.js';
 useTemporalEnv();
 const { histories, withRollback } = rollbackHarness();
 
-let dir = '';
-/** allowed_signers listing dana and eli; signatures required (the default with a file). */
-let required: TrustSettings;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rearguard-cancel-'));
-  for (const name of ['dana', 'eli']) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', join(dir, name)]);
-  const line = async (name: string) => `${name} namespaces="rearguard" ${(await readFile(join(dir, `${name}.pub`), 'utf8')).trim()}`;
-  await writeFile(join(dir, 'allowed_signers'), `${await line('dana')}\n${await line('eli')}\n`);
-  required = loadTrustSettings({ REARGUARD_ALLOWED_SIGNERS: join(dir, 'allowed_signers') });
-});
-
-after(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const keys = useSigners('cancel', ['dana', 'eli']);
 
 const policy = parsePolicy(`
 apiVersion: rearguard/v1
@@ -76,11 +58,6 @@ async function decision(workflowId: string, over: Partial<SignedDecision> = {}):
     ...rest,
     extra: { run, ...extra },
   };
-}
-
-async function signedBy(key: string, d: SignedDecision): Promise<SignedEnvelope> {
-  const { payload, signature } = await signDecision(d, { key: join(dir, key), env: { PATH: process.env.PATH, HOME: dir } });
-  return { payload, signature };
 }
 
 const request = (d: SignedDecision, signed?: SignedEnvelope): VoteRequest => ({ actor: d.actor, reason: d.reason, ...(signed ? { signed } : {}) });
@@ -118,27 +95,27 @@ describe('cancelling a rollback as a decision', () => {
   });
 
   it('signatures: another person key, unsigned and another run refused; a signed cancel is admitted, audited with its signature, then the run is cancelled', async () => {
-    await withRollback({ overrides: trusting({ ...required, permissions }) }, async (h, { calls, trigger, start }) => {
+    await withRollback({ overrides: trusting({ ...keys.required, permissions }) }, async (h, { calls, trigger, start }) => {
       await phase(h, 'awaiting-approval');
       const id = h.workflowId;
       const asEli = await decision(id);
       await refused(
         h,
-        request(asEli, await signedBy('dana', asEli)),
+        request(asEli, await keys.sign('dana', asEli)),
         /^cancel refused: signed decision refused: signed by a key allowed for dana, not for eli \(key SHA256:/,
       );
       await refused(h, request(asEli), /^cancel refused: signed decision required: /);
       const otherRun = await decision(id, { extra: { run: randomUUID() } });
       await refused(
         h,
-        request(otherRun, await signedBy('eli', otherRun)),
+        request(otherRun, await keys.sign('eli', otherRun)),
         /^cancel refused: signed decision refused: the decision is signed for run "[^"]+", not "[^"]+"$/,
       );
       const approval = await decision(id, { action: ROLLBACK_DECISIONS.approve });
-      await refused(h, request(approval, await signedBy('eli', approval)), /signed for action "rollback\.approve", not "rollback\.cancel"/);
+      await refused(h, request(approval, await keys.sign('eli', approval)), /signed for action "rollback\.approve", not "rollback\.cancel"/);
 
       const cancel = await decision(id);
-      const r = await cancelRollback(testEnv().client, id, request(cancel, await signedBy('eli', cancel)));
+      const r = await cancelRollback(testEnv().client, id, request(cancel, await keys.sign('eli', cancel)));
       assert.deepEqual(r, { terminated: false });
       await assert.rejects(h.result(), (err: unknown) => err instanceof WorkflowFailedError && (err.cause as Error).name === 'CancelledFailure');
       const s = await h.query(statusQuery);
@@ -153,7 +130,7 @@ describe('cancelling a rollback as a decision', () => {
       );
       assert.deepEqual(requested.details.decision, cancel);
       assert.equal(requested.signature?.principal, 'eli');
-      assert.deepEqual(await decisionSignatureVerifier(required.allowedSigners)(requested), { ok: true }, 'audit verify --allowed-signers checks it');
+      assert.deepEqual(await decisionSignatureVerifier(keys.required.allowedSigners)(requested), { ok: true }, 'audit verify --allowed-signers checks it');
       const cancelled = calls.audit.find((e) => e.action === 'rollback.cancelled')!;
       assert.deepEqual({ actor: cancelled.actor, reason: cancelled.reason }, { actor: 'eli', reason: cancel.reason });
       assert.deepEqual(actions(calls.audit).slice(-2), ['rollback.cancel-requested', 'rollback.cancelled']);
@@ -161,7 +138,7 @@ describe('cancelling a rollback as a decision', () => {
       // The same signed cancellation on the next rollback of the service (a new run): refused.
       const next = await start({ ...trigger, requestId: randomUUID() });
       await phase(next, 'awaiting-approval');
-      await refused(next, request(cancel, await signedBy('eli', cancel)), /signed for run "[^"]+", not "[^"]+"/);
+      await refused(next, request(cancel, await keys.sign('eli', cancel)), /signed for run "[^"]+", not "[^"]+"/);
       await next.cancel();
       await next.result().catch(() => undefined);
     });

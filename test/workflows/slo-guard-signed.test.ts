@@ -6,22 +6,18 @@
 // which each run loads again). The recorded histories replay.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { execa } from 'execa';
-import { loadTrustSettings, type TrustSettings } from '../../activities/trust.js';
+import type { TrustSettings } from '../../activities/trust.js';
 import { decisionSignatureVerifier } from '../../api/audit-chain.js';
 import { GUARD_DECISIONS, guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate, type GuardDecision, type SignedEnvelope } from '../../api/messages.js';
-import { signDecision } from '../../client/signing.js';
 import type { SignedDecision } from '../../runbook/decision.js';
 import { permissionRules } from '../../runbook/permissions.js';
 import { parsePolicy } from '../../runbook/policy.js';
 import type { Runbook } from '../../runbook/schema.js';
 import type { SloGuardInput, SloGuardStatus } from '../../runbook/slo-guard.js';
 import type { AuditEvent } from '../../runbook/types.js';
+import { useSigners } from '../helpers/signers.js';
 import { Histories, testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
 import { makeRunbook } from '../helpers/runbooks.js';
 import { waitFor } from '../helpers/wait.js';
@@ -29,22 +25,7 @@ import { waitFor } from '../helpers/wait.js';
 useTemporalEnv();
 const histories = new Histories();
 
-let dir = '';
-/** As a worker with REARGUARD_ALLOWED_SIGNERS listing dana and eli loads it (signatures required). */
-let required: TrustSettings;
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rearguard-guard-signed-'));
-  for (const name of ['dana', 'eli']) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', join(dir, name)]);
-  const line = async (name: string) => `${name} namespaces="rearguard" ${(await readFile(join(dir, `${name}.pub`), 'utf8')).trim()}`;
-  const file = join(dir, 'allowed_signers');
-  await writeFile(file, `${await line('dana')}\n${await line('eli')}\n`);
-  required = loadTrustSettings({ REARGUARD_ALLOWED_SIGNERS: file });
-});
-
-after(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+const keys = useSigners('guard-signed', ['dana', 'eli']);
 
 const policy = parsePolicy(`
 apiVersion: rearguard/v1
@@ -118,11 +99,6 @@ async function decision(workflowId: string, over: Partial<SignedDecision> = {}):
   };
 }
 
-async function signedBy(key: string, d: SignedDecision): Promise<SignedEnvelope> {
-  const { payload, signature } = await signDecision(d, { key: join(dir, key), env: { PATH: process.env.PATH, HOME: dir } });
-  return { payload, signature };
-}
-
 const request = (d: SignedDecision, signed?: SignedEnvelope): GuardDecision => ({ actor: d.actor, reason: d.reason, ...(signed ? { signed } : {}) });
 
 async function refused(h: WorkflowHandle, update: typeof pauseGuardUpdate, req: GuardDecision, pattern: RegExp): Promise<void> {
@@ -160,7 +136,7 @@ describe('SLO guard pause and resume as decisions', () => {
   });
 
   it('signatures: another person key and unsigned refused; a signed pause admitted, audited with its signature; its nonce stays used after continue-as-new', async () => {
-    await withGuard(required, { historyLimit: 30 }, async (h, c) => {
+    await withGuard(keys.required, { historyLimit: 30 }, async (h, c) => {
       const id = h.workflowId;
       await waitFor(async () => (await status(h)).evaluations > 0, 'first evaluation');
       // `guard pause --as eli` signed with dana's key.
@@ -168,7 +144,7 @@ describe('SLO guard pause and resume as decisions', () => {
       await refused(
         h,
         pauseGuardUpdate,
-        request(asEli, await signedBy('dana', asEli)),
+        request(asEli, await keys.sign('dana', asEli)),
         /^signed decision refused: signed by a key allowed for dana, not for eli \(key SHA256:/,
       );
       await refused(h, pauseGuardUpdate, request(asEli), /^signed decision required: /);
@@ -176,25 +152,25 @@ describe('SLO guard pause and resume as decisions', () => {
       await refused(
         h,
         pauseGuardUpdate,
-        request(forRollback, await signedBy('eli', forRollback)),
+        request(forRollback, await keys.sign('eli', forRollback)),
         /the decision is signed for action "rollback\.approve", not "guard\.pause"/,
       );
       assert.equal((await status(h)).paused, undefined);
 
       const pause = await decision(id);
-      const pauseSigned = await signedBy('eli', pause);
+      const pauseSigned = await keys.sign('eli', pause);
       const paused = await h.executeUpdate(pauseGuardUpdate, { args: [request(pause, pauseSigned)] });
-      const fingerprint = (await execa('ssh-keygen', ['-l', '-f', join(dir, 'eli.pub')])).stdout.split(' ')[1];
+      const fingerprint = await keys.fingerprint('eli');
       assert.deepEqual({ actor: paused.paused?.actor, signedWith: paused.paused?.signedWith }, { actor: 'eli', signedWith: fingerprint });
       const event = await auditOf(c, 'guard.paused');
       assert.deepEqual(event.details.decision, pause);
       assert.equal(event.signature?.principal, 'eli');
-      assert.deepEqual(await decisionSignatureVerifier(required.allowedSigners)(event), { ok: true }, 'audit verify --allowed-signers checks it');
+      assert.deepEqual(await decisionSignatureVerifier(keys.required.allowedSigners)(event), { ok: true }, 'audit verify --allowed-signers checks it');
 
       // A resume is a decision of its own: the pause's signature cannot stand in for it.
       await refused(h, resumeGuardUpdate, request(pause, pauseSigned), /signed for action "guard\.pause", not "guard\.resume"/);
       const resume = await decision(id, { action: GUARD_DECISIONS.resume, actor: 'dana', reason: 'migration done' });
-      await h.executeUpdate(resumeGuardUpdate, { args: [request(resume, await signedBy('dana', resume))] });
+      await h.executeUpdate(resumeGuardUpdate, { args: [request(resume, await keys.sign('dana', resume))] });
       await refused(h, pauseGuardUpdate, request(pause, pauseSigned), /nonce \S+ was already used: a signed decision counts once \(replay refused\)$/);
 
       // The next run (continue-as-new) loads the settings again and still knows the nonce.
