@@ -6,7 +6,7 @@ import type { AuditEvent, CheckRequest, NotifyRequest, StepRequest, Target } fro
 import { hasRelativeTarget } from '../runbook/repeat.js';
 import { Context } from '@temporalio/activity';
 import type { AuditLog } from '../api/audit-file.js';
-import type { Clusters, Repos } from './targets.js';
+import { targetEnvironmentProblem, type Clusters, type Repos } from './targets.js';
 import type { ToolPaths } from './tools.js';
 import { Git } from './git.js';
 import { Gitops, reconcileFlux, syncArgo } from './gitops.js';
@@ -88,11 +88,17 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
     const runId = Context.current().info.workflowExecution?.runId;
     return { workflowId: req.workflowId, ...(runId ? { runId } : {}) };
   };
-  const clusterProblem = (path: string, name: string | undefined): string | undefined => {
+  const clusterProblem = (path: string, name: string | undefined, environment?: string): string | undefined => {
     if (!name) return `${path}: no cluster named (set spec.cluster or the step's cluster)`;
     if (!clusters.names().includes(name))
       return `${path}: cluster ${name} is not configured on the worker (configured: ${clusters.names().join(', ') || 'none'})`;
-    return undefined;
+    const wrong = environment === undefined ? undefined : targetEnvironmentProblem('cluster', name, clusters.config[name]!.environments, environment);
+    return wrong && `${path}: ${wrong}`;
+  };
+  const repoProblem = (path: string, name: string, environment: string): string | undefined => {
+    if (!repos.names().includes(name)) return `${path}: repository ${name} is not configured on the worker (configured: ${repos.names().join(', ') || 'none'})`;
+    const wrong = targetEnvironmentProblem('repository', name, repos.config[name]!.environments, environment);
+    return wrong && `${path}: ${wrong}`;
   };
   return {
     /** Gradual unfreeze: freezeState, releaseEnvironment, refreezeEnvironment, liftFreeze, with the worker's client. */
@@ -108,22 +114,25 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
       runbook.spec.steps.forEach((s, i) => {
         if (!STEP_MECHANISMS.has(s.type))
           problems.push(`spec.steps[${i}] (${s.type}): the ${s.type} mechanism is not available yet in this version of Rearguard`);
+        const environment = runbook.spec.environment;
         if (s.type === 'kubernetes' || s.type === 'blueGreen' || s.type === 'helm') {
-          const p = clusterProblem(`spec.steps[${i}]`, s.cluster ?? runbook.spec.cluster);
+          const p = clusterProblem(`spec.steps[${i}]`, s.cluster ?? runbook.spec.cluster, environment);
           if (p) problems.push(p);
         }
         if (s.type === 'gitops') {
-          if (!repos.names().includes(s.repo))
-            problems.push(`spec.steps[${i}]: repository ${s.repo} is not configured on the worker (configured: ${repos.names().join(', ') || 'none'})`);
+          const r = repoProblem(`spec.steps[${i}]`, s.repo, environment);
+          if (r) problems.push(r);
           if (s.argocd || s.flux) {
-            const p = clusterProblem(`spec.steps[${i}] (argocd/flux)`, runbook.spec.cluster);
+            const p = clusterProblem(`spec.steps[${i}] (argocd/flux)`, runbook.spec.cluster, environment);
             if (p) problems.push(p);
           }
         }
         if (s.type === 'terraform') {
           if (!s.repo) problems.push(`spec.steps[${i}]: terraform steps need repo, a repository configured on the worker`);
-          else if (!repos.names().includes(s.repo))
-            problems.push(`spec.steps[${i}]: repository ${s.repo} is not configured on the worker (configured: ${repos.names().join(', ') || 'none'})`);
+          else {
+            const r = repoProblem(`spec.steps[${i}]`, s.repo, environment);
+            if (r) problems.push(r);
+          }
           if (s.approvePlan && !(runbook.spec.approval?.approvers.length ?? 0)) problems.push(`spec.steps[${i}]: approvePlan needs approvers in spec.approval`);
         }
         if (s.type === 'webhook') {

@@ -10,9 +10,16 @@ import { z } from 'zod';
 import { friendlyErrors, issueLines } from '../runbook/issues.js';
 import { DNS1123_LABEL, ENV_VAR } from '../runbook/names.js';
 import { configurationError } from './errors.js';
+import { matchPattern } from '../runbook/sshsig.js';
 import { KubeClient, type ClusterConfig } from './kubernetes/client.js';
 
 const name = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label');
+/**
+ * The environments (names or patterns such as prod-*) whose runbooks may act on a cluster or repository. A
+ * runbook declares its environment itself, so this is what binds the label to real systems: a `dev` runbook
+ * naming the prod cluster fails preflight. Required on every target when the worker has a catalog.
+ */
+const environments = z.array(z.string().regex(/^[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?$/, 'expected an environment name or pattern such as prod or prod-*'));
 const branchName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._/-]*$/, 'expected a branch name');
 const repo = z
   .strictObject({
@@ -38,10 +45,13 @@ const repo = z
     author: z.strictObject({ name: z.string().min(1), email: z.string().min(3) }).default({ name: 'Rearguard', email: 'rearguard@localhost' }),
     /** `terraform init -backend-config=KEY=VALUE` for configurations in this repository (e.g. a state path or bucket). */
     terraformBackendConfig: z.record(z.string().regex(/^[A-Za-z0-9_]+$/, 'expected a backend setting name'), z.string()).default({}),
+    environments: environments.optional(),
   })
   .transform((r) => ({ ...r, protectedBranch: r.protectedBranch ?? r.branch }));
 const schema = z.strictObject({
-  clusters: z.record(name, z.strictObject({ kubeconfig: z.string().min(1), context: z.string().min(1).optional() })).default({}),
+  clusters: z
+    .record(name, z.strictObject({ kubeconfig: z.string().min(1), context: z.string().min(1).optional(), environments: environments.optional() }))
+    .default({}),
   repos: z.record(name, repo).default({}),
 });
 /** protectedBranch is always set in a loaded targets file; optional for configurations built in code (tests), where it falls back to branch. */
@@ -76,7 +86,7 @@ export class Repos {
 
 export class Clusters {
   private readonly clients = new Map<string, KubeClient>();
-  constructor(readonly config: Record<string, ClusterConfig>) {}
+  constructor(readonly config: Record<string, ClusterConfig & { environments?: string[] }>) {}
 
   names(): string[] {
     return Object.keys(this.config);
@@ -100,4 +110,27 @@ export class Clusters {
     if (!client) this.clients.set(cfg.name, (client = KubeClient.fromConfig(cfg.name, cfg)));
     return client;
   }
+}
+
+/** Why a runbook of `environment` may not use this target (undefined: it may; no list: any environment, development only). */
+export function targetEnvironmentProblem(
+  kind: 'cluster' | 'repository',
+  name: string,
+  envs: readonly string[] | undefined,
+  environment: string,
+): string | undefined {
+  if (envs === undefined || envs.some((p) => matchPattern(environment, p))) return undefined;
+  return `${kind} ${name} serves ${envs.length ? `environment(s) ${envs.join(', ')}` : 'no runbook environment'}, not ${environment} (its environments in the targets file): a ${environment} runbook may not act on it`;
+}
+
+/** Targets without an `environments` list: a worker with a catalog refuses to start with any (fail closed). */
+export function targetsWithoutEnvironments(t: Targets): string[] {
+  return [
+    ...Object.entries(t.clusters)
+      .filter(([, c]) => c.environments === undefined)
+      .map(([n]) => `clusters.${n}`),
+    ...Object.entries(t.repos)
+      .filter(([, r]) => r.environments === undefined)
+      .map(([n]) => `repos.${n}`),
+  ];
 }

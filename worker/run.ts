@@ -1,6 +1,6 @@
 // Runs a worker process until SIGINT/SIGTERM: runtime telemetry, connection, metrics endpoint, worker.
 import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
-import { Clusters, Repos, loadTargets, type Targets } from '../activities/targets.js';
+import { Clusters, Repos, loadTargets, targetsWithoutEnvironments, type Targets } from '../activities/targets.js';
 import { ConfigError, type WorkerConfig } from './config.js';
 import { Catalog, CATALOG_ENV, CatalogError, parseCatalogSource } from '../activities/catalog.js';
 import { toolPaths } from '../activities/tools.js';
@@ -29,6 +29,17 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
   const clusters = new Clusters(targets.clusters);
   const repos = new Repos(targets.repos);
   const catalog = await openCatalog(config, repos, log);
+  // With a catalog, every cluster and repository says which environments' runbooks may act on it: a runbook's
+  // environment is its own declaration, and only this list ties it to real systems (fail closed).
+  const unbound = catalog ? targetsWithoutEnvironments(targets) : [];
+  if (unbound.length)
+    throw new ConfigError([
+      `REARGUARD_TARGETS: with a catalog, every cluster and repository needs environments: [...] (the environments whose runbooks may act on it; [] for none): missing on ${unbound.join(', ')}`,
+    ]);
+  if (catalog && config.allowedSignersFile)
+    throw new ConfigError([
+      `REARGUARD_ALLOWED_SIGNERS and --catalog (env ${CATALOG_ENV}): the catalog holds who may sign (allowed_signers); remove REARGUARD_ALLOWED_SIGNERS`,
+    ]);
   if (catalog && policy)
     throw new ConfigError([`REARGUARD_POLICY and --catalog (env ${CATALOG_ENV}): the catalog holds the policy (policy.yaml); remove REARGUARD_POLICY`]);
   const runtimeMetrics = config.runtimeMetricsPort > 0 ? `127.0.0.1:${config.runtimeMetricsPort}` : undefined;
@@ -98,6 +109,7 @@ async function openCatalog(config: WorkerConfig, repos: Repos, log: (line: strin
   } catch (err) {
     if (err instanceof CatalogError)
       throw new ConfigError([`--catalog (env ${CATALOG_ENV}) ${config.catalog}: unusable catalog`, ...err.problems.map((p) => `  ${p}`)]);
-    throw err;
+    // Anything else (a work directory it cannot create, no git binary): still a configuration to fix, said as such.
+    throw new ConfigError([`--catalog (env ${CATALOG_ENV}) ${config.catalog}: cannot be read: ${(err as Error).message}`]);
   }
 }

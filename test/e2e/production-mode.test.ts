@@ -109,7 +109,8 @@ spec:
   await git('commit', '--quiet', '-m', 'catalog: policy, signers, first runbook');
 
   const targets = join(dir, 'targets.yaml');
-  await writeFile(targets, `repos:\n  catalog: { url: "file://${repo}", branch: main }\n`);
+  // With a catalog every target names the environments whose runbooks may use it: none for the catalog's repository.
+  await writeFile(targets, `repos:\n  catalog: { url: "file://${repo}", branch: main, environments: [] }\n`);
   worker = await startWorker({
     TEMPORAL_ADDRESS: env.address,
     REARGUARD_TASK_QUEUE: taskQueue,

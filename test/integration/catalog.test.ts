@@ -11,7 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 import { Catalog, CatalogError, catalogActivities, parseCatalogSource } from '../../activities/catalog.js';
-import { Repos } from '../../activities/targets.js';
+import { Clusters, Repos, targetsWithoutEnvironments } from '../../activities/targets.js';
+import { createActivities } from '../../activities/index.js';
+import { toolPaths } from '../../activities/tools.js';
+import { AuditLog } from '../../api/audit-file.js';
+import { validateRunbook } from '../../runbook/load.js';
 import { catalogTrust } from '../../activities/trust.js';
 import { startWorker } from '../helpers/processes.js';
 
@@ -137,6 +141,48 @@ describe('runbook catalog', () => {
     assert.throws(() => parseCatalogSource('git:ops@-x'), /is not a branch or tag name/);
     assert.throws(() => parseCatalogSource('git:ops@main:../etc'), /may not contain \.\./);
     assert.deepEqual(parseCatalogSource('git:ops@v1.2:catalog/'), { kind: 'git', repo: 'ops', ref: 'v1.2', path: 'catalog' });
+  });
+
+  it("a runbook's environment must be one its targets serve: a dev runbook naming the prod cluster or repository fails preflight", async () => {
+    const activities = createActivities({
+      auditLog: new AuditLog(join(dir, 'preflight-audit.jsonl')),
+      env: {},
+      clusters: new Clusters({
+        'prod-eu': { kubeconfig: '/nonexistent', environments: ['prod', 'prod-*'] },
+        sandbox: { kubeconfig: '/nonexistent', environments: ['dev'] },
+      }),
+      repos: new Repos({ 'payments-config': { url: 'file:///nonexistent', branch: 'main', environments: ['prod'] } as never }),
+      tools: toolPaths({}),
+    });
+    const runbook = (environment: string, cluster: string) =>
+      validateRunbook({
+        apiVersion: 'rearguard/v1',
+        kind: 'Runbook',
+        metadata: { name: `x-${environment}` },
+        spec: {
+          service: 'payments',
+          environment,
+          cluster,
+          sla: '5m',
+          steps: [
+            { type: 'kubernetes', namespace: 'payments', deployment: 'api', toRevision: 'previous' },
+            { type: 'gitops', repo: 'payments-config', revert: { commit: 'HEAD' } },
+          ],
+        },
+      });
+    const devOnProd = runbook('dev', 'prod-eu');
+    assert.ok(devOnProd.ok);
+    const problems = await activities.preflight({ runbook: devOnProd.value });
+    assert.deepEqual(problems, [
+      'spec.steps[0]: cluster prod-eu serves environment(s) prod, prod-*, not dev (its environments in the targets file): a dev runbook may not act on it',
+      'spec.steps[1]: repository payments-config serves environment(s) prod, not dev (its environments in the targets file): a dev runbook may not act on it',
+    ]);
+    const prodEu = runbook('prod-eu', 'prod-eu');
+    assert.ok(prodEu.ok);
+    assert.deepEqual(await activities.preflight({ runbook: prodEu.value }), [
+      'spec.steps[1]: repository payments-config serves environment(s) prod, not prod-eu (its environments in the targets file): a prod-eu runbook may not act on it',
+    ]);
+    assert.deepEqual(targetsWithoutEnvironments({ clusters: { a: { kubeconfig: 'k' } }, repos: {} } as never), ['clusters.a']);
   });
 
   it('a worker started without a catalog outside development mode refuses to start and says what to configure', async () => {
