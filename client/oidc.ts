@@ -177,6 +177,9 @@ export function createOidcVerifier(config: OidcConfig): OidcVerifier {
       const value = payload[config.actorClaim];
       if (typeof value !== 'string' || value === '')
         return { ok: false, status: 403, error: `the token has no ${config.actorClaim} claim to name you by (REARGUARD_OIDC_ACTOR_CLAIM)` };
+      // An address the user can change at the provider names nobody until the provider says it was verified.
+      if (config.actorClaim === 'email' && payload.email_verified !== true)
+        return { ok: false, status: 403, error: 'the token names you by email, but its email_verified claim is not true' };
       if (!ACTOR.test(value))
         return { ok: false, status: 403, error: `the token's ${config.actorClaim} claim ${echo(value)} is not a Rearguard actor name: ${ACTOR_HINT}` };
       // A delegate's principal names the signer, never a person: a token naming one would let serve sign as itself.

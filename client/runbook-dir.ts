@@ -126,7 +126,9 @@ export class CatalogRunbooks implements RunbookSource {
     this.loading ??= this.read()
       .then((index) => {
         const set: RunbookSet = {
-          runbooks: index.runbooks.map((e) => ({ file: e.file, runbook: e.runbook, catalog: { name: e.name, digest: e.digest } })),
+          // By name only: the rollback loads the catalog's current version on its worker (another worker's
+          // snapshot may be a refresh ahead of the index read here, and an alert must not fail for that).
+          runbooks: index.runbooks.map((e) => ({ file: e.file, runbook: e.runbook, catalog: { name: e.name } })),
           problems: index.problems,
         };
         this.current = { set, at: Date.now() };

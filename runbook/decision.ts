@@ -118,3 +118,21 @@ export function delegateProblem(d: SignedDecision, principal: string): string | 
   if (isDelegatePrincipal(d.actor)) return `the decision's actor ${d.actor} is a delegate: a delegate signs for people, it does not decide`;
   return undefined;
 }
+
+/**
+ * The `extra` of a signed rollback trigger: the runbook, its catalog digest (as the signer saw it), the trigger's
+ * source and explicit target. The CLI signs these and the rollback workflow checks them, so a captured trigger
+ * cannot be replayed as another source or with another revision.
+ */
+export function triggerExtra(
+  runbook: string,
+  digest: string | undefined,
+  t: { source: string; explicitTarget?: { step: string; toRevision: number } },
+): Record<string, string> {
+  return {
+    runbook,
+    ...(digest ? { digest } : {}),
+    source: t.source,
+    ...(t.explicitTarget ? { toRevision: String(t.explicitTarget.toRevision), step: t.explicitTarget.step } : {}),
+  };
+}

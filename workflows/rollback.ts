@@ -2,10 +2,11 @@
 // steps then verify checks as activities, and an audit event for everything that happens. This file is
 // the run from start to end; the procedure itself is rollback/procedure.ts, the state and its message
 // handlers rollback/state.ts.
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxySinks, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, proxySinks, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import { formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { CatalogRollbackInput, RollbackInput, RollbackStatus } from '../runbook/types.js';
 import { loadCatalogRunbook } from './catalog.js';
+import { cancelUpdate, type VoteRequest } from '../api/messages.js';
 import type { RearguardSinks } from './sinks.js';
 import { procedure } from './rollback/procedure.js';
 import { freezeForRca } from './rollback/rca.js';
@@ -19,6 +20,13 @@ export async function rollback(start: RollbackInput | CatalogRollbackInput): Pro
   // a refusal (unknown, changed since the trigger) fails the run before anything is done or audited.
   let input: RollbackInput;
   if ('catalog' in start) {
+    // Until the runbook is loaded nothing has run, and the handlers are not set: a cancel is refused with a
+    // reason (not left without a handler, which older clients would take for an older worker).
+    setHandler(cancelUpdate, (_req: VoteRequest) => ({ accepted: true as const }), {
+      validator: (_req: VoteRequest): void => {
+        throw new Error('the rollback is still loading its runbook from the catalog (nothing has run yet): cancel again in a moment');
+      },
+    });
     const entry = await loadCatalogRunbook(start.catalog);
     input = { runbook: entry.runbook, trigger: start.trigger, origin: { catalog: entry.source, revision: entry.revision, digest: entry.digest } };
   } else if (start.origin && !workflowInfo().parent) {

@@ -20,6 +20,7 @@ import {
 } from '../../api/rollbacks.js';
 import { ROLLBACK_DECISIONS } from '../../api/messages.js';
 import { resolveExplicitTarget } from '../../runbook/repeat.js';
+import { triggerExtra } from '../../runbook/decision.js';
 import { TRIGGER_SOURCES, type RollbackStatus, type Trigger } from '../../runbook/types.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, failed, parseOptions } from '../errors.js';
@@ -104,14 +105,15 @@ export function registerRollback(program: Command, ctx: () => CliContext): void 
       const chosen = await chooseRunbook(c, opts.runbook);
       const { runbook } = chosen;
       const explicitTarget = explicitTargetOf(runbook.spec.steps, opts.toRevision, opts.step);
-      // A person's trigger is signed over the runbook (and the catalog digest seen here), like every decision.
+      // A person's trigger is signed over the runbook (and the catalog digest seen here), its source and explicit
+      // target, like every decision (runbook/decision.ts triggerExtra; the workflow checks the same fields).
       const signed =
         opts.source === 'manual'
           ? await signDecisionIfKey(c, {
               action: ROLLBACK_DECISIONS.trigger,
               workflowId: rollbackWorkflowId(runbook.spec.environment, runbook.spec.service),
               reason: opts.reason,
-              extra: async () => ({ runbook: runbook.metadata.name, ...(chosen.catalog?.digest ? { digest: chosen.catalog.digest } : {}) }),
+              extra: async () => triggerExtra(runbook.metadata.name, chosen.catalog?.digest, { source: opts.source, explicitTarget }),
             })
           : undefined;
       const trigger: Trigger = {

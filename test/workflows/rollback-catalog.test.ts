@@ -17,11 +17,12 @@ import { trustActivities } from '../../activities/trust.js';
 import { rollbackWorkflowId } from '../../api/ids.js';
 import { approveUpdate, ROLLBACK_DECISIONS, triggerSignal, type SignedEnvelope } from '../../api/messages.js';
 import { signDecision } from '../../client/signing.js';
-import type { SignedDecision } from '../../runbook/decision.js';
+import { triggerExtra, type SignedDecision } from '../../runbook/decision.js';
 import type { AuditEvent, RollbackStatus, Trigger } from '../../runbook/types.js';
 import { testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
 import { outcomeOf, phase, stubActivities } from '../helpers/rollback.js';
 import { makeRunbook } from '../helpers/runbooks.js';
+import { waitFor } from '../helpers/wait.js';
 import { stringify } from 'yaml';
 
 useTemporalEnv();
@@ -85,8 +86,8 @@ interface Run {
  * a rollback naming it. `edit` may change the file after the digest was taken (the trigger's view).
  */
 async function withCatalogRollback(
-  o: { actor?: string; signer?: string; local?: boolean; environment?: string; edit?: (file: string) => Promise<void> },
-  body: (r: Run, status: () => Promise<RollbackStatus>) => Promise<void>,
+  o: { actor?: string; signer?: string; local?: boolean; environment?: string; source?: Trigger['source']; edit?: (file: string) => Promise<void> },
+  body: (r: Run, status: () => Promise<RollbackStatus>, ctx: { sign: typeof sign; name: string }) => Promise<void>,
 ): Promise<void> {
   const service = `svc-${randomUUID().slice(0, 8)}`;
   const name = `rb-${service}`;
@@ -105,8 +106,14 @@ async function withCatalogRollback(
   const signed =
     o.signer === undefined
       ? undefined
-      : await sign(o.signer, { action: ROLLBACK_DECISIONS.trigger, workflowId, actor, reason, extra: { runbook: name, ...(o.local ? {} : { digest }) } });
-  const trigger: Trigger = { source: 'manual', actor, reason, requestId: randomUUID(), ...(signed ? { signed } : {}) };
+      : await sign(o.signer, {
+          action: ROLLBACK_DECISIONS.trigger,
+          workflowId,
+          actor,
+          reason,
+          extra: triggerExtra(name, o.local ? undefined : digest, { source: o.source ?? 'manual' }),
+        });
+  const trigger: Trigger = { source: o.source ?? 'manual', actor, reason, requestId: randomUUID(), ...(signed ? { signed } : {}) };
   const local = makeRunbook({ service, environment, approval: undefined }, name);
   await withWorker({ activities }, async ({ client, taskQueue }) => {
     const handle = await client.workflow.signalWithStart('rollback', {
@@ -116,7 +123,7 @@ async function withCatalogRollback(
       signal: triggerSignal,
       signalArgs: [trigger],
     });
-    await body({ handle, audit: calls.audit, steps: calls.steps.length }, () => outcomeOf(handle));
+    await body({ handle, audit: calls.audit, steps: calls.steps.length }, () => outcomeOf(handle), { sign, name });
   });
   catalog.stop();
 }
@@ -169,6 +176,30 @@ describe('rollbacks of catalog runbooks', () => {
   it('a local runbook file in dev is accepted (the policy lists dev)', async () => {
     await withCatalogRollback({ local: true, signer: 'dana', environment: 'dev' }, async (_r, status) => {
       assert.equal((await status()).outcome, 'succeeded');
+    });
+  });
+
+  it('a person cannot pass as a system: --source alert as alice is refused; an unsigned join neither joins nor keeps anyone from voting', async () => {
+    await withCatalogRollback({ source: 'alert', actor: 'alice' }, async ({ audit }, status) => {
+      await assert.rejects(status());
+      assert.match(audit.find((e) => e.action === 'rollback.failed')?.reason ?? '', /trigger refused: an alert trigger acts as alertmanager, not alice/);
+    });
+    await withCatalogRollback({ signer: 'dana' }, async ({ handle, audit }, status, { sign: signAs }) => {
+      await phase(handle, 'awaiting-approval');
+      // alice and bob "join" unsigned, which would make them requesters, who may not vote.
+      for (const who of ['alice', 'bob'])
+        await handle.signal(triggerSignal, { source: 'manual', actor: who, reason: 'me too', requestId: randomUUID() } satisfies Trigger);
+      await waitFor(async () => (audit.filter((e) => e.action === 'rollback.join-refused').length === 2 ? true : undefined), 'both joins refused');
+      assert.match(audit.find((e) => e.action === 'rollback.join-refused')?.details.refusal as string, /signed decision required/);
+      for (const approver of ['alice', 'bob']) {
+        const run = (await handle.describe()).runId;
+        const reason = `${approver} checked`;
+        const signed = await signAs(approver, { action: ROLLBACK_DECISIONS.approve, workflowId: handle.workflowId, actor: approver, reason, extra: { run } });
+        await handle.executeUpdate(approveUpdate, { args: [{ actor: approver, reason, signed }] });
+      }
+      const s = await status();
+      assert.equal(s.outcome, 'succeeded');
+      assert.deepEqual(s.joins, []);
     });
   });
 

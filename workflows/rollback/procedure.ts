@@ -43,7 +43,7 @@ export async function procedure(r: RollbackRun): Promise<void> {
   // serve, the SLO guard, drills) are not people's keys; the policy's `trigger` list still names which of them
   // may act where. patched: earlier runs replay.
   const triggerMustBeSigned = r.trust.catalog !== undefined && r.trust.requireSignatures;
-  if (trigger.source === 'manual' && (trigger.signed || triggerMustBeSigned) && patched('signed-triggers')) {
+  if ((trigger.signed || triggerMustBeSigned) && patched('signed-triggers')) {
     try {
       const verified = r.admitTrigger();
       if (verified) r.audit('rollback.trigger-verified', trigger.actor, trigger.reason, { decision: verified.decision }, verified.signature);

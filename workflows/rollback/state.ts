@@ -20,7 +20,9 @@ import {
 import type { TrustSettings } from '../../activities/index.js';
 import { RunbookRun, auditTrail, errorMessage, notifier } from '../kit/index.js';
 import { DEVELOPMENT_TRUST, judgeDecision, type VerifiedDecision } from '../kit/decisions.js';
+import { triggerExtra } from '../../runbook/decision.js';
 import { mayAct } from '../../runbook/permissions.js';
+import { GUARD_ACTOR } from '../../runbook/slo-guard.js';
 
 /** Rollback announcements get quicker retries than other workflows': an incident is going on. */
 const send = notifier({ startToCloseTimeout: '30s', retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 5 } });
@@ -171,6 +173,11 @@ export class RollbackRun extends RunbookRun {
     setHandler(rejectUpdate, this.vote('reject'), { validator: (v) => this.validateVote(v, 'reject') });
     setHandler(triggerSignal, (t: Trigger) => {
       if (t.requestId === this.trigger.requestId || status.joins.some((j) => j.requestId === t.requestId)) return;
+      const judged = this.joinRefusal(t);
+      if ('reason' in judged) {
+        this.audit('rollback.join-refused', t.actor, t.reason, { source: t.source, phase: status.phase, refusal: judged.reason });
+        return;
+      }
       status.joins.push(t);
       // A join never changes the running rollback's targets: an explicit target is recorded, not applied.
       this.audit('rollback.joined', t.actor, t.reason, {
@@ -198,8 +205,10 @@ export class RollbackRun extends RunbookRun {
       },
       { validator: (req) => this.validateCancel(req) },
     );
-    // Clients from before the cancel Update: who and why, unverified.
+    // Clients from before the cancel Update: who and why, unverified; ignored where a catalog's settings verify
+    // decisions (else anyone could name someone else as the canceller of a verified cancellation).
     setHandler(cancelRequestSignal, (req) => {
+      if (this.trust.catalog !== undefined) return;
       status.cancel ??= req;
     });
     setHandler(statusQuery, () => ({ ...status, sla: { ...status.sla, remainingMs: this.startedMs + this.slaMs - Date.now() } }));
@@ -232,8 +241,19 @@ export class RollbackRun extends RunbookRun {
    * The trigger that started this run, judged like a vote (a person's trigger is signed over the runbook's name
    * and digest); its nonce is used up. Throws an Error saying why it is refused.
    */
-  admitTrigger(): VerifiedDecision | undefined {
-    const t = this.trigger;
+  admitTrigger(t: Trigger = this.trigger, first = true): VerifiedDecision | undefined {
+    // Systems act under their own names only: an alert is alertmanager, the SLO guard slo-guard, and a drill's
+    // trigger comes from its parent workflow. Their triggers carry no person's key; the policy's `trigger` list
+    // still decides whether that system may act here. A person's trigger is signed.
+    if (t.source !== 'manual') {
+      const expected = SYSTEM_ACTORS[t.source];
+      if (expected !== undefined && t.actor !== expected)
+        throw new Error(
+          `${t.source === 'alert' ? 'an' : 'a'} ${t.source} trigger acts as ${expected}, not ${t.actor}; people start rollbacks with --source manual, signed`,
+        );
+      if (t.source === 'drill' && (!first || !workflowInfo().parent)) throw new Error('a drill trigger comes only from a drill workflow (rearguard drill run)');
+      if (!t.signed) return undefined;
+    }
     const origin = this.status.origin;
     const verified = judgeDecision(
       this.trust,
@@ -243,13 +263,31 @@ export class RollbackRun extends RunbookRun {
         actor: t.actor,
         reason: t.reason,
         signed: t.signed,
-        extra: { runbook: this.runbook.metadata.name, ...(origin && 'catalog' in origin ? { digest: origin.digest } : {}) },
+        // What the signer asked for: this runbook (its digest, for the trigger that loaded it), this source and
+        // explicit target, so a captured trigger cannot be replayed with another revision or as another source.
+        extra: triggerExtra(this.runbook.metadata.name, first && origin && 'catalog' in origin ? origin.digest : undefined, t),
       },
       Date.now(),
       this.nonces,
     );
     if (verified) this.nonces.add(verified.decision.nonce);
     return verified;
+  }
+
+  /**
+   * Under a catalog that requires signatures: a join is judged like the first trigger (and by the policy's
+   * `trigger`); a refused one is audited and neither joins nor counts as a requester (who may not vote).
+   */
+  private joinRefusal(t: Trigger): { reason: string } | { verified?: VerifiedDecision } {
+    if (!(this.trust.catalog !== undefined && this.trust.requireSignatures)) return {};
+    try {
+      const rules = this.trust.permissions;
+      const may = rules ? mayAct(rules, this.target.environment, 'trigger', t.actor) : { ok: true as const };
+      if (!may.ok) return { reason: `refused by the worker's policy: ${may.reason}` };
+      return { verified: this.admitTrigger(t, false) };
+    } catch (err) {
+      return { reason: (err as Error).message };
+    }
   }
 
   /** Records what the validator admitted; the nonce of a signed vote is used up here (validators change nothing). */
@@ -311,3 +349,6 @@ export class RollbackRun extends RunbookRun {
     };
   }
 }
+
+/** The actor each kind of system trigger acts as (runbook/types.ts TRIGGER_SOURCES). */
+const SYSTEM_ACTORS: Partial<Record<Trigger['source'], string>> = { alert: 'alertmanager', slo: GUARD_ACTOR };
