@@ -23,6 +23,7 @@ import type { RollbackInput, RollbackStatus, Trigger } from '../runbook/types.js
 import { FINAL_STEP_ERRORS, auditTrail, errorMessage } from './kit/index.js';
 import { DRILL_DECISIONS, drillResultQuery } from '../api/messages.js';
 import { mayAct } from '../runbook/permissions.js';
+import { matchPattern } from '../runbook/sshsig.js';
 import { judgeDecision, loadTrust, type VerifiedDecision } from './kit/decisions.js';
 import { rollback } from './rollback.js';
 import type { RearguardSinks } from './sinks.js';
@@ -139,6 +140,22 @@ export async function drill(start: DrillStart): Promise<DrillReport> {
     if ('refused' in admitted) return refuse(`forced drill refused: ${admitted.refused}`);
     const { verified } = admitted;
     trail.record('drill.forced', actor, input.reason ?? '', verified ? { decision: verified.decision } : {}, undefined, verified?.signature);
+  }
+  // A local runbook file (not from the catalog) is drilled only where the worker's policy accepts local
+  // runbooks: elsewhere its rollback would be refused, after the bad revision was deployed. Fails closed.
+  // patched: drills started before this check replay without it.
+  if (!origin && patched('drill-local-runbooks')) {
+    let local: string[] | undefined;
+    try {
+      local = (await loadTrust()).localRunbooks;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return refuse(`could not load the worker's trust settings: ${errorMessage(err)}`);
+    }
+    if (local && !local.some((p) => matchPattern(spec.environment, p)))
+      return refuse(
+        `runbook ${runbook.metadata.name} was sent as a local file, and the worker's policy accepts local runbooks only in ${local.join(', ') || 'no environment'}, not ${spec.environment}: drill the catalog runbook by name (drill run --runbook NAME)`,
+      );
   }
   // Nothing is broken before we know the rollback could run (clusters, mechanisms, secrets).
   const problems = await reads.preflight({ runbook });

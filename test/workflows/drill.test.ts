@@ -365,9 +365,14 @@ describe('drills of catalog runbooks', () => {
   });
 
   it('the same worker refuses a drill of a local runbook file in staging (local runbooks only in dev)', async () => {
-    await withDrill({ runbook: stagingRunbook(), actor: 'dave' }, { overrides: { trustSettings: catalogTrust } as Partial<Activities> }, async ({ result }) => {
-      const { report } = await failureOf(result());
-      assert.match(report.error ?? JSON.stringify(report), /sent as a local file/);
-    });
+    await withDrill(
+      { runbook: stagingRunbook(), actor: 'dave' },
+      { overrides: { trustSettings: catalogTrust } as Partial<Activities> },
+      async ({ result, calls }) => {
+        const { report } = await failureOf(result());
+        assert.match(report.error ?? '', /sent as a local file, and the worker's policy accepts local runbooks only in dev, not staging/);
+        assert.deepEqual(calls.deployed, [], 'refused before the bad revision was deployed');
+      },
+    );
   });
 });
