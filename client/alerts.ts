@@ -130,12 +130,10 @@ export function registerAlertIntake(app: FastifyInstance, o: AlertIntakeOptions)
   });
   app.post('/v1/alerts', { config: o.rateLimit ? { rateLimit: o.rateLimit } : {} }, async (req, reply) => {
     if (!o.token || !o.runbooks)
-      return reply
-        .code(503)
-        .send({
-          error:
-            "alert intake is not configured: start `rearguard serve` with REARGUARD_API_TOKEN set (runbooks come from the worker's catalog, or --runbooks DIR in development)",
-        });
+      return reply.code(503).send({
+        error:
+          "alert intake is not configured: start `rearguard serve` with REARGUARD_API_TOKEN set (runbooks come from the worker's catalog, or --runbooks DIR in development)",
+      });
     if (!tokenMatches(req.headers.authorization, o.token)) {
       return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'expected Authorization: Bearer <REARGUARD_API_TOKEN>' });
     }
