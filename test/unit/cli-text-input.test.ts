@@ -90,14 +90,14 @@ describe('usage mistakes', () => {
     assert.doesNotMatch(r.stderr, /required option/);
     const missing = await cli(['rollback', 'start', '--reason', 'r']);
     assert.equal(missing.code, 2);
-    assert.match(missing.stderr, /required option '--runbook <file>' not specified/);
+    assert.match(missing.stderr, /required option '--runbook <name\|file>' not specified/);
   });
 
   it('with --json every error is one JSON object on stderr: code, exit code, message', async () => {
     for (const [args, code, exitCode, message] of [
       [['rollback', 'list', '--limit', 'abc', '--json'], 'bad-input', 2, /--limit: expected a whole number/],
       [['rollback', 'start', '--runbok', 'x.yaml', '--json'], 'bad-input', 2, /unknown option '--runbok'/],
-      [['rollback', 'start', '--json'], 'bad-input', 2, /required option '--runbook <file>'/],
+      [['rollback', 'start', '--json'], 'bad-input', 2, /required option '--runbook <name\|file>'/],
       [['--json', 'rollback', 'status', '--env', 'dev', '--service', 'api'], 'failed', 1, /cannot reach Temporal at 127\.0\.0\.1:1/],
     ] as const) {
       const r = await cli([...args]);
