@@ -179,6 +179,8 @@ describe('freeze decisions under the policy', () => {
   it('exceptions: approving and rejecting need the exceptions permission; the requester may withdraw their own request', async () => {
     await withTrust(underPolicy, async ({ start }) => {
       const h = await start();
+      // Decisions count once the freeze has its trust settings (until then they are refused: try again).
+      await active(h);
       await h.executeUpdate(requestExceptionUpdate, { args: [{ actor: 'dave', reason: 'hotfix', changeId: 'PR-1', validFor: 3_600_000 }] });
       // rm-bo is one of the freeze's exception approvers, but the policy gives exceptions to rm-cy only.
       await refused(
@@ -327,7 +329,12 @@ describe('signed freeze decisions', () => {
           }
           // The next run was handed the nonce (and the trust settings) with its input.
           const next = await dev.client.workflow.getHandle(h.workflowId).fetchHistory();
-          assert.match(JSON.stringify(next.events?.[0]), new RegExp(request.nonce));
+          const payload = next.events?.[0].workflowExecutionStartedEventAttributes?.input?.payloads?.[0].data;
+          const carried = (JSON.parse(Buffer.from(payload!).toString('utf8')) as FreezeWindowInput).carried;
+          assert.deepEqual(
+            carried?.decisions?.nonces.map(([nonce]) => nonce),
+            [request.nonce],
+          );
           await refused(
             h.executeUpdate(requestExceptionUpdate, { args: [req] }),
             /nonce .* was already used: a signed decision counts once \(replay refused\)/,
@@ -344,6 +351,35 @@ describe('signed freeze decisions', () => {
 });
 
 describe('gradual unfreeze decisions under the policy', () => {
+  it('the final lift of an admitted unfreeze is the unfreeze acting, not its starter: it lifts where they may not lift by hand', async () => {
+    // dana may run gradual unfreezes but not lift freezes herself.
+    const split = parsePolicy(`
+apiVersion: rearguard/v1
+kind: Policy
+metadata: { name: split }
+spec:
+  environments:
+    - { match: "*", freeze: [rm-ann], unfreeze: [dana] }
+`);
+    assert.ok(split.ok);
+    const trustSettings = async () => ({ requireSignatures: false, allowedSigners: [], permissions: permissionRules(split.value) });
+    // Short soaks: the ladder completes without waiting on the server to skip time.
+    await withUnfreeze(
+      { actor: 'dana', soak: 1_000, interval: 500 },
+      async ({ freeze, start }) => {
+        await refused(freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'dana', reason: 'by hand' }] }), /dana may not start, extend or lift freezes/);
+        const h = await start();
+        assert.equal(((await h.result()) as UnfreezeStatus).phase, 'completed');
+        const f = (await freeze.result()) as FreezeState;
+        assert.equal(f.phase, 'lifted');
+        assert.equal(f.history.at(-1)?.actor, 'dana');
+      },
+      {},
+      testEnv(),
+      { trustSettings },
+    );
+  });
+
   const trust = { trustSettings: async () => ({ ...underPolicy, allowedSigners: required.allowedSigners }) };
 
   it('a start the policy does not allow opens nothing; an abort needs the unfreeze permission; a signed abort is audited with its signature', async () => {
@@ -362,7 +398,6 @@ describe('gradual unfreeze decisions under the policy', () => {
         );
         // The fixture's own lift (as "test") is not allowed by this policy.
         await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'test over' }] }).catch(() => undefined);
-        await freeze.result();
       },
       {},
       testEnv(),
@@ -371,25 +406,29 @@ describe('gradual unfreeze decisions under the policy', () => {
     await withUnfreeze(
       { actor: 'dana' },
       async ({ freeze, audit, start }) => {
-        const h = await start();
-        await poll(async () => (await h.query(unfreezeStatusQuery)).phase === 'soaking', 'soaking');
-        await refused(
-          h.executeUpdate(abortUnfreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'stop' }] }),
-          /^refused by the worker's policy: rm-ann may not run gradual unfreezes in prod/,
-        );
-        const d = await on(testEnv(), h, UNFREEZE_DECISIONS.abort, 'dana', 'errors in dev');
-        const s = await h.executeUpdate(abortUnfreezeUpdate, { args: [{ actor: 'dana', reason: 'errors in dev', signed: await signedBy('dana', d) }] });
-        assert.equal(s.phase, 'aborted');
-        const aborted = audit.find((e) => e.action === 'unfreeze.aborted' && e.workflowId === h.workflowId)!;
-        assert.deepEqual(aborted.details.decision, d);
-        assert.equal(aborted.signature?.principal, 'dana');
-        assert.deepEqual(
-          s.decisions.map((x) => Object.keys(x).sort()),
-          [['action', 'actor', 'environment', 'reason', 'time']],
-          'the envelope is not kept in the status',
-        );
-        await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'dana', reason: 'test over' }] }).catch(() => undefined);
-        await freeze.result();
+        try {
+          const h = await start();
+          await poll(async () => (await h.query(unfreezeStatusQuery)).phase === 'soaking', 'soaking');
+          await refused(
+            h.executeUpdate(abortUnfreezeUpdate, { args: [{ actor: 'rm-ann', reason: 'stop' }] }),
+            /^refused by the worker's policy: rm-ann may not run gradual unfreezes in prod/,
+          );
+          const d = await on(testEnv(), h, UNFREEZE_DECISIONS.abort, 'dana', 'errors in dev');
+          const s = await h.executeUpdate(abortUnfreezeUpdate, { args: [{ actor: 'dana', reason: 'errors in dev', signed: await signedBy('dana', d) }] });
+          assert.equal(s.phase, 'aborted');
+          assert.deepEqual(
+            s.decisions.map((x) => Object.keys(x).sort()),
+            [['action', 'actor', 'environment', 'reason', 'time']],
+            'the envelope is not kept in the status',
+          );
+          await h.result();
+          const aborted = audit.find((e) => e.action === 'unfreeze.aborted' && e.workflowId === h.workflowId);
+          assert.deepEqual(aborted?.details.decision, d);
+          assert.equal(aborted?.signature?.principal, 'dana');
+        } finally {
+          // The fixture's own lift (as "test") is not allowed by this policy.
+          await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'dana', reason: 'test over' }] }).catch(() => undefined);
+        }
       },
       {},
       testEnv(),
