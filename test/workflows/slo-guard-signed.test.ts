@@ -18,7 +18,8 @@ import type { Runbook } from '../../runbook/schema.js';
 import type { SloGuardInput, SloGuardStatus } from '../../runbook/slo-guard.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { useSigners } from '../helpers/signers.js';
-import { Histories, testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
+import { Histories, useTemporalEnv, withDevServer, withWorker } from '../helpers/harness.js';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { makeRunbook } from '../helpers/runbooks.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -50,7 +51,12 @@ interface Ctx {
   trustLoads: number;
 }
 
-async function withGuard(trust: TrustSettings, input: Partial<SloGuardInput>, body: (h: WorkflowHandle, c: Ctx) => Promise<void>): Promise<void> {
+async function withGuard(
+  trust: TrustSettings,
+  input: Partial<SloGuardInput>,
+  body: (h: WorkflowHandle, c: Ctx) => Promise<void>,
+  env?: TestWorkflowEnvironment,
+): Promise<void> {
   const c: Ctx = { audit: [], trustLoads: 0 };
   const activities = {
     appendAudit: async (e: AuditEvent) => void c.audit.push(e),
@@ -65,7 +71,7 @@ async function withGuard(trust: TrustSettings, input: Partial<SloGuardInput>, bo
     notify: async () => ({ sent: [] }),
   };
   const runbook = guardRunbook();
-  await withWorker({ activities, taskQueue: 'guard-signed' }, async ({ client, taskQueue }) => {
+  await withWorker({ activities, taskQueue: 'guard-signed', ...(env ? { env } : {}) }, async ({ client, taskQueue }) => {
     const h = await client.workflow.start('sloGuard', {
       workflowId: `guard:prod:payments-${randomUUID().slice(0, 8)}`,
       taskQueue,
@@ -87,13 +93,13 @@ const auditOf = (c: Ctx, action: string): Promise<AuditEvent> => waitFor(() => c
 const status = (h: WorkflowHandle) => h.query(guardStatusQuery) as Promise<SloGuardStatus>;
 
 /** A decision as `guard pause` makes it, dated at the server's (workflow) time. */
-async function decision(workflowId: string, over: Partial<SignedDecision> = {}): Promise<SignedDecision> {
+function decisionAt(workflowId: string, nowMs: number, over: Partial<SignedDecision> = {}): SignedDecision {
   return {
     action: GUARD_DECISIONS.pause,
     workflowId,
     actor: 'eli',
     reason: 'planned database migration',
-    at: new Date(await testEnv().currentTimeMs()).toISOString(),
+    at: new Date(nowMs).toISOString(),
     nonce: randomUUID(),
     ...over,
   };
@@ -136,57 +142,68 @@ describe('SLO guard pause and resume as decisions', () => {
   });
 
   it('signatures: another person key and unsigned refused; a signed pause admitted, audited with its signature; its nonce stays used after continue-as-new', async () => {
-    await withGuard(keys.required, { historyLimit: 30 }, async (h, c) => {
-      const id = h.workflowId;
-      await waitFor(async () => (await status(h)).evaluations > 0, 'first evaluation');
-      // `guard pause --as eli` signed with dana's key.
-      const asEli = await decision(id);
-      await refused(
-        h,
-        pauseGuardUpdate,
-        request(asEli, await keys.sign('dana', asEli)),
-        /^signed decision refused: signed by a key allowed for dana, not for eli \(key SHA256:/,
-      );
-      await refused(h, pauseGuardUpdate, request(asEli), /^signed decision required: /);
-      const forRollback = await decision(id, { action: 'rollback.approve' });
-      await refused(
-        h,
-        pauseGuardUpdate,
-        request(forRollback, await keys.sign('eli', forRollback)),
-        /the decision is signed for action "rollback\.approve", not "guard\.pause"/,
-      );
-      assert.equal((await status(h)).paused, undefined);
+    // On a dev server of its own: the time-skipping server can stall a run that continues as new while
+    // Updates and Queries arrive (it did in the full suite), and this guard's 1s evaluations need no skipping.
+    await withDevServer((env) =>
+      withGuard(
+        keys.required,
+        { historyLimit: 30 },
+        async (h, c) => {
+          const id = h.workflowId;
+          // Decisions dated by the real clock, which the dev server keeps.
+          const decision = (workflowId: string, over: Partial<SignedDecision> = {}) => decisionAt(workflowId, Date.now(), over);
+          await waitFor(async () => (await status(h)).evaluations > 0, 'first evaluation');
+          // `guard pause --as eli` signed with dana's key.
+          const asEli = await decision(id);
+          await refused(
+            h,
+            pauseGuardUpdate,
+            request(asEli, await keys.sign('dana', asEli)),
+            /^signed decision refused: signed by a key allowed for dana, not for eli \(key SHA256:/,
+          );
+          await refused(h, pauseGuardUpdate, request(asEli), /^signed decision required: /);
+          const forRollback = await decision(id, { action: 'rollback.approve' });
+          await refused(
+            h,
+            pauseGuardUpdate,
+            request(forRollback, await keys.sign('eli', forRollback)),
+            /the decision is signed for action "rollback\.approve", not "guard\.pause"/,
+          );
+          assert.equal((await status(h)).paused, undefined);
 
-      const pause = await decision(id);
-      const pauseSigned = await keys.sign('eli', pause);
-      const paused = await h.executeUpdate(pauseGuardUpdate, { args: [request(pause, pauseSigned)] });
-      const fingerprint = await keys.fingerprint('eli');
-      assert.deepEqual({ actor: paused.paused?.actor, signedWith: paused.paused?.signedWith }, { actor: 'eli', signedWith: fingerprint });
-      const event = await auditOf(c, 'guard.paused');
-      assert.deepEqual(event.details.decision, pause);
-      assert.equal(event.signature?.principal, 'eli');
-      assert.deepEqual(await decisionSignatureVerifier(keys.required.allowedSigners)(event), { ok: true }, 'audit verify --allowed-signers checks it');
+          const pause = await decision(id);
+          const pauseSigned = await keys.sign('eli', pause);
+          const paused = await h.executeUpdate(pauseGuardUpdate, { args: [request(pause, pauseSigned)] });
+          const fingerprint = await keys.fingerprint('eli');
+          assert.deepEqual({ actor: paused.paused?.actor, signedWith: paused.paused?.signedWith }, { actor: 'eli', signedWith: fingerprint });
+          const event = await auditOf(c, 'guard.paused');
+          assert.deepEqual(event.details.decision, pause);
+          assert.equal(event.signature?.principal, 'eli');
+          assert.deepEqual(await decisionSignatureVerifier(keys.required.allowedSigners)(event), { ok: true }, 'audit verify --allowed-signers checks it');
 
-      // A resume is a decision of its own: the pause's signature cannot stand in for it.
-      await refused(h, resumeGuardUpdate, request(pause, pauseSigned), /signed for action "guard\.pause", not "guard\.resume"/);
-      const resume = await decision(id, { action: GUARD_DECISIONS.resume, actor: 'dana', reason: 'migration done' });
-      await h.executeUpdate(resumeGuardUpdate, { args: [request(resume, await keys.sign('dana', resume))] });
-      await refused(h, pauseGuardUpdate, request(pause, pauseSigned), /nonce \S+ was already used: a signed decision counts once \(replay refused\)$/);
+          // A resume is a decision of its own: the pause's signature cannot stand in for it.
+          await refused(h, resumeGuardUpdate, request(pause, pauseSigned), /signed for action "guard\.pause", not "guard\.resume"/);
+          const resume = await decision(id, { action: GUARD_DECISIONS.resume, actor: 'dana', reason: 'migration done' });
+          await h.executeUpdate(resumeGuardUpdate, { args: [request(resume, await keys.sign('dana', resume))] });
+          await refused(h, pauseGuardUpdate, request(pause, pauseSigned), /nonce \S+ was already used: a signed decision counts once \(replay refused\)$/);
 
-      // The next run (continue-as-new) loads the settings again and still knows the nonce.
-      await waitFor(async () => (await status(h)).run > paused.run, 'continued as new', { timeout: 60_000, interval: 250 });
-      await refused(h, pauseGuardUpdate, request(pause, pauseSigned), /nonce \S+ was already used/);
-      assert.ok(c.trustLoads >= 2, `each run loads the trust settings (${c.trustLoads})`);
-      await refused(h, pauseGuardUpdate, request(asEli), /^signed decision required: /);
-      await auditOf(c, 'guard.resumed');
-      assert.deepEqual(
-        c.audit.filter((e) => e.signature).map((e) => [e.action, e.actor]),
-        [
-          ['guard.paused', 'eli'],
-          ['guard.resumed', 'dana'],
-        ],
-      );
-    });
+          // The next run (continue-as-new) loads the settings again and still knows the nonce.
+          await waitFor(async () => (await status(h)).run > paused.run, 'continued as new', { timeout: 60_000, interval: 250 });
+          await refused(h, pauseGuardUpdate, request(pause, pauseSigned), /nonce \S+ was already used/);
+          assert.ok(c.trustLoads >= 2, `each run loads the trust settings (${c.trustLoads})`);
+          await refused(h, pauseGuardUpdate, request(asEli), /^signed decision required: /);
+          await auditOf(c, 'guard.resumed');
+          assert.deepEqual(
+            c.audit.filter((e) => e.signature).map((e) => [e.action, e.actor]),
+            [
+              ['guard.paused', 'eli'],
+              ['guard.resumed', 'dana'],
+            ],
+          );
+        },
+        env,
+      ),
+    );
   });
 
   it('replays every history recorded above without nondeterminism', async () => {
