@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { freePort } from '../helpers/processes.js';
+import { setTimeout as delay } from 'node:timers/promises';
 import { ROOT } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -88,7 +89,7 @@ export async function startTestbed(): Promise<Testbed> {
   process.once('exit', killOnExit);
 
   try {
-    const [etcdPort, peerPort, apiPort, cmPort, schedPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    const [etcdPort, peerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     start('etcd', [
       '--data-dir',
       join(dir, 'etcd'),
@@ -140,17 +141,39 @@ export async function startTestbed(): Promise<Testbed> {
     // Usually ready in 10-20 s; on a loaded 2-core machine (tests and builds side by side) it has taken over 90 s.
     await ready('kube-apiserver', readyz, logs, 180_000);
 
-    start('controller-manager', [
-      `--kubeconfig=${kubeconfig}`,
-      '--leader-elect=false',
-      '--use-service-account-credentials=false',
-      '--controllers=deployment,replicaset,namespace,garbagecollector,serviceaccount',
-      '--bind-address=127.0.0.1',
-      `--secure-port=${cmPort}`,
-      '--concurrent-deployment-syncs=10',
-      '--concurrent-replicaset-syncs=10',
+    // Their ports are picked now, not with the others: the apiserver can take a minute to get ready, and a port
+    // found free then may be taken by the time they bind it (seen in CI: "bind: address already in use"). A
+    // component that still exits at once is started again on another port.
+    const startOnFreePort = async (name: string, args: (port: number) => string[], first: number): Promise<void> => {
+      let port = first;
+      for (let attempt = 1; ; attempt++) {
+        const child = start(name, args(port));
+        const exited = await Promise.race([new Promise<boolean>((r) => child.once('exit', () => r(true))), delay(3_000).then(() => false)]);
+        if (!exited || attempt === 3) return;
+        port = await freePort();
+      }
+    };
+    await Promise.all([
+      startOnFreePort(
+        'controller-manager',
+        (port) => [
+          `--kubeconfig=${kubeconfig}`,
+          '--leader-elect=false',
+          '--use-service-account-credentials=false',
+          '--controllers=deployment,replicaset,namespace,garbagecollector,serviceaccount',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${port}`,
+          '--concurrent-deployment-syncs=10',
+          '--concurrent-replicaset-syncs=10',
+        ],
+        await freePort(),
+      ),
+      startOnFreePort(
+        'scheduler',
+        (port) => [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${port}`],
+        await freePort(),
+      ),
     ]);
-    start('scheduler', [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${schedPort}`]);
     start('kwok', [
       `--kubeconfig=${kubeconfig}`,
       '--manage-all-nodes=false',
