@@ -1,23 +1,33 @@
-# The Rearguard worker (and CLI) image. Runs the TypeScript sources through tsx, as `npm start` does.
-FROM node:20.20-bookworm-slim
+# The Rearguard worker (and CLI) image. Two stages: the build (with the development dependencies: TypeScript,
+# tsx) compiles the code to JavaScript in dist/ and bundles the workflows (`npm run build`); the runtime stage holds
+# the production dependencies, dist/ and bin/, and runs plain node: no TypeScript at run time, no webpack at start.
+FROM node:20.20-bookworm-slim AS build
 WORKDIR /app
-ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
 COPY bin ./bin
+COPY scripts/build.ts scripts/start.ts ./scripts/
 COPY runbook ./runbook
 COPY api ./api
 COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
+RUN npm run build
+
+FROM node:20.20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY bin ./bin
+COPY --from=build /app/dist ./dist
 COPY runbooks ./runbooks
-COPY scripts/bundle-workflows.ts ./scripts/
-# Bundle the workflows at build time: workers then start without running webpack.
-RUN node --import tsx scripts/bundle-workflows.ts /app/dist/workflow-bundle.js
+# The compiled worker finds dist/workflow-bundle.js beside it; naming it keeps that explicit.
 ENV REARGUARD_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 RUN mkdir -p /var/lib/rearguard && chown node:node /var/lib/rearguard
 USER node
 EXPOSE 9464
-# The runtime's own metrics stay on loopback; /metrics on 9464 includes them.
-CMD ["node", "--import", "tsx", "worker/main.ts"]
+# The runtime's own metrics stay on loopback; /metrics on 9464 includes them. The CLI: node bin/rearguard.js.
+CMD ["node", "dist/worker/main.js"]

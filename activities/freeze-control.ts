@@ -6,6 +6,7 @@
 import { Context } from '@temporalio/activity';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { configurationError } from './errors.js';
+import { gateSynced } from '../api/gate-view.js';
 import type { FreezeState } from '../runbook/freeze.js';
 import type { FreezeControlResult } from '../runbook/unfreeze.js';
 import { freezeStateQuery, liftFreezeUpdate, refreezeEnvironmentUpdate, releaseEnvironmentUpdate } from '../api/messages.js';
@@ -52,7 +53,10 @@ export function freezeControl(client?: Client) {
       return { ok: false, closed: true, phase: status.name.toLowerCase(), message: `freeze ${before.name} is ${status.name.toLowerCase()}` };
     if (already(before)) return done(before, true);
     try {
-      return done(await send(before), false);
+      const after = await send(before);
+      // The unfreeze's next rung starts only once the gate enforces this one (api/gate-view.ts).
+      await gateSynced(need(), req.freezeId);
+      return done(after, false);
     } catch (err) {
       if (!(err instanceof WorkflowUpdateFailedError)) throw err;
       // Refused: maybe it closed, or a concurrent request did it first. Look again before failing.

@@ -11,6 +11,7 @@ import type { ToolPaths } from './tools.js';
 import { Git } from './git.js';
 import { Gitops, reconcileFlux, syncArgo } from './gitops.js';
 import { applyGuardrails, restoreGuardrails, type GuardrailsRequest } from './guardrails/index.js';
+import { gatePublisher } from './gate-publish.js';
 import { freezeControl } from './freeze-control.js';
 import { Helm } from './helm.js';
 import { Terraform } from './terraform.js';
@@ -103,9 +104,19 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
   return {
     /** Gradual unfreeze: freezeState, releaseEnvironment, refreezeEnvironment, liftFreeze, with the worker's client. */
     ...freezeControl(),
+    /** Freeze windows: their gate entry to the registry that `rearguard serve` watches. */
+    ...gatePublisher(),
 
     async appendAudit(event: AuditEvent): Promise<void> {
       await auditLog.append(event);
+    },
+
+    /**
+     * The events a workflow recorded since its last flush, in order (workflows/kit/audit.ts; a local activity):
+     * each written once, whatever the retries, and written with the other rollbacks' in one group commit.
+     */
+    async appendAuditBatch(events: AuditEvent[]): Promise<void> {
+      await auditLog.appendMany(events);
     },
 
     /** Problems that would make the rollback fail half-way, found before anything is changed. */

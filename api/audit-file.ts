@@ -1,5 +1,6 @@
-// The audit trail: JSON lines, append-only, fsync'd, hash-chained. One write(2) per event on an O_APPEND file
-// keeps writers from interleaving lines; event IDs make a retried append a no-op, so a worker that dies after
+// The audit trail: JSON lines, append-only, fsync'd, hash-chained. Whole lines in one write(2) on an O_APPEND file
+// keep writers from interleaving lines (a log writes the events waiting for it as one group: one lock, one write,
+// one fsync, however many rollbacks a worker runs at once); event IDs make a retried append a no-op, so a worker that dies after
 // writing but before reporting cannot duplicate an event. A line torn by a crash or a full disk is closed off
 // before the next event is written, so it can never merge with it; readers report such lines instead of hiding them.
 //
@@ -12,25 +13,11 @@
 // that breaks it.
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, type FileHandle } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { AuditEvent } from '../runbook/types.js';
 import { AppendLock } from './audit-lock.js';
 
-/**
- * Where the audit trail is when neither a flag nor REARGUARD_AUDIT_FILE names it, for the worker and the CLI
- * alike: `$XDG_STATE_HOME/rearguard/audit.jsonl`, or `~/.local/state/rearguard/audit.jsonl`. Always absolute,
- * so both find the same file whatever their working directory.
- */
-export function defaultAuditFile(env: NodeJS.ProcessEnv = process.env): string {
-  const absolute = (p: string | undefined): p is string => !!p && isAbsolute(p);
-  // XDG: a relative XDG_STATE_HOME is invalid and ignored.
-  const state = absolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : join(absolute(env.HOME) ? env.HOME : homedir(), '.local', 'state');
-  return join(state, 'rearguard', 'audit.jsonl');
-}
-
-/** The audit file of this environment: REARGUARD_AUDIT_FILE, else `defaultAuditFile` (flags override both). */
-export const auditFileFrom = (env: NodeJS.ProcessEnv = process.env): string => env.REARGUARD_AUDIT_FILE || defaultAuditFile(env);
+export { auditFileFrom, defaultAuditFile } from './audit-path.js';
 
 /** `prev` of the first event of a file. */
 export const CHAIN_GENESIS = `sha256:${'0'.repeat(64)}`;
@@ -51,6 +38,8 @@ export function parseEvent(text: string): { event: AuditEvent } | { error: strin
 
 export const isBlank = (text: string): boolean => text.trim() === '';
 const CHUNK = 1 << 20;
+/** At most this many events in one write (a few hundred KiB at most). */
+const MAX_GROUP = 500;
 
 export interface AuditLogOptions {
   /** A lock file older than this is taken to be left by a writer that died (an append holds it for milliseconds). */
@@ -66,7 +55,9 @@ export class AuditLog {
   private readTo = 0;
   /** Hash of the last event line read: the next event's `prev`. */
   private head = CHAIN_GENESIS;
-  private queue: Promise<unknown> = Promise.resolve();
+  /** Events waiting for the writer, in the order they were appended (across every caller of this log). */
+  private waiting: { event: AuditEvent; done: (written: boolean) => void; failed: (err: unknown) => void }[] = [];
+  private writing = false;
   private readonly lockStaleMs: number;
   private readonly lockWaitMs: number;
 
@@ -79,27 +70,66 @@ export class AuditLog {
   }
 
   /** Appends the event, chained to the file's last event, unless an event with the same ID is already in the file. */
-  append(event: AuditEvent): Promise<boolean> {
-    const next = this.queue.then(() => this.appendNow(event));
-    this.queue = next.catch(() => undefined);
-    return next;
+  async append(event: AuditEvent): Promise<boolean> {
+    return (await this.appendMany([event]))[0];
   }
 
-  private async appendNow(event: AuditEvent): Promise<boolean> {
+  /**
+   * Appends the events in order (each unless its ID is already in the file or earlier in the list); for each,
+   * whether it was written. Group commit: everything waiting when the writer comes round (these events and other
+   * callers', e.g. the rollbacks a worker runs at once) is written under one lock, with one write(2) and one fsync.
+   */
+  appendMany(events: AuditEvent[]): Promise<boolean[]> {
+    const written = Promise.all(events.map((event) => new Promise<boolean>((done, failed) => this.waiting.push({ event, done, failed }))));
+    this.drain();
+    return written;
+  }
+
+  /** Writes the waiting events, a group at a time, until none is left; one writer per log. */
+  private drain(): void {
+    if (this.writing) return;
+    this.writing = true;
+    void (async () => {
+      while (this.waiting.length > 0) {
+        const group = this.waiting.splice(0, MAX_GROUP);
+        try {
+          const written = await this.appendNow(group.map((g) => g.event));
+          group.forEach((g, i) => g.done(written[i]));
+        } catch (err) {
+          // The whole group failed (the lock, the disk): each caller's activity is retried.
+          for (const g of group) g.failed(err);
+        }
+      }
+      this.writing = false;
+    })();
+  }
+
+  private async appendNow(events: AuditEvent[]): Promise<boolean[]> {
     await mkdir(dirname(this.path), { recursive: true });
     const lock = await AppendLock.acquire(`${this.path}.lock`, this.lockStaleMs, this.lockWaitMs);
     try {
       const file = await open(this.path, 'a+', 0o640);
       try {
         const torn = await this.catchUp(file);
-        if (this.ids.has(event.id)) return false;
-        const line = JSON.stringify({ ...event, prev: this.head });
+        // Each line chains to the one before it: the file's last event line, then this group's own lines.
+        let prev = this.head;
+        const lines: string[] = [];
+        const ids = new Set<string>();
+        const written = events.map((event) => {
+          if (this.ids.has(event.id) || ids.has(event.id)) return false;
+          const line = JSON.stringify({ ...event, prev });
+          prev = lineHash(Buffer.from(line, 'utf8'));
+          lines.push(line);
+          ids.add(event.id);
+          return true;
+        });
+        if (lines.length === 0) return written;
         await lock.assertHeld();
-        await file.write(`${torn ? '\n' : ''}${line}\n`);
+        await file.write(`${torn ? '\n' : ''}${lines.join('\n')}\n`);
         await file.sync();
-        // The line is read back (and becomes the head) on the next append, like any other writer's.
-        this.ids.add(event.id);
-        return true;
+        // The lines are read back (the last becomes the head) on the next append, like any other writer's.
+        for (const id of ids) this.ids.add(id);
+        return written;
       } finally {
         await file.close();
       }

@@ -10,6 +10,7 @@ import { redefinitionOf, type FreezeState, type FreezeWindowInput } from '../run
 import { localTime } from '../runbook/time.js';
 import { failure, opError } from './errors.js';
 import { readFreezes, waitUntilGateSees } from './freezes.js';
+import type { GateEntry } from '../runbook/gate-view.js';
 import { freezeScheduleId, freezeWorkflowId, isOccurrenceOf, occurrenceWorkflowId, windowOfFreezeSchedule } from './ids.js';
 import { liftFreezeUpdate, redefineFreezeUpdate } from './messages.js';
 
@@ -34,7 +35,7 @@ export interface ApplyResult {
 type Schedules = Map<string, { window: string; calendar?: string; digest?: string }>;
 
 /** Windows of the calendar's names that another calendar (or a person) owns: one line each. */
-export function calendarConflicts(name: string, plan: CalendarWindowPlan[], schedules: Schedules, running: FreezeState[]): string[] {
+export function calendarConflicts(name: string, plan: CalendarWindowPlan[], schedules: Schedules, running: GateEntry[]): string[] {
   return plan.flatMap((p) => {
     const other = p.kind === 'recurring' ? schedules.get(p.scheduleId)?.calendar : running.find((s) => s.id === p.workflowId)?.calendar?.name;
     const byHand = p.kind === 'once' && running.some((s) => s.id === p.workflowId && !s.calendar);
@@ -75,7 +76,7 @@ async function reconcile(client: Client, cal: FreezeCalendar, opts: { actor: str
 
   const schedules = await calendarSchedules(client);
   // A running freeze that cannot be read might be one of this calendar's: refuse rather than act blindly.
-  const snapshot = await readFreezes(client);
+  const snapshot = await readFreezes(client, opts.taskQueue);
   if (snapshot.unreadable.length > 0)
     throw opError(
       'unavailable',

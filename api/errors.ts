@@ -2,38 +2,12 @@
 // OperationError: a kind (what the caller can do about it) and the lines to show, worded once here and in
 // the operations, so the CLI (client/errors.ts: an exit code) and `rearguard serve` (client/http-errors.ts:
 // an HTTP status) say the same thing. The e2e tests assert on these lines: change them only on purpose.
+// OperationError itself is in operation-error.ts, which loads no Temporal code (the CLI's start-up needs it).
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { OperationError, opError, rootMessage, type OperationErrorKind } from './operation-error.js';
 import { wedgedLines, wedgedRun, type WedgedRun } from './wedged.js';
 
-/**
- * not-found: no such run (or none running); refused: the workflow (an Update's validator) or the operation
- * said no; conflict: one already exists or runs with other settings; wedged: the run's workflow task keeps
- * failing; unavailable: no worker answered; failed: Temporal failed the call otherwise.
- */
-export type OperationErrorKind = 'not-found' | 'refused' | 'conflict' | 'wedged' | 'unavailable' | 'failed';
-
-export class OperationError extends Error {
-  constructor(
-    readonly kind: OperationErrorKind,
-    readonly lines: string[],
-    /** The wedge, when kind is wedged: callers that log it or word it their own way (the alert intake). */
-    readonly wedged?: WedgedRun,
-  ) {
-    super(lines.join('\n'));
-    this.name = 'OperationError';
-  }
-}
-
-export const opError = (kind: OperationErrorKind, ...lines: string[]): OperationError => new OperationError(kind, lines);
-
-/** Makes the underlying cause of a Temporal client error readable in one line. */
-export function rootMessage(err: unknown): string {
-  let e = err as { message?: string; cause?: unknown; details?: unknown } | undefined;
-  while (e?.cause && typeof e.cause === 'object') e = e.cause as typeof e;
-  // gRPC errors keep the server's explanation in a string `details`; failures keep theirs in `message`.
-  if (typeof e?.details === 'string' && e.details) return e.details;
-  return e?.message || String(err);
-}
+export { OperationError, opError, rootMessage, type OperationErrorKind };
 
 /** `prefix rootMessage` as a failure, unless err already is an OperationError. */
 export const failure = (err: unknown, prefix: string, kind: OperationErrorKind = 'failed'): OperationError =>

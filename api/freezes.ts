@@ -6,9 +6,9 @@
 import { randomUUID } from 'node:crypto';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { FreezeException, FreezeState, FreezeWindowInput } from '../runbook/freeze.js';
-import { gateAnswer, type FreezeSnapshot, type GateAnswer, type GateQuery, type UnreadableFreeze } from '../runbook/gate.js';
+import { gateAnswer, type FreezeSnapshot, type GateAnswer, type GateQuery } from '../runbook/gate.js';
 import { failure, opError, rootMessage, wedgedError, wedgeOf } from './errors.js';
-import { freezeWorkflowId } from './ids.js';
+import { freezeWorkflowId, gateRegistryName } from './ids.js';
 import {
   approveExceptionUpdate,
   extendFreezeUpdate,
@@ -19,80 +19,79 @@ import {
   type SignedEnvelope,
 } from './messages.js';
 import { wedgedRun } from './wedged.js';
+import { gateSynced, readDirectly, readGateRecords, runningFreezeIds } from './gate-view.js';
+import { GATE_SHARDS, gateShardOf } from '../runbook/gate-view.js';
 
 /** How long one freeze's Query (and the listing) may take before the freeze counts as unreadable. */
 export const GATE_QUERY_TIMEOUT_MS = 3_000;
 
-const RUNNING_FREEZES = `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Running'`;
-
 /**
- * Every running freeze window: the state of those that answer their Query within timeoutMs, and the
- * others with the reason (a wedged run is named as such). A failed listing throws.
+ * Every running freeze window of the task queue, as the gate sees it: the gate registry's records (a Query per
+ * shard), and the running freezes the registry does not have (runs from before it) read directly by Query; those
+ * that do not answer within timeoutMs are listed as unreadable with the reason. A registry shard or the listing
+ * that cannot be read throws.
  */
-export async function readFreezes(client: Client, { timeoutMs = GATE_QUERY_TIMEOUT_MS }: { timeoutMs?: number } = {}): Promise<FreezeSnapshot> {
-  const ids: string[] = [];
-  await client.withDeadline(Date.now() + timeoutMs, async () => {
-    for await (const w of client.workflow.list({ query: RUNNING_FREEZES })) ids.push(w.workflowId);
-  });
-  const answers = await Promise.all(
-    ids.map((id) => {
-      const deadline = Date.now() + timeoutMs;
-      return client
-        .withDeadline(deadline, () => client.workflow.getHandle(id).query(freezeStateQuery))
-        .then(
-          (state) => ({ state }),
-          async (err: unknown) => ({ unreadable: { id, ...(await whyUnreadable(client, id, err, timeoutMs, Date.now() >= deadline - 50)) } }),
-        );
-    }),
-  );
+export async function readFreezes(
+  client: Client,
+  taskQueue: string,
+  { timeoutMs = GATE_QUERY_TIMEOUT_MS }: { timeoutMs?: number } = {},
+): Promise<FreezeSnapshot> {
+  const [{ records, failed }, running] = await Promise.all([readGateRecords(client, taskQueue, timeoutMs), runningFreezeIds(client, taskQueue, timeoutMs)]);
+  const known = new Set(records.map((r) => r.id));
+  // A running freeze of a shard that could not be read is unreadable for the same reason (no second wait).
+  const inFailed = (id: string) => failed.find((f) => f.shard === gateShardOf(id));
+  const unknown = running.filter((id) => !known.has(id));
+  const direct = await Promise.all(unknown.filter((id) => !inFailed(id)).map((id) => readDirectly(client, id, timeoutMs)));
   return {
-    states: answers.flatMap((a) => ('state' in a ? [a.state] : [])),
-    unreadable: answers.flatMap((a) => ('unreadable' in a ? [a.unreadable] : [])),
+    states: [...records.flatMap((r) => (r.entry ? [r.entry] : [])), ...direct.flatMap((a) => ('state' in a ? [a.state] : []))],
+    unreadable: [
+      ...unknown.flatMap((id) => {
+        const f = inFailed(id);
+        return f ? [{ id, kind: f.kind, error: f.error }] : [];
+      }),
+      ...direct.flatMap((a) => ('unreadable' in a ? [a.unreadable] : [])),
+      // The registry itself too: a freeze it holds may not be listed yet (visibility lags), and the gate fails closed.
+      ...(failed.length
+        ? [{ id: gateRegistryName(taskQueue), kind: failed[0]!.kind, error: `${failed.length} of ${GATE_SHARDS} shards: ${failed[0]!.error}` }]
+        : []),
+    ],
   };
 }
 
-async function whyUnreadable(client: Client, id: string, err: unknown, timeoutMs: number, timedOut: boolean): Promise<Omit<UnreadableFreeze, 'id'>> {
-  const wedged = await client.withDeadline(Date.now() + timeoutMs, () => wedgedRun(client, id)).catch(() => undefined);
-  if (wedged) return { kind: 'wedged', error: `wedged: its workflow task keeps failing (attempt ${wedged.attempt}): ${wedged.error}` };
-  const message = rootMessage(err);
-  if (/no poller seen/i.test(message)) return { kind: 'no-worker', error: `no worker polls its task queue (${message}): is a Rearguard worker running?` };
-  // The client reports its own deadline as a cancelled call.
-  return timedOut || /deadline|timed? ?out/i.test(message)
-    ? { kind: 'timeout', error: `its state Query was not answered within ${timeoutMs} ms (${message}): is a Rearguard worker running?` }
-    : { kind: 'failed', error: `its state Query failed: ${message}` };
-}
-
 /** `freeze list`: readFreezes, with a failed listing as an OperationError. */
-export const listFreezes = (client: Client): Promise<FreezeSnapshot> =>
-  readFreezes(client).catch((err: unknown) => {
+export const listFreezes = (client: Client, taskQueue: string): Promise<FreezeSnapshot> =>
+  readFreezes(client, taskQueue).catch((err: unknown) => {
     throw failure(err, 'cannot list the running freezes:');
   });
 
-/** Waits (up to 10 s) until the gate sees these freezes (listed, and answering their Query), so a command that returns has them enforced. */
+/**
+ * Waits (up to 10 s each) until these freezes are admitted, then until the gate enforces them (gateSynced), so a
+ * command that started them returns with them enforced.
+ */
 export async function waitUntilGateSees(client: Client, ids: string[]): Promise<void> {
-  const until = Date.now() + 10_000;
-  while (ids.length > 0 && Date.now() < until) {
-    const seen = await client
-      .withDeadline(Math.min(until, Date.now() + GATE_QUERY_TIMEOUT_MS), async () => {
-        const listed = new Set<string>();
-        for await (const w of client.workflow.list({ query: RUNNING_FREEZES })) listed.add(w.workflowId);
-        if (!ids.every((id) => listed.has(id))) return false;
-        await Promise.all(ids.map((id) => client.workflow.getHandle(id).query(freezeStateQuery)));
-        return true;
-      })
-      .catch(() => false);
-    if (seen) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await Promise.all(
+    ids.map(async (id) => {
+      const until = Date.now() + 10_000;
+      for (;;) {
+        const state = await client.workflow
+          .getHandle(id)
+          .query(freezeStateQuery)
+          .catch(() => undefined);
+        if (state && state.admitted !== false) return gateSynced(client, id, { state });
+        if (Date.now() >= until) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }),
+  );
 }
 
 /** The gate's answer for a deploy of the target (and change): never throws, an unreadable state makes it `unknown`. */
-export async function checkGate(client: Client, q: GateQuery, opts: { failOpen?: boolean; timeoutMs?: number } = {}): Promise<GateAnswer> {
+export async function checkGate(client: Client, taskQueue: string, q: GateQuery, opts: { failOpen?: boolean; timeoutMs?: number } = {}): Promise<GateAnswer> {
   let snapshot: FreezeSnapshot;
   try {
-    snapshot = await readFreezes(client, opts);
+    snapshot = await readFreezes(client, taskQueue, opts);
   } catch (err) {
-    snapshot = { states: [], unreadable: [{ id: '*', kind: 'list', error: `cannot list the running freezes: ${rootMessage(err)}` }] };
+    snapshot = { states: [], unreadable: [{ id: '*', kind: 'list', error: `cannot read the running freezes: ${rootMessage(err)}` }] };
   }
   return gateAnswer(snapshot, q, Date.now(), opts.failOpen === true);
 }
@@ -164,7 +163,7 @@ export async function startFreeze(client: Client, taskQueue: string, input: Free
   if (wedged) throw wedgedError(`a freeze named ${input.name} is already running, and it is wedged: nothing was changed.`, wedged);
   // Enforced as soon as we return: wait until the worker admitted it, and the gate can see the window and it answers.
   const state = started ? await admitted(handle, input.name) : await handle.query(freezeStateQuery);
-  if (started) await waitUntilGateSees(client, [id]);
+  if (started) await gateSynced(client, id, { taskQueue, state });
   return { state, started, originalEnd: memo?.end };
 }
 
@@ -194,6 +193,12 @@ async function onFreeze<T>(client: Client, id: string, what: string, run: (h: Wo
   }
 }
 
+/** Returns `value` once the gate enforces the freeze's change (api/gate-view.ts gateSynced). */
+async function synced<T>(client: Client, id: string, value: T): Promise<T> {
+  await gateSynced(client, id);
+  return value;
+}
+
 /** One freeze window's state. */
 export const freezeState = (client: Client, id: string): Promise<FreezeState> => onFreeze(client, id, 'show', (h) => h.query(freezeStateQuery));
 
@@ -209,16 +214,17 @@ export const extendFreeze = (
 ): Promise<FreezeState> =>
   onFreeze(client, id, 'extend', async (h) => {
     const end = await newEnd(async () => (await h.query(freezeStateQuery)).end);
-    return h.executeUpdate(extendFreezeUpdate, { args: [{ ...req, end }] });
+    return synced(client, id, await h.executeUpdate(extendFreezeUpdate, { args: [{ ...req, end }] }));
   });
 
 /** Ends a freeze now, and waits until its run has closed (its guardrails are put back by then). */
 export async function liftFreeze(client: Client, id: string, req: { actor: string; reason: string; signed?: SignedEnvelope }): Promise<FreezeState> {
   const state = await onFreeze(client, id, 'lift', (h) => h.executeUpdate(liftFreezeUpdate, { args: [req] }));
-  await client.workflow
+  const final = (await client.workflow
     .getHandle(id)
     .result()
-    .catch(() => undefined);
+    .catch(() => undefined)) as FreezeState | undefined;
+  await gateSynced(client, id, final ? { state: final } : undefined);
   return state;
 }
 
@@ -227,18 +233,21 @@ export const requestFreezeException = (
   client: Client,
   id: string,
   req: { actor: string; reason: string; changeId: string; validFor: number; signed?: SignedEnvelope },
-): Promise<FreezeException> => onFreeze(client, id, 'request an exception', (h) => h.executeUpdate(requestExceptionUpdate, { args: [req] }));
+): Promise<FreezeException> =>
+  onFreeze(client, id, 'request an exception', async (h) => synced(client, id, await h.executeUpdate(requestExceptionUpdate, { args: [req] })));
 
 /** An approver's approval of a requested exception. */
 export const approveFreezeException = (
   client: Client,
   id: string,
   req: { actor: string; changeId: string; reason: string; signed?: SignedEnvelope },
-): Promise<FreezeException> => onFreeze(client, id, 'approve the exception', (h) => h.executeUpdate(approveExceptionUpdate, { args: [req] }));
+): Promise<FreezeException> =>
+  onFreeze(client, id, 'approve the exception', async (h) => synced(client, id, await h.executeUpdate(approveExceptionUpdate, { args: [req] })));
 
 /** Rejects a requested exception, or revokes an approved one (the gate blocks the change again at once). */
 export const rejectFreezeException = (
   client: Client,
   id: string,
   req: { actor: string; changeId: string; reason: string; signed?: SignedEnvelope },
-): Promise<FreezeException> => onFreeze(client, id, 'reject the exception', (h) => h.executeUpdate(rejectExceptionUpdate, { args: [req] }));
+): Promise<FreezeException> =>
+  onFreeze(client, id, 'reject the exception', async (h) => synced(client, id, await h.executeUpdate(rejectExceptionUpdate, { args: [req] })));

@@ -32,6 +32,14 @@ export const freezeScheduleId = (window: string): string => `freeze-schedule:${w
 export const windowOfFreezeSchedule = (scheduleId: string): string | undefined =>
   scheduleId.startsWith(freezeScheduleId('')) ? scheduleId.slice(freezeScheduleId('').length) : undefined;
 
+/**
+ * `freeze-gate:<task queue>:<shard>`: the freeze gate's registry (workflows/gate-registry.ts), one per shard and task
+ * queue, so workers of different task queues (tests, separate installations in one namespace) keep their own.
+ */
+export const gateRegistryId = (taskQueue: string, shard: number): string => `${gateRegistryName(taskQueue)}:${shard}`;
+/** `freeze-gate:<task queue>`: the registry as a whole (its shards' IDs add `:<shard>`). */
+export const gateRegistryName = (taskQueue: string): string => `freeze-gate:${taskQueue}`;
+
 /** `unfreeze:<freeze workflow ID>`: at most one gradual unfreeze per freeze. */
 export const unfreezeWorkflowId = (freezeId: string): string => `unfreeze:${freezeId}`;
 

@@ -3,6 +3,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { FreezeException, FreezeRedefinition, FreezeState } from '../runbook/freeze.js';
 import type { DrillReport } from '../runbook/drill.js';
+import type { GatePublication, GateRecord, GateSyncRequest, GateSyncResult, GateWatchRequest, GateWatchResult } from '../runbook/gate-view.js';
 import type { RollbackStatus, Trigger } from '../runbook/types.js';
 import type { UnfreezeDecision, UnfreezeStatus } from '../runbook/unfreeze.js';
 import { type SloGuardStatus } from '../runbook/slo-guard.js';
@@ -115,3 +116,11 @@ export type GuardDecision = { actor: string; reason: string; signed?: SignedEnve
 /** Pauses automatic rollbacks (evaluations stop too); the validator refuses a guard already paused. */
 export const pauseGuardUpdate = defineUpdate<SloGuardStatus, [GuardDecision]>('pause');
 export const resumeGuardUpdate = defineUpdate<SloGuardStatus, [GuardDecision]>('resume');
+
+// The freeze gate's registry (workflows/gate-registry.ts): freeze windows publish what the gate sees of them; serve
+// watches it with a long-polling Update; commands that change a freeze wait for `syncGate` before they return.
+export const publishGateSignal = defineSignal<[GatePublication]>('publishGate');
+export const watchGateUpdate = defineUpdate<GateWatchResult, [GateWatchRequest]>('watchGate');
+export const syncGateUpdate = defineUpdate<GateSyncResult, [GateSyncRequest]>('syncGate');
+/** Every live record of the shard, for `freeze check` and `freeze list` without serve. */
+export const gateRecordsQuery = defineQuery<{ epoch: string; version: number; records: GateRecord[] }>('gateRecords');

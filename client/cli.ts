@@ -1,87 +1,20 @@
-// Builds the `rearguard` program: global flags (README, "CLI") and one file per command group, each of
-// which parses options, calls api/ and renders (docs/architecture.md, "Layers").
+// Builds the `rearguard` program: global flags (README, "CLI") and one file per command group (client/commands/),
+// which declares its commands and flags; a command's action loads its implementation (client/actions/: parse the
+// options, call api/, render) when it runs, so `--help`, `--version` and each command load only what they use
+// (docs/architecture.md, "Layers" and "Build").
 import { Command, Help, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerCatalog } from './commands/catalog.js';
 import { registerDrill } from './commands/drill.js';
+import { LateDefaultOption } from './commands/flags.js';
 import { registerFreeze } from './commands/freeze.js';
 import { registerGuard } from './commands/guard.js';
 import { registerRollback } from './commands/rollback.js';
 import { registerRunbook } from './commands/runbook.js';
+import { registerServe } from './commands/serve.js';
 import { registerUnfreeze } from './commands/unfreeze.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
-import { EXIT, badInput, echo, jsonError } from './errors.js';
-import { loadRunbookDir } from './runbook-dir.js';
-import { DEFAULT_DELEGATE_PRINCIPAL, DELEGATE_PRINCIPAL } from '../runbook/decision.js';
-
-/** `serve` limits from the environment: whole numbers, 0 turns a rate limit off. */
-function serveLimits(env: NodeJS.ProcessEnv): { gatePerMinute?: number; alertsPerMinute?: number } {
-  const read = (name: string): number | undefined => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return undefined;
-    if (!/^\d{1,9}$/.test(raw))
-      throw badInput(`${name}: expected a whole number of requests per minute (0: no limit), got ${JSON.stringify(raw.slice(0, 40))}`);
-    return Number(raw);
-  };
-  return { gatePerMinute: read('REARGUARD_GATE_RATE_LIMIT'), alertsPerMinute: read('REARGUARD_ALERTS_RATE_LIMIT') };
-}
-
-/** The runbooks directory must exist at start; invalid runbooks in it are reported, not fatal. */
-async function checkRunbookDir(dir: string, c: CliContext): Promise<void> {
-  try {
-    const { runbooks, problems } = await loadRunbookDir(dir);
-    for (const p of problems) c.err(`rearguard serve: --runbooks: ${p} (alerts naming it will be unmatched)`);
-    c.err(`rearguard serve: ${runbooks.length} runbook(s) in ${dir}, re-read when the directory changes`);
-  } catch (err) {
-    throw badInput(`--runbooks: cannot read the directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
-}
-
-interface ServeFlags {
-  host: string;
-  port: string;
-  runbooks?: string;
-  oidcIssuer?: string;
-  oidcAudience?: string;
-  oidcJwksUrl?: string;
-  oidcActorClaim?: string;
-  delegate?: string;
-}
-
-/**
- * serve's endpoints for people: the OIDC settings (flags, else REARGUARD_OIDC_*) and serve's own signing key
- * (--signing-key, else REARGUARD_SERVE_SIGNING_KEY; never a person's REARGUARD_SIGNING_KEY or git's key), checked
- * at start by signing once, so the operator sees the allowed_signers line to give the workers.
- */
-async function servePeople(raw: ServeFlags, signingKey: string | undefined, env: NodeJS.ProcessEnv, c: CliContext) {
-  const { oidcConfigFrom } = await import('./oidc.js');
-  let oidc;
-  try {
-    oidc = oidcConfigFrom({ issuer: raw.oidcIssuer, audience: raw.oidcAudience, jwksUrl: raw.oidcJwksUrl, actorClaim: raw.oidcActorClaim }, env);
-  } catch (err) {
-    throw badInput(...(err as Error).message.split('\n'));
-  }
-  const principal = raw.delegate ?? (env.REARGUARD_SERVE_PRINCIPAL?.trim() || DEFAULT_DELEGATE_PRINCIPAL);
-  if (!DELEGATE_PRINCIPAL.test(principal))
-    throw badInput(`--delegate (REARGUARD_SERVE_PRINCIPAL): expected an allowed_signers principal such as delegate:rearguard-serve, got ${echo(principal)}`);
-  const key = signingKey?.trim() || env.REARGUARD_SERVE_SIGNING_KEY?.trim() || undefined;
-  const keySource = signingKey?.trim() ? '--signing-key' : 'REARGUARD_SERVE_SIGNING_KEY';
-  if (!oidc) {
-    if (key) c.err('rearguard serve: a signing key is set but OIDC is not (REARGUARD_OIDC_ISSUER, REARGUARD_OIDC_AUDIENCE): decision endpoints answer 501');
-    return {};
-  }
-  c.err(`rearguard serve: people authenticate with OIDC tokens of ${oidc.issuer} for audience ${oidc.audience}, named by their ${oidc.actorClaim} claim`);
-  if (!key) {
-    c.err('rearguard serve: no signing key (REARGUARD_SERVE_SIGNING_KEY): decision endpoints answer 501; GET /v1/audit is on');
-    return { oidc };
-  }
-  const [{ signMessage }, { parseSshSignature, encodeBase64 }] = await Promise.all([import('./signing.js'), import('../runbook/sshsig.js')]);
-  const probe = await signMessage('rearguard serve: signing key check', { key, keyOption: keySource });
-  const publicKey = encodeBase64(parseSshSignature(probe.signature).publicKey);
-  c.err(`rearguard serve: signs decisions as ${principal} with key ${probe.fingerprint}; the workers' allowed_signers must list it:`);
-  c.err(`  ${principal} ssh-ed25519 ${publicKey}`);
-  return { oidc, delegate: { principal, key, keySource } };
-}
+import { EXIT, echo, jsonError } from './errors.js';
 
 /**
  * commander reports a missing required option before an unknown one, so a typo (`--runbok x.yaml`) read as
@@ -137,7 +70,9 @@ export function buildProgram(
     .configureHelp({
       showGlobalOptions: true,
       optionDescription(this: Help, option: Option): string {
-        const text = Help.prototype.optionDescription.call(this, option);
+        let text = Help.prototype.optionDescription.call(this, option);
+        // A default worked out late (commands/flags.ts) is shown as commander shows a default.
+        if (option instanceof LateDefaultOption) text = `${text} (default: ${JSON.stringify(option.lateDefault())})`;
         return option.mandatory ? `${text} (required)` : text;
       },
     })
@@ -162,42 +97,7 @@ export function buildProgram(
   registerAudit(program, ctx);
   registerDrill(program, ctx);
   registerCatalog(program, ctx);
-  program
-    .command('serve')
-    .description('HTTP API: GET /v1/gate (200 allowed, 423 frozen), /healthz, /metrics; decisions and GET /v1/audit for people with OIDC tokens')
-    .option('--host <host>', 'bind address', '127.0.0.1')
-    .option('--port <port>', 'port', '8080')
-    .option('--runbooks <dir>', 'directory of runbooks that POST /v1/alerts maps Alertmanager alerts to (needs REARGUARD_API_TOKEN)')
-    .option('--oidc-issuer <url>', 'OIDC issuer of the tokens people call decision and audit endpoints with (env REARGUARD_OIDC_ISSUER)')
-    .option('--oidc-audience <aud>', "audience those tokens must carry: serve's client ID at the provider (env REARGUARD_OIDC_AUDIENCE)")
-    .option('--oidc-jwks-url <url>', "the issuer's signing keys (env REARGUARD_OIDC_JWKS_URL, default: found by OIDC discovery)")
-    .option('--oidc-actor-claim <claim>', 'token claim that names the person, e.g. preferred_username (env REARGUARD_OIDC_ACTOR_CLAIM, default sub)')
-    .option('--delegate <principal>', `allowed_signers principal of serve's signing key (env REARGUARD_SERVE_PRINCIPAL, default ${DEFAULT_DELEGATE_PRINCIPAL})`)
-    .action(async (raw: ServeFlags) => {
-      const c = ctx();
-      const port = Number(raw.port);
-      if (!/^\d{1,5}$/.test(raw.port) || port > 65535) throw badInput(`--port: expected a port number 0-65535, got ${JSON.stringify(raw.port)}`);
-      const { buildServer } = await import('./serve.js');
-      if (raw.runbooks !== undefined && !env.REARGUARD_API_TOKEN) throw badInput('--runbooks: the alert intake needs a bearer token: set REARGUARD_API_TOKEN');
-      const people = await servePeople(raw, (c.opts as { signingKey?: string }).signingKey, env, c);
-      if (raw.runbooks !== undefined) await checkRunbookDir(raw.runbooks, c);
-      const limits = serveLimits(env);
-      const { app } = buildServer({
-        client: await c.connect(),
-        token: env.REARGUARD_API_TOKEN,
-        runbooksDir: raw.runbooks,
-        taskQueue: c.opts.taskQueue,
-        limits,
-        ...people,
-      });
-      const address = await app.listen({ host: raw.host, port });
-      c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=)`);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      await app.close();
-    });
+  registerServe(program, ctx, env);
   program.commands.forEach(function override(cmd: Command) {
     cmd.exitOverride();
     cmd.commands.forEach(override);

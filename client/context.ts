@@ -1,6 +1,7 @@
 // What every command gets from the global flags: who is acting, where Temporal is, output mode.
+// @temporalio/client is loaded by connect(), when a command first needs the server: not for --help.
 import { userInfo } from 'node:os';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import { ACTOR, ACTOR_HINT } from '../runbook/names.js';
 import { badInput, failed, rootMessage } from './errors.js';
 import { TASK_QUEUE } from '../api/ids.js';
@@ -61,6 +62,7 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliC
     err: (line) => process.stderr.write(`${line}\n`),
     async connect() {
       if (client) return client;
+      const { Client, Connection } = await import('@temporalio/client');
       try {
         connection = await Connection.connect({ address: opts.address, connectTimeout: '5s' });
       } catch (err) {

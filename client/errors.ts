@@ -2,7 +2,7 @@
 // the lines to print. Validation problems are `path: message` lines; no stack traces for user mistakes.
 // Failures of api/ operations arrive as OperationErrors (api/errors.ts), already worded: only the exit code is ours.
 import type { z } from 'zod';
-import { OperationError, rootMessage } from '../api/errors.js';
+import { OperationError, rootMessage } from '../api/operation-error.js';
 import { formatPath, friendlyErrors } from '../runbook/issues.js';
 import type { Loaded } from '../runbook/load.js';
 

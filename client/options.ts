@@ -1,10 +1,9 @@
 // Option schemas several command groups share, so a flag means the same thing (and fails with the same
 // message) in every command that takes it.
-import type { Command } from 'commander';
 import { z } from 'zod';
 import { checkDuration, durationText, type DurationRange } from '../runbook/duration.js';
 import { durationField } from '../runbook/schema.js';
-import { ACTOR, ACTOR_HINT, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable } from '../runbook/names.js';
+import { ACTOR, ACTOR_HINT, CHANGE_ID, CHANGE_ID_HINT, CHANGE_ID_MAX, DNS1123_LABEL, REASON_HINT, REASON_MAX, isPrintable } from '../runbook/names.js';
 import { echo, parseOptions } from './errors.js';
 
 /** `--env`, `--service`: the value is echoed, and the usual mistake (capitals) named. */
@@ -69,10 +68,7 @@ export const list = (re: RegExp, what: string) =>
     .pipe(z.array(z.string().regex(re, { error: (iss) => `expected ${what}, got ${echo(String(iss.input))}` })).min(1, `expected at least one ${what}`));
 
 /** --change: the change ID a freeze exception is for (a PR, commit or ticket). */
-export const changeId = z
-  .string()
-  .max(128, 'expected a change ID of at most 128 characters')
-  .regex(/^[A-Za-z0-9][A-Za-z0-9._#/:-]*$/, 'expected a change ID such as PR-1234');
+export const changeId = z.string().max(CHANGE_ID_MAX, `expected a change ID of at most ${CHANGE_ID_MAX} characters`).regex(CHANGE_ID, CHANGE_ID_HINT);
 
 /** --step: a runbook step's name (a DNS-1123 label; `<type>-<position>` when the runbook does not name it). */
 export const stepName = z.string().regex(DNS1123_LABEL, 'expected a step name such as helm-2 (a DNS-1123 label)');
@@ -92,10 +88,6 @@ export const targetOptions = (kind: 'rollback' | 'guard') =>
       message: `expected --env and --service (or --id ${kind}:<env>:<service>)`,
       path: ['env'],
     });
-
-/** Adds --env, --service and --id to a command that names a rollback or a guard (`env`, `service`: their help). */
-export const withTarget = (cmd: Command, env: string, service: string): Command =>
-  cmd.option('--env <environment>', env).option('--service <service>', service).option('--id <workflowId>', 'workflow ID instead of --env/--service');
 
 /** The workflow ID the target options name: --id as given, else idOf(--env, --service). */
 export function targetIdOf(kind: 'rollback' | 'guard', raw: Record<string, unknown>, idOf: (environment: string, service: string) => string): string {

@@ -7,7 +7,7 @@ import { DNS1123_SUBDOMAIN } from '../runbook/names.js';
 import type { Runbook } from '../runbook/schema.js';
 import type { CliContext } from './context.js';
 import { badInput } from './errors.js';
-import { readRunbookOrFail } from './commands/runbook.js';
+import { readRunbookOrFail } from './actions/runbook.js';
 
 export interface ChosenRunbook {
   runbook: Runbook;

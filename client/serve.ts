@@ -10,7 +10,8 @@ import { Counter, Registry } from 'prom-client';
 import { z } from 'zod';
 import { DNS1123_LABEL } from '../runbook/names.js';
 import { issueLines, friendlyErrors } from '../runbook/issues.js';
-import { checkGate } from '../api/freezes.js';
+import { GateView, type GateViewOptions } from '../api/gate-view.js';
+import { gateAnswer } from '../runbook/gate.js';
 import { temporalHealth, type TemporalHealth } from '../api/health.js';
 import { OperationError } from '../api/errors.js';
 import { registerAlertIntake } from './alerts.js';
@@ -40,6 +41,8 @@ export interface ServeOptions {
   delegate?: DelegateSigning;
   /** The audit file GET /v1/audit reads (default REARGUARD_AUDIT_FILE, else the worker's default). */
   auditFile?: string;
+  /** The gate's copy of the freeze registry (api/gate-view.ts): lease and reconcile interval, for tests and operators. */
+  gate?: Pick<GateViewOptions, 'leaseMs' | 'reconcileMs'>;
 }
 
 /** Protection against slow and flooding clients; every figure can be set by the operator (README, `serve`). */
@@ -88,9 +91,11 @@ function withValues(lines: string[], query: unknown): string[] {
   });
 }
 
-export function buildServer({ client, token, runbooksDir, taskQueue, limits: given, oidc, delegate, auditFile }: ServeOptions): {
+export function buildServer({ client, token, runbooksDir, taskQueue, limits: given, oidc, delegate, auditFile, gate: gateOptions }: ServeOptions): {
   app: FastifyInstance;
   registry: Registry;
+  /** The gate's copy of the freeze registry: start it once listening (the first gate check would otherwise). */
+  gate: GateView;
 } {
   // Options left undefined keep their default.
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(given ?? {}).filter(([, v]) => v !== undefined)) };
@@ -126,7 +131,11 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
   const runbooks: RunbookSource =
     runbooksDir !== undefined ? new RunbookDirectory(runbooksDir) : new CatalogRunbooks(() => readCatalog(client, taskQueue ?? TASK_QUEUE));
   app.addHook('onClose', async () => runbooks?.close());
-  return { app, registry };
+  // The gate answers from a copy of the freeze registry kept current by long polls: `rearguard serve` starts it when
+  // it listens; otherwise the first gate check does (servers that never answer the gate start nothing).
+  const view = new GateView(client, { taskQueue: taskQueue ?? TASK_QUEUE, ...gateOptions, log: logLine });
+  app.addHook('onClose', async () => view.stop());
+  return { app, registry, gate: view };
 
   function routes(app: FastifyInstance): void {
     // Liveness: the process answers. Readiness: it can reach Temporal (a load balancer or kubelet stops sending
@@ -153,7 +162,11 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
       try {
         const failOpen = q.data.failOpen === 'true' || q.data.failOpen === '1';
         const target = { environment: q.data.env, service: q.data.service, ...(q.data.change ? { change: q.data.change } : {}) };
-        const answer = await checkGate(client, target, { failOpen });
+        // Answered from memory. A serve that has only just started waits for its first copy (bounded by the lease).
+        view.start();
+        await view.warmedUp(limits.requestTimeoutMs);
+        const snapshot = view.snapshot();
+        const answer = gateAnswer({ states: snapshot.entries, unreadable: snapshot.unreadable }, target, Date.now(), failOpen);
         // Fails closed: an unreadable freeze makes the answer unknown (503) unless the caller opted in to failing open.
         const result = answer.failedOpen ? 'fail-open' : answer.result;
         gateChecks.inc({ result });

@@ -105,6 +105,8 @@ export interface FreezeWindowInput {
     input?: Partial<FreezeWindowInput>;
     /** Absent from runs started before signed decisions. */
     decisions?: CarriedDecisions;
+    /** The last revision published to the gate's registry (absent before the registry). */
+    gateRevision?: number;
   };
 }
 
@@ -166,6 +168,11 @@ export interface FreezeState {
   admitted?: boolean;
   /** Why the start was refused (phase refused). */
   refusal?: string;
+  /**
+   * Counts the changes of what the gate sees of this freeze (workflows/freeze/gate.ts); a command that changed the
+   * freeze waits until the gate's registry has this revision (api/gate-view.ts syncGate). Absent before the registry.
+   */
+  gateRevision?: number;
   calendar?: CalendarRef;
   /** What the guardrails changed while the window was active, and whether it was put back. */
   guardrails?: { applied: boolean; restored: boolean; changes: GuardrailChange[] };
@@ -203,7 +210,7 @@ export interface GateDecision {
   exceptedBy: { id: string; name: string; changeId: string; validUntil: string }[];
 }
 
-export function evaluateGate(windows: FreezeState[], q: { environment: string; service: string; change?: string }, nowMs: number): GateDecision {
+export function evaluateGate(windows: Omit<FreezeState, 'history'>[], q: { environment: string; service: string; change?: string }, nowMs: number): GateDecision {
   const decision: GateDecision = {
     allowed: true,
     environment: q.environment,
@@ -213,7 +220,10 @@ export function evaluateGate(windows: FreezeState[], q: { environment: string; s
     exceptedBy: [],
   };
   for (const w of windows) {
-    const active = w.phase === 'active' && Date.parse(w.start) <= nowMs && nowMs < Date.parse(w.end);
+    // A scheduled window blocks from its start, even before its workflow has woken up to say it is active.
+    // A start still being judged (admitted false) holds nothing yet; one that is refused never will.
+    const open = (w.phase === 'active' || w.phase === 'scheduled') && w.admitted !== false;
+    const active = open && Date.parse(w.start) <= nowMs && nowMs < Date.parse(w.end);
     if (!active || !covers(w.scope, q.environment, q.service)) continue;
     const exception = q.change ? w.exceptions.find((e) => e.changeId === q.change && e.status === 'approved' && nowMs < Date.parse(e.validUntil)) : undefined;
     if (exception) decision.exceptedBy.push({ id: w.id, name: w.name, changeId: exception.changeId, validUntil: exception.validUntil });

@@ -2,21 +2,24 @@
 // runbook/freeze.ts), and what could not be read. It fails closed: a running freeze it cannot read makes
 // the answer `unknown`, never `allowed`, unless the caller opts in to failing open (which is logged).
 // Reading the freezes is api/freezes.ts; wording the answer is client/render/freeze.ts.
-import { evaluateGate, type FreezeState, type GateDecision } from './freeze.js';
+import { evaluateGate, type GateDecision } from './freeze.js';
+import type { GateEntry } from './gate-view.js';
 
 /** A running freeze whose state could not be read; id "*" when the running freezes could not even be listed. */
 export interface UnreadableFreeze {
   id: string;
   /**
    * wedged: its workflow task keeps failing; timeout: no answer within the bound; no-worker: the server saw no worker
-   * poll its task queue lately; failed: the Query failed otherwise; list: the running freezes could not be listed.
+   * poll its task queue lately; failed: the Query failed otherwise; list: the running freezes could not be listed;
+   * stale: serve's copy of the gate's registry could not be kept current (id: the registry shard).
    */
-  kind: 'wedged' | 'timeout' | 'no-worker' | 'failed' | 'list';
+  kind: 'wedged' | 'timeout' | 'no-worker' | 'failed' | 'list' | 'stale';
   error: string;
 }
 
 export interface FreezeSnapshot {
-  states: FreezeState[];
+  /** From the gate's registry (runbook/gate-view.ts), or read directly: no history of edits. */
+  states: GateEntry[];
   unreadable: UnreadableFreeze[];
 }
 

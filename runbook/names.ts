@@ -7,6 +7,10 @@ export const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-
 export const ACTOR = /^[A-Za-z0-9][A-Za-z0-9._@:+-]{0,127}$/;
 /** Environment variable names, for secrets that runbooks refer to but never contain. */
 export const ENV_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Change IDs (a PR, commit or ticket): what a freeze exception is for, and what the deploy gate is asked about. */
+export const CHANGE_ID = /^[A-Za-z0-9][A-Za-z0-9._#/:-]*$/;
+export const CHANGE_ID_MAX = 128;
+export const CHANGE_ID_HINT = 'expected a change ID such as PR-1234';
 
 export const LABEL_HINT = "expected a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit, at most 63 characters";
 export const SUBDOMAIN_HINT =

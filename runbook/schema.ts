@@ -130,10 +130,9 @@ export const terraformStep = z.strictObject({
   approvePlan: z.boolean().optional(),
 });
 
-export const STEP_TYPES = ['blueGreen', 'kubernetes', 'helm', 'gitops', 'terraform', 'webhook'] as const;
-export type StepType = (typeof STEP_TYPES)[number];
-/** Mechanisms whose target is resolved (planned) once before they run, so retries aim at the same target. */
-export const PLANNED_STEP_TYPES: readonly StepType[] = ['kubernetes', 'blueGreen', 'helm', 'terraform', 'gitops'];
+// Defined apart from zod (step-types.ts), for workflow code.
+export { PLANNED_STEP_TYPES, STEP_TYPES, type StepType } from './step-types.js';
+import { STEP_TYPES } from './step-types.js';
 
 export const step = z.discriminatedUnion('type', [blueGreenStep, kubernetesStep, helmStep, gitopsStep, terraformStep, webhookStep], {
   error: (iss) => (iss.code === 'invalid_union' ? `expected type to be one of ${STEP_TYPES.join(', ')}` : undefined),

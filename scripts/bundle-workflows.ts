@@ -1,5 +1,6 @@
-// `npm run build:workflows [OUT]`: bundles the workflows once (webpack, ~4 s on 2 cores) so that a
-// worker started with REARGUARD_WORKFLOW_BUNDLE=OUT skips bundling at every start (the Docker image does).
+// `npm run build:workflows [OUT]`: bundles the workflows of the sources once (webpack, ~4 s on 2 cores) so that a
+// worker started with REARGUARD_WORKFLOW_BUNDLE=OUT skips bundling at every start. `npm run build` bundles the
+// compiled workflows into dist/workflow-bundle.js itself, which the compiled worker uses by default.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';

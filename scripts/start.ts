@@ -1,6 +1,8 @@
 // `npm start`: a complete local Rearguard. Starts the Temporal dev server (built by
 // scripts/provision.sh, state kept in .rearguard/) unless TEMPORAL_ADDRESS points at a server,
-// then runs the worker with its metrics endpoint. Ctrl-C stops all of it.
+// then runs the worker with its metrics endpoint. Ctrl-C stops all of it. npm start runs the build of
+// this file (dist/scripts/start.js, after `npm run build -- --if-stale`), so the worker is the compiled one
+// with the prebuilt workflow bundle.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -9,7 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, loadWorkerConfig } from '../worker/config.js';
 import { runWorker } from '../worker/run.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// The repository: two levels up from dist/scripts/start.js, one from the source.
+const ROOT = fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../..' : '..', import.meta.url));
 const STATE = `${ROOT}.rearguard`;
 const TEMPORAL_PORT = Number(process.env.REARGUARD_DEV_PORT ?? 7233);
 const UI_PORT = Number(process.env.REARGUARD_DEV_UI_PORT ?? 8233);

@@ -52,7 +52,7 @@ export const workerConfigSchema = z.object({
     .union([z.boolean(), z.enum(['1', 'true', 'yes', '0', 'false', 'no', ''])])
     .transform((v) => v === true || v === '1' || v === 'true' || v === 'yes')
     .default(false),
-  /** A bundle made by `npm run build:workflows`; without it the workflows are bundled at start. */
+  /** A prebuilt workflow bundle; without it the compiled worker uses dist/workflow-bundle.js (`npm run build`), and from the sources the workflows are bundled at start. */
   workflowBundle: z.string().min(1).optional(),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
   /** Milliseconds (at most 1h) in-flight activities get on SIGTERM. */

@@ -1,4 +1,5 @@
-// `rearguard-worker` / `npm run worker`: flags override the environment (worker/config.ts).
+// `rearguard-worker` / `npm run worker` (`node dist/worker/main.js`, built by `npm run build`): flags override the
+// environment (worker/config.ts).
 import { Command } from 'commander';
 import { ConfigError, loadWorkerConfig } from './config.js';
 import { runWorker } from './run.js';
@@ -16,7 +17,7 @@ const program = new Command('rearguard-worker')
   .option('--catalog <dir|git:REPO[@REF][:PATH]>', 'the runbook catalog: runbooks, policy.yaml and allowed_signers (env REARGUARD_CATALOG)')
   .option('--catalog-refresh <duration>', 'how often the catalog is re-read, 0 for only on demand (env REARGUARD_CATALOG_REFRESH, default 1m)')
   .option('--dev', 'development mode: no catalog, local runbooks and unsigned decisions accepted (env REARGUARD_DEV_MODE=1)')
-  .option('--workflow-bundle <file>', 'prebuilt workflow bundle from `npm run build:workflows` (env REARGUARD_WORKFLOW_BUNDLE)')
+  .option('--workflow-bundle <file>', "prebuilt workflow bundle (env REARGUARD_WORKFLOW_BUNDLE; default when compiled: the build's dist/workflow-bundle.js)")
   .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR (env REARGUARD_LOG_LEVEL, default WARN)')
   .option('--shutdown-grace <duration>', 'time in-flight activities get on SIGTERM (env REARGUARD_SHUTDOWN_GRACE)')
   .action(async (opts: Record<string, string | undefined>) => {

@@ -7,7 +7,7 @@ import { toolPaths } from '../activities/tools.js';
 import { loadPolicy, type Policy } from '../runbook/policy.js';
 import { RearguardMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
-import { createRearguardWorker } from './worker.js';
+import { builtWorkflowBundle, createRearguardWorker } from './worker.js';
 
 export async function runWorker(config: WorkerConfig, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
   let targets: Targets;
@@ -55,6 +55,8 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
     const why = /ConnectionRefused/.test(String(err)) ? 'connection refused' : err instanceof Error ? err.message : String(err);
     throw new Error(`cannot reach Temporal at ${config.address}: ${why} (set --address or TEMPORAL_ADDRESS)`);
   });
+  // A prebuilt bundle (REARGUARD_WORKFLOW_BUNDLE, else the build's own) spares webpack at every start.
+  const workflowBundle = config.workflowBundle ?? builtWorkflowBundle();
   const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort, runtimeMetrics && `http://${runtimeMetrics}/metrics`);
   try {
     const worker = await createRearguardWorker({
@@ -67,11 +69,11 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       repos,
       ...(policy ? { policy } : {}),
       ...(catalog ? { catalog } : {}),
-      ...(config.workflowBundle ? { workflowBundle: { codePath: config.workflowBundle } } : {}),
+      ...(workflowBundle ? { workflowBundle: { codePath: workflowBundle } } : {}),
       shutdownGraceTime: config.shutdownGrace,
     });
     log(
-      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
+      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; workflows: ${workflowBundle ? `bundle ${workflowBundle}` : 'bundled at start'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
     );
     await worker.run();
     log('rearguard worker: stopped');

@@ -1,5 +1,7 @@
 // Builds the Rearguard worker: the workflows (bundled from source, or a prebuilt bundle), the
 // activities with their dependencies, and the metric sinks. Shared by `npm start`, worker/main.ts and tests.
+import { existsSync } from 'node:fs';
+import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { AuditLog } from '../api/audit-file.js';
@@ -11,7 +13,21 @@ import type { Policy } from '../runbook/policy.js';
 import type { Catalog } from '../activities/catalog.js';
 import type { RearguardMetrics } from './metrics.js';
 
-export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/** Running compiled (dist/, `npm run build`) or the TypeScript sources (tsx: development, tests). */
+const compiled = extname(fileURLToPath(import.meta.url)) === '.js';
+
+/** The workflows' entry point, bundled at start when the worker is given no bundle: index.ts, or index.js in dist/. */
+export const workflowsPath = fileURLToPath(new URL(`../workflows/index.${compiled ? 'js' : 'ts'}`, import.meta.url));
+
+/**
+ * The bundle `npm run build` writes beside the compiled code (dist/workflow-bundle.js), if this is that code: the
+ * compiled worker uses it when REARGUARD_WORKFLOW_BUNDLE names none, and so never runs webpack at start. Never when
+ * running the sources, whose workflows may have changed since the last build.
+ */
+export function builtWorkflowBundle(): string | undefined {
+  const path = fileURLToPath(new URL('../workflow-bundle.js', import.meta.url));
+  return compiled && existsSync(path) ? path : undefined;
+}
 
 export interface RearguardWorkerOptions {
   connection: NativeConnection;
@@ -58,5 +74,6 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     // Heartbeats carry cancellation back to activities: send them often enough that cancelling a
     // rollback stops its running step within seconds, not the default half-minute.
     maxHeartbeatThrottleInterval: '2s',
+    ...(process.env.REARGUARD_BENCH_WORKER_OPTIONS ? (JSON.parse(process.env.REARGUARD_BENCH_WORKER_OPTIONS) as Partial<WorkerOptions>) : {}), // BENCH-TMP
   });
 }

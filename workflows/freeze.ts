@@ -11,6 +11,7 @@ import type { VerifiedDecision } from './kit/decisions.js';
 import { decisionDetails } from './freeze/decisions.js';
 import { applyGuardrails, restoreGuardrails } from './freeze/guardrails.js';
 import { FreezeRun } from './freeze/state.js';
+import { GateFeed } from './freeze/gate.js';
 
 const { metrics } = proxySinks<RearguardSinks>();
 
@@ -50,6 +51,10 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
   }
   // `freeze start` waits for this (or for phase refused) before it reports the freeze started.
   if (signedDecisions) state.admitted = true;
+  // Since the gate's registry, the window publishes what the gate sees of it (freeze/gate.ts) once admitted;
+  // patched: runs from before are read by `rearguard serve` directly (api/gate-view.ts, the reconciler).
+  const gate = patched('gate-registry') ? new GateFeed(f, f.input.carried?.gateRevision) : undefined;
+  gate?.start();
   try {
     // --- scheduled: wait for the start (a lift or a calendar edit wakes the wait) ----------------
     while (state.phase === 'scheduled' && !f.lifted) {
@@ -82,6 +87,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
       await condition(() => f.lifted || state.end !== end || f.redefined !== seen || f.tooLong(), Math.min(remaining, MAX_FREEZE_MS));
       if (!f.lifted && f.tooLong()) {
         await settle(f.trail, f.pending);
+        await gate?.flush();
         // The definition as edited so far (not the one this run started with) goes to the next run.
         const definition: Partial<FreezeWindowInput> = { ...f.input, carried: undefined };
         await continueAsNew<typeof freezeWindow>({
@@ -98,6 +104,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
             auditSeq: f.trail.seq(),
             input: definition,
             decisions: f.book.carry(),
+            ...(gate ? { gateRevision: gate.carried() } : {}),
           },
         });
       }
@@ -129,6 +136,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
       f.audit('freeze.ended', `schedule:${state.name}`, 'window ended', {});
       await f.tell('freeze-ended', `Freeze ${state.name} (${f.scopeText()}) ended: deploys are open again`);
     }
+    await gate?.withdraw();
     await settle(f.trail, f.pending);
   });
   return state;

@@ -7,3 +7,4 @@ export { gradualUnfreeze } from './unfreeze.js';
 export { drill } from './drill.js';
 export { sloGuard } from './slo-guard.js';
 export { catalogIndex } from './catalog.js';
+export { freezeGateRegistry } from './gate-registry.js';

@@ -3,7 +3,7 @@
 import { proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../activities/index.js';
 import { describePlan, type Plan } from '../runbook/plan.js';
-import { PLANNED_STEP_TYPES } from '../runbook/schema.js';
+import { PLANNED_STEP_TYPES } from '../runbook/step-types.js';
 import type { RollbackInput } from '../runbook/types.js';
 import type { CatalogRef } from '../runbook/catalog.js';
 import { loadCatalogRunbook } from './catalog.js';

@@ -16,7 +16,7 @@ import {
   patched,
 } from '@temporalio/workflow';
 import { UNFREEZE_DECISIONS } from '../api/messages.js';
-import { unfreezeStartExtra, type UnfreezeInput, type UnfreezeStatus } from '../runbook/unfreeze.js';
+import { unfreezeStartExtra, type UnfreezeInput, type UnfreezeStatus } from '../runbook/unfreeze-model.js';
 import { errorMessage, settle } from './kit/index.js';
 import type { VerifiedDecision } from './kit/decisions.js';
 import { decisionDetails } from './freeze/decisions.js';

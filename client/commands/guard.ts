@@ -1,21 +1,9 @@
-// `rearguard guard start|pause|resume|status`: the SLO guard of a runbook (workflow `guard:<env>:<service>`),
-// which starts the runbook's rollback when its spec.slo is violated. Each command parses its options,
-// calls api/guards.ts and renders (client/render/guard.ts).
+// `rearguard guard start|pause|resume|status`: the command line; client/actions/guard.ts does the work.
 import type { Command } from 'commander';
-import { z } from 'zod';
-import { guardStatus, setGuardPaused, startGuard } from '../../api/guards.js';
-import { guardWorkflowId } from '../../api/ids.js';
-import { GUARD_DECISIONS } from '../../api/messages.js';
-import { sloProblems } from '../../runbook/cross-checks.js';
-import { durationText } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
-import { envelope, signIfKey, signedBy } from '../decision-signing.js';
-import { badInput, parseOptions } from '../errors.js';
-import { reason as reasonText, targetIdOf, withTarget as targetFlags } from '../options.js';
-import { describeSlo, renderGuard } from '../render/guard.js';
-import { catalogRef, chooseRunbook } from '../runbook-source.js';
+import { withTarget as targetFlags } from './flags.js';
 
-const workflowIdOf = (raw: Record<string, unknown>): string => targetIdOf('guard', raw, guardWorkflowId);
+const actions = () => import('../actions/guard.js');
 const withTarget = (cmd: Command): Command => targetFlags(cmd, 'environment of the guarded service', 'the guarded service');
 
 export function registerGuard(program: Command, ctx: () => CliContext): void {
@@ -26,28 +14,7 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
     .description('Start guarding the runbook’s service (workflow guard:<env>:<service>)')
     .requiredOption('--runbook <name|file>', 'a catalog runbook by name, or a YAML file (with spec.slo)')
     .option('--reason <text>', 'why: recorded in the audit trail', 'guard started')
-    .action(async (raw: Record<string, unknown>) => {
-      const opts = parseOptions(z.object({ runbook: z.string().min(1, 'expected a runbook file'), reason: reasonText }), raw);
-      const c = ctx();
-      const chosen = await chooseRunbook(c, opts.runbook);
-      const { runbook } = chosen;
-      // spec.slo's references to the rest of the runbook are checked by `runbook validate` (runbook/cross-checks.ts).
-      const problems = sloProblems(runbook);
-      if (problems.length) throw badInput(...problems.map((p) => `${opts.runbook}: ${p}`));
-      const { workflowId, runId } = await startGuard(
-        await c.connect(),
-        c.opts.taskQueue,
-        runbook,
-        { actor: c.actor, reason: opts.reason },
-        catalogRef(chosen.catalog),
-      );
-      if (c.opts.json) return c.out(JSON.stringify({ workflowId, runId }));
-      const slo = runbook.spec.slo!;
-      c.out(
-        `Started guard ${workflowId} (runbook ${runbook.metadata.name}): every ${durationText(slo.interval)}, cooldown ${durationText(slo.cooldown)} after a trigger.`,
-      );
-      describeSlo(runbook).forEach((l) => c.out(`  ${l}`));
-    });
+    .action(async (raw: Record<string, unknown>) => (await actions()).start(ctx, raw));
 
   for (const action of ['pause', 'resume'] as const) {
     withTarget(
@@ -56,29 +23,10 @@ export function registerGuard(program: Command, ctx: () => CliContext): void {
         .description(action === 'pause' ? 'Pause a guard: no evaluation, no automatic rollback until resumed' : 'Resume a paused guard (it evaluates at once)'),
     )
       .requiredOption('--reason <text>', 'why: recorded in the audit trail')
-      .action(async (raw: Record<string, unknown>) => {
-        const c = ctx();
-        const workflowId = workflowIdOf(raw);
-        const { reason } = parseOptions(z.object({ reason: reasonText }), { reason: raw.reason });
-        const signed = await signIfKey(c, { action: GUARD_DECISIONS[action], workflowId, reason });
-        const s = await setGuardPaused(await c.connect(), workflowId, action, { actor: c.actor, reason, ...envelope(signed) });
-        if (c.opts.json) c.out(JSON.stringify(s));
-        else
-          c.out(
-            action === 'pause'
-              ? `Paused ${workflowId} as ${c.actor}${signedBy(signed)}: no automatic rollback until \`rearguard guard resume\`.`
-              : `Resumed ${workflowId} as ${c.actor}${signedBy(signed)}: evaluating again.`,
-          );
-      });
+      .action(async (raw: Record<string, unknown>) => (await actions()).setPaused(ctx, action, raw));
   }
 
   withTarget(guard.command('status').description('Show a guard: state, last evaluation and its values, cooldown, pause, triggers')).action(
-    async (raw: Record<string, unknown>) => {
-      const c = ctx();
-      const workflowId = workflowIdOf(raw);
-      const s = await guardStatus(await c.connect(), workflowId);
-      if (c.opts.json) c.out(JSON.stringify(s));
-      else renderGuard(s).forEach((l) => c.out(l));
-    },
+    async (raw: Record<string, unknown>) => (await actions()).status(ctx, raw),
   );
 }

@@ -4,6 +4,7 @@ import { DateTime } from 'luxon';
 import { freezeWorkflowId } from '../../api/ids.js';
 import type { FreezeException, FreezeState, StartDifference } from '../../runbook/freeze.js';
 import type { GateAnswer, UnreadableFreeze } from '../../runbook/gate.js';
+import type { GateEntry } from '../../runbook/gate-view.js';
 import { localTime } from '../../runbook/time.js';
 
 export { localTime };
@@ -11,7 +12,7 @@ export { localTime };
 /** How the CLI names a window: its name, or its ID for occurrences of a recurring one. */
 const windowRef = (w: { id: string; name: string }): string => (w.id === freezeWorkflowId(w.name) ? w.name : w.id);
 
-export const freezeLine = (s: FreezeState): string =>
+export const freezeLine = (s: GateEntry): string =>
   `${s.name.padEnd(20)} ${s.phase.padEnd(9)} ${s.scope.environments.join(',')}/${s.scope.services.join(',')}  ${s.phase === 'scheduled' ? `from ${localTime(s.start)} ` : ''}until ${localTime(s.end)}  ${s.reason} (by ${s.actor})${s.exceptions.length ? `  exceptions: ${s.exceptions.map((e) => `${e.changeId}=${e.status}`).join(', ')}` : ''}${s.released?.length ? `  released: ${s.released.join(',')}` : ''}${s.guardrails ? `  guardrails: ${s.guardrails.restored ? 'restored' : s.guardrails.applied ? 'held' : 'not applied'} (${s.guardrails.changes.length} change(s))` : ''}${s.calendar ? `  calendar: ${s.calendar.name}${s.calendar.appliedBy ? ` (applied by ${s.calendar.appliedBy})` : ''}` : ''}${s.refusal ? `  refused: ${s.refusal}` : ''}`;
 
 /** `freeze start`: the window as it now runs, started or found unchanged. */

@@ -172,8 +172,12 @@ describe('a wedged run', () => {
     assert.equal(check.code, 1, check.stdout);
     assert.match(check.stderr, /UNKNOWN: cannot tell whether dev\/wedge is frozen/);
     assert.match(check.stderr, /freeze:broken: wedged: its workflow task keeps failing \(attempt \d+\): .*Cannot read properties of null/);
-    const http = await fetch(`${serve!.url}/v1/gate?env=dev&service=wedge`);
-    assert.equal(http.status, 503);
+    // It never published to the gate's registry (it wedged before): serve finds it when it next compares the
+    // running freezes with the registry (REARGUARD_GATE_RECONCILE, 2 s here) and reads it directly.
+    const http = await waitFor(async () => {
+      const r = await fetch(`${serve!.url}/v1/gate?env=dev&service=wedge`);
+      return r.status === 503 ? r : (await r.body?.cancel(), undefined);
+    }, 'serve to find the unregistered freeze');
     assert.deepEqual(((await http.json()) as { unreadable: unknown[] }).unreadable, [{ id: 'freeze:broken', kind: 'wedged' }]);
     await env.client.workflow.getHandle('freeze:broken').terminate('test over');
   });

@@ -241,6 +241,8 @@ const stubActivities = {
   },
   // The development default: unsigned votes count (the fuzzer does not sign decisions).
   trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
+  // RCA freezes publish to the gate's registry; not under test here.
+  publishGate: async () => undefined,
   preflight: () => act('preflight', () => [] as string[]),
   findRestored: () => act('findRestored', () => undefined, { neverHang: true }),
   planStep: (req: { step: { type: string; namespace?: string } }) => act('planStep', () => planFor(req.step)),

@@ -78,6 +78,8 @@ export function rearguardEnv(env: TestWorkflowEnvironment, dir: string, prefix: 
     REARGUARD_TASK_QUEUE: `${prefix}-${randomUUID()}`,
     REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
     REARGUARD_RUNTIME_METRICS_PORT: '0',
+    // `rearguard serve`: look for freezes the gate's registry does not have every 2 s (tests start them by hand).
+    REARGUARD_GATE_RECONCILE: '2s',
     ...extra,
   };
 }

@@ -22,6 +22,8 @@ export async function withFreeze(
     appendAudit: async (e: AuditEvent) => void audit.push(e),
     // Development trust (no allowed_signers): unsigned decisions count; freeze-signed.test.ts overrides it.
     trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
+    // The gate's registry is not under test here (test/integration/gate-view.test.ts).
+    publishGate: async () => undefined,
     ...stubs,
   };
   await withWorker({ activities, taskQueue: 'freeze', env: on }, async ({ taskQueue, metrics }) => {

@@ -6,6 +6,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../activities/index.js';
+import type { AuditEvent } from '../../runbook/types.js';
 import { RearguardMetrics } from '../../worker/metrics.js';
 import { createRearguardWorker, type RearguardWorkerOptions } from '../../worker/worker.js';
 import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from './temporal.js';
@@ -77,11 +78,27 @@ export async function withWorker<T>(o: HarnessOptions, body: (w: HarnessContext)
     taskQueue,
     auditFile: o.auditFile ?? '/dev/null',
     metrics,
-    activities: o.activities as Activities,
+    activities: withAuditBatches(o.activities) as Activities,
     workflowBundle: bundle ?? (await workflowBundle()),
     ...(o.shutdownGraceTime !== undefined ? { shutdownGraceTime: o.shutdownGraceTime } : {}),
   });
   return worker.runUntil(() => body({ env, client: env.client, taskQueue, metrics, worker }));
+}
+
+/**
+ * Workflows write their audit trail in batches (`appendAuditBatch`, workflows/kit/audit.ts); a stub set with only
+ * `appendAudit` gets a batch writer that hands it each event in order, so stubs keep seeing one event at a time.
+ */
+function withAuditBatches(activities: object): object {
+  const a = activities as { appendAudit?: (e: AuditEvent) => Promise<void>; appendAuditBatch?: unknown };
+  if (!a.appendAudit || a.appendAuditBatch) return activities;
+  const one = a.appendAudit;
+  return {
+    ...activities,
+    appendAuditBatch: async (events: AuditEvent[]) => {
+      for (const e of events) await one(e);
+    },
+  };
 }
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;

@@ -2,7 +2,7 @@
 // a separate process (so a test can SIGKILL it).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { ROOT } from './tools.js';
+import { CLI, ROOT, cliEnv } from './tools.js';
 
 export interface CliResult {
   code: number;
@@ -23,9 +23,9 @@ export function freePort(): Promise<number> {
 
 /** `rearguard <args>` with the given environment; resolves with exit code and output. */
 export function rearguard(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> & { child: ChildProcess } {
-  const child = spawn(process.execPath, [`${ROOT}bin/rearguard.js`, ...args], {
+  const child = spawn(process.execPath, [CLI, ...args], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: cliEnv({ ...process.env, ...env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stdout = '';

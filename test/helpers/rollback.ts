@@ -20,6 +20,8 @@ export function stubActivities(overrides: Partial<Activities> = {}) {
     preflight: async () => [],
     applyGuardrails: async () => ({ changes: [] }),
     restoreGuardrails: async () => ({ changes: [] }),
+    // The RCA freeze (freezeAfter) publishes to the gate's registry; not under test here.
+    publishGate: async () => undefined,
     planStep: async () => {
       throw new Error('no planned steps in these tests');
     },

@@ -5,6 +5,13 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/**
+ * The CLI as the tests run it: bin/rearguard.js on the TypeScript sources (REARGUARD_FROM_SOURCE=1: through tsx),
+ * never a dist/ build that may be older than the code under test (test/e2e/build.test.ts tests the build).
+ */
+export const CLI = `${ROOT}bin/rearguard.js`;
+export const cliEnv = (env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv => ({ ...env, REARGUARD_FROM_SOURCE: '1' });
+
 const TOOLS = {
   temporal: { env: 'TEMPORAL_CLI_PATH', file: '.tools/bin/temporal' },
   'temporal-test-server': { env: 'TEMPORAL_TEST_SERVER_PATH', file: '.tools/bin/temporal-test-server' },

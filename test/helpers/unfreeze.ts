@@ -6,6 +6,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { freezeControl } from '../../activities/freeze-control.js';
+import { gatePublisher } from '../../activities/gate-publish.js';
 import type { FreezeWindowInput } from '../../runbook/freeze.js';
 import type { Check, NotifyTarget } from '../../runbook/schema.js';
 import type { AuditEvent, CheckRequest, NotifyRequest } from '../../runbook/types.js';
@@ -52,6 +53,8 @@ export async function withUnfreeze(
   const health: Record<string, string | undefined> = {};
   const activities = {
     ...freezeControl(),
+    // Real: the release/refreeze activities wait until the gate's registry has each change.
+    ...gatePublisher(),
     appendAudit: async (e: AuditEvent) => void audit.push(e),
     notify: async (req: NotifyRequest) => (notes.push(req), { sent: req.targets.map((t) => t.name) }),
     runCheck: async (req: CheckRequest) => {

@@ -23,28 +23,29 @@ const q = { environment: 'prod', service: 'checkout' };
 describe('the gate reading freezes from a real server', () => {
   it('a listing that fails answers unknown (and allowed only when failing open)', async () => {
     const client = new Client({ connection: env.client.connection, namespace: `no-such-namespace-${randomUUID().slice(0, 8)}` });
-    const a = await checkGate(client, q, { timeoutMs: 2_000 });
+    const a = await checkGate(client, 'gate-reading', q, { timeoutMs: 2_000 });
     assert.equal(a.result, 'unknown');
     assert.deepEqual(
       a.unreadable.map((u) => [u.id, u.kind]),
       [['*', 'list']],
     );
-    assert.match(a.unreadable[0].error, /cannot list the running freezes: .*namespace/i);
-    assert.equal((await checkGate(client, q, { timeoutMs: 2_000, failOpen: true })).result, 'allowed');
+    assert.match(a.unreadable[0].error, /cannot read the running freezes: .*namespace/i);
+    assert.equal((await checkGate(client, 'gate-reading', q, { timeoutMs: 2_000, failOpen: true })).result, 'allowed');
   });
 
   it('a freeze whose Query no worker answers is unreadable within the bound, and the answer is unknown', async () => {
     // A freeze window run on a task queue that no worker polls: exactly what a stopped worker looks like.
     const id = `freeze:gate-reading-${randomUUID().slice(0, 8)}`;
-    const handle = await env.client.workflow.start('freezeWindow', { workflowId: id, taskQueue: `nobody-${randomUUID()}`, args: [{}] });
+    const taskQueue = `nobody-${randomUUID()}`;
+    const handle = await env.client.workflow.start('freezeWindow', { workflowId: id, taskQueue, args: [{}] });
     try {
       await waitFor(
-        async () => (await readFreezes(env.client, { timeoutMs: 500 }).catch(() => undefined))?.unreadable.some((u) => u.id === id) || undefined,
+        async () => (await readFreezes(env.client, taskQueue, { timeoutMs: 500 }).catch(() => undefined))?.unreadable.some((u) => u.id === id) || undefined,
         'the run to be listed',
         15_000,
       );
       const t0 = Date.now();
-      const a = await checkGate(env.client, q, { timeoutMs: 1_000 });
+      const a = await checkGate(env.client, taskQueue, q, { timeoutMs: 1_000 });
       const took = Date.now() - t0;
       assert.equal(a.result, 'unknown');
       const mine = a.unreadable.find((u) => u.id === id);

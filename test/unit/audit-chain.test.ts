@@ -12,11 +12,11 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { decisionSignatureVerifier, verifyAuditChain, type ChainReport } from '../../api/audit-chain.js';
 import { AuditLog, CHAIN_GENESIS, defaultAuditFile, lineHash } from '../../api/audit-file.js';
-import { defaultAuditFile as cliDefaultAuditFile } from '../../client/commands/audit.js';
+import { defaultAuditFile as cliDefaultAuditFile } from '../../client/actions/audit.js';
 import { canonicalDecision, DECISION_NAMESPACE, type SignedDecision } from '../../runbook/decision.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { loadWorkerConfig } from '../../worker/config.js';
-import { ROOT } from '../helpers/tools.js';
+import { CLI, ROOT, cliEnv } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 
@@ -51,7 +51,7 @@ interface Verdict {
 }
 async function cli(args: string[], env: NodeJS.ProcessEnv = process.env, cwd = ROOT): Promise<Verdict> {
   try {
-    return { code: 0, ...(await run(process.execPath, [join(ROOT, 'bin/rearguard.js'), ...args], { env, cwd })) };
+    return { code: 0, ...(await run(process.execPath, [CLI, ...args], { env: cliEnv(env), cwd })) };
   } catch (err) {
     const e = err as Verdict;
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };

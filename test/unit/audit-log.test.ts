@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { verifyAuditChain } from '../../api/audit-chain.js';
 import { AuditLog, readAuditFile, readEvents } from '../../api/audit-file.js';
 import type { AuditEvent } from '../../runbook/types.js';
-import { ROOT } from '../helpers/tools.js';
+import { CLI, ROOT, cliEnv } from '../helpers/tools.js';
 
 const event = (id: string, pad = 0): AuditEvent => ({
   id,
@@ -103,11 +103,11 @@ describe('audit file damage', () => {
     const file = join(dir, 'audit.jsonl');
     await writeFile(file, `${JSON.stringify(event('a'))}\ngarbage\n${JSON.stringify(event('a'))}\n`);
     const run = promisify(execFile);
-    const ok = await run(process.execPath, [join(ROOT, 'bin/rearguard.js'), 'audit', '--file', file], { cwd: dir });
+    const ok = await run(process.execPath, [CLI, 'audit', '--file', file], { cwd: dir, env: cliEnv() });
     assert.match(ok.stderr, /line 2 is not a readable audit event/);
     assert.match(ok.stderr, /1 event\(s\) were written twice/);
     assert.equal(ok.stdout.trim().split('\n').length, 1, 'one event shown');
-    const missing = await run(process.execPath, [join(ROOT, 'bin/rearguard.js'), 'audit', '--file', join(dir, 'nope.jsonl')], { cwd: dir }).catch(
+    const missing = await run(process.execPath, [CLI, 'audit', '--file', join(dir, 'nope.jsonl')], { cwd: dir, env: cliEnv() }).catch(
       (e: { code: number; stderr: string; stdout: string }) => e,
     );
     assert.equal((missing as { code: number }).code, 1);

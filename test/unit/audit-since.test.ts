@@ -7,14 +7,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { ROOT } from '../helpers/tools.js';
+import { CLI, cliEnv } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 let file: string;
 
 async function audit(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    return { code: 0, ...(await run(process.execPath, [join(ROOT, 'bin/rearguard.js'), 'audit', '--file', file, ...args])) };
+    return { code: 0, ...(await run(process.execPath, [CLI, 'audit', '--file', file, ...args], { env: cliEnv() })) };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };

@@ -6,7 +6,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { ROOT } from '../helpers/tools.js';
+import { CLI, cliEnv } from '../helpers/tools.js';
 
 /** An audit file large enough that the CLI is still writing when the reader has gone. */
 async function bigAuditFile(): Promise<string> {
@@ -34,7 +34,7 @@ async function bigAuditFile(): Promise<string> {
 describe('a closed pipe', () => {
   it('audit --json | head -1: the first line arrives, then the CLI ends with exit 0 and no stack trace', async () => {
     const file = await bigAuditFile();
-    const child = spawn(process.execPath, [join(ROOT, 'bin/rearguard.js'), 'audit', '--json', '--file', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'audit', '--json', '--file', file], { env: cliEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const first = await new Promise<string>((resolve, reject) => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Help, type Command } from 'commander';
 import { buildProgram } from '../../client/cli.js';
-import { ROOT } from '../helpers/tools.js';
+import { CLI, ROOT, cliEnv } from '../helpers/tools.js';
 
 interface Run {
   code: number;
@@ -26,8 +26,8 @@ function cli(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
     execFile(
       process.execPath,
-      [join(ROOT, 'bin/rearguard.js'), '--address', '127.0.0.1:1', ...args],
-      { env: { ...process.env, REARGUARD_ACTOR: 'tester', REARGUARD_DEBUG: '' }, timeout: 60_000 },
+      [CLI, '--address', '127.0.0.1:1', ...args],
+      { env: cliEnv({ ...process.env, REARGUARD_ACTOR: 'tester', REARGUARD_DEBUG: '' }), timeout: 60_000 },
       (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
     );
   });

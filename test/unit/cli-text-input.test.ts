@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { printable } from '../../runbook/names.js';
-import { ROOT } from '../helpers/tools.js';
+import { CLI, cliEnv } from '../helpers/tools.js';
 
 const run = promisify(execFile);
 async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const r = await run(process.execPath, [join(ROOT, 'bin/rearguard.js'), '--address', '127.0.0.1:1', ...args], {
-      env: { ...process.env, REARGUARD_ACTOR: '', ...env },
+    const r = await run(process.execPath, [CLI, '--address', '127.0.0.1:1', ...args], {
+      env: cliEnv({ ...process.env, REARGUARD_ACTOR: '', ...env }),
     });
     return { code: 0, ...r };
   } catch (err) {

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { main } from '../../client/main.js';
+import { CLI, cliEnv } from '../helpers/tools.js';
 import { parseCalendar } from '../../runbook/calendar.js';
 import { DURATION_LIMITS, checkDuration, type DurationRange } from '../../runbook/duration.js';
 import { parseRunbook } from '../../runbook/load.js';
@@ -430,13 +431,12 @@ describe('validation fuzzing', () => {
   });
 
   it('the real CLI: exit 2, problems on stderr, no stack trace', async () => {
-    const bin = new URL('../../bin/rearguard.js', import.meta.url).pathname;
     const picks = [...samples.filter((s) => s.kind === 'runbook').slice(0, 3), ...samples.filter((s) => s.kind === 'calendar').slice(0, 2)];
     for (const [i, s] of picks.entries()) {
       const file = join(dir, `spawned-${i}.yaml`);
       await writeFile(file, s.text);
       const args = s.kind === 'runbook' ? ['runbook', 'validate', file] : ['freeze', 'calendar', 'validate', file];
-      const r = await promisify(execFile)(process.execPath, [bin, ...args], { env: { ...process.env, REARGUARD_DEBUG: '' } }).then(
+      const r = await promisify(execFile)(process.execPath, [CLI, ...args], { env: cliEnv({ ...process.env, REARGUARD_DEBUG: '' }) }).then(
         () => ({ code: 0, stderr: '' }),
         (err: { code: number; stderr: string }) => err,
       );

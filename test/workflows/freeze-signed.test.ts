@@ -91,7 +91,7 @@ interface Ctx {
 /** A worker whose trustSettings activity answers `trust`; every freeze started in `body` is ended after it. */
 async function withTrust(trust: TrustSettings, body: (ctx: Ctx) => Promise<void>, env: TestWorkflowEnvironment = testEnv()): Promise<void> {
   const audit: AuditEvent[] = [];
-  const activities = { appendAudit: async (e: AuditEvent) => void audit.push(e), trustSettings: async () => trust };
+  const activities = { appendAudit: async (e: AuditEvent) => void audit.push(e), trustSettings: async () => trust, publishGate: async () => undefined };
   await withWorker({ activities, taskQueue: 'freeze-signed', env }, async ({ taskQueue }) => {
     const started: WorkflowHandle[] = [];
     const start = async (over: Partial<FreezeWindowInput> = {}, signer?: string) => {

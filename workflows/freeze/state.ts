@@ -91,6 +91,8 @@ export class FreezeRun {
       ...(input.calendar ? { calendar: input.calendar } : {}),
       ...(input.carried?.guardrails ? { guardrails: input.carried.guardrails } : {}),
       ...(input.carried?.released ? { released: input.carried.released } : {}),
+      // Until its start is judged, the gate does not count it (runbook/freeze.ts evaluateGate).
+      ...(signedDecisions ? { admitted: false } : {}),
     };
     this.trail = auditTrail(
       () => this.target(),

@@ -1,17 +1,20 @@
-// The audit trail as workflows write it: events in the order they happen, one activity at a time,
-// outside any cancellation scope (cancelling a workflow cannot lose its own trail), with IDs that are
-// stable across retries and replays (`<workflowId>/<runId>/<seq>`), so the log appends each once.
+// The audit trail as workflows write it: events in the order they happen, one write at a time, outside
+// any cancellation scope (cancelling a workflow cannot lose its own trail), with IDs that are stable across
+// retries and replays (`<workflowId>/<runId>/<seq>`), so the log appends each once. Since `audit-batches`:
+// every event recorded while a write is in flight goes in the next one, and a write is a local activity
+// (the worker appends to its own file: no task-queue round trip and no workflow task of its own per event;
+// issue 14 measured 10 of a webhook rollback's 15 activities as audit writes). Runs that began before replay
+// as they ran: one appendAudit activity per event.
 // `settle` is how every long-lived workflow ends a run (or hands over to continue-as-new): nothing
 // recorded by a message handler may be lost with the run.
-import { CancellationScope, allHandlersFinished, condition, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { CancellationScope, allHandlersFinished, condition, patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../../activities/index.js';
 import type { AuditEvent, Target } from '../../runbook/types.js';
 
 /** Bookkeeping must never be what fails a workflow: retry it patiently. */
-const { appendAudit } = proxyActivities<ReturnType<typeof createActivities>>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
-});
+const PATIENT = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } } as const;
+const { appendAudit } = proxyActivities<ReturnType<typeof createActivities>>(PATIENT);
+const { appendAuditBatch } = proxyLocalActivities<ReturnType<typeof createActivities>>(PATIENT);
 
 export interface AuditTrail {
   /** Records an event (written in the background, in order) and returns it. */
@@ -28,6 +31,29 @@ export function auditTrail(target: () => Target, common: () => Record<string, un
   const { workflowId, runId } = workflowInfo();
   let seq = startSeq;
   let chain: Promise<void> = Promise.resolve();
+  /** Recorded, not yet handed to a write: they go in the next one. */
+  let pending: AuditEvent[] = [];
+  let batched: boolean | undefined;
+  const write = (event: AuditEvent): void => {
+    // Decided at the first event, so a run keeps one way of writing; patched: earlier runs replay with one activity per event.
+    batched ??= patched('audit-batches');
+    if (!batched) {
+      chain = chain.then(() => CancellationScope.nonCancellable(() => appendAudit(event)));
+      return;
+    }
+    pending.push(event);
+    if (pending.length > 1) return; // a write is already queued behind the chain: it takes this event too
+    chain = chain.then(() =>
+      CancellationScope.nonCancellable(async () => {
+        // Once this activation's code has run (a condition is checked when no microtask is left), so the events
+        // it records (a step's end and the next one's start, a run's last events) go in one write. No command.
+        await condition(() => true);
+        const events = pending;
+        pending = [];
+        await appendAuditBatch(events);
+      }),
+    );
+  };
   return {
     record(action, actor, reason, details = {}, on, signature) {
       const event: AuditEvent = {
@@ -41,7 +67,7 @@ export function auditTrail(target: () => Target, common: () => Record<string, un
         details: { ...common(), ...details },
         ...(signature ? { signature } : {}),
       };
-      chain = chain.then(() => CancellationScope.nonCancellable(() => appendAudit(event)));
+      write(event);
       return event;
     },
     flushed: () => chain,

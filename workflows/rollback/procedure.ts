@@ -5,7 +5,7 @@ import { condition, isCancellation, patched, proxyActivities, proxySinks } from 
 import type { createActivities } from '../../activities/index.js';
 import { describePlan, restoredBy, type RestoreRecord } from '../../runbook/plan.js';
 import { alreadyRestoredMessage, explicitTargetProblem, hasRelativeTarget, withExplicitTarget } from '../../runbook/repeat.js';
-import { PLANNED_STEP_TYPES } from '../../runbook/schema.js';
+import { PLANNED_STEP_TYPES } from '../../runbook/step-types.js';
 import type { RearguardSinks } from '../sinks.js';
 import { CONFIGURATION_ERRORS, errorMessage } from '../kit/index.js';
 import { AlreadyRestored, awaitPlanApproval, checkOptions, runItem, stepOptions } from './items.js';

@@ -4,7 +4,7 @@
 import { CancellationScope, condition, isCancellation, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { createActivities } from '../../activities/index.js';
 import type { Check } from '../../runbook/schema.js';
-import { describeGate, gateFailureDetail, gateFor, type EnvironmentStatus, type FreezeControlResult, type GateResult } from '../../runbook/unfreeze.js';
+import { describeGate, gateFailureDetail, gateFor, type EnvironmentStatus, type FreezeControlResult, type GateResult } from '../../runbook/unfreeze-model.js';
 import { CONFIGURATION_ERRORS, FINAL_CHECK_ERRORS, errorMessage } from '../kit/index.js';
 import { signedAudit, type UnfreezeRun } from './state.js';
 

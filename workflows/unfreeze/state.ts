@@ -4,7 +4,7 @@
 // unfreeze/rung.ts) only reads what these record.
 import { condition, setHandler, workflowInfo } from '@temporalio/workflow';
 import { durationText } from '../../runbook/duration.js';
-import { describeGate, type EnvironmentStatus, type UnfreezeDecision, type UnfreezeInput, type UnfreezeStatus } from '../../runbook/unfreeze.js';
+import { describeGate, type EnvironmentStatus, type UnfreezeDecision, type UnfreezeInput, type UnfreezeStatus } from '../../runbook/unfreeze-model.js';
 import { UNFREEZE_DECISIONS, abortUnfreezeUpdate, advanceUnfreezeUpdate, approveUnfreezeUpdate, unfreezeStatusQuery } from '../../api/messages.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { NOTIFY_OPTIONS, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';

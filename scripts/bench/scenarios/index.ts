@@ -1,0 +1,23 @@
+// The scenarios of `npm run bench`, in the order they run (cheap first, `scale` last). Each module exports
+// one Scenario (scripts/bench/types.ts); add yours to the list below.
+import { cli } from './cli.js';
+import { concurrency } from './concurrency.js';
+import { gate } from './gate.js';
+import { rollbackKubectl } from './rollback-kubectl.js';
+import { rollbackWebhook } from './rollback-webhook.js';
+import { scale } from './scale.js';
+import { serverStart } from './server-start.js';
+import { workerStart } from './worker-start.js';
+import type { Scenario } from '../types.js';
+
+export const scenarios: Scenario[] = [
+  serverStart,
+  cli,
+  workerStart,
+  rollbackWebhook,
+  rollbackKubectl,
+  gate,
+  concurrency,
+  // --- alerts (scripts/bench/scenarios/alerts.ts, not written yet): append here, before scale ---
+  scale,
+];
