@@ -10,6 +10,7 @@ import { auditFileFrom, readAuditFile } from '../../api/audit-file.js';
 import type { SignatureVerifier } from '../../api/audit-chain.js';
 import { DURATION_LIMITS } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
+import { serveUrlOf } from '../serve-url.js';
 import { CliError, EXIT, badInput, echo, failed, parseOptions, rootMessage } from '../errors.js';
 import { sinceOption } from '../options.js';
 import { auditLine, renderChainReport } from '../render/audit.js';
@@ -50,19 +51,6 @@ interface AuditRead {
   truncated: number;
   /** Where it was read, for messages: the file, or the serve URL. */
   from: string;
-}
-
-/** REARGUARD_SERVE_URL, checked: rearguard serve's base URL. */
-function serveUrlOf(env: NodeJS.ProcessEnv): URL | undefined {
-  const text = env.REARGUARD_SERVE_URL?.trim();
-  if (!text) return undefined;
-  try {
-    const u = new URL(text.endsWith('/') ? text : `${text}/`);
-    if (u.protocol === 'https:' || u.protocol === 'http:') return u;
-  } catch {
-    // reported below
-  }
-  throw badInput(`REARGUARD_SERVE_URL: expected the URL of rearguard serve, such as https://rearguard.example.com, got ${echo(text)}`);
 }
 
 /** GET /v1/audit of rearguard serve with the person's OIDC token; its refusals worded for the CLI. */

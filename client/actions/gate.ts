@@ -1,8 +1,9 @@
 // `rearguard freeze check`, the deploy gate: exit 0 allowed, 3 frozen, 1 when it cannot tell (README, "CLI").
 // CI runs it before every deploy, so it is apart from the other freeze commands (client/actions/freeze.ts)
-// and loads only what it needs: Temporal's client, api/freezes.ts and the gate's rendering.
-import { checkGate } from '../../api/freezes.js';
-import { unreachableFailedOpen, type GateAnswer } from '../../runbook/gate.js';
+// and loads only what it needs: with REARGUARD_SERVE_URL, one HTTP request to `rearguard serve` (whose copy of
+// the gate's registry is exact: api/gate-view.ts); otherwise Temporal's client, api/freezes.ts; and the rendering.
+import { unreachableFailedOpen, type GateAnswer, type GateQuery } from '../../runbook/gate.js';
+import { serveUrlOf } from '../serve-url.js';
 import { CHANGE_ID, CHANGE_ID_HINT, CHANGE_ID_MAX, DNS1123_LABEL } from '../../runbook/names.js';
 import type { CliContext } from '../context.js';
 import { EXIT, CliError, badInput, echo, failed, rootMessage } from '../errors.js';
@@ -46,8 +47,13 @@ export async function check(ctx: () => CliContext, raw: Record<string, unknown>)
   const o = gateOptions(raw);
   const q = { environment: o.env, service: o.service, ...(o.change ? { change: o.change } : {}) };
   let decision: GateAnswer;
+  const serve = serveUrlOf(process.env);
   try {
-    decision = await checkGate(await c.connect(), c.opts.taskQueue, q, { failOpen: o.failOpen });
+    if (serve) decision = await askServe(serve, q, o.failOpen === true);
+    else {
+      const { checkGate } = await import('../../api/freezes.js');
+      decision = await checkGate(await c.connect(), c.opts.taskQueue, q, { failOpen: o.failOpen });
+    }
   } catch (err) {
     // Temporal cannot be reached at all: as unknown as an unreadable freeze.
     const why = err instanceof CliError ? err.lines.join(' ') : rootMessage(err);
@@ -63,4 +69,33 @@ export async function check(ctx: () => CliContext, raw: Record<string, unknown>)
   else describeDecision(decision).forEach((l) => (decision.result === 'allowed' ? c.out(l) : c.err(l)));
   if (decision.result === 'frozen') throw new CliError(EXIT.frozen, []);
   if (decision.result === 'unknown') throw new CliError(EXIT.failed, []);
+}
+
+/** How long `freeze check` waits for `rearguard serve` (which answers from memory) before it answers unknown. */
+const SERVE_TIMEOUT_MS = 10_000;
+
+/**
+ * GET /v1/gate of `rearguard serve`: 200, 423 and 503 carry the answer; 400 is this command's bad input (serve
+ * checks the same rules); anything else, or no answer, throws (the caller answers unknown: the gate fails closed).
+ */
+async function askServe(base: URL, q: GateQuery, failOpen: boolean): Promise<GateAnswer> {
+  const url = new URL('v1/gate', base);
+  url.searchParams.set('env', q.environment);
+  url.searchParams.set('service', q.service);
+  if (q.change) url.searchParams.set('change', q.change);
+  if (failOpen) url.searchParams.set('failOpen', 'true');
+  const where = `rearguard serve at ${base.origin} (REARGUARD_SERVE_URL)`;
+  let res: Response;
+  try {
+    res = await fetch(url, { signal: AbortSignal.timeout(SERVE_TIMEOUT_MS), redirect: 'error' });
+  } catch (err) {
+    throw new Error(`cannot reach ${where}: ${rootMessage(err)}`);
+  }
+  const body = (await res.json().catch(() => undefined)) as (GateAnswer & { problems?: string[]; error?: string }) | undefined;
+  if (res.status === 400 && body?.problems) throw badInput(...body.problems.map((p) => `--${p.replace(/^failOpen:/, 'fail-open:')}`));
+  if ([200, 423, 503].includes(res.status) && body && typeof body.result === 'string' && Array.isArray(body.unreadable)) {
+    // serve keeps the reasons in its log; the IDs and kinds are what it answers.
+    return { ...body, unreadable: body.unreadable.map((u) => ({ ...u, error: u.error ?? `${u.kind} (the reason is in the log of ${where})` })) };
+  }
+  throw new Error(`${where} answered ${res.status}${body?.error ? `: ${body.error}` : ''}`);
 }

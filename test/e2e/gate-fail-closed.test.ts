@@ -63,6 +63,13 @@ describe('the freeze gate fails closed', () => {
     );
     assert.equal(start.code, 0, start.stderr);
     assert.equal((await check()).code, 3);
+    // Through `rearguard serve` (REARGUARD_SERVE_URL: one HTTP request, no Temporal client): the same answer.
+    const viaServe = await rearguard(['freeze', 'check', '--env', 'prod', '--service', 'checkout', '--json'], { ...e, REARGUARD_SERVE_URL: serve!.url });
+    assert.equal(viaServe.code, 3, viaServe.stderr);
+    assert.deepEqual(
+      (JSON.parse(viaServe.stdout) as { blockedBy: { id: string }[] }).blockedBy.map((b) => b.id),
+      ['freeze:checkout-rca'],
+    );
 
     const hook = { REARGUARD_GATE_URL: serve!.url, REARGUARD_GATE_FAIL_OPEN: '1' };
     // Before the fix the option became `...&change=x&env=staging`: a 400 (env given twice), which fail-open accepted.
@@ -104,6 +111,12 @@ describe('the freeze gate fails closed', () => {
       ['freeze:checkout-rca', `freeze-gate:${e.REARGUARD_TASK_QUEUE}`],
     );
 
+    const viaServe = await waitFor(async () => {
+      const r = await rearguard(['freeze', 'check', '--env', 'prod', '--service', 'checkout'], { ...e, REARGUARD_SERVE_URL: serve!.url });
+      return r.code === 1 ? r : undefined;
+    }, 'freeze check through serve to answer unknown once its copy is past its lease');
+    assert.match(viaServe.stderr, /UNKNOWN: cannot tell whether prod\/checkout is frozen/);
+    assert.match(viaServe.stderr, /freeze:checkout-rca: stale/);
     const open = await check('--fail-open', '--as', 'ci-bot');
     assert.equal(open.code, 0, open.stderr);
     assert.match(open.stdout, /allowed \(failing open, --fail-open\): prod\/checkout/);
