@@ -51,7 +51,8 @@ export function freezeControl(client?: Client) {
     const { status } = await need().workflow.getHandle(req.freezeId).describe();
     if (status.name !== 'RUNNING')
       return { ok: false, closed: true, phase: status.name.toLowerCase(), message: `freeze ${before.name} is ${status.name.toLowerCase()}` };
-    if (already(before)) return done(before, true);
+    // Already done (a retry after the Update landed): still only once the gate enforces it.
+    if (already(before)) return (await gateSynced(need(), req.freezeId), done(before, true));
     try {
       const after = await send(before);
       // The unfreeze's next rung starts only once the gate enforces this one (api/gate-view.ts).
@@ -62,7 +63,7 @@ export function freezeControl(client?: Client) {
       // Refused: maybe it closed, or a concurrent request did it first. Look again before failing.
       const after = await state(req.freezeId);
       if (!open(after)) return closed(after);
-      if (already(after)) return done(after, true);
+      if (already(after)) return (await gateSynced(need(), req.freezeId), done(after, true));
       throw configurationError((err.cause as Error | undefined)?.message ?? err.message);
     }
   }

@@ -42,8 +42,27 @@ export async function readFreezes(
   const inFailed = (id: string) => failed.find((f) => f.shard === gateShardOf(id));
   const unknown = running.filter((id) => !known.has(id));
   const direct = await Promise.all(unknown.filter((id) => !inFailed(id)).map((id) => readDirectly(client, id, timeoutMs)));
+  // An entry whose run is not listed as running: closed without withdrawing it (terminated, failed)? describe decides.
+  const listed = new Set(running);
+  const closed = new Set(
+    (
+      await Promise.all(
+        records
+          .filter((r) => r.entry !== null && !listed.has(r.id))
+          .map(async (r) =>
+            (await client.workflow
+              .getHandle(r.id)
+              .describe()
+              .then((d) => d.status.name !== 'RUNNING')
+              .catch((err: unknown) => err instanceof WorkflowNotFoundError))
+              ? [r.id]
+              : [],
+          ),
+      )
+    ).flat(),
+  );
   return {
-    states: [...records.flatMap((r) => (r.entry ? [r.entry] : [])), ...direct.flatMap((a) => ('state' in a ? [a.state] : []))],
+    states: [...records.flatMap((r) => (r.entry && !closed.has(r.id) ? [r.entry] : [])), ...direct.flatMap((a) => ('state' in a ? [a.state] : []))],
     unreadable: [
       ...unknown.flatMap((id) => {
         const f = inFailed(id);
@@ -78,7 +97,8 @@ export async function waitUntilGateSees(client: Client, ids: string[]): Promise<
           .query(freezeStateQuery)
           .catch(() => undefined);
         if (state && state.admitted !== false) return gateSynced(client, id, { state });
-        if (Date.now() >= until) return;
+        if (Date.now() >= until)
+          throw opError('failed', `${id} was started, but the worker did not admit it within 10s: the gate may not enforce it yet (is a worker running?)`);
         await new Promise((r) => setTimeout(r, 100));
       }
     }),

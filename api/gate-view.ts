@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import type { FreezeState } from '../runbook/freeze.js';
+import { covers, type FreezeState } from '../runbook/freeze.js';
 import type { UnreadableFreeze } from '../runbook/gate.js';
 import { DEFAULT_GATE_LEASE_MS, GATE_SHARDS, ShardView, gateShardOf, type GateEntry, type GateRecord, type GateWatchResult } from '../runbook/gate-view.js';
 import { opError, rootMessage } from './errors.js';
@@ -79,12 +79,14 @@ export async function gateSynced(client: Client, freezeId: string, known?: { tas
     known?.taskQueue ?? h.describe().then((d) => d.taskQueue),
     known?.state?.gateRevision !== undefined ? known.state : h.query(freezeStateQuery),
   ]);
-  if (state.gateRevision === undefined) return;
+  if (state.gateRevision === undefined || state.gateChain === undefined) return;
   const registry = client.workflow.getHandle(gateRegistryId(taskQueue, gateShardOf(freezeId)));
   const until = Date.now() + SYNC_TIMEOUT_MS;
   for (;;) {
     try {
-      await client.withDeadline(until, () => registry.executeUpdate(syncGateUpdate, { args: [{ id: freezeId, revision: state.gateRevision! }] }));
+      await client.withDeadline(until, () =>
+        registry.executeUpdate(syncGateUpdate, { args: [{ id: freezeId, chain: state.gateChain!, revision: state.gateRevision! }] }),
+      );
       return;
     } catch (err) {
       // The registry continued as new mid-call, or is not started yet: ask again (the publication starts it).
@@ -128,7 +130,11 @@ export class GateView {
   private readonly queryTimeoutMs: number;
   private readonly views = shards.map(() => new ShardView());
   /** Per shard: the lease end (local clock, counted from when the call was sent), and the last error. */
-  private readonly leases = shards.map(() => ({ until: 0, error: 'not read yet' as string | undefined }));
+  private readonly leases = shards.map(() => ({ until: 0, error: 'not read yet' as string | undefined, restartedAt: undefined as number | undefined }));
+  /** Registry entries whose run has closed without withdrawing them (terminated, failed, timed out): they hold nothing. */
+  private closed = new Set<string>();
+  private rerun = false;
+  private index: Map<string, GateEntry[]> | undefined;
   /** Running freezes the registry does not have (runs from before it), read directly by the reconciler. */
   private unregistered: { states: FreezeState[]; unreadable: UnreadableFreeze[]; at: number } = { states: [], unreadable: [], at: 0 };
   private reconciled = false;
@@ -178,10 +184,36 @@ export class GateView {
     }
   }
 
+  /**
+   * What the gate answers a deploy of environment/service from: only the entries that cover it (an index, so an
+   * answer costs the same with 10,000 freezes as with 10), and what makes the answer unknown, limited to the same.
+   */
+  snapshotFor(environment: string, service: string, now = Date.now()): GateViewSnapshot {
+    const all = this.snapshot(now);
+    const unreadable = all.unreadable.filter((u) => u.kind !== 'stale' || !u.id.startsWith('freeze:') || this.staleCovers(u.id, environment, service));
+    if (all.entries.length === 0) return { entries: [], unreadable };
+    this.index ??= indexByTarget(all.entries);
+    const found = new Set<GateEntry>();
+    for (const env of [environment, '*']) for (const svc of [service, '*']) for (const e of this.index.get(`${env}\u0000${svc}`) ?? []) found.add(e);
+    return { entries: [...found], unreadable };
+  }
+
+  private staleCovers(id: string, environment: string, service: string): boolean {
+    const e = this.views[gateShardOf(id)]!.records.get(id)?.entry;
+    return !e || covers(e.scope, environment, service);
+  }
+
   /** Current when every shard answered within its lease and the unregistered freezes were looked for once. */
   snapshot(now = Date.now()): GateViewSnapshot {
-    // A shard not heard from within its lease: the freezes of its last copy, and the shard itself (it may hold more).
-    const late = this.leases.flatMap((l, shard) => (l.until > now ? [] : [{ shard, error: l.error ?? 'no answer within its lease' }]));
+    // A shard not heard from within its lease, or restarted and not yet compared with the running freezes: the
+    // freezes of its last copy, and the registry itself (it may hold more).
+    const late = this.leases.flatMap((l, shard) =>
+      l.until <= now
+        ? [{ shard, error: l.error ?? 'no answer within its lease' }]
+        : l.restartedAt !== undefined
+          ? [{ shard, error: 'the registry shard started afresh; comparing it with the running freezes' }]
+          : [],
+    );
     const error = late.length
       ? `serve's copy of the gate registry is out of date (${late.length} of ${GATE_SHARDS} shards: ${late[0]!.error}): is a Rearguard worker running?`
       : '';
@@ -207,9 +239,14 @@ export class GateView {
     return this.views[gateShardOf(id)]!.records.has(id);
   }
 
+  private invalidate(): void {
+    this.cache = undefined;
+    this.index = undefined;
+  }
+
   /** The registry's entries, and the directly read states of freezes it does not have (once it has one, it wins). */
   private entries(): GateEntry[] {
-    const fromRegistry = this.views.flatMap((v) => [...v.records.values()].flatMap((r) => (r.entry ? [r.entry] : [])));
+    const fromRegistry = this.views.flatMap((v) => [...v.records.values()].flatMap((r) => (r.entry && !this.closed.has(r.id) ? [r.entry] : [])));
     return [...fromRegistry, ...this.unregistered.states.filter((s) => !this.known(s.id))];
   }
 
@@ -230,14 +267,20 @@ export class GateView {
           }),
         );
         const epochChanged = view.epoch !== undefined && res.epoch !== view.epoch;
-        if (res.changes.length > 0 || res.full) this.cache = undefined;
+        if (res.changes.length > 0 || res.full) this.invalidate();
         view.apply(res);
+        // A registry started afresh (terminated, reset) may lack freezes that published to the old one: the shard
+        // counts as stale until a comparison with the running freezes, begun after this, has finished.
+        if (epochChanged) lease.restartedAt = Date.now();
         lease.until = sent + this.leaseMs;
         lease.error = undefined;
         if (failures > 0) this.opts.log?.('info', 'gate registry reachable again', { shard });
         failures = 0;
-        // A registry started afresh may lack freezes that published to the old one: look for them now.
-        if (epochChanged) this.wake?.();
+        if (epochChanged) {
+          this.opts.log?.('warn', 'gate registry shard started afresh; comparing it with the running freezes', { shard });
+          this.rerun = true;
+          this.wake?.();
+        }
       } catch (err) {
         if (this.stopped) return;
         if (err instanceof WorkflowNotFoundError) started = false;
@@ -250,17 +293,27 @@ export class GateView {
   }
 
   private async reconcileLoop(): Promise<void> {
+    // The first comparison waits for every shard's first copy: before it, every running freeze would look unknown.
+    while (!this.stopped && this.leases.some((l) => l.until === 0)) await new Promise((r) => setTimeout(r, 20));
     while (!this.stopped) {
-      await this.reconcile().catch((err: unknown) => {
-        if (this.stopped) return;
-        this.unregistered = {
-          states: [],
-          unreadable: [{ id: '*', kind: 'list', error: `cannot list the running freezes: ${rootMessage(err)}` }],
-          at: Date.now(),
-        };
-        this.cache = undefined;
-      });
+      const began = Date.now();
+      this.rerun = false;
+      const ok = await this.reconcile().then(
+        () => true,
+        (err: unknown) => {
+          if (this.stopped) return false;
+          this.unregistered = {
+            states: [],
+            unreadable: [{ id: '*', kind: 'list', error: `cannot list the running freezes: ${rootMessage(err)}` }],
+            at: Date.now(),
+          };
+          this.invalidate();
+          return false;
+        },
+      );
+      if (ok) for (const l of this.leases) if (l.restartedAt !== undefined && l.restartedAt <= began) l.restartedAt = undefined;
       this.reconciled = true;
+      if (this.rerun) continue;
       await new Promise<void>((r) => {
         const t = setTimeout(r, this.reconcileMs);
         this.wake = () => (clearTimeout(t), r());
@@ -271,16 +324,58 @@ export class GateView {
   /** Running freezes that no shard has: read directly (a run from before the registry, or one whose publication is late). */
   private async reconcile(): Promise<void> {
     const ids = await this.client.withAbortSignal(this.abort.signal, () => runningFreezeIds(this.client, this.opts.taskQueue, this.queryTimeoutMs));
+    const running = new Set(ids);
     const missing = ids.filter((id) => !this.known(id));
-    const read = await this.client.withAbortSignal(this.abort.signal, () =>
-      Promise.all(missing.map((id) => readDirectly(this.client, id, this.queryTimeoutMs))),
+    const read = await this.client.withAbortSignal(this.abort.signal, () => limited(missing, (id) => readDirectly(this.client, id, this.queryTimeoutMs)));
+    // Entries of runs that are not listed as running: the authoritative describe says whether they closed without
+    // withdrawing (terminated, failed), so they no longer block; visibility alone could lag behind a new start.
+    const unlisted = this.views.flatMap((v) => [...v.records.values()].filter((r) => r.entry !== null && !running.has(r.id)).map((r) => r.id));
+    const closed = await this.client.withAbortSignal(this.abort.signal, () =>
+      limited(unlisted, async (id) =>
+        (await this.client.workflow
+          .getHandle(id)
+          .describe()
+          .then((d) => d.status.name !== 'RUNNING')
+          .catch((err: unknown) => err instanceof WorkflowNotFoundError))
+          ? [id]
+          : [],
+      ),
     );
     const states = read.flatMap((r) => ('state' in r ? [r.state] : []));
     const unreadable = read.flatMap((r) => ('unreadable' in r ? [r.unreadable] : []));
     this.unregistered = { states, unreadable, at: Date.now() };
-    this.cache = undefined;
+    this.closed = new Set(closed.flat());
+    this.invalidate();
     if (missing.length) this.opts.log?.('info', 'gate read running freezes the registry does not know directly', { ids: missing });
   }
+}
+
+/** `fn` over `items`, 16 at a time (a serve that starts next to 10,000 freezes must not open 10,000 calls at once). */
+async function limited<T, R>(items: T[], fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(16, items.length) }, lane));
+  return out;
+}
+
+/** Entries by every environment/service pair of their scope (`*` included): the gate looks up four keys per answer. */
+function indexByTarget(entries: GateEntry[]): Map<string, GateEntry[]> {
+  const index = new Map<string, GateEntry[]>();
+  for (const e of entries)
+    for (const env of new Set(e.scope.environments))
+      for (const svc of new Set(e.scope.services)) {
+        const key = `${env}\u0000${svc}`;
+        const list = index.get(key);
+        if (list) list.push(e);
+        else index.set(key, [e]);
+      }
+  return index;
 }
 
 /** One freeze's state by Query, or why it could not be read. */

@@ -165,7 +165,7 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
         // Answered from memory. A serve that has only just started waits for its first copy (bounded by the lease).
         view.start();
         await view.warmedUp(limits.requestTimeoutMs);
-        const snapshot = view.snapshot();
+        const snapshot = view.snapshotFor(target.environment, target.service);
         const answer = gateAnswer({ states: snapshot.entries, unreadable: snapshot.unreadable }, target, Date.now(), failOpen);
         // Fails closed: an unreadable freeze makes the answer unknown (503) unless the caller opted in to failing open.
         const result = answer.failedOpen ? 'fail-open' : answer.result;

@@ -173,6 +173,8 @@ export interface FreezeState {
    * freeze waits until the gate's registry has this revision (api/gate-view.ts syncGate). Absent before the registry.
    */
   gateRevision?: number;
+  /** The chain of runs the gate's registry knows this freeze by (its first run ID); set with gateRevision. */
+  gateChain?: string;
   calendar?: CalendarRef;
   /** What the guardrails changed while the window was active, and whether it was put back. */
   guardrails?: { applied: boolean; restored: boolean; changes: GuardrailChange[] };
@@ -210,7 +212,11 @@ export interface GateDecision {
   exceptedBy: { id: string; name: string; changeId: string; validUntil: string }[];
 }
 
-export function evaluateGate(windows: Omit<FreezeState, 'history'>[], q: { environment: string; service: string; change?: string }, nowMs: number): GateDecision {
+export function evaluateGate(
+  windows: Omit<FreezeState, 'history'>[],
+  q: { environment: string; service: string; change?: string },
+  nowMs: number,
+): GateDecision {
   const decision: GateDecision = {
     allowed: true,
     environment: q.environment,

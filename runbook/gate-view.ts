@@ -5,7 +5,7 @@
 import type { FreezeState } from './freeze.js';
 
 /** What the gate (and `freeze list`) needs of a freeze: its state without the history of edits, which only `freeze status` shows. */
-export type GateEntry = Omit<FreezeState, 'history' | 'gateRevision'>;
+export type GateEntry = Omit<FreezeState, 'history' | 'gateRevision' | 'gateChain'>;
 
 /** The registry is split in this many shards (workflows), so none of them carries more than a slice of 10,000s of freezes. */
 export const GATE_SHARDS = 8;
@@ -18,6 +18,11 @@ export const MAX_GATE_LEASE_MS = 60_000;
 /** One freeze as the registry holds it: `entry` null once the freeze's run ended (kept until the registry continues as new). */
 export interface GateRecord {
   id: string;
+  /**
+   * The freeze's chain of runs (its first run ID): a freeze name used again is a new chain, whose revisions count
+   * from 1 again and replace whatever the registry holds for the ID.
+   */
+  chain: string;
   /** Counts the freeze's publications (carried across its continue-as-new): a retried or late publication is ignored. */
   revision: number;
   entry: GateEntry | null;
@@ -50,6 +55,7 @@ export interface GateWatchResult {
 /** `rearguard freeze start|extend|lift|exception approve` waits for this: the registry has the freeze at `revision`, and every live watcher has it. */
 export interface GateSyncRequest {
   id: string;
+  chain: string;
   revision: number;
 }
 export interface GateSyncResult {
@@ -61,9 +67,10 @@ export interface GateSyncResult {
 /** The gate entry of a freeze state (what is published). `lifted`: a lift was accepted, though the run is still putting guardrails back. */
 export function gateEntryOf(state: FreezeState, lifted: boolean): GateEntry {
   // Not its revision: that counts changes of the entry, so it is no part of it.
-  const entry: GateEntry & Partial<Pick<FreezeState, 'history' | 'gateRevision'>> = { ...state };
+  const entry: GateEntry & Partial<Pick<FreezeState, 'history' | 'gateRevision' | 'gateChain'>> = { ...state };
   delete entry.history;
   delete entry.gateRevision;
+  delete entry.gateChain;
   return lifted && (entry.phase === 'scheduled' || entry.phase === 'active') ? { ...entry, phase: 'lifted' } : entry;
 }
 
@@ -77,6 +84,9 @@ export function gateShardOf(freezeId: string): number {
   return h % GATE_SHARDS;
 }
 
+/** Whether `next` replaces `had`: a newer revision of the same chain, or another chain (a freeze name used again). */
+export const supersedes = (had: GateRecord | undefined, next: GateRecord): boolean => !had || had.chain !== next.chain || had.revision < next.revision;
+
 /** A watcher's copy of one shard: records by freeze ID, applied in order. */
 export class ShardView {
   epoch: string | undefined;
@@ -87,7 +97,10 @@ export class ShardView {
     if (res.full || res.epoch !== this.epoch) this.records.clear();
     for (const r of res.changes) {
       const had = this.records.get(r.id);
-      if (!had || had.revision <= r.revision) this.records.set(r.id, r);
+      if (!supersedes(had, r)) continue;
+      // A withdrawn freeze is forgotten here: the registry keeps its tombstone for late syncs, serve needs nothing.
+      if (r.entry === null) this.records.delete(r.id);
+      else this.records.set(r.id, r);
     }
     this.epoch = res.epoch;
     this.version = res.version;

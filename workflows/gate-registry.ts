@@ -8,7 +8,7 @@
 import { HandlerUnfinishedPolicy } from '@temporalio/common';
 import { ApplicationFailure, condition, continueAsNew, setHandler, uuid4 } from '@temporalio/workflow';
 import { gateRecordsQuery, publishGateSignal, syncGateUpdate, watchGateUpdate } from '../api/messages.js';
-import { MAX_GATE_LEASE_MS, MIN_GATE_LEASE_MS, type GateRecord, type GateWatchResult } from '../runbook/gate-view.js';
+import { MAX_GATE_LEASE_MS, MIN_GATE_LEASE_MS, supersedes, type GateEntry, type GateRecord, type GateWatchResult } from '../runbook/gate-view.js';
 import { historyTooLong } from './kit/index.js';
 
 export interface GateRegistryInput {
@@ -21,6 +21,8 @@ export interface GateRegistryInput {
 /** How long `syncGate` waits for the freeze's publication to arrive before it reports failure. */
 const SYNC_PUBLICATION_MS = 30_000;
 const MAX_WAIT_MS = 30_000;
+/** Serve processes watching one shard; more is a misconfiguration or an attack. */
+const MAX_WATCHERS = 200;
 
 interface Carried extends GateRecord {
   /** When a withdrawn entry was withdrawn (workflow time): kept a while, so a late `syncGate` for it still finds it. */
@@ -48,10 +50,18 @@ export async function freezeGateRegistry(input: GateRegistryInput): Promise<void
   const tooLong = historyTooLong(input.historyLimit ?? 2000);
 
   setHandler(publishGateSignal, (p) => {
-    const had = records.get(p.id);
-    if (had && had.revision >= p.revision) return; // a retried or late publication
+    // Anyone who may signal the namespace can send this: a malformed one is dropped, never a failed workflow task.
+    if (!wellFormed(p)) return;
+    if (!supersedes(records.get(p.id), p)) return; // a retried or late publication
     version++;
-    records.set(p.id, { id: p.id, revision: p.revision, entry: p.entry, changedAt: version, ...(p.entry === null ? { removedAt: Date.now() } : {}) });
+    records.set(p.id, {
+      id: p.id,
+      chain: p.chain,
+      revision: p.revision,
+      entry: p.entry,
+      changedAt: version,
+      ...(p.entry === null ? { removedAt: Date.now() } : {}),
+    });
   });
 
   setHandler(gateRecordsQuery, () => ({ epoch, version, records: [...records.values()].filter((r) => r.entry !== null).map(plain) }));
@@ -69,7 +79,8 @@ export async function freezeGateRegistry(input: GateRegistryInput): Promise<void
   setHandler(
     watchGateUpdate,
     async ({ watcher, epoch: theirs, since, leaseMs, waitMs }) => {
-      const sameEpoch = theirs === epoch;
+      // A version this run never had cannot be acknowledged (it would let a forged call vouch for a real watcher).
+      const sameEpoch = theirs === epoch && since <= version;
       // The call itself acknowledges what the watcher has applied, and holds its lease while it waits.
       renew(watcher, sameEpoch ? since : 0, leaseMs);
       watching++;
@@ -85,6 +96,7 @@ export async function freezeGateRegistry(input: GateRegistryInput): Promise<void
       validator: ({ watcher, since, leaseMs, waitMs }) => {
         // Refused, not recorded: the watcher calls again (its lease still runs) and reaches the next run.
         if (draining) throw new Error('the registry is continuing as new; call again');
+        if (!watchers.has(watcher) && watchers.size >= MAX_WATCHERS) throw new Error(`watcher: at most ${MAX_WATCHERS} watchers`);
         if (typeof watcher !== 'string' || watcher.length === 0 || watcher.length > 200) throw new Error('watcher: expected a non-empty ID');
         if (!Number.isInteger(since) || since < 0) throw new Error(`since: expected a version (an integer >= 0), got ${JSON.stringify(since)}`);
         if (!Number.isInteger(leaseMs) || leaseMs < MIN_GATE_LEASE_MS || leaseMs > MAX_GATE_LEASE_MS)
@@ -97,8 +109,12 @@ export async function freezeGateRegistry(input: GateRegistryInput): Promise<void
 
   setHandler(
     syncGateUpdate,
-    async ({ id, revision }) => {
-      const arrived = await condition(() => (records.get(id)?.revision ?? -1) >= revision, SYNC_PUBLICATION_MS);
+    async ({ id, chain, revision }) => {
+      const has = () => {
+        const r = records.get(id);
+        return r !== undefined && r.chain === chain && r.revision >= revision;
+      };
+      const arrived = await condition(has, SYNC_PUBLICATION_MS);
       if (!arrived)
         throw ApplicationFailure.nonRetryable(
           `freeze ${id} did not publish revision ${revision} to the gate within ${SYNC_PUBLICATION_MS / 1000}s: is a worker running?`,
@@ -107,9 +123,12 @@ export async function freezeGateRegistry(input: GateRegistryInput): Promise<void
       const at = records.get(id)!.changedAt;
       // Every watcher whose lease runs must have acknowledged `at`; one whose lease runs out answers unknown instead.
       const waiting = () => [...watchers.values()].filter((w) => w.until > Date.now() && w.acked < at);
+      const giveUp = Date.now() + MAX_GATE_LEASE_MS * 2;
       for (;;) {
         const open = waiting();
         if (open.length === 0) break;
+        if (Date.now() >= giveUp)
+          throw ApplicationFailure.nonRetryable(`${open.length} watcher(s) renewed their lease without acknowledging ${id}`, 'GateNotSynced');
         const soonest = Math.min(...open.map((w) => w.until)) - Date.now();
         await condition(() => waiting().length === 0, Math.max(1, soonest));
       }
@@ -119,8 +138,9 @@ export async function freezeGateRegistry(input: GateRegistryInput): Promise<void
     {
       // A sync still waiting when the registry continues as new fails; the caller asks the next run again.
       unfinishedPolicy: HandlerUnfinishedPolicy.ABANDON,
-      validator: ({ id, revision }) => {
+      validator: ({ id, chain, revision }) => {
         if (typeof id !== 'string' || !id.startsWith('freeze:')) throw new Error(`id: expected a freeze workflow ID (freeze:...), got ${JSON.stringify(id)}`);
+        if (typeof chain !== 'string' || chain.length === 0) throw new Error('chain: expected the first run ID of the freeze');
         if (!Number.isInteger(revision) || revision < 0) throw new Error(`revision: expected an integer >= 0, got ${JSON.stringify(revision)}`);
       },
     },
@@ -147,4 +167,25 @@ export async function freezeGateRegistry(input: GateRegistryInput): Promise<void
   });
 }
 
-const plain = ({ id, revision, entry }: GateRecord): GateRecord => ({ id, revision, entry });
+const plain = ({ id, chain, revision, entry }: GateRecord): GateRecord => ({ id, chain, revision, entry });
+
+/** The shape of a publication (entries are the freeze workflows' own; the fields the gate reads are checked). */
+function wellFormed(p: unknown): p is GateRecord {
+  if (typeof p !== 'object' || p === null) return false;
+  const r = p as Partial<GateRecord>;
+  if (typeof r.id !== 'string' || !r.id.startsWith('freeze:') || typeof r.chain !== 'string' || !Number.isSafeInteger(r.revision) || r.revision! < 0)
+    return false;
+  if (r.entry === null) return true;
+  const e = r.entry as Partial<GateEntry> | undefined;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    e.id === r.id &&
+    typeof e.start === 'string' &&
+    typeof e.end === 'string' &&
+    typeof e.phase === 'string' &&
+    Array.isArray(e.scope?.environments) &&
+    Array.isArray(e.scope?.services) &&
+    Array.isArray(e.exceptions)
+  );
+}

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { gatePublisher } from '../../activities/gate-publish.js';
-import { approveFreezeException, extendFreeze, liftFreeze, requestFreezeException, startFreeze } from '../../api/freezes.js';
+import { approveFreezeException, checkGate, extendFreeze, liftFreeze, requestFreezeException, startFreeze } from '../../api/freezes.js';
 import { GateView, readGateRecords } from '../../api/gate-view.js';
 import { gateRegistryId } from '../../api/ids.js';
-import { gateRecordsQuery } from '../../api/messages.js';
+import { gateRecordsQuery, publishGateSignal } from '../../api/messages.js';
 import type { FreezeWindowInput } from '../../runbook/freeze.js';
 import { gateAnswer, type GateResult } from '../../runbook/gate.js';
 import { GATE_SHARDS, gateShardOf } from '../../runbook/gate-view.js';
@@ -88,6 +88,52 @@ describe('the freeze gate registry and serve copies', () => {
       } finally {
         a.stop();
         b.stop();
+      }
+    });
+  });
+
+  it('a freeze name used again is a new chain; a run that ended without withdrawing, a restarted shard and a malformed publication never open the gate', async () => {
+    await withWorker({ activities: activities(), env: testEnv(), taskQueue: 'gate-view' }, async ({ client, taskQueue }) => {
+      const view = await current(new GateView(client, { taskQueue, reconcileMs: 500 }).start());
+      try {
+        const name = `again-${randomUUID().slice(0, 8)}`;
+        const id = `freeze:${name}`;
+        await startFreeze(client, taskQueue, window(name));
+        await liftFreeze(client, id, { actor: 'rm-ann', reason: 'done' });
+        assert.equal(answer(view), 'allowed');
+        // The same name again: its revisions count from 1, below the withdrawn run's, and still it is enforced.
+        await startFreeze(client, taskQueue, window(name));
+        assert.equal(answer(view), 'frozen', 'the second freeze of the name is enforced when start returns');
+        assert.equal((await checkGate(client, taskQueue, { environment: 'prod', service: 'checkout' })).result, 'frozen');
+
+        // A malformed publication (anyone who may signal the namespace could send one) is dropped; the shard works on.
+        const registry = client.workflow.getHandle(gateRegistryId(taskQueue, gateShardOf(id)));
+        await registry.signal(publishGateSignal, null as never);
+        await registry.signal(publishGateSignal, { id, chain: 'x', revision: 1, entry: { id } } as never);
+        await extendFreeze(client, id, { actor: 'rm-ann', reason: 'longer' }, () => new Date(Date.now() + 4 * HOUR).toISOString());
+        assert.equal(answer(view), 'frozen');
+
+        // The shard is terminated and starts afresh, empty: until serve has compared it with the running freezes, it
+        // answers unknown, then frozen again (the freeze is read directly until it publishes anew), never allowed.
+        await registry.terminate('test: a lost registry shard');
+        await client.workflow.start('freezeGateRegistry', { workflowId: registry.workflowId, taskQueue, args: [{ shard: gateShardOf(id) }] });
+        const seen = new Set<GateResult>();
+        await waitFor(
+          () => {
+            seen.add(answer(view));
+            return (seen.has('frozen') && answer(view) === 'frozen' && view.snapshot().unreadable.length === 0) || undefined;
+          },
+          'the copy to be current again after the shard restarted',
+          { timeout: 20_000, interval: 5 },
+        );
+        assert.ok(!seen.has('allowed'), `answers seen while the shard restarted: ${[...seen].join(', ')}`);
+
+        // Terminated, the run never withdraws its entry: serve and the CLI see it closed and stop counting it.
+        await client.workflow.getHandle(id).terminate('test: ended by hand');
+        await waitFor(() => answer(view) === 'allowed' || undefined, 'serve to drop the terminated freeze', 20_000);
+        assert.equal((await checkGate(client, taskQueue, { environment: 'prod', service: 'checkout' })).result, 'allowed');
+      } finally {
+        view.stop();
       }
     });
   });

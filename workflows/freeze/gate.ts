@@ -2,7 +2,7 @@
 // Two small loops: one counts every change of the gate entry in the same workflow task as the change (so the
 // `gateRevision` a Query returns right after an Update already counts it), the other publishes the latest
 // entry through a local activity, one at a time, newest wins. When the run ends the entry is withdrawn.
-import { CancellationScope, condition, proxyLocalActivities } from '@temporalio/workflow';
+import { CancellationScope, condition, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import { gateEntryOf, type GateEntry } from '../../runbook/gate-view.js';
 import type { Activities } from '../../activities/index.js';
 import type { FreezeRun } from './state.js';
@@ -25,6 +25,7 @@ export class GateFeed {
     carriedRevision: number | undefined,
   ) {
     this.revision = this.published = carriedRevision ?? 0;
+    this.f.state.gateChain = workflowInfo().firstExecutionRunId;
   }
 
   private entry(): GateEntry | null {
@@ -50,7 +51,7 @@ export class GateFeed {
       const revision = this.revision;
       const entry = this.entry();
       this.busy = true;
-      await publishGate({ id: this.f.workflowId, revision, entry });
+      await publishGate({ id: this.f.workflowId, chain: this.f.state.gateChain!, revision, entry });
       this.busy = false;
       this.published = revision;
     }
