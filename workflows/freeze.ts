@@ -24,7 +24,8 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
   const { state, workflowId } = f;
   f.registerHandlers();
 
-  if (f.book.pending) await f.book.load();
+  // Not cancellable: a cancel that comes with the start must reach the window's own lift path below, not this load.
+  if (f.book.pending) await CancellationScope.nonCancellable(() => f.book.load());
   if (!f.input.carried) {
     let decision: VerifiedDecision | undefined;
     if (signedDecisions) {

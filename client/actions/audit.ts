@@ -11,7 +11,7 @@ import type { SignatureVerifier } from '../../api/audit-chain.js';
 import { DURATION_LIMITS } from '../../runbook/duration.js';
 import type { CliContext } from '../context.js';
 import { serveUrlOf } from '../serve-url.js';
-import { CliError, EXIT, badInput, echo, failed, parseOptions, rootMessage } from '../errors.js';
+import { CliError, EXIT, badInput, failed, parseOptions, rootMessage } from '../errors.js';
 import { sinceOption } from '../options.js';
 import { auditLine, renderChainReport } from '../render/audit.js';
 import { printable } from '../../runbook/names.js';

@@ -203,7 +203,7 @@ describe('freeze decisions under the policy', () => {
       const h = await start({ actor: 'mallory' });
       const s = (await h.result()) as FreezeState;
       assert.equal(s.phase, 'refused');
-      assert.equal(s.admitted, undefined);
+      assert.equal(s.admitted, false);
       assert.match(
         s.refusal ?? '',
         /^refused by the worker's policy: mallory may not start, extend or lift freezes in prod \(policy release, rule \*: rm-ann, dana\)$/,
