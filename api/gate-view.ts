@@ -15,6 +15,8 @@ import { gateRegistryId, gateRegistryName } from './ids.js';
 import { freezeStateQuery, gateRecordsQuery, syncGateUpdate, watchGateUpdate } from './messages.js';
 
 const shards = [...Array(GATE_SHARDS).keys()];
+/** Bound of serve's background listing of the running freezes. */
+const LIST_TIMEOUT_MS = 60_000;
 const RUNNING_FREEZES = (taskQueue: string) =>
   `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue.replace(/'/g, "\\'")}'`;
 
@@ -302,6 +304,12 @@ export class GateView {
         () => true,
         (err: unknown) => {
           if (this.stopped) return false;
+          // A listing that fails once after a good one keeps its result a while (it only finds runs from before the
+          // registry); failing for longer, or before any good one, makes every answer unknown.
+          if (this.unregistered.at > 0 && Date.now() - this.unregistered.at < 5 * this.reconcileMs) {
+            this.opts.log?.('warn', 'gate could not list the running freezes; keeping the last comparison', { error: rootMessage(err) });
+            return false;
+          }
           this.unregistered = {
             states: [],
             unreadable: [{ id: '*', kind: 'list', error: `cannot list the running freezes: ${rootMessage(err)}` }],
@@ -323,7 +331,8 @@ export class GateView {
 
   /** Running freezes that no shard has: read directly (a run from before the registry, or one whose publication is late). */
   private async reconcile(): Promise<void> {
-    const ids = await this.client.withAbortSignal(this.abort.signal, () => runningFreezeIds(this.client, this.opts.taskQueue, this.queryTimeoutMs));
+    // In the background, so it may take long: at 10,000 freezes the listing alone takes seconds.
+    const ids = await this.client.withAbortSignal(this.abort.signal, () => runningFreezeIds(this.client, this.opts.taskQueue, LIST_TIMEOUT_MS));
     const running = new Set(ids);
     const missing = ids.filter((id) => !this.known(id));
     const read = await this.client.withAbortSignal(this.abort.signal, () => limited(missing, (id) => readDirectly(this.client, id, this.queryTimeoutMs)));
