@@ -54,7 +54,7 @@ function layer(folder, { forbid = [], typesOnly = [] }) {
 }
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.tools/', 'dist/', 'eslint.config.js'] },
+  { ignores: ['node_modules/', '.tools/', '.rearguard/', 'dist/', 'eslint.config.js'] },
   ...tseslint.configs.recommended,
   {
     languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['bin/*.js'] }, tsconfigRootDir: import.meta.dirname } },

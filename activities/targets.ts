@@ -11,7 +11,7 @@ import { friendlyErrors, issueLines } from '../runbook/issues.js';
 import { DNS1123_LABEL, ENV_VAR } from '../runbook/names.js';
 import { configurationError } from './errors.js';
 import { matchPattern } from '../runbook/sshsig.js';
-import { KubeClient, type ClusterConfig } from './kubernetes/client.js';
+import { KubeClient, preloadKubernetesClient, type ClusterConfig } from './kubernetes/client.js';
 
 const name = z.string().regex(DNS1123_LABEL, 'expected a DNS-1123 label');
 /**
@@ -86,7 +86,11 @@ export class Repos {
 
 export class Clusters {
   private readonly clients = new Map<string, KubeClient>();
-  constructor(readonly config: Record<string, ClusterConfig & { environments?: string[] }>) {}
+  constructor(readonly config: Record<string, ClusterConfig & { environments?: string[] }>) {
+    // A worker with clusters will need the Kubernetes client library: loaded soon after start, in the background,
+    // so the first rollback does not wait for it; a worker without any never loads it.
+    if (Object.keys(config).length > 0) setTimeout(() => void preloadKubernetesClient().catch(() => undefined), 1_000).unref();
+  }
 
   names(): string[] {
     return Object.keys(this.config);

@@ -74,6 +74,5 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     // Heartbeats carry cancellation back to activities: send them often enough that cancelling a
     // rollback stops its running step within seconds, not the default half-minute.
     maxHeartbeatThrottleInterval: '2s',
-    ...(process.env.REARGUARD_BENCH_WORKER_OPTIONS ? (JSON.parse(process.env.REARGUARD_BENCH_WORKER_OPTIONS) as Partial<WorkerOptions>) : {}), // BENCH-TMP
   });
 }

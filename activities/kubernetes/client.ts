@@ -1,9 +1,11 @@
 // A small JSON client for the Kubernetes API. Objects stay raw JSON end to end: a typed round trip
 // could drop pod-template fields newer than the client's models, and a rollback must restore the
-// template exactly. @kubernetes/client-node supplies kubeconfig parsing and authentication.
+// template exactly. @kubernetes/client-node supplies kubeconfig parsing and authentication; it is loaded on
+// first use (preloadKubernetesClient), not with the worker: its generated API models are ~75 MB of the
+// worker's RSS (issue 14), which a worker that never reaches a cluster does not need.
 import { request } from 'node:https';
 import { request as httpRequest } from 'node:http';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/activity';
 import { configurationError } from '../errors.js';
 
@@ -16,25 +18,45 @@ export type KubeObject = Record<string, any>; // eslint-disable-line @typescript
 
 export type PatchType = 'application/json-patch+json' | 'application/merge-patch+json';
 
+let library: Promise<typeof import('@kubernetes/client-node')> | undefined;
+/** Loads @kubernetes/client-node (once); a worker with clusters configured calls it at start, in the background. */
+export function preloadKubernetesClient(): Promise<typeof import('@kubernetes/client-node')> {
+  library ??= import('@kubernetes/client-node');
+  return library;
+}
+
 export class KubeClient {
-  constructor(
-    readonly kc: KubeConfig,
+  /** The kubeconfig, read at the first call; a failed read is tried again at the next. */
+  private kc: Promise<KubeConfig> | undefined;
+
+  private constructor(
+    private readonly cfg: ClusterConfig,
     readonly cluster: string,
   ) {}
 
   static fromConfig(name: string, cfg: ClusterConfig): KubeClient {
-    const kc = new KubeConfig();
-    try {
-      kc.loadFromFile(cfg.kubeconfig);
-      if (cfg.context) kc.setCurrentContext(cfg.context);
-    } catch (err) {
-      throw configurationError(
-        `cluster ${name}: cannot load kubeconfig ${cfg.kubeconfig}${cfg.context ? ` (context ${cfg.context})` : ''}: ${(err as Error).message}`,
-      );
-    }
-    if (!kc.getCurrentCluster())
-      throw configurationError(`cluster ${name}: kubeconfig ${cfg.kubeconfig} has no current cluster${cfg.context ? ` for context ${cfg.context}` : ''}`);
-    return new KubeClient(kc, name);
+    return new KubeClient(cfg, name);
+  }
+
+  /** The kubeconfig and context, or a configuration error naming the cluster. */
+  config(): Promise<KubeConfig> {
+    const { cfg, cluster: name } = this;
+    this.kc ??= preloadKubernetesClient().then(({ KubeConfig }) => {
+      const kc = new KubeConfig();
+      try {
+        kc.loadFromFile(cfg.kubeconfig);
+        if (cfg.context) kc.setCurrentContext(cfg.context);
+      } catch (err) {
+        throw configurationError(
+          `cluster ${name}: cannot load kubeconfig ${cfg.kubeconfig}${cfg.context ? ` (context ${cfg.context})` : ''}: ${(err as Error).message}`,
+        );
+      }
+      if (!kc.getCurrentCluster())
+        throw configurationError(`cluster ${name}: kubeconfig ${cfg.kubeconfig} has no current cluster${cfg.context ? ` for context ${cfg.context}` : ''}`);
+      return kc;
+    });
+    this.kc.catch(() => (this.kc = undefined));
+    return this.kc;
   }
 
   get(path: string): Promise<KubeObject> {
@@ -46,10 +68,11 @@ export class KubeClient {
   }
 
   async call(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<KubeObject> {
-    const server = this.kc.getCurrentCluster()!.server;
+    const kc = await this.config();
+    const server = kc.getCurrentCluster()!.server;
     const url = new URL(path, server);
     const opts: import('node:https').RequestOptions = { method, headers: { accept: 'application/json' } };
-    await this.kc.applyToHTTPSOptions(opts);
+    await kc.applyToHTTPSOptions(opts);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) Object.assign(opts.headers!, { 'content-type': contentType, 'content-length': Buffer.byteLength(payload) });
     const send = url.protocol === 'http:' ? httpRequest : request;

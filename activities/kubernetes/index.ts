@@ -14,17 +14,28 @@ export type KubePlan = RolloutPlan | BlueGreenPlan;
 export const isKubeStep = (s: Step): s is KubeStep => s.type === 'kubernetes' || s.type === 'blueGreen';
 
 /**
- * Polls the Deployment until its rollout completes, heartbeating; cancellation ends the wait. Past
- * `deadline` it fails with what it last saw (clearer than an activity timeout).
+ * How long to wait before the next look at a rollout that has been running `elapsedMs`: often at first, when a
+ * rollback's rollout usually completes (kubectl rollout status watches, so it sees the end at once; a 1 s poll
+ * lost half a second on average and up to a second: issue 14, `npm run bench -- --only rollback-kubectl`), then
+ * less often, so a long rollout costs the API server a GET a second as before. The worker's role has no `watch`.
  */
-export async function waitForRollout(kube: KubeClient, ns: string, name: string, deadline: number, failureType: string, pollMs = 1_000): Promise<string> {
+export const rolloutPollMs = (elapsedMs: number): number => (elapsedMs < 5_000 ? 100 : elapsedMs < 30_000 ? 250 : 1_000);
+
+/**
+ * Polls the Deployment until its rollout completes, heartbeating; cancellation ends the wait. Past
+ * `deadline` it fails with what it last saw (clearer than an activity timeout). `pollMs`: a fixed interval
+ * instead of rolloutPollMs.
+ */
+export async function waitForRollout(kube: KubeClient, ns: string, name: string, deadline: number, failureType: string, pollMs?: number): Promise<string> {
   const ctx = Context.current();
+  const started = Date.now();
   for (;;) {
     const progress = rolloutStatus(await getDeployment(kube, ns, name));
     ctx.heartbeat({ waiting: progress.message });
     if (progress.done) return progress.message;
-    if (Date.now() + pollMs > deadline) throw ApplicationFailure.nonRetryable(`gave up: ${progress.message}`, failureType);
-    await sleep(pollMs);
+    const wait = pollMs ?? rolloutPollMs(Date.now() - started);
+    if (Date.now() + wait > deadline) throw ApplicationFailure.nonRetryable(`gave up: ${progress.message}`, failureType);
+    await sleep(wait);
   }
 }
 

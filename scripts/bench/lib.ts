@@ -2,9 +2,11 @@
 // a Temporal dev server, the workflow bundle, Rearguard's worker / CLI / serve as processes of their own (so
 // their start-up, CPU and memory are theirs), and HTTP load with autocannon.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import autocannon from 'autocannon';
@@ -16,9 +18,7 @@ import { waitFor } from '../../test/helpers/wait.js';
 import { num } from './report.js';
 import type { BenchContext } from './types.js';
 
-export { num };
-
-export { ROOT };
+export { num, ROOT };
 
 // --- statistics -----------------------------------------------------------------------------------------
 
@@ -332,9 +332,43 @@ export interface WorkerProc {
 }
 
 /**
+ * Plain JavaScript loaded with `--import` into a worker process (no tsx needed, so a compiled worker stays as it
+ * runs in production): BENCH_WORKER_OPTIONS (JSON) are merged into every Worker.create call, to measure settings
+ * before they are proposed for worker/worker.ts; with BENCH_WORKER_MEMORY=1, a `bench-memory {...}` line on stderr
+ * every 5 s (RSS, the main thread's V8 heap; workflow code runs in worker threads, whose heaps only RSS shows).
+ * @temporalio/worker is CommonJS: required from the project root, it is the instance the worker's main imports.
+ */
+const WORKER_HOOK = `
+import { createRequire } from 'node:module';
+import v8 from 'node:v8';
+const require = createRequire(${JSON.stringify(join(ROOT, 'package.json'))});
+const { Worker } = require('@temporalio/worker');
+const extra = JSON.parse(process.env.BENCH_WORKER_OPTIONS || '{}');
+const create = Worker.create.bind(Worker);
+Worker.create = (options) => create({ ...options, ...extra });
+if (process.env.BENCH_WORKER_MEMORY === '1') {
+  const mb = (x) => Math.round(x / 2 ** 20);
+  setInterval(() => {
+    const m = process.memoryUsage();
+    const h = v8.getHeapStatistics();
+    process.stderr.write('bench-memory ' + JSON.stringify({ rss: mb(m.rss), heapUsed: mb(m.heapUsed), heapTotal: mb(m.heapTotal), external: mb(m.external), heapLimit: mb(h.heap_size_limit) }) + '\\n');
+  }, 5000).unref();
+}
+`;
+let hookFile: string | undefined;
+function workerHook(): string {
+  if (!hookFile) {
+    const dir = mkdtempSync(join(tmpdir(), 'rearguard-bench-hook-'));
+    hookFile = join(dir, 'worker-hook.mjs');
+    writeFileSync(hookFile, WORKER_HOOK);
+  }
+  return pathToFileURL(hookFile).href;
+}
+
+/**
  * Spawns a worker process (workerCommand) with env (rearguardEnv; REARGUARD_WORKFLOW_BUNDLE for a prebuilt
  * bundle). `nodeOptions` (default BENCH_WORKER_NODE_OPTIONS) goes to NODE_OPTIONS, e.g. --max-old-space-size, which
- * also sizes the SDK's default workflow cache; BENCH_WORKER_OPTIONS adds Worker.create options (worker-with-options.ts).
+ * also sizes the SDK's default workflow cache; BENCH_WORKER_OPTIONS and BENCH_WORKER_MEMORY load WORKER_HOOK first.
  * `fromSource`: worker/main.ts through tsx, whatever the build.
  */
 export function spawnWorker(
@@ -342,10 +376,8 @@ export function spawnWorker(
   { nodeOptions = process.env.BENCH_WORKER_NODE_OPTIONS, fromSource = false }: { nodeOptions?: string; fromSource?: boolean } = {},
 ): WorkerProc {
   const main = fromSource ? ['--import', 'tsx', join(ROOT, 'worker/main.ts')] : workerCommand().args;
-  // BENCH_WORKER_OPTIONS (extra Worker.create options) and BENCH_WORKER_MEMORY=1 (memory lines) go through a wrapper
-  // (worker-with-options.ts) that loads the same main.
-  const options = process.env.BENCH_WORKER_OPTIONS || process.env.BENCH_WORKER_MEMORY === '1';
-  const args = options ? ['--import', 'tsx', join(ROOT, 'scripts/bench/worker-with-options.ts')] : main;
+  const hooked = Boolean(process.env.BENCH_WORKER_OPTIONS) || process.env.BENCH_WORKER_MEMORY === '1';
+  const args = hooked ? ['--import', workerHook(), ...main] : main;
   const spawnedAt = performance.now();
   const child = track(
     spawn(process.execPath, args, {
@@ -353,7 +385,6 @@ export function spawnWorker(
       env: {
         ...process.env,
         ...env,
-        ...(options ? { BENCH_WORKER_MAIN: main.at(-1)! } : {}),
         ...(nodeOptions ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${nodeOptions}`.trim() } : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -453,11 +484,11 @@ export interface LoadResult {
 
 /**
  * autocannon: GET requests for `seconds` with `connections` keep-alive connections, to `url`, or to `paths`
- * of it in turn (each connection cycles through them).
+ * of it in turn (each connection cycles through them); flat out, or paced at `rate` requests/s over all connections.
  */
 export async function load(
   url: string,
-  { seconds, connections, paths, timeoutS = 10 }: { seconds: number; connections: number; paths?: string[]; timeoutS?: number },
+  { seconds, connections, paths, rate, timeoutS = 10 }: { seconds: number; connections: number; paths?: string[]; rate?: number; timeoutS?: number },
 ): Promise<LoadResult> {
   const latencies: number[] = [];
   const statuses: Record<string, number> = {};
@@ -468,6 +499,7 @@ export async function load(
         connections,
         duration: seconds,
         timeout: timeoutS,
+        ...(rate ? { overallRate: rate } : {}),
         ...(paths ? { requests: paths.map((path) => ({ method: 'GET' as const, path })) } : {}),
       },
       (err: unknown, r: autocannon.Result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve(r)),

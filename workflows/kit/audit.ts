@@ -1,20 +1,29 @@
 // The audit trail as workflows write it: events in the order they happen, one write at a time, outside
 // any cancellation scope (cancelling a workflow cannot lose its own trail), with IDs that are stable across
-// retries and replays (`<workflowId>/<runId>/<seq>`), so the log appends each once. Since `audit-batches`:
-// every event recorded while a write is in flight goes in the next one, and a write is a local activity
-// (the worker appends to its own file: no task-queue round trip and no workflow task of its own per event;
-// issue 14 measured 10 of a webhook rollback's 15 activities as audit writes). Runs that began before replay
-// as they ran: one appendAudit activity per event.
+// retries and replays (`<workflowId>/<runId>/<seq>`), so the log appends each once.
+// Since `audit-batches` (issue 14: 10 of a webhook rollback's 15 activities were audit writes, each a task-queue
+// round trip and a workflow task of its own): the events an activation records go in one write, and so do those
+// recorded while a write is in flight; a write is first a local activity (the worker appends to its own file,
+// a few milliseconds, recorded in history as a marker). A local activity holds its workflow task open, and with
+// it the task's other commands (a step's activity, a cancellation): so it gets a few seconds at most, and a
+// write it could not make (a locked or full disk) is made by a regular activity instead, retried patiently in the
+// background as before, never holding the rollback up. Runs that began before replay as they ran: one
+// appendAudit activity per event.
 // `settle` is how every long-lived workflow ends a run (or hands over to continue-as-new): nothing
 // recorded by a message handler may be lost with the run.
 import { CancellationScope, allHandlersFinished, condition, patched, proxyActivities, proxyLocalActivities, workflowInfo } from '@temporalio/workflow';
 import type { createActivities } from '../../activities/index.js';
 import type { AuditEvent, Target } from '../../runbook/types.js';
 
+type Activities = ReturnType<typeof createActivities>;
 /** Bookkeeping must never be what fails a workflow: retry it patiently. */
 const PATIENT = { startToCloseTimeout: '30s', retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' } } as const;
-const { appendAudit } = proxyActivities<ReturnType<typeof createActivities>>(PATIENT);
-const { appendAuditBatch } = proxyLocalActivities<ReturnType<typeof createActivities>>(PATIENT);
+const { appendAudit, appendAuditBatch } = proxyActivities<Activities>(PATIENT);
+/** The fast path: two quick attempts, then the patient activity above. */
+const { appendAuditBatch: appendAuditBatchHere } = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '5s',
+  retry: { initialInterval: '200ms', maximumAttempts: 2 },
+});
 
 export interface AuditTrail {
   /** Records an event (written in the background, in order) and returns it. */
@@ -50,7 +59,11 @@ export function auditTrail(target: () => Target, common: () => Record<string, un
         await condition(() => true);
         const events = pending;
         pending = [];
-        await appendAuditBatch(events);
+        try {
+          await appendAuditBatchHere(events);
+        } catch {
+          await appendAuditBatch(events);
+        }
       }),
     );
   };

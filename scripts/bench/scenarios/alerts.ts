@@ -28,6 +28,8 @@ import {
   startTemporal,
   startWorkerProcess,
   writeRunbook,
+  workerMode,
+  loadText,
 } from './support.js';
 
 const ALERTS = Number(process.env.REARGUARD_BENCH_ALERTS ?? 50);
@@ -138,7 +140,11 @@ spec:
       const token = randomBytes(16).toString('hex');
       const port = await freePort();
       const cli = cliCommand(['serve', '--host', '127.0.0.1', '--port', String(port), '--runbooks', dir]);
-      const serve = spawn(cli.cmd, cli.args, { cwd: ROOT, env: { ...process.env, ...env, ...cli.env, REARGUARD_API_TOKEN: token }, stdio: ['ignore', 'ignore', 'pipe'] });
+      const serve = spawn(cli.cmd, cli.args, {
+        cwd: ROOT,
+        env: { ...process.env, ...env, ...cli.env, REARGUARD_API_TOKEN: token },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
       let serveLog = '';
       serve.stderr.on('data', (c: Buffer) => (serveLog = (serveLog + c.toString()).slice(-20_000)));
       stops.unshift(async () => {
@@ -203,14 +209,16 @@ spec:
       }
       const notifications = proxy.arrivals.filter((a) => a.service?.startsWith('svc-')).length;
       const split = `of which arrival -> workflow started (serve: match the runbook, start the rollback) median ${round(median(toStart))} ms, p95 ${round(percentile(toStart, 95))} ms`;
-      log(`alerts: ${notifications} notifications; arrival -> first step started ${spread(latencies)}; ${split}${problems.length ? `; problems: ${problems.join('; ')}` : ''}`);
+      log(
+        `alerts: ${notifications} notifications; arrival -> first step started ${spread(latencies)}; ${split}${problems.length ? `; problems: ${problems.join('; ')}` : ''}`,
+      );
       return [
         {
           name: `alerts: arrival at serve -> first step started, p95 (${ALERTS} Alertmanager notifications)`,
           value: round(percentile(latencies, 95)),
           unit: 'ms',
           goal: { op: '<=', value: 1000 },
-          note: `median ${round(median(latencies))} ms, max ${round(Math.max(...latencies))} ms, n=${latencies.length}, ${split}; one alert every ${PACE_MS} ms, Alertmanager group_wait ${GROUP_WAIT} (before the arrival, not counted); arrival noted by a pass-through proxy in front of serve, end = the first step's ActivityTaskStarted; serve: ${cli.mode}${problems.length ? `; problems: ${problems.slice(0, 5).join('; ')}` : ''}`,
+          note: `median ${round(median(latencies))} ms, max ${round(Math.max(...latencies))} ms, n=${latencies.length}, ${split}; one alert every ${PACE_MS} ms, Alertmanager group_wait ${GROUP_WAIT} (before the arrival, not counted); arrival noted by a pass-through proxy in front of serve, end = the first step's ActivityTaskStarted; serve: ${cli.mode}; ${workerMode()}; ${loadText()}${problems.length ? `; problems: ${problems.slice(0, 5).join('; ')}` : ''}`,
         },
       ];
     } finally {

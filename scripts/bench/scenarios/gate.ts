@@ -63,62 +63,85 @@ export interface GateLoadOptions {
   label: string;
   seconds: number;
   connections: number;
+  /** Also paced runs at this rate across all connections (req/s; BENCH_GATE_RATE), without goals; 0: none. */
+  rate: number;
   /** The worker process, for its CPU during the gate's load. */
   workerPid?: number;
 }
 
-/** healthz then the gate (a frozen and an allowed target in turn), 2 s of warm-up each; the figures of goal 1. */
+/**
+ * /healthz, then the gate (a frozen and an allowed target in turn), with `connections` connections flat out for
+ * `seconds` each (2 s of warm-up before): the figures of goal 1. Flat out, latency is mostly queueing (p50 ~
+ * connections / throughput), the same for both endpoints: the ratio says what the gate itself costs. With `rate`,
+ * also paced runs (autocannon overallRate), as extra figures: autocannon sends each connection's share of a second
+ * at the start of the second, so those latencies are of bursts of `rate` requests, not of a steady rate.
+ */
 export async function gateLoadFigures(ctx: BenchContext, url: string, o: GateLoadOptions): Promise<Figure[]> {
-  const run = async (what: string, paths: string[]): Promise<LoadResult> => {
-    await load(url, { seconds: 2, connections: o.connections, paths });
+  const run = async (what: string, paths: string[], rate?: number): Promise<LoadResult & { workerCpu: number }> => {
+    const settings = { seconds: o.seconds, connections: o.connections, paths, ...(rate ? { rate } : {}) };
+    await load(url, { ...settings, seconds: 2 });
     const cpu0 = o.workerPid ? cpuSeconds(o.workerPid) : NaN;
-    const r = await load(url, { seconds: o.seconds, connections: o.connections, paths });
+    const r = await load(url, settings);
     const cpu = o.workerPid ? cpuSeconds(o.workerPid) - cpu0 : NaN;
     ctx.log(
-      `${what}: ${num(r.rps)} req/s, p50 ${num(r.latency.median)} ms, p99 ${num(r.latency.p99)} ms, statuses ${statusText(r.statuses)}, errors ${r.errors}, timeouts ${r.timeouts}${o.workerPid ? `, worker CPU ${num(cpu)} s` : ''}`,
+      `${what} ${rate ? `at ${rate} req/s` : 'flat out'}: ${num(r.rps)} req/s, p50 ${num(r.latency.median)} ms, p99 ${num(r.latency.p99)} ms, statuses ${statusText(r.statuses)}, errors ${r.errors}, timeouts ${r.timeouts}${o.workerPid ? `, worker CPU ${num(cpu)} s` : ''}`,
     );
     return Object.assign(r, { workerCpu: cpu });
   };
-  const healthz = await run('/healthz', ['/healthz']);
   const frozen = gatePath({ env: 'prod', service: 'svc-0' });
   const allowed = gatePath({ env: 'prod', service: 'not-frozen' });
-  const gate = (await run('/v1/gate', [frozen, allowed])) as LoadResult & { workerCpu: number };
-  const unexpected = gate.completed - (gate.statuses['200'] ?? 0) - (gate.statuses['423'] ?? 0);
-  const errors = unexpected + gate.errors;
-  const setting = `${o.connections} connections, ${o.seconds} s`;
-  const detail = `statuses ${statusText(gate.statuses)}, connection errors ${gate.errors} (timeouts ${gate.timeouts})`;
-  return [
+  const healthz = await run('/healthz', ['/healthz']);
+  const gate = await run('/v1/gate', [frozen, allowed]);
+  const bad = (r: LoadResult) => r.completed - (r.statuses['200'] ?? 0) - (r.statuses['423'] ?? 0) + r.errors;
+  const detail = (r: LoadResult) => `statuses ${statusText(r.statuses)}, connection errors ${r.errors} (timeouts ${r.timeouts})`;
+  const lat = (r: LoadResult) =>
+    `p50 ${num(r.latency.median)}, p95 ${num(r.latency.p95)}, p99 ${num(r.latency.p99)}, max ${num(r.latency.max)} ms over ${r.completed} responses`;
+  const cpu = (r: { workerCpu: number }) => (Number.isFinite(r.workerCpu) ? `; worker CPU ${num(r.workerCpu)} s` : '');
+  const flat = `${o.connections} connections flat out, ${o.seconds} s`;
+  const figures: Figure[] = [
     {
       name: `gate (${o.label}): requests/s`,
       value: gate.rps,
       unit: 'req/s',
       goal: { op: '>=', value: 1000 },
-      note: `${setting}; GET ${frozen} and ${allowed} in turn; ${detail}${Number.isFinite(gate.workerCpu) ? `; worker CPU ${num(gate.workerCpu)} s during the run` : ''}`,
+      note: `${flat}; GET ${frozen} and ${allowed} in turn; ${detail(gate)}${cpu(gate)}`,
     },
     {
       name: `gate (${o.label}): p99 latency`,
       value: gate.latency.p99,
       unit: 'ms',
       goal: { op: '<=', value: 5 },
-      note: `p50 ${num(gate.latency.median)}, p95 ${num(gate.latency.p95)}, max ${num(gate.latency.max)} ms over ${gate.completed} responses`,
+      note: `${lat(gate)}; queueing alone: ${o.connections} connections / ${num(gate.rps)} req/s = ${num((1000 * o.connections) / gate.rps)} ms`,
     },
-    {
-      name: `gate (${o.label}): errors (not 200/423, or no answer)`,
-      value: errors,
-      unit: 'count',
-      goal: { op: '<=', value: 0 },
-      note: detail,
-    },
-    { name: `/healthz (${o.label}): requests/s`, value: healthz.rps, unit: 'req/s', note: `${setting}, same server; statuses ${statusText(healthz.statuses)}` },
-    { name: `/healthz (${o.label}): p99 latency`, value: healthz.latency.p99, unit: 'ms', note: `p50 ${num(healthz.latency.median)} ms` },
     {
       name: `gate (${o.label}): p99 / healthz p99`,
       value: gate.latency.p99 / healthz.latency.p99,
       unit: 'x',
       goal: { op: '<=', value: 2 },
       peer: { name: '/healthz p99', value: healthz.latency.p99, unit: 'ms' },
+      note: `/healthz, same server, same settings: ${num(healthz.rps)} req/s, ${lat(healthz)}`,
     },
+    {
+      name: `gate (${o.label}): errors (not 200/423, or no answer)`,
+      value: bad(gate),
+      unit: 'count',
+      goal: { op: '<=', value: 0 },
+      note: detail(gate),
+    },
+    { name: `/healthz (${o.label}): requests/s`, value: healthz.rps, unit: 'req/s', note: `${flat}, same server; ${detail(healthz)}` },
   ];
+  if (o.rate > 0) {
+    const healthzPaced = await run('/healthz', ['/healthz'], o.rate);
+    const gatePaced = await run('/v1/gate', [frozen, allowed], o.rate);
+    figures.push({
+      name: `gate (${o.label}): p99 latency, paced at ${o.rate} req/s`,
+      value: gatePaced.latency.p99,
+      unit: 'ms',
+      peer: { name: `/healthz p99 at ${o.rate} req/s`, value: healthzPaced.latency.p99, unit: 'ms' },
+      note: `served ${num(gatePaced.rps)} req/s, ${lat(gatePaced)}; errors ${bad(gatePaced)}; per-second bursts (autocannon overallRate)`,
+    });
+  }
+  return figures;
 }
 
 export const gate: Scenario = {
@@ -155,7 +178,8 @@ export const gate: Scenario = {
         if (problems.length) throw new Error(`the gate answers wrongly, so its figures would mean nothing:\n  ${problems.join('\n  ')}\n${serve.log()}`);
         ctx.log(`gate answers as expected for ${wanted.length} targets (frozen, allowed, exceptions)`);
 
-        const figures = await gateLoadFigures(ctx, serve.url, { label: `${count} freezes`, seconds, connections, workerPid: worker.pid });
+        const rate = envInt('BENCH_GATE_RATE', 0);
+        const figures = await gateLoadFigures(ctx, serve.url, { label: `${count} freezes`, seconds, connections, rate, workerPid: worker.pid });
         figures.push({
           name: `setup: ${count} freezes started + ${withException.length} exceptions approved`,
           value: setup,

@@ -1,5 +1,6 @@
 // The scenarios of `npm run bench`, in the order they run (cheap first, `scale` last). Each module exports
 // one Scenario (scripts/bench/types.ts); add yours to the list below.
+import { alerts } from './alerts.js';
 import { cli } from './cli.js';
 import { concurrency } from './concurrency.js';
 import { gate } from './gate.js';
@@ -18,6 +19,7 @@ export const scenarios: Scenario[] = [
   rollbackKubectl,
   gate,
   concurrency,
-  // --- alerts (scripts/bench/scenarios/alerts.ts, not written yet): append here, before scale ---
+  alerts,
+  // --- new scenarios: append here, before scale ---
   scale,
 ];

@@ -23,6 +23,8 @@ import {
   spread,
   startTemporal,
   timelineText,
+  workerMode,
+  loadText,
   startWorkerProcess,
   writeRunbook,
   type RunTimings,
@@ -185,7 +187,7 @@ spec:
           unit: 'x',
           goal: { op: '<=', value: 1.2 },
           peer: { name: 'kubectl rollout undo + rollout status', value: round(k), unit: 'ms' },
-          note: `${PAIRS} alternating pairs of twin Deployments (${REPLICAS} replicas, 2 revisions each), after one warm-up pair; Rearguard's wall time includes the CLI process (${cliCommand([]).mode}) and its --wait polling`,
+          note: `${PAIRS} alternating pairs of twin Deployments (${REPLICAS} replicas, 2 revisions each), after one warm-up pair; Rearguard's wall time includes the CLI process (${cliCommand([]).mode}) and its --wait polling; ${workerMode()}; ${loadText()}`,
         },
         {
           name: "rollback-kubectl: Rearguard's own share (trigger -> verified minus the mechanism's activities), median",

@@ -255,7 +255,8 @@ async function freezesPart(ctx: BenchContext, count: number): Promise<Figure[]> 
           const problems = await checkAnswers(serve.url, wanted, 30_000);
           const seconds = envInt('BENCH_GATE_SECONDS', 10);
           const connections = envInt('BENCH_GATE_CONNECTIONS', 50);
-          const load = await gateLoadFigures(ctx, serve.url, { label: `${count} freezes`, seconds, connections, workerPid: worker.pid });
+          const rate = envInt('BENCH_GATE_RATE', 0);
+          const load = await gateLoadFigures(ctx, serve.url, { label: `${count} freezes`, seconds, connections, rate, workerPid: worker.pid });
           load.push({
             name: `gate (${count} freezes): answers checked before the load`,
             value: wanted.length - problems.length,

@@ -4,7 +4,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { freePort } from '../../../test/helpers/processes.js';
 import { ROOT, toolPath } from '../../../test/helpers/tools.js';
@@ -75,6 +77,12 @@ export function sampleRss(pid: number, ms = 250): { stop(): { maxRss: number; pe
   };
 }
 
+/** The machine's load averages: the bench shares 2 cores with whatever else runs. */
+export const loadText = (): string =>
+  `load average ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} (${availableParallelism()} CPUs)`;
+
 // --- Temporal -----------------------------------------------------------------------------------------
 
 export interface TemporalServer {
@@ -88,7 +96,6 @@ export interface TemporalServer {
 export async function startTemporal(workDir: string): Promise<TemporalServer> {
   const port = await freePort();
   const httpPort = await freePort();
-  const log = join(workDir, 'temporal.log');
   await mkdir(workDir, { recursive: true });
   const child: ChildProcess = spawn(
     toolPath('temporal'),
@@ -196,6 +203,29 @@ export function prebuiltBundle(workDir: string): Promise<string> {
   return bundleFile;
 }
 
+/**
+ * A module loaded with `--import` before the worker's main: merges BENCH_WORKER_OPTIONS (JSON) into Worker.create's
+ * options, to measure settings before they go into worker/worker.ts. Plain JavaScript, so a compiled worker runs as
+ * in production; @temporalio/worker is CommonJS, required from the project root: the instance the worker uses.
+ */
+async function optionsHook(workDir: string): Promise<string> {
+  const file = join(workDir, 'worker-options-hook.mjs');
+  await writeFile(
+    file,
+    `import { createRequire } from 'node:module';
+const { Worker } = createRequire(${JSON.stringify(join(ROOT, 'package.json'))})('@temporalio/worker');
+const extra = JSON.parse(process.env.BENCH_WORKER_OPTIONS || '{}');
+const create = Worker.create.bind(Worker);
+Worker.create = (options) => create({ ...options, ...extra });
+`,
+  );
+  return pathToFileURL(file).href;
+}
+
+let lastWorkerMode = '';
+/** How the last worker was run, for the notes. */
+export const workerMode = (): string => lastWorkerMode;
+
 export interface WorkerProcess {
   child: ChildProcess;
   pid: number;
@@ -204,21 +234,33 @@ export interface WorkerProcess {
 }
 
 /**
- * `worker/main.ts` as its own process (development mode, the prebuilt workflow bundle, as the Docker image runs it),
- * ready when it logs that it polls. REARGUARD_BENCH_WORKER_NODE_ARGS adds node flags (e.g. `--cpu-prof`).
+ * The worker as its own process, as production runs it: the compiled worker (dist/worker/main.js, with the build's
+ * workflow bundle) when the build is current, else worker/main.ts through tsx with a bundle made once; in
+ * development mode. BENCH_FROM_SOURCE=1 runs the sources anyway. Bench knobs: BENCH_WORKER_OPTIONS (JSON,
+ * extra Worker.create options, through scripts/bench/worker-with-options.ts), REARGUARD_BENCH_WORKER_NODE_ARGS
+ * (node flags, e.g. --cpu-prof), REARGUARD_BENCH_WORKER_ROOT and _BUNDLE (another checkout's worker, e.g. the
+ * last commit's, for a before/after pair in the same minutes: other load on the machine moves the figures more
+ * than many changes do).
  */
 export async function startWorkerProcess(workDir: string, env: Record<string, string>): Promise<WorkerProcess> {
-  // REARGUARD_BENCH_WORKER_ROOT (and _BUNDLE): another checkout's worker, e.g. the last commit's, for a before/after
-  // pair in the same minutes (other load on the machine moves the figures more than many changes do).
-  const root = process.env.REARGUARD_BENCH_WORKER_ROOT ?? ROOT;
-  const bundleFile = process.env.REARGUARD_BENCH_WORKER_BUNDLE ?? (process.env.REARGUARD_BENCH_NO_PREBUILT ? undefined : await prebuiltBundle(workDir));
-  const bundle = bundleFile ? { REARGUARD_WORKFLOW_BUNDLE: bundleFile } : {};
+  const other = process.env.REARGUARD_BENCH_WORKER_ROOT;
+  const root = other ?? ROOT;
+  // REARGUARD_BENCH_DIST: a build made elsewhere (`npm run build -- --out-dir DIR`, DIR inside the project).
+  const dist = process.env.REARGUARD_BENCH_DIST ?? join(ROOT, 'dist');
+  const compiled = !other && process.env.BENCH_FROM_SOURCE !== '1' && (process.env.REARGUARD_BENCH_DIST !== undefined || buildProblem() === undefined);
+  const main = compiled ? join(dist, 'worker/main.js') : join(root, 'worker/main.ts');
+  const bundleFile = compiled
+    ? join(dist, 'workflow-bundle.js')
+    : (process.env.REARGUARD_BENCH_WORKER_BUNDLE ?? (process.env.REARGUARD_BENCH_NO_PREBUILT ? undefined : await prebuiltBundle(workDir)));
+  const options = process.env.BENCH_WORKER_OPTIONS;
   const nodeArgs = process.env.REARGUARD_BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(root, 'worker/main.ts')], {
+  const args = [...nodeArgs, ...(options ? ['--import', await optionsHook(workDir)] : []), ...(compiled ? [] : ['--import', 'tsx']), main];
+  const child = spawn(process.execPath, args, {
     cwd: root,
-    env: { ...process.env, REARGUARD_DEV_MODE: '1', ...bundle, ...env },
+    env: { ...process.env, REARGUARD_DEV_MODE: '1', ...(bundleFile ? { REARGUARD_WORKFLOW_BUNDLE: bundleFile } : {}), BENCH_WORKER_MAIN: main, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  lastWorkerMode = `${compiled ? 'compiled worker (dist/)' : 'worker from the sources through tsx'}${options ? `, options ${options}` : ''}`;
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   let output = '';
