@@ -86,8 +86,9 @@ export async function withWorker<T>(o: HarnessOptions, body: (w: HarnessContext)
 }
 
 /**
- * Workflows write their audit trail in batches (`appendAuditBatch`, workflows/kit/audit.ts); a stub set with only
- * `appendAudit` gets a batch writer that hands it each event in order, so stubs keep seeing one event at a time.
+ * Workers also offer `appendAuditBatch` (several events, one write; not used by workflows yet: batching them in
+ * workflows/kit/audit.ts was withdrawn for a replay problem); a stub set with only `appendAudit` gets a batch
+ * writer that hands it each event in order, so stubs keep seeing one event at a time.
  */
 function withAuditBatches(activities: object): object {
   const a = activities as { appendAudit?: (e: AuditEvent) => Promise<void>; appendAuditBatch?: unknown };
