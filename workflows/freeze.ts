@@ -20,6 +20,11 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
   // patched: runs started before them replay as they ran. Read before the handlers are set: an Update that came
   // with the start is refused until the settings are in history, never counted unjudged.
   const signedDecisions = patched('signed-decisions');
+  // Since the gate's registry, the window publishes what the gate sees of it (freeze/gate.ts) once admitted;
+  // patched: runs from before are read by `rearguard serve` directly (api/gate-view.ts, the reconciler). Asked here,
+  // in the first activation before any await, like the patch above: asked after the trust settings' local activity,
+  // its marker did not replay (nondeterminism on queries of finished windows).
+  const gateRegistry = patched('gate-registry');
   const f = new FreezeRun(initial, signedDecisions);
   const { state, workflowId } = f;
   f.registerHandlers();
@@ -52,9 +57,7 @@ export async function freezeWindow(initial: FreezeWindowInput): Promise<FreezeSt
   }
   // `freeze start` waits for this (or for phase refused) before it reports the freeze started.
   if (signedDecisions) state.admitted = true;
-  // Since the gate's registry, the window publishes what the gate sees of it (freeze/gate.ts) once admitted;
-  // patched: runs from before are read by `rearguard serve` directly (api/gate-view.ts, the reconciler).
-  const gate = patched('gate-registry') ? new GateFeed(f, f.input.carried?.gateRevision) : undefined;
+  const gate = gateRegistry ? new GateFeed(f, f.input.carried?.gateRevision) : undefined;
   gate?.start();
   try {
     // --- scheduled: wait for the start (a lift or a calendar edit wakes the wait) ----------------
