@@ -14,6 +14,7 @@ import {
 } from '../../api/messages.js';
 import { DAY, result, withFreeze } from '../helpers/freeze-window.js';
 import { testEnv, useTemporalEnv } from '../helpers/harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 useTemporalEnv();
 
@@ -56,6 +57,8 @@ describe('freezeWindow workflow', () => {
 
   it('lift ends it at once; lifting a finished window is refused', async () => {
     await withFreeze({}, async (h, { audit }) => {
+      // An Update that arrives with the start is refused until the trust settings are loaded: wait for the admission.
+      await waitFor(async () => (await h.query(freezeStateQuery)).admitted || undefined, 'the start to be admitted');
       await h.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'rm-bo', reason: 'incident resolved' }] });
       const s = await result(h);
       assert.equal(s.phase, 'lifted');
