@@ -48,6 +48,8 @@ export interface RearguardWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   /** Tests stub activities (the Temporal way); production builds them from their dependencies. */
   activities?: ReturnType<typeof createActivities>;
+  /** Workflows kept in memory between tasks (default 1,000, see below). */
+  maxCachedWorkflows?: number;
 }
 
 export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<Worker> {
@@ -74,5 +76,17 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     // Heartbeats carry cancellation back to activities: send them often enough that cancelling a
     // rollback stops its running step within seconds, not the default half-minute.
     maxHeartbeatThrottleInterval: '2s',
+    // Workflows kept in memory between their tasks. The SDK's default follows the V8 heap limit: ~2,300 on a 4 GB
+    // heap, but 10-50 when node is given (or, in a container, picks) a heap of a few hundred MB, and a run evicted
+    // between its tasks is replayed from its history at each one. Measured with 1,000 webhook rollbacks queued at
+    // once on one worker (issue 14, `npm run bench -- --only concurrency`, 2 cores): 250 made every task a replay
+    // (199 s, worker CPU 195 s, RSS 852 MB), 1,000 and 2,500 did not (103 s / 81 s / 687 MB; 99 s / 76 s / 819 MB).
+    // A cached rollback holds ~0.3 MB of the workflow thread's heap (the SDK evaluates the bundle's modules per
+    // workflow), so 1,000 bounds that at ~300 MB whatever the heap limit, and holds more workflows than a worker
+    // runs at once (rollbacks, freeze windows, SLO guards).
+    maxCachedWorkflows: o.maxCachedWorkflows ?? 1_000,
+    // Workflow task slots: the SDK's 40 kept. Workflow code runs on one thread (reuseV8Context), which is what a
+    // task waits for: 10 slots made 100 concurrent rollbacks slower (14.8 s against 11-13 s), 100 were no faster
+    // (11-13 s), and a second workflow thread (workflowThreadPoolSize 2) only added CPU.
   });
 }

@@ -4,7 +4,8 @@
 // its RSS and CPU are its own; the Temporal dev server is another, and the benchmark process (client and
 // receiver) a third: the CPU each used says where the time goes on a 2-core machine. Per rollback, from
 // its history: workflow tasks and activities, and the time in workflow tasks, in activities and waiting for
-// a worker slot (schedule-to-start).
+// a worker slot (schedule-to-start). Knobs: BENCH_CONCURRENT (100), BENCH_QUEUED (1000; 0 skips that part),
+// BENCH_VERBOSE=1 (the timeline of one rollback alone), and the worker's (support.ts startWorkerProcess).
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { BenchContext, Figure, Scenario } from '../types.js';
@@ -36,8 +37,8 @@ import {
   type TemporalServer,
 } from './support.js';
 
-const CONCURRENT = Number(process.env.REARGUARD_BENCH_CONCURRENT ?? 100);
-const QUEUED = Number(process.env.REARGUARD_BENCH_QUEUED ?? 1000);
+const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 100);
+const QUEUED = Number(process.env.BENCH_QUEUED ?? 1000);
 const ALONE = 5;
 const IDLE_MS = 1_500;
 
@@ -138,9 +139,17 @@ function profile(runs: RunTimings[]): string {
 const cpuText = (c: Batch['cpu'], wallMs: number) =>
   `CPU over ${round(wallMs / 1000, 1)} s: worker ${round(c.worker, 1)} s, Temporal dev server ${round(c.temporal, 1)} s, bench process (client, receiver) ${round(c.bench, 1)} s`;
 
+/** The histories of `ids`, each once it has closed (the closing audit event comes a task before the run's end). */
 async function histories(server: TemporalServer, ids: string[]): Promise<RunTimings[]> {
+  const closed = async (id: string): Promise<RunTimings> => {
+    for (let attempt = 0; ; attempt++) {
+      const t = await runTimings(server.client, id);
+      if (t.end !== undefined || attempt >= 100) return t;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
   const out: RunTimings[] = [];
-  for (let i = 0; i < ids.length; i += 20) out.push(...(await Promise.all(ids.slice(i, i + 20).map((id) => runTimings(server.client, id)))));
+  for (let i = 0; i < ids.length; i += 20) out.push(...(await Promise.all(ids.slice(i, i + 20).map(closed))));
   return out;
 }
 
@@ -153,7 +162,7 @@ export const concurrency: Scenario = {
     let worker: Awaited<ReturnType<typeof startWorkerProcess>> | undefined;
     try {
       const taskQueue = `bench-concurrency-${randomUUID().slice(0, 8)}`;
-      const env = rearguardEnv(server, workDir, taskQueue, JSON.parse(process.env.REARGUARD_BENCH_WORKER_ENV ?? '{}') as Record<string, string>);
+      const env = rearguardEnv(server, workDir, taskQueue);
       worker = await startWorkerProcess(workDir, env);
       const pids = { worker: worker.child.pid!, temporal: server.pid };
       const rssAtStart = memoryMB(pids.worker).rss;
@@ -176,8 +185,7 @@ export const concurrency: Scenario = {
       const one = median(alone);
       const aloneProfile = profile(aloneRuns);
       log(`concurrency: one alone ${spread(alone)}; ${aloneProfile}`);
-      if (process.env.REARGUARD_BENCH_VERBOSE) log(timelineText(aloneRuns.at(-1)!));
-      if (process.env.REARGUARD_BENCH_ALONE_ONLY) return [];
+      if (process.env.BENCH_VERBOSE) log(timelineText(aloneRuns.at(-1)!));
 
       const many = await batch(server, taskQueue, receiver, audit, 'many', CONCURRENT, pids);
       const manyProfile = profile(many.runs);
@@ -186,16 +194,7 @@ export const concurrency: Scenario = {
       );
       const rssAfterMany = memoryMB(pids.worker).rss;
 
-      if (QUEUED === 0) return [];
-      const rss = sampleRss(pids.worker);
-      const queued = await batch(server, taskQueue, receiver, audit, 'queued', QUEUED, pids, 50);
-      const mem = rss.stop();
-      const succeeded = queued.outcomes.succeeded ?? 0;
-      log(
-        `concurrency: ${QUEUED} queued in ${round(queued.wallMs)} ms (${JSON.stringify(queued.outcomes)}); ${cpuText(queued.cpu, queued.wallMs)}; worker RSS max ${round(mem.maxRss)} MB, VmHWM ${round(mem.peak)} MB`,
-      );
-
-      return [
+      const figures: Figure[] = [
         {
           name: 'concurrency: one webhook rollback alone (trigger -> completed), median',
           value: round(one),
@@ -216,6 +215,18 @@ export const concurrency: Scenario = {
           peer: { name: 'one rollback alone', value: round(one), unit: 'ms' },
           note: `3 webhook steps + an http check each, one worker process (${workerMode()}); completion read from the audit file (nothing asks Temporal meanwhile), wall time to the last WorkflowExecutionCompleted; ${loadText()}`,
         },
+      ];
+      if (QUEUED === 0) return figures;
+
+      const rss = sampleRss(pids.worker);
+      const queued = await batch(server, taskQueue, receiver, audit, 'queued', QUEUED, pids, 50);
+      const mem = rss.stop();
+      const succeeded = queued.outcomes.succeeded ?? 0;
+      log(
+        `concurrency: ${QUEUED} queued in ${round(queued.wallMs)} ms (${JSON.stringify(queued.outcomes)}); ${cpuText(queued.cpu, queued.wallMs)}; worker RSS max ${round(mem.maxRss)} MB, VmHWM ${round(mem.peak)} MB`,
+      );
+      return [
+        ...figures,
         {
           name: `concurrency: ${QUEUED} queued rollbacks that succeeded`,
           value: succeeded,

@@ -5,6 +5,7 @@
 // revisions rolled out each): one rolled back by kubectl, the other by `rearguard rollback start --wait`
 // (a CLI process, the worker already running; no approval; one kubernetes step and the usual
 // kubernetesAvailable verify). The order alternates between pairs; a first pair warms both up, unmeasured.
+// Knobs: BENCH_KUBECTL_PAIRS (7, at least 5), BENCH_VERBOSE=1 (each rollback's history timeline).
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -30,16 +31,17 @@ import {
   type RunTimings,
 } from './support.js';
 
-/** Measured pairs (REARGUARD_BENCH_PAIRS, at least 5). */
-const PAIRS = Math.max(5, Number(process.env.REARGUARD_BENCH_PAIRS ?? 7));
+/** Measured pairs (BENCH_KUBECTL_PAIRS, at least 5). */
+const PAIRS = Math.max(5, Number(process.env.BENCH_KUBECTL_PAIRS ?? 7));
 const REPLICAS = 3;
 const NS = 'bench';
 /** Activities that are the mechanism: Kubernetes API calls and the rollout waits (planning, the repeat rule's read, apply + wait, verify). */
 const MECHANISM = ['findRestored', 'planStep', 'runStep', 'runCheck'];
 
 /** Runs a command; resolves with its wall time in ms, rejects with its output when it fails. */
-function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string }> {
+function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string; startedAt: number; endedAt: number }> {
   const t0 = performance.now();
+  const startedAt = Date.now();
   const child = spawn(cmd, args, { cwd: ROOT, env: env ? { ...process.env, ...env } : process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -47,7 +49,7 @@ function timed(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<{ 
   return new Promise((resolve, reject) =>
     child.on('close', (code) => {
       const ms = performance.now() - t0;
-      if (code === 0) resolve({ ms, stdout: out });
+      if (code === 0) resolve({ ms, stdout: out, startedAt, endedAt: Date.now() });
       else reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}`));
     }),
   );
@@ -66,6 +68,10 @@ async function twinWithHistory(bed: Testbed, name: string): Promise<void> {
 interface RearguardRun {
   ms: number;
   timings: RunTimings;
+  /** CLI spawned -> WorkflowExecutionStarted (process start, connection, start-or-join). */
+  toTrigger: number;
+  /** The last verify activity completed -> the CLI exited (the last audit writes, the run's end, --wait noticing). */
+  afterVerified: number;
 }
 
 export interface RollbackBreakdown {
@@ -146,8 +152,10 @@ spec:
         };
         const viaRearguard = async (): Promise<RearguardRun> => {
           const cli = cliCommand(['rollback', 'start', '--runbook', runbook, '--reason', 'bench: 2.0 is bad', '--as', 'bench', '--wait']);
-          const { ms } = await timed(cli.cmd, cli.args, { ...env, ...cli.env });
-          return { ms, timings: await runTimings(temporal.client, `rollback:bench:twin-${i}`) };
+          const { ms, startedAt, endedAt } = await timed(cli.cmd, cli.args, { ...env, ...cli.env });
+          const timings = await runTimings(temporal.client, `rollback:bench:twin-${i}`);
+          const verified = ownShare(timings).triggerToVerified + timings.start;
+          return { ms, timings, toTrigger: timings.start - startedAt, afterVerified: endedAt - verified };
         };
         // Alternate who goes first: the second of a pair runs on a cluster the first just made busy.
         let km: number, rr: RearguardRun;
@@ -160,9 +168,9 @@ spec:
         }
         const share = ownShare(rr.timings);
         log(
-          `rollback-kubectl: pair ${i}${i === 0 ? ' (warm-up, not counted)' : ''}: kubectl ${round(km)} ms, rearguard ${round(rr.ms)} ms (trigger->verified ${share.triggerToVerified} ms, mechanism ${share.mechanism} ms, own ${share.own} ms; ${share.detail})`,
+          `rollback-kubectl: pair ${i}${i === 0 ? ' (warm-up, not counted)' : ''}: kubectl ${round(km)} ms, rearguard ${round(rr.ms)} ms (CLI start -> trigger ${rr.toTrigger} ms, verified -> CLI exit ${rr.afterVerified} ms; trigger->verified ${share.triggerToVerified} ms, mechanism ${share.mechanism} ms, own ${share.own} ms; ${share.detail})`,
         );
-        if (process.env.REARGUARD_BENCH_VERBOSE) log(timelineText(rr.timings));
+        if (process.env.BENCH_VERBOSE) log(timelineText(rr.timings));
         if (i === 0) continue;
         kubectlMs.push(km);
         rearguardRuns.push(rr);
@@ -187,7 +195,7 @@ spec:
           unit: 'x',
           goal: { op: '<=', value: 1.2 },
           peer: { name: 'kubectl rollout undo + rollout status', value: round(k), unit: 'ms' },
-          note: `${PAIRS} alternating pairs of twin Deployments (${REPLICAS} replicas, 2 revisions each), after one warm-up pair; Rearguard's wall time includes the CLI process (${cliCommand([]).mode}) and its --wait polling; ${workerMode()}; ${loadText()}`,
+          note: `${PAIRS} alternating pairs of twin Deployments (${REPLICAS} replicas, 2 revisions each), after one warm-up pair; Rearguard's wall time: CLI start -> trigger median ${round(median(rearguardRuns.map((x) => x.toTrigger)))} ms, trigger -> verified ${round(median(rearguardRuns.map((x) => ownShare(x.timings).triggerToVerified)))} ms, verified -> CLI exit ${round(median(rearguardRuns.map((x) => x.afterVerified)))} ms; it includes the CLI process (${cliCommand([]).mode}) and its --wait polling; ${workerMode()}; ${loadText()}`,
         },
         {
           name: "rollback-kubectl: Rearguard's own share (trigger -> verified minus the mechanism's activities), median",

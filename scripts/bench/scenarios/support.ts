@@ -2,7 +2,7 @@
 // worker each as a process of its own (so their CPU and RSS are theirs, read from /proc), runbook files,
 // workflow histories read as timings, and small statistics.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -111,7 +111,7 @@ export async function startTemporal(workDir: string): Promise<TemporalServer> {
       String(httpPort),
       '--log-level',
       'error',
-      ...(process.env.REARGUARD_BENCH_TEMPORAL_ARGS?.split(' ').filter(Boolean) ?? []),
+      ...(process.env.BENCH_TEMPORAL_ARGS?.split(' ').filter(Boolean) ?? []),
     ],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
@@ -181,6 +181,13 @@ export function rearguardEnv(server: TemporalServer, workDir: string, taskQueue:
  * when the build is current, else the TypeScript sources through tsx (REARGUARD_FROM_SOURCE=1), which the notes say.
  */
 export function cliCommand(args: string[]): { cmd: string; args: string[]; env: Record<string, string>; mode: string } {
+  const other = process.env.BENCH_DIST;
+  if (other) {
+    // A build elsewhere (`npm run build -- --out-dir DIR`): its CLI, started as bin/rearguard.js starts dist/'s.
+    const launcher = join(other, 'bench-rearguard.mjs');
+    if (!existsSync(launcher)) writeFileSync(launcher, "import { main } from './client/main.js';\nprocess.exitCode = await main(process.argv);\n");
+    return { cmd: process.execPath, args: [launcher, ...args], env: {}, mode: `compiled CLI (${other})` };
+  }
   const compiled = buildProblem() === undefined;
   return {
     cmd: process.execPath,
@@ -222,6 +229,15 @@ Worker.create = (options) => create({ ...options, ...extra });
   return pathToFileURL(file).href;
 }
 
+/**
+ * Node flags and environment of the worker process: none by default, as the Docker image runs it. Knobs for
+ * measuring: BENCH_WORKER_NODE_ARGS (e.g. '--max-old-space-size=256 --max-semi-space-size=4') and
+ * BENCH_WORKER_ENV (JSON, e.g. {"MALLOC_ARENA_MAX":"2"}). A heap limit also sizes the SDK's default
+ * workflow cache, which worker/worker.ts therefore sets itself.
+ */
+export const WORKER_NODE_FLAGS = '';
+export const WORKER_ENV: Record<string, string> = {};
+
 let lastWorkerMode = '';
 /** How the last worker was run, for the notes. */
 export const workerMode = (): string => lastWorkerMode;
@@ -236,31 +252,42 @@ export interface WorkerProcess {
 /**
  * The worker as its own process, as production runs it: the compiled worker (dist/worker/main.js, with the build's
  * workflow bundle) when the build is current, else worker/main.ts through tsx with a bundle made once; in
- * development mode. BENCH_FROM_SOURCE=1 runs the sources anyway. Bench knobs: BENCH_WORKER_OPTIONS (JSON,
- * extra Worker.create options, through scripts/bench/worker-with-options.ts), REARGUARD_BENCH_WORKER_NODE_ARGS
- * (node flags, e.g. --cpu-prof), REARGUARD_BENCH_WORKER_ROOT and _BUNDLE (another checkout's worker, e.g. the
- * last commit's, for a before/after pair in the same minutes: other load on the machine moves the figures more
- * than many changes do).
+ * development mode. BENCH_FROM_SOURCE=1 runs the sources anyway. Bench knobs: BENCH_WORKER_OPTIONS (JSON, extra
+ * Worker.create options, through an --import hook), BENCH_WORKER_NODE_ARGS (node flags, e.g. --cpu-prof),
+ * BENCH_WORKER_NODE_OPTIONS (its NODE_OPTIONS), BENCH_WORKER_ENV (JSON), BENCH_DIST (a build made with
+ * `npm run build -- --out-dir DIR`, DIR inside the project: its worker, and cliCommand's CLI), BENCH_WORKER_ROOT
+ * and BENCH_WORKER_BUNDLE (another checkout's worker, e.g. the last commit's from `git archive`, for a before/after
+ * pair in the same minutes: other load on the machine moves the figures more than many changes do).
  */
 export async function startWorkerProcess(workDir: string, env: Record<string, string>): Promise<WorkerProcess> {
-  const other = process.env.REARGUARD_BENCH_WORKER_ROOT;
+  const other = process.env.BENCH_WORKER_ROOT;
   const root = other ?? ROOT;
-  // REARGUARD_BENCH_DIST: a build made elsewhere (`npm run build -- --out-dir DIR`, DIR inside the project).
-  const dist = process.env.REARGUARD_BENCH_DIST ?? join(ROOT, 'dist');
-  const compiled = !other && process.env.BENCH_FROM_SOURCE !== '1' && (process.env.REARGUARD_BENCH_DIST !== undefined || buildProblem() === undefined);
+  // BENCH_DIST: a build made elsewhere (`npm run build -- --out-dir DIR`, DIR inside the project).
+  const dist = process.env.BENCH_DIST ?? join(ROOT, 'dist');
+  const compiled = !other && process.env.BENCH_FROM_SOURCE !== '1' && (process.env.BENCH_DIST !== undefined || buildProblem() === undefined);
   const main = compiled ? join(dist, 'worker/main.js') : join(root, 'worker/main.ts');
   const bundleFile = compiled
     ? join(dist, 'workflow-bundle.js')
-    : (process.env.REARGUARD_BENCH_WORKER_BUNDLE ?? (process.env.REARGUARD_BENCH_NO_PREBUILT ? undefined : await prebuiltBundle(workDir)));
+    : (process.env.BENCH_WORKER_BUNDLE ?? (process.env.BENCH_NO_PREBUILT ? undefined : await prebuiltBundle(workDir)));
   const options = process.env.BENCH_WORKER_OPTIONS;
-  const nodeArgs = process.env.REARGUARD_BENCH_WORKER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? WORKER_NODE_FLAGS).split(' ').filter(Boolean);
   const args = [...nodeArgs, ...(options ? ['--import', await optionsHook(workDir)] : []), ...(compiled ? [] : ['--import', 'tsx']), main];
   const child = spawn(process.execPath, args, {
     cwd: root,
-    env: { ...process.env, REARGUARD_DEV_MODE: '1', ...(bundleFile ? { REARGUARD_WORKFLOW_BUNDLE: bundleFile } : {}), BENCH_WORKER_MAIN: main, ...env },
+    env: {
+      ...process.env,
+      ...WORKER_ENV,
+      ...(JSON.parse(process.env.BENCH_WORKER_ENV ?? '{}') as Record<string, string>),
+      ...(process.env.BENCH_WORKER_NODE_OPTIONS ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${process.env.BENCH_WORKER_NODE_OPTIONS}`.trim() } : {}),
+      REARGUARD_DEV_MODE: '1',
+      ...(bundleFile ? { REARGUARD_WORKFLOW_BUNDLE: bundleFile } : {}),
+      BENCH_WORKER_MAIN: main,
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  lastWorkerMode = `${compiled ? 'compiled worker (dist/)' : 'worker from the sources through tsx'}${options ? `, options ${options}` : ''}`;
+  const malloc = (JSON.parse(process.env.BENCH_WORKER_ENV ?? '{}') as Record<string, string>).MALLOC_ARENA_MAX ?? WORKER_ENV.MALLOC_ARENA_MAX;
+  lastWorkerMode = `${compiled ? 'compiled worker (dist/)' : 'worker from the sources through tsx'}${nodeArgs.length ? `, node ${nodeArgs.join(' ')}` : ''}${process.env.BENCH_WORKER_NODE_OPTIONS ? `, NODE_OPTIONS ${process.env.BENCH_WORKER_NODE_OPTIONS}` : ''}${malloc ? `, MALLOC_ARENA_MAX=${malloc}` : ''}${options ? `, options ${options}` : ''}`;
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
   let output = '';
