@@ -54,7 +54,8 @@ export function utf8(text: string): Uint8Array {
 }
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
-const VALUE: Record<string, number> = Object.fromEntries([...ALPHABET].map((ch, i) => [ch, i]));
+// Frozen: the workflows share this module (worker/bundle-options.ts preloads it).
+const VALUE: Readonly<Record<string, number>> = Object.freeze(Object.fromEntries([...ALPHABET].map((ch, i) => [ch, i])));
 
 /**
  * Strict standard base64 (RFC 4648 section 4): the alphabet A-Z a-z 0-9 + /, padded to a multiple of 4

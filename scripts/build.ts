@@ -33,7 +33,8 @@ async function build(outDir: string): Promise<void> {
   // on a current build, every `npm start`, is done before it would have loaded.)
   const { bundleWorkflowCode } = await import('@temporalio/worker');
   const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error };
-  const bundle = await bundleWorkflowCode({ workflowsPath: join(outDir, 'workflows', 'index.js'), logger: quiet });
+  const { workflowBundleOptions } = await import('../worker/bundle-options.js');
+  const bundle = await bundleWorkflowCode({ ...workflowBundleOptions(join(outDir, 'workflows', 'index.js')), logger: quiet });
   await writeFile(join(outDir, 'workflow-bundle.js'), bundle.code);
   await writeFile(join(outDir, STAMP), `${JSON.stringify({ startedAt, finishedAt: Date.now(), sources })}\n`);
   console.log(`build: ${outDir} (workflow bundle ${(bundle.code.length / 1024).toFixed(0)} KiB) in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);

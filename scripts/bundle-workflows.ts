@@ -5,9 +5,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { workflowsPath } from '../worker/worker.js';
+import { workflowBundleOptions } from '../worker/bundle-options.js';
 
 const out = resolve(process.argv[2] ?? 'dist/workflow-bundle.js');
-const { code } = await bundleWorkflowCode({ workflowsPath });
+const { code } = await bundleWorkflowCode(workflowBundleOptions(workflowsPath));
 await mkdir(dirname(out), { recursive: true });
 await writeFile(out, code);
 console.log(`workflow bundle written to ${out} (${(code.length / 1024).toFixed(0)} KiB)`);

@@ -55,6 +55,13 @@ export const workerConfigSchema = z.object({
   /** A prebuilt workflow bundle; without it the compiled worker uses dist/workflow-bundle.js (`npm run build`), and from the sources the workflows are bundled at start. */
   workflowBundle: z.string().min(1).optional(),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
+  /** Workflows kept in memory between their tasks (worker/worker.ts says why 1,000). */
+  maxCachedWorkflows: z.coerce
+    .number({ error: 'expected a whole number of workflows' })
+    .int('expected a whole number of workflows')
+    .min(1, 'expected at least 1 workflow')
+    .max(100_000, 'expected at most 100000 workflows')
+    .default(1_000),
   /** Milliseconds (at most 1h) in-flight activities get on SIGTERM. */
   shutdownGrace: durationField(DURATION_LIMITS.grace).default(30_000),
   /** OpenSSH allowed_signers: who may sign approvals and rejections (activities/trust.ts); checked at start. */
@@ -87,6 +94,7 @@ export const ENV_NAMES: Record<keyof WorkerConfig, string> = {
   dev: 'REARGUARD_DEV_MODE',
   logLevel: 'REARGUARD_LOG_LEVEL',
   shutdownGrace: 'REARGUARD_SHUTDOWN_GRACE',
+  maxCachedWorkflows: 'REARGUARD_MAX_CACHED_WORKFLOWS',
   allowedSignersFile: ALLOWED_SIGNERS_ENV,
   requireSignatures: REQUIRE_SIGNATURES_ENV,
 };

@@ -19,6 +19,7 @@ const program = new Command('rearguard-worker')
   .option('--dev', 'development mode: no catalog, local runbooks and unsigned decisions accepted (env REARGUARD_DEV_MODE=1)')
   .option('--workflow-bundle <file>', "prebuilt workflow bundle (env REARGUARD_WORKFLOW_BUNDLE; default when compiled: the build's dist/workflow-bundle.js)")
   .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR (env REARGUARD_LOG_LEVEL, default WARN)')
+  .option('--max-cached-workflows <n>', 'workflows kept in memory between their tasks (env REARGUARD_MAX_CACHED_WORKFLOWS, default 1000)')
   .option('--shutdown-grace <duration>', 'time in-flight activities get on SIGTERM (env REARGUARD_SHUTDOWN_GRACE)')
   .action(async (opts: Record<string, string | undefined>) => {
     const { targets, ...rest } = opts;

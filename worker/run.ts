@@ -71,6 +71,7 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       ...(catalog ? { catalog } : {}),
       ...(workflowBundle ? { workflowBundle: { codePath: workflowBundle } } : {}),
       shutdownGraceTime: config.shutdownGrace,
+      maxCachedWorkflows: config.maxCachedWorkflows,
     });
     log(
       `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; workflows: ${workflowBundle ? `bundle ${workflowBundle}` : 'bundled at start'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,

@@ -12,6 +12,7 @@ import type { Env } from '../activities/secrets.js';
 import type { Policy } from '../runbook/policy.js';
 import type { Catalog } from '../activities/catalog.js';
 import type { RearguardMetrics } from './metrics.js';
+import { preloadModules } from './bundle-options.js';
 
 /** Running compiled (dist/, `npm run build`) or the TypeScript sources (tsx: development, tests). */
 const compiled = extname(fileURLToPath(import.meta.url)) === '.js';
@@ -57,7 +58,7 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
-    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath }),
+    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath, bundlerOptions: { preloadModules: preloadModules(workflowsPath) } }),
     activities:
       o.activities ??
       createActivities({

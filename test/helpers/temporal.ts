@@ -2,6 +2,7 @@ import type { ConnectionPlugin } from '@temporalio/client';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { DefaultLogger, Runtime, bundleWorkflowCode, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { workflowsPath } from '../../worker/worker.js';
+import { workflowBundleOptions } from '../../worker/bundle-options.js';
 import { toolPath } from './tools.js';
 
 let runtimeInstalled = false;
@@ -44,6 +45,9 @@ export function createDevServerEnv(): Promise<TestWorkflowEnvironment> {
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** Workflows are bundled once per test file and shared by its workers. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error } });
+  bundle ??= bundleWorkflowCode({
+    ...workflowBundleOptions(workflowsPath),
+    logger: { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error },
+  });
   return bundle;
 }
