@@ -9,7 +9,7 @@ import { occurrenceAt, planCalendar, type FreezeCalendar, type PlannedWindow } f
 import { redefinitionOf, type FreezeState, type FreezeWindowInput } from '../runbook/freeze.js';
 import { localTime } from '../runbook/time.js';
 import { failure, opError } from './errors.js';
-import { readFreezes, waitUntilGateSees } from './freezes.js';
+import { LIST_TIMEOUT_MS, readFreezes, waitUntilGateSees } from './freezes.js';
 import type { GateEntry } from '../runbook/gate-view.js';
 import { freezeScheduleId, freezeWorkflowId, isOccurrenceOf, occurrenceWorkflowId, windowOfFreezeSchedule } from './ids.js';
 import { liftFreezeUpdate, redefineFreezeUpdate } from './messages.js';
@@ -76,7 +76,7 @@ async function reconcile(client: Client, cal: FreezeCalendar, opts: { actor: str
 
   const schedules = await calendarSchedules(client);
   // A running freeze that cannot be read might be one of this calendar's: refuse rather than act blindly.
-  const snapshot = await readFreezes(client, opts.taskQueue);
+  const snapshot = await readFreezes(client, opts.taskQueue, { listTimeoutMs: LIST_TIMEOUT_MS });
   if (snapshot.unreadable.length > 0)
     throw opError(
       'unavailable',

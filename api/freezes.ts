@@ -24,19 +24,27 @@ import { GATE_SHARDS, gateShardOf } from '../runbook/gate-view.js';
 
 /** How long one freeze's Query (and the listing) may take before the freeze counts as unreadable. */
 export const GATE_QUERY_TIMEOUT_MS = 3_000;
+/**
+ * How long `freeze list` and the calendar may take to list the running freezes. Not a gate's answer, so slow is better
+ * than failing: listing 10,000 running freezes takes 3-5 s on the dev server (docs/benchmarks.md).
+ */
+export const LIST_TIMEOUT_MS = 60_000;
 
 /**
  * Every running freeze window of the task queue, as the gate sees it: the gate registry's records (a Query per
  * shard), and the running freezes the registry does not have (runs from before it) read directly by Query; those
- * that do not answer within timeoutMs are listed as unreadable with the reason. A registry shard or the listing
- * that cannot be read throws.
+ * that do not answer within timeoutMs are listed as unreadable with the reason. The listing may take
+ * listTimeoutMs (default timeoutMs); when it cannot be read, this throws.
  */
 export async function readFreezes(
   client: Client,
   taskQueue: string,
-  { timeoutMs = GATE_QUERY_TIMEOUT_MS }: { timeoutMs?: number } = {},
+  { timeoutMs = GATE_QUERY_TIMEOUT_MS, listTimeoutMs = timeoutMs }: { timeoutMs?: number; listTimeoutMs?: number } = {},
 ): Promise<FreezeSnapshot> {
-  const [{ records, failed }, running] = await Promise.all([readGateRecords(client, taskQueue, timeoutMs), runningFreezeIds(client, taskQueue, timeoutMs)]);
+  const [{ records, failed }, running] = await Promise.all([
+    readGateRecords(client, taskQueue, timeoutMs),
+    runningFreezeIds(client, taskQueue, listTimeoutMs),
+  ]);
   const known = new Set(records.map((r) => r.id));
   // A running freeze of a shard that could not be read is unreadable for the same reason (no second wait).
   const inFailed = (id: string) => failed.find((f) => f.shard === gateShardOf(id));
@@ -79,7 +87,7 @@ export async function readFreezes(
 
 /** `freeze list`: readFreezes, with a failed listing as an OperationError. */
 export const listFreezes = (client: Client, taskQueue: string): Promise<FreezeSnapshot> =>
-  readFreezes(client, taskQueue).catch((err: unknown) => {
+  readFreezes(client, taskQueue, { listTimeoutMs: LIST_TIMEOUT_MS }).catch((err: unknown) => {
     throw failure(err, 'cannot list the running freezes:');
   });
 

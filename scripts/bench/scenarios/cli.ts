@@ -1,6 +1,6 @@
 // Goal 2, the CLI's own cost: `rearguard --version` against `kubectl version --client` (both only start and
 // exit), paired in the same run; `rearguard freeze check` against a running dev server and worker (process
-// start to exit); and `runbook validate` (no server) as an extra figure. The CLI runs as users run it,
+// start to exit), directly and through `rearguard serve` (REARGUARD_SERVE_URL); and `runbook validate` (no server) as an extra figure. The CLI runs as users run it,
 // node bin/rearguard.js: from dist/ once the build exists (made first when `npm run build` exists and dist/ is
 // missing), else from the sources through tsx.
 import { randomUUID } from 'node:crypto';
@@ -19,6 +19,7 @@ import {
   spawnWorker,
   spread,
   startDevServer,
+  startServe,
   timeCommand,
   timePaired,
 } from '../lib.js';
@@ -57,6 +58,15 @@ export const cli: Scenario = {
       },
     );
 
+    // The floor any Node CLI starts from: what of the ratio is the runtime's, and what is Rearguard's own.
+    const bare = await timeCommand({ cmd: process.execPath, args: ['-e', '0'] }, n);
+    figures.push({
+      name: 'node -e 0 (the runtime alone): median',
+      value: median(bare),
+      unit: 'ms',
+      note: `${spread(bare)}; ${(median(bare) / kc).toFixed(2)}x kubectl: Rearguard's own start-up is --version minus this, ${(rg - median(bare)).toFixed(0)} ms`,
+    });
+
     ctx.log(`rearguard runbook validate, ${n} runs`);
     const validate = await timeCommand(rearguardCommand(['runbook', 'validate', join(ROOT, 'runbooks/payments-prod.yaml')]), n);
     figures.push({ name: 'rearguard runbook validate: median', value: median(validate), unit: 'ms', note: spread(validate) });
@@ -93,6 +103,27 @@ export const cli: Scenario = {
         // The frozen answer (exit 3) reads the same freezes, and renders the blocking window.
         const frozen = await timeCommand(rearguardCommand(['freeze', 'check', '--env', 'prod', '--service', 'payments'], e, [3]), Math.min(n, 5));
         figures.push({ name: 'rearguard freeze check, frozen (exit 3): median', value: median(frozen), unit: 'ms', note: spread(frozen) });
+
+        // Through rearguard serve (REARGUARD_SERVE_URL, as a CI fleet would run it): one HTTP request, no Temporal client.
+        const serve = await startServe(e);
+        try {
+          const viaServe = { ...e, REARGUARD_SERVE_URL: serve.url };
+          ctx.log(`rearguard freeze check --env prod --service x with REARGUARD_SERVE_URL, ${n} runs`);
+          const served = await timeCommand(rearguardCommand(['freeze', 'check', '--env', 'prod', '--service', 'x'], viaServe), n);
+          const servedFrozen = await timeCommand(
+            rearguardCommand(['freeze', 'check', '--env', 'prod', '--service', 'payments'], viaServe, [3]),
+            Math.min(n, 5),
+          );
+          figures.push({
+            name: 'rearguard freeze check through rearguard serve (REARGUARD_SERVE_URL, 2 freezes): median',
+            value: median(served),
+            unit: 'ms',
+            goal: { op: '<=', value: 300 },
+            note: `${spread(served)}; process start to exit, answer allowed; frozen (exit 3) median ${median(servedFrozen).toFixed(0)} ms`,
+          });
+        } finally {
+          await serve.stop();
+        }
       } finally {
         await worker.stop();
       }
