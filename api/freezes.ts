@@ -41,10 +41,7 @@ export async function readFreezes(
   taskQueue: string,
   { timeoutMs = GATE_QUERY_TIMEOUT_MS, listTimeoutMs = timeoutMs }: { timeoutMs?: number; listTimeoutMs?: number } = {},
 ): Promise<FreezeSnapshot> {
-  const [{ records, failed }, running] = await Promise.all([
-    readGateRecords(client, taskQueue, timeoutMs),
-    runningFreezeIds(client, taskQueue, listTimeoutMs),
-  ]);
+  const [{ records, failed }, running] = await Promise.all([readGateRecords(client, taskQueue, timeoutMs), runningFreezeIds(client, taskQueue, listTimeoutMs)]);
   const known = new Set(records.map((r) => r.id));
   // A running freeze of a shard that could not be read is unreadable for the same reason (no second wait).
   const inFailed = (id: string) => failed.find((f) => f.shard === gateShardOf(id));
