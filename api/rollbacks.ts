@@ -6,7 +6,7 @@
 // Failures are OperationErrors (api/errors.ts) worded for people, except triggerRollback's, which activities
 // rely on (a non-retryable WedgedRun failure).
 import { randomUUID } from 'node:crypto';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { ApplicationFailure, WorkflowFailedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Runbook } from '../runbook/schema.js';
 import type { CatalogRef } from '../runbook/catalog.js';
 import type { RollbackStatus, Trigger } from '../runbook/types.js';
@@ -129,13 +129,26 @@ export async function cancelRollback(client: Client, workflowId: string, req: Vo
 
 /** Resolves once the run has closed, however it ended. */
 export const rollbackEnded = async (client: Client, workflowId: string): Promise<void> => {
-  await client.workflow
-    .getHandle(workflowId)
-    .result()
-    .catch(() => undefined);
+  await rollbackFinal(client, workflowId);
 };
 
-/** True once the run has closed (the status Query may say `done` a moment before). */
+/**
+ * The run's final status, the moment it completes or fails (its result, by a long poll: no polling delay), or
+ * undefined when it closed otherwise (cancelled, terminated) or cannot be read.
+ */
+export const rollbackFinal = (client: Client, workflowId: string): Promise<RollbackStatus | undefined> =>
+  client.workflow
+    .getHandle(workflowId)
+    .result()
+    .then(
+      (s) => s as RollbackStatus,
+      // A failed rollback fails its run with the final status as the failure's details (workflows/rollback.ts).
+      (err: unknown) =>
+        err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'RollbackFailed'
+          ? (err.cause.details?.[0] as RollbackStatus | undefined)
+          : undefined,
+    );
+
 /** The run a signed decision is for: it binds the decision to this run, not to the next rollback of the same service. */
 export async function rollbackRunId(client: Client, workflowId: string): Promise<string> {
   try {
@@ -145,6 +158,7 @@ export async function rollbackRunId(client: Client, workflowId: string): Promise
   }
 }
 
+/** True once the run has closed (the status Query may say `done` a moment before). */
 export async function rollbackClosed(client: Client, workflowId: string): Promise<boolean> {
   const d = await client.workflow.getHandle(workflowId).describe();
   return d.status.name !== 'RUNNING';

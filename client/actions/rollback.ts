@@ -14,6 +14,7 @@ import {
   rollbackClosed,
   rollbackRunId,
   rollbackEnded,
+  rollbackFinal,
   rollbackStatus,
   startRollback,
   voteOnRollback,
@@ -43,8 +44,15 @@ async function follow(ctx: CliContext, client: Client, workflowId: string): Prom
   const tty = process.stdout.isTTY && !ctx.opts.json;
   let printed = 0;
   let drawn = 0;
+  // The result arrives the moment the run completes (a long poll), so --wait returns without waiting out a poll;
+  // the Queries between draw the progress. A run that closed otherwise is noticed by the Queries.
+  let final: RollbackStatus | undefined;
+  const completed = rollbackFinal(client, workflowId).then((s) => {
+    final = s;
+    if (!s) return new Promise<void>(() => {});
+  });
   for (;;) {
-    const s = await rollbackStatus(client, workflowId);
+    const s = final ?? (await rollbackStatus(client, workflowId));
     if (ctx.opts.json) {
       if (s.outcome) ctx.out(JSON.stringify(s));
     } else if (tty) {
@@ -56,11 +64,11 @@ async function follow(ctx: CliContext, client: Client, workflowId: string): Prom
       for (const e of s.audit.slice(printed)) ctx.out(eventLine(e));
       printed = s.audit.length;
     }
-    if (s.outcome && s.phase === 'done' && (await rollbackClosed(client, workflowId))) {
+    if (s.outcome && (s === final || (s.phase === 'done' && (await rollbackClosed(client, workflowId))))) {
       if (!tty && !ctx.opts.json) ctx.out(`${workflowId}: ${s.outcome}. ${slaLine(s)}`);
       return s;
     }
-    await delay(tty ? 1000 : 500);
+    await Promise.race([delay(tty ? 1000 : 500), completed]);
   }
 }
 
