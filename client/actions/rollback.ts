@@ -68,7 +68,10 @@ async function follow(ctx: CliContext, client: Client, workflowId: string): Prom
       if (!tty && !ctx.opts.json) ctx.out(`${workflowId}: ${s.outcome}. ${slaLine(s)}`);
       return s;
     }
-    await Promise.race([delay(tty ? 1000 : 500), completed]);
+    // The pause is cancelled when the run completes first: a pending timer would hold the process up to 500 ms.
+    const pause = new AbortController();
+    await Promise.race([delay(tty ? 1000 : 500, undefined, { signal: pause.signal }).catch(() => undefined), completed]);
+    pause.abort();
   }
 }
 
