@@ -179,32 +179,23 @@ export async function requestException(ctx: () => CliContext, raw: Record<string
   );
 }
 
-export async function approveException(ctx: () => CliContext, raw: Record<string, unknown>): Promise<void> {
+/** `freeze exception approve|reject`: one vote on a change's exception (signed when a key is set). */
+async function decideException(ctx: () => CliContext, raw: Record<string, unknown>, decision: 'approve' | 'reject'): Promise<void> {
   const c = ctx();
   const o = parseOptions(z.object({ name: freezeRef, change: changeId, reason: reasonText }), raw);
   const client = await c.connect();
   const id = freezeIdOf(o.name);
   const signed = await signDecisionOn(c, client, {
-    action: FREEZE_DECISIONS.approveException,
+    action: decision === 'approve' ? FREEZE_DECISIONS.approveException : FREEZE_DECISIONS.rejectException,
     workflowId: id,
     reason: o.reason,
     extra: { change: o.change },
   });
-  const e = await approveFreezeException(client, id, { actor: c.actor, changeId: o.change, reason: o.reason, ...envelope(signed) });
-  c.out(c.opts.json ? JSON.stringify(e) : `${exceptionApprovedLine(e)}${signed ? ` Signed with key ${signed.fingerprint}.` : ''}`);
+  const vote = { actor: c.actor, changeId: o.change, reason: o.reason, ...envelope(signed) };
+  const e = decision === 'approve' ? await approveFreezeException(client, id, vote) : await rejectFreezeException(client, id, vote);
+  const line = decision === 'approve' ? exceptionApprovedLine(e) : exceptionRejectedLine(e);
+  c.out(c.opts.json ? JSON.stringify(e) : `${line}${signed ? ` Signed with key ${signed.fingerprint}.` : ''}`);
 }
 
-export async function rejectException(ctx: () => CliContext, raw: Record<string, unknown>): Promise<void> {
-  const c = ctx();
-  const o = parseOptions(z.object({ name: freezeRef, change: changeId, reason: reasonText }), raw);
-  const client = await c.connect();
-  const id = freezeIdOf(o.name);
-  const signed = await signDecisionOn(c, client, {
-    action: FREEZE_DECISIONS.rejectException,
-    workflowId: id,
-    reason: o.reason,
-    extra: { change: o.change },
-  });
-  const e = await rejectFreezeException(client, id, { actor: c.actor, changeId: o.change, reason: o.reason, ...envelope(signed) });
-  c.out(c.opts.json ? JSON.stringify(e) : `${exceptionRejectedLine(e)}${signed ? ` Signed with key ${signed.fingerprint}.` : ''}`);
-}
+export const approveException = (ctx: () => CliContext, raw: Record<string, unknown>): Promise<void> => decideException(ctx, raw, 'approve');
+export const rejectException = (ctx: () => CliContext, raw: Record<string, unknown>): Promise<void> => decideException(ctx, raw, 'reject');

@@ -9,8 +9,6 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { BenchContext, Figure, Scenario } from '../types.js';
-import { validateRunbook } from '../../../runbook/load.js';
-import type { Runbook } from '../../../runbook/schema.js';
 import { triggerRollback } from '../../../api/rollbacks.js';
 import { startReceiver, type Receiver } from '../../../test/helpers/receiver.js';
 import {
@@ -32,6 +30,7 @@ import {
   loadText,
   workflowTaskTime,
   workflowTaskWait,
+  webhookRunbook,
   AuditFollower,
   type RunTimings,
   type TemporalServer,
@@ -41,23 +40,6 @@ const CONCURRENT = Number(process.env.BENCH_CONCURRENT ?? 100);
 const QUEUED = Number(process.env.BENCH_QUEUED ?? 1000);
 const ALONE = 5;
 const IDLE_MS = 1_500;
-
-function webhookRunbook(receiver: Receiver, service: string): Runbook {
-  const rb = validateRunbook({
-    apiVersion: 'rearguard/v1',
-    kind: 'Runbook',
-    metadata: { name: service },
-    spec: {
-      service,
-      environment: 'bench',
-      sla: '10m',
-      steps: [1, 2, 3].map((n) => ({ name: `s${n}`, type: 'webhook', url: `${receiver.url}/${service}/${n}` })),
-      verify: [{ type: 'http', url: `${receiver.url}/healthz` }],
-    },
-  });
-  if (!rb.ok) throw new Error(rb.problems.join('\n'));
-  return rb.value;
-}
 
 interface Batch {
   /** From the first trigger to the last run's WorkflowExecutionCompleted (history). */
@@ -83,7 +65,7 @@ async function batch(
   pids: { worker: number; temporal: number },
   startConcurrency = 100,
 ): Promise<Batch> {
-  const runbooks = Array.from({ length: n }, (_, i) => webhookRunbook(receiver, `${prefix}-${i}`));
+  const runbooks = Array.from({ length: n }, (_, i) => webhookRunbook(receiver.url, `${prefix}-${i}`, 'bench'));
   const cpu0 = { worker: cpuSeconds(pids.worker), temporal: cpuSeconds(pids.temporal), bench: process.cpuUsage() };
   const t0 = Date.now();
   const workflowIds: string[] = [];

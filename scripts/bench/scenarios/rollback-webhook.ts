@@ -4,13 +4,13 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { triggerRollback } from '../../../api/rollbacks.js';
-import { validateRunbook } from '../../../runbook/load.js';
 import type { RollbackStatus } from '../../../runbook/types.js';
 import { startReceiver } from '../../../test/helpers/receiver.js';
 import { createRearguardWorker } from '../../../worker/worker.js';
 import { RearguardMetrics } from '../../../worker/metrics.js';
 import { envInt, median, spread, startDevServer } from '../lib.js';
 import type { Scenario } from '../types.js';
+import { webhookRunbook } from './support.js';
 import { workflowBundle } from '../../../test/helpers/temporal.js';
 
 export const rollbackWebhook: Scenario = {
@@ -34,21 +34,9 @@ export const rollbackWebhook: Scenario = {
       await worker.runUntil(async () => {
         for (let i = 0; i < n + 1; i++) {
           const service = `bench-${i}`;
-          const rb = validateRunbook({
-            apiVersion: 'rearguard/v1',
-            kind: 'Runbook',
-            metadata: { name: service },
-            spec: {
-              service,
-              environment: 'dev',
-              sla: '5m',
-              steps: [1, 2, 3].map((k) => ({ name: `s${k}`, type: 'webhook', url: `${receiver.url}/${service}/${k}` })),
-              verify: [{ type: 'http', url: `${receiver.url}/healthz` }],
-            },
-          });
-          if (!rb.ok) throw new Error(rb.problems.join('\n'));
+          const runbook = webhookRunbook(receiver.url, service, 'dev', '5m');
           const t = performance.now();
-          const { workflowId } = await triggerRollback(env.client, taskQueue, rb.value, {
+          const { workflowId } = await triggerRollback(env.client, taskQueue, runbook, {
             source: 'manual',
             actor: 'bench',
             reason: 'bench',

@@ -13,6 +13,8 @@ import { ROOT, toolPath } from '../../../test/helpers/tools.js';
 import { buildProblem } from '../../../bin/build-state.js';
 import { workflowBundle } from '../../../test/helpers/temporal.js';
 import { waitFor } from '../../../test/helpers/wait.js';
+import { validateRunbook } from '../../../runbook/load.js';
+import type { Runbook } from '../../../runbook/schema.js';
 
 // --- statistics -------------------------------------------------------------------------------------
 
@@ -461,4 +463,22 @@ export class AuditFollower {
       await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
+}
+
+/** The bench's webhook rollback: 3 webhook steps against `receiverUrl` and an http check of its /healthz. */
+export function webhookRunbook(receiverUrl: string, service: string, environment: string, sla = '10m'): Runbook {
+  const rb = validateRunbook({
+    apiVersion: 'rearguard/v1',
+    kind: 'Runbook',
+    metadata: { name: service },
+    spec: {
+      service,
+      environment,
+      sla,
+      steps: [1, 2, 3].map((n) => ({ name: `s${n}`, type: 'webhook', url: `${receiverUrl}/${service}/${n}` })),
+      verify: [{ type: 'http', url: `${receiverUrl}/healthz` }],
+    },
+  });
+  if (!rb.ok) throw new Error(rb.problems.join('\n'));
+  return rb.value;
 }
