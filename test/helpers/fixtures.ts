@@ -1,10 +1,11 @@
 // Shared fixtures for the testbed objects the integration and end-to-end tests build: Kubernetes manifests
 // (Namespace, Deployment, Service, a GitOps config repo's Deployment), the kubectl steps around them, and
-// the environment of a worker or CLI process talking to a test Temporal server.
+// the environment of a worker or CLI process talking to a test Temporal server; an audit event.
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Testbed } from '../testbed/cluster.js';
+import type { AuditEvent } from '../../runbook/types.js';
 
 const flow = (m: Record<string, string>) =>
   Object.entries(m)
@@ -83,3 +84,16 @@ export function rearguardEnv(env: TestWorkflowEnvironment, dir: string, prefix: 
     ...extra,
   };
 }
+
+/** An audit event of a rollback step on prod/payments (the audit file's unit tests). */
+export const auditEvent = (id: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({
+  id,
+  time: new Date().toISOString(),
+  actor: 'tester',
+  action: 'rollback.step-succeeded',
+  reason: `reason of ${id}`,
+  workflowId: 'rollback:prod:payments',
+  target: { environment: 'prod', service: 'payments' },
+  details: {},
+  ...extra,
+});

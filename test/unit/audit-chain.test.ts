@@ -17,20 +17,11 @@ import { canonicalDecision, DECISION_NAMESPACE, type SignedDecision } from '../.
 import type { AuditEvent } from '../../runbook/types.js';
 import { loadWorkerConfig } from '../../worker/config.js';
 import { CLI, ROOT, cliEnv } from '../helpers/tools.js';
+import { auditEvent } from '../helpers/fixtures.js';
 
 const run = promisify(execFile);
 
-const event = (id: string, extra: Partial<AuditEvent> = {}): AuditEvent => ({
-  id,
-  time: new Date().toISOString(),
-  actor: 'tester',
-  action: 'rollback.step-succeeded',
-  reason: `reason of ${id}`,
-  workflowId: 'rollback:prod:payments',
-  target: { environment: 'prod', service: 'payments' },
-  details: {},
-  ...extra,
-});
+const event = auditEvent;
 
 const tempFile = async (): Promise<string> => join(await mkdtemp(join(tmpdir(), 'audit-chain-')), 'audit.jsonl');
 

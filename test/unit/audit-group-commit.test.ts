@@ -9,17 +9,9 @@ import { describe, it } from 'node:test';
 import { verifyAuditChain } from '../../api/audit-chain.js';
 import { AuditLog } from '../../api/audit-file.js';
 import type { AuditEvent } from '../../runbook/types.js';
+import { auditEvent } from '../helpers/fixtures.js';
 
-const event = (id: string): AuditEvent => ({
-  id,
-  time: new Date().toISOString(),
-  actor: 'tester',
-  action: 'rollback.step-succeeded',
-  reason: `reason of ${id}`,
-  workflowId: 'rollback:prod:payments',
-  target: { environment: 'prod', service: 'payments' },
-  details: {},
-});
+const event = auditEvent;
 
 const tempFile = async (): Promise<string> => join(await mkdtemp(join(tmpdir(), 'audit-group-')), 'audit.jsonl');
 const ids = async (file: string): Promise<string[]> =>
