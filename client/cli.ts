@@ -60,8 +60,9 @@ export function buildProgram(
   const program = new RearguardCommand('rearguard')
     .description('Durable rollbacks and release freezes on Temporal')
     .version('0.1.0')
-    .addOption(new Option('--address <host:port>', 'Temporal frontend (env TEMPORAL_ADDRESS)').default(defaults.address))
-    .addOption(new Option('--namespace <ns>', 'Temporal namespace (env TEMPORAL_NAMESPACE)').default(defaults.namespace))
+    // Without the flags, TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, then the Temporal CLI's profile, then the defaults.
+    .option('--address <host:port>', 'Temporal frontend (env TEMPORAL_ADDRESS, or the TEMPORAL_PROFILE profile; default: "localhost:7233")')
+    .option('--namespace <ns>', 'Temporal namespace (env TEMPORAL_NAMESPACE, or the profile; default: "default")')
     .addOption(new Option('--task-queue <name>', 'Rearguard task queue (env REARGUARD_TASK_QUEUE)').default(defaults.taskQueue))
     .option('--as <actor>', 'who is acting, for approvals and the audit trail (env REARGUARD_ACTOR, default: OS user)')
     .option('--signing-key <file>', 'SSH key that signs approvals and rejections (env REARGUARD_SIGNING_KEY, default: git config user.signingkey)')

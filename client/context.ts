@@ -7,8 +7,9 @@ import { badInput, failed, rootMessage } from './errors.js';
 import { TASK_QUEUE } from '../api/ids.js';
 
 export interface GlobalOptions {
-  address: string;
-  namespace: string;
+  /** Only when given on the command line; otherwise the environment and the profile say (api/temporal-connection.ts). */
+  address?: string;
+  namespace?: string;
   as?: string;
   json?: boolean;
   taskQueue: string;
@@ -32,12 +33,8 @@ export function defaultActor(env: NodeJS.ProcessEnv): string {
   }
 }
 
-export function globalDefaults(env: NodeJS.ProcessEnv): GlobalOptions {
-  return {
-    address: env.TEMPORAL_ADDRESS ?? 'localhost:7233',
-    namespace: env.TEMPORAL_NAMESPACE ?? 'default',
-    taskQueue: env.REARGUARD_TASK_QUEUE ?? TASK_QUEUE,
-  };
+export function globalDefaults(env: NodeJS.ProcessEnv): Pick<GlobalOptions, 'taskQueue'> {
+  return { taskQueue: env.REARGUARD_TASK_QUEUE ?? TASK_QUEUE };
 }
 
 /** Who acts, checked when a command first needs it: names reach terminals, Slack and commit messages. */
@@ -62,16 +59,22 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliC
     err: (line) => process.stderr.write(`${line}\n`),
     async connect() {
       if (client) return client;
-      const { Client, Connection } = await import('@temporalio/client');
+      const [{ Client, Connection }, { resolveTemporal, TemporalConfigError }] = await Promise.all([
+        import('@temporalio/client'),
+        import('../api/temporal-connection.js'),
+      ]);
+      const target = await resolveTemporal(env, opts).catch((err: unknown) => {
+        throw err instanceof TemporalConfigError ? badInput(err.message) : err;
+      });
       try {
-        connection = await Connection.connect({ address: opts.address, connectTimeout: '5s' });
+        connection = await Connection.connect({ ...target.connection, connectTimeout: '5s' });
       } catch (err) {
         throw failed(
-          `cannot reach Temporal at ${opts.address}: ${rootMessage(err)}`,
-          'Is the server running? Set --address or TEMPORAL_ADDRESS, or run `npm start`.',
+          `cannot reach Temporal at ${target.describe}: ${rootMessage(err)}`,
+          'Is the server running? Set --address or TEMPORAL_ADDRESS (and TEMPORAL_TLS_* for TLS, or a TEMPORAL_PROFILE), or run `npm start`.',
         );
       }
-      client = new Client({ connection, namespace: opts.namespace });
+      client = new Client({ connection, namespace: target.namespace });
       return client;
     },
     async close() {

@@ -24,8 +24,9 @@ const port = z.coerce
   .min(0, 'expected a port number 0-65535')
   .max(65535, 'expected a port number 0-65535');
 export const workerConfigSchema = z.object({
-  address: z.string().min(1).default('localhost:7233'),
-  namespace: z.string().min(1).default('default'),
+  /** Without them, the Temporal CLI's profile, then localhost:7233 / default (api/temporal-connection.ts). */
+  address: z.string().min(1).optional(),
+  namespace: z.string().min(1).optional(),
   taskQueue: z.string().min(1).default(TASK_QUEUE),
   /** Absolute by default, shared with the CLI (api/audit-file.ts defaultAuditFile); loadWorkerConfig reads it from the given env. */
   auditFile: z

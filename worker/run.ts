@@ -2,6 +2,7 @@
 import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
 import { Clusters, Repos, loadTargets, targetsWithoutEnvironments, type Targets } from '../activities/targets.js';
 import { ConfigError, type WorkerConfig } from './config.js';
+import { resolveTemporal, TemporalConfigError } from '../api/temporal-connection.js';
 import { Catalog, CATALOG_ENV, CatalogError, parseCatalogSource } from '../activities/catalog.js';
 import { toolPaths } from '../activities/tools.js';
 import { loadPolicy, type Policy } from '../runbook/policy.js';
@@ -51,9 +52,12 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
     },
   });
   const metrics = new RearguardMetrics();
-  const connection = await NativeConnection.connect({ address: config.address }).catch((err: unknown) => {
+  const target = await resolveTemporal(process.env, config).catch((err: unknown) => {
+    throw err instanceof TemporalConfigError ? new ConfigError([err.message]) : err;
+  });
+  const connection = await NativeConnection.connect(target.connection).catch((err: unknown) => {
     const why = /ConnectionRefused/.test(String(err)) ? 'connection refused' : err instanceof Error ? err.message : String(err);
-    throw new Error(`cannot reach Temporal at ${config.address}: ${why} (set --address or TEMPORAL_ADDRESS)`);
+    throw new Error(`cannot reach Temporal at ${target.describe}: ${why} (set --address or TEMPORAL_ADDRESS, TEMPORAL_TLS_* for TLS, or TEMPORAL_PROFILE)`);
   });
   // A prebuilt bundle (REARGUARD_WORKFLOW_BUNDLE, else the build's own) spares webpack at every start.
   const workflowBundle = config.workflowBundle ?? builtWorkflowBundle();
@@ -61,7 +65,7 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
   try {
     const worker = await createRearguardWorker({
       connection,
-      namespace: config.namespace,
+      namespace: target.namespace,
       taskQueue: config.taskQueue,
       auditFile: config.auditFile,
       metrics,
@@ -74,7 +78,7 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       maxCachedWorkflows: config.maxCachedWorkflows,
     });
     log(
-      `rearguard worker: task queue ${config.taskQueue} on ${config.address} (namespace ${config.namespace}); metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; workflows: ${workflowBundle ? `bundle ${workflowBundle}` : 'bundled at start'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
+      `rearguard worker: task queue ${config.taskQueue} on ${target.describe}; metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; workflows: ${workflowBundle ? `bundle ${workflowBundle}` : 'bundled at start'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
     );
     await worker.run();
     log('rearguard worker: stopped');
