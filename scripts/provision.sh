@@ -4,7 +4,7 @@
 # time-skipping test server comes from Maven Central. Builds are cached outside the clone, keyed by
 # version, so a fresh clone (CI) reuses them; .tools/bin holds symlinks into that cache.
 #
-# usage: scripts/provision.sh [temporal] [test-server]     (no argument: all)
+# usage: scripts/provision.sh [temporal] [test-server] [temporal-server]     (no argument: all)
 set -euo pipefail
 
 # shellcheck source=scripts/provision-lib.sh
@@ -75,11 +75,24 @@ provision_test_server() {
   log "test server: $dest/test-server"
 }
 
-tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server)
+# The server binaries are named after their directories (server, sql): renamed as the images name them.
+build_temporal_server() {
+  CGO_ENABLED=0 GOBIN="$1/bin" GOFLAGS=-mod=mod go install -ldflags='-s -w' \
+    "go.temporal.io/server/cmd/server@$TEMPORAL_SERVER_VERSION" "go.temporal.io/server/cmd/tools/sql@$TEMPORAL_SERVER_VERSION"
+  mv "$1/bin/server" "$1/bin/temporal-server"
+  mv "$1/bin/sql" "$1/bin/temporal-sql-tool"
+}
+
+provision_temporal_server() {
+  PROVISION_NOTE="4-8 minutes on 2 cores" provision temporal-server "$TEMPORAL_SERVER_VERSION" build_temporal_server temporal-server temporal-sql-tool
+}
+
+tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server temporal-server)
 for t in "${tools[@]}"; do
   case "$t" in
     temporal) provision_temporal ;;
     test-server) provision_test_server ;;
-    *) log "error: unknown tool '$t' (expected: temporal, test-server)"; exit 2 ;;
+    temporal-server) provision_temporal_server ;;
+    *) log "error: unknown tool '$t' (expected: temporal, test-server, temporal-server)"; exit 2 ;;
   esac
 done

@@ -4,6 +4,10 @@
 # Temporal: the CLI (dev server) from the Go module proxy, the Java time-skipping test server from Maven Central.
 TEMPORAL_CLI_VERSION="${TEMPORAL_CLI_VERSION:-v1.5.1}"
 TEST_SERVER_VERSION="${TEMPORAL_TEST_SERVER_VERSION:-1.38.0}"
+# The Temporal server itself (frontend, history, matching, worker services in one process) and its schema tool,
+# for the tests that run a real cluster on PostgreSQL with mTLS: docker-compose.yml's image tag. Its go.mod has no
+# replace directive, so `go install` builds it; v1.31.5 and later ask for a newer Go than the machine's 1.26.8.
+TEMPORAL_SERVER_VERSION="${TEMPORAL_SERVER_VERSION:-v1.31.0}"
 
 # Kubernetes 1.34 is the lowest release the module proxy serves that is in our range, and the closest to the
 # preinstalled kubectl (1.32); helm 3.19 and etcd 3.6 are the lines built against it.

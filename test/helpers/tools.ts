@@ -15,6 +15,8 @@ export const cliEnv = (env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv 
 const TOOLS = {
   temporal: { env: 'TEMPORAL_CLI_PATH', file: '.tools/bin/temporal' },
   'temporal-test-server': { env: 'TEMPORAL_TEST_SERVER_PATH', file: '.tools/bin/temporal-test-server' },
+  'temporal-server': { env: 'TEMPORAL_SERVER_PATH', file: '.tools/bin/temporal-server' },
+  'temporal-sql-tool': { env: 'TEMPORAL_SQL_TOOL_PATH', file: '.tools/bin/temporal-sql-tool' },
   helm: { env: 'REARGUARD_HELM_BIN', file: '.tools/bin/helm' },
   terraform: { env: 'REARGUARD_TERRAFORM_BIN', file: '.tools/bin/terraform' },
 } as const;
