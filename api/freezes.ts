@@ -19,16 +19,12 @@ import {
   type SignedEnvelope,
 } from './messages.js';
 import { wedgedRun } from './wedged.js';
-import { gateSynced, readDirectly, readGateRecords, runningFreezeIds } from './gate-view.js';
+import { LIST_TIMEOUT_MS, gateSynced, readDirectly, readGateRecords, runningFreezeIds } from './gate-view.js';
 import { GATE_SHARDS, gateShardOf } from '../runbook/gate-view.js';
 
 /** How long one freeze's Query (and the listing) may take before the freeze counts as unreadable. */
 export const GATE_QUERY_TIMEOUT_MS = 3_000;
-/**
- * How long `freeze list` and the calendar may take to list the running freezes. Not a gate's answer, so slow is better
- * than failing: listing 10,000 running freezes takes 3-5 s on the dev server (docs/benchmarks.md).
- */
-export const LIST_TIMEOUT_MS = 60_000;
+export { LIST_TIMEOUT_MS };
 
 /**
  * Every running freeze window of the task queue, as the gate sees it: the gate registry's records (a Query per

@@ -15,8 +15,11 @@ import { gateRegistryId, gateRegistryName } from './ids.js';
 import { freezeStateQuery, gateRecordsQuery, syncGateUpdate, watchGateUpdate } from './messages.js';
 
 const shards = [...Array(GATE_SHARDS).keys()];
-/** Bound of serve's background listing of the running freezes. */
-const LIST_TIMEOUT_MS = 60_000;
+/**
+ * Bound of a listing of the running freezes that is not a gate's answer (serve's background comparison, `freeze
+ * list`, the calendar): slow is better than failing; listing 10,000 takes 3-5 s on the dev server.
+ */
+export const LIST_TIMEOUT_MS = 60_000;
 const RUNNING_FREEZES = (taskQueue: string) =>
   `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Running' AND TaskQueue = '${taskQueue.replace(/'/g, "\\'")}'`;
 

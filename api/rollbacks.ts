@@ -132,22 +132,33 @@ export const rollbackEnded = async (client: Client, workflowId: string): Promise
   await rollbackFinal(client, workflowId);
 };
 
+/** How a run ended: closed (with its final status when it completed or failed), or not known to have closed. */
+export interface RunEnd {
+  closed: boolean;
+  status?: RollbackStatus;
+}
+
 /**
- * The run's final status, the moment it completes or fails (its result, by a long poll: no polling delay), or
- * undefined when it closed otherwise (cancelled, terminated) or cannot be read.
+ * Waits for the run to close (its result, by a long poll: no polling delay) and says how it ended: its final status
+ * when it completed or failed (a failed rollback carries it as its failure's details, workflows/rollback.ts); closed
+ * without a status when cancelled, terminated or timed out; not closed when the result cannot be read. `signal`
+ * ends the long poll (a caller that stops following must not keep the process alive).
  */
-export const rollbackFinal = (client: Client, workflowId: string): Promise<RollbackStatus | undefined> =>
-  client.workflow
-    .getHandle(workflowId)
-    .result()
-    .then(
-      (s) => s as RollbackStatus,
-      // A failed rollback fails its run with the final status as the failure's details (workflows/rollback.ts).
-      (err: unknown) =>
-        err instanceof WorkflowFailedError && err.cause instanceof ApplicationFailure && err.cause.type === 'RollbackFailed'
-          ? (err.cause.details?.[0] as RollbackStatus | undefined)
-          : undefined,
-    );
+export async function rollbackFinal(client: Client, workflowId: string, signal?: AbortSignal): Promise<RunEnd> {
+  const result = () => client.workflow.getHandle(workflowId).result() as Promise<RollbackStatus>;
+  try {
+    const s = await (signal ? client.withAbortSignal(signal, result) : result());
+    return { closed: true, status: asFinal(s) };
+  } catch (err) {
+    if (!(err instanceof WorkflowFailedError)) return { closed: false };
+    const failed =
+      err.cause instanceof ApplicationFailure && err.cause.type === 'RollbackFailed' ? (err.cause.details?.[0] as RollbackStatus | undefined) : undefined;
+    return { closed: true, ...(failed ? { status: asFinal(failed) } : {}) };
+  }
+}
+
+/** The SLA's time left as the status Query says it (from now), not as it was when the workflow stored it. */
+const asFinal = (s: RollbackStatus): RollbackStatus => ({ ...s, sla: { ...s.sla, remainingMs: Date.parse(s.sla.deadline) - Date.now() } });
 
 /** The run a signed decision is for: it binds the decision to this run, not to the next rollback of the same service. */
 export async function rollbackRunId(client: Client, workflowId: string): Promise<string> {

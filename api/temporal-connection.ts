@@ -34,6 +34,17 @@ function setVariables(env: NodeJS.ProcessEnv): Record<string, string> {
   return out;
 }
 
+/**
+ * Why the settings could not be read, without their content: the TOML parser quotes the lines around a syntax error
+ * (an API key or a PEM key among them), so only its first line is kept, with the line and column.
+ */
+function reason(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const [first = ''] = message.split('\n');
+  const where = (err as { line?: unknown; column?: unknown }).line;
+  return typeof where === 'number' ? `${first} (line ${where}, column ${String((err as { column?: unknown }).column)})` : first;
+}
+
 /** Reads the connection settings; a `choice` given on the command line wins. */
 export async function resolveTemporal(env: NodeJS.ProcessEnv, choice: TemporalChoice = {}): Promise<TemporalTarget> {
   const { loadClientConnectConfig } = await import('@temporalio/envconfig');
@@ -45,7 +56,7 @@ export async function resolveTemporal(env: NodeJS.ProcessEnv, choice: TemporalCh
   } catch (err) {
     const file = vars.TEMPORAL_CONFIG_FILE ?? 'the Temporal client configuration file (~/.config/temporalio/temporal.toml)';
     throw new TemporalConfigError(
-      `cannot read the Temporal connection settings (TEMPORAL_* variables, ${file}${profile ? `, profile ${profile} (TEMPORAL_PROFILE)` : ''}): ${err instanceof Error ? err.message : String(err)}`,
+      `cannot read the Temporal connection settings (TEMPORAL_* variables, ${file}${profile ? `, profile ${profile} (TEMPORAL_PROFILE)` : ''}): ${reason(err)}`,
     );
   }
   const o = loaded.connectionOptions;

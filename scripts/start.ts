@@ -4,7 +4,7 @@
 // this file (dist/scripts/start.js, after `npm run build -- --if-stale`), so the worker is the compiled one
 // with the prebuilt workflow bundle.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,14 @@ async function startDevServer(): Promise<ChildProcess> {
 async function main(): Promise<void> {
   const external = process.env.TEMPORAL_ADDRESS;
   const server = external ? undefined : await startDevServer();
+  // The embedded dev server has no TLS and one namespace: a Temporal CLI profile (temporal.toml) meant for another
+  // cluster must not apply to it.
+  if (!external) {
+    const noProfiles = `${STATE}/temporal.toml`;
+    writeFileSync(noProfiles, '# npm start: the embedded dev server, no TLS (scripts/start.ts)\n[profile.default]\n');
+    process.env.TEMPORAL_CONFIG_FILE = noProfiles;
+    delete process.env.TEMPORAL_PROFILE;
+  }
   // The audit file: REARGUARD_AUDIT_FILE or the default the CLI reads too (api/audit-file.ts).
   // Development mode unless a catalog is configured: local runbooks and unsigned decisions are accepted, and
   // every start says so, loudly (a worker started any other way without a catalog refuses to start).

@@ -6,7 +6,7 @@
 // here are evaluated once and shared instead. That is only safe for modules without state of their own at module
 // scope (no `let`, no Map or cache filled at run time) and without workflow APIs at module scope, since they are
 // evaluated before any workflow exists: the pure runbook/ modules the workflows import, and the signature
-// libraries. test/unit/bundle-options.test.ts checks both properties, and that the list is every runbook/ module
+// libraries. test/unit/workflow-imports.test.ts checks both properties, and that the list is every runbook/ module
 // the workflows import. Measured (docs/benchmarks.md): 10,000 open freezes held 1.9 MB per cached workflow
 // without, 0.43 MB with.
 import { dirname, extname, join } from 'node:path';

@@ -15,6 +15,7 @@ import {
   rollbackRunId,
   rollbackEnded,
   rollbackFinal,
+  type RunEnd,
   rollbackStatus,
   startRollback,
   voteOnRollback,
@@ -39,39 +40,50 @@ const signIfKey = (c: CliContext, d: DecisionToSign) =>
 
 export const outcomeExitCode = (s: RollbackStatus): number => (s.outcome === 'succeeded' ? EXIT.ok : EXIT.failed);
 
-/** Follows a rollback until it ends: a redrawn block on a TTY, one line per audit event otherwise. */
+/**
+ * Follows a rollback until it ends: a redrawn block on a TTY, one line per audit event otherwise, and with --json
+ * the final status, once. The run's result arrives the moment it closes (a long poll), so this returns without
+ * waiting out a poll; the status Queries between draw the progress. A run closed without a final status
+ * (cancelled, terminated) is read once more and returned as it stands.
+ */
 async function follow(ctx: CliContext, client: Client, workflowId: string): Promise<RollbackStatus> {
   const tty = process.stdout.isTTY && !ctx.opts.json;
   let printed = 0;
   let drawn = 0;
-  // The result arrives the moment the run completes (a long poll), so --wait returns without waiting out a poll;
-  // the Queries between draw the progress. A run that closed otherwise is noticed by the Queries.
-  let final: RollbackStatus | undefined;
-  const completed = rollbackFinal(client, workflowId).then((s) => {
-    final = s;
-    if (!s) return new Promise<void>(() => {});
+  let end: RunEnd | undefined;
+  const stop = new AbortController();
+  const closed = rollbackFinal(client, workflowId, stop.signal).then((e) => {
+    end = e;
+    // Not known to have closed (the long poll failed): the Queries go on alone.
+    if (!e.closed) return new Promise<void>(() => {});
   });
-  for (;;) {
-    const s = final ?? (await rollbackStatus(client, workflowId));
-    if (ctx.opts.json) {
-      if (s.outcome) ctx.out(JSON.stringify(s));
-    } else if (tty) {
-      const block = renderStatus(s);
-      if (drawn) process.stdout.write(`\x1b[${drawn}F\x1b[J`);
-      process.stdout.write(`${block.join('\n')}\n`);
-      drawn = block.length;
-    } else {
-      for (const e of s.audit.slice(printed)) ctx.out(eventLine(e));
-      printed = s.audit.length;
+  try {
+    for (;;) {
+      const s = end?.status ?? (await rollbackStatus(client, workflowId));
+      const done = end?.closed === true || (s.outcome !== undefined && s.phase === 'done' && (await rollbackClosed(client, workflowId)));
+      if (ctx.opts.json) {
+        if (done) ctx.out(JSON.stringify(s));
+      } else if (tty) {
+        const block = renderStatus(s);
+        if (drawn) process.stdout.write(`\x1b[${drawn}F\x1b[J`);
+        process.stdout.write(`${block.join('\n')}\n`);
+        drawn = block.length;
+      } else {
+        for (const e of s.audit.slice(printed)) ctx.out(eventLine(e));
+        printed = s.audit.length;
+      }
+      if (done) {
+        if (!tty && !ctx.opts.json) ctx.out(`${workflowId}: ${s.outcome ?? 'closed without an outcome (terminated?)'}. ${slaLine(s)}`);
+        return s;
+      }
+      // The pause is cancelled when the run closes first: a pending timer would hold the process up to 500 ms.
+      const pause = new AbortController();
+      await Promise.race([delay(tty ? 1000 : 500, undefined, { signal: pause.signal }).catch(() => undefined), closed]);
+      pause.abort();
     }
-    if (s.outcome && (s === final || (s.phase === 'done' && (await rollbackClosed(client, workflowId))))) {
-      if (!tty && !ctx.opts.json) ctx.out(`${workflowId}: ${s.outcome}. ${slaLine(s)}`);
-      return s;
-    }
-    // The pause is cancelled when the run completes first: a pending timer would hold the process up to 500 ms.
-    const pause = new AbortController();
-    await Promise.race([delay(tty ? 1000 : 500, undefined, { signal: pause.signal }).catch(() => undefined), completed]);
-    pause.abort();
+  } finally {
+    // Stop the long poll however this ends (an error included): it would hold the process open.
+    stop.abort();
   }
 }
 

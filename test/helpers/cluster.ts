@@ -13,7 +13,9 @@ import { promisify } from 'node:util';
 import { toolPath } from './tools.js';
 import { waitFor } from './wait.js';
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+/** A command with a bound: a probe that hangs must not outlast the wait around it. */
+const run = (cmd: string, args: string[]) => execFileAsync(cmd, args, { timeout: 30_000 });
 /** PostgreSQL refuses to run as root: it runs as nobody (65534), the owner of its data directory. */
 const NOBODY = 65534;
 
@@ -187,15 +189,22 @@ export async function startTemporalCluster(namespace = 'default'): Promise<Tempo
   const dir = await mkdtemp(join(tmpdir(), 'rearguard-cluster-'));
   const children: ChildProcess[] = [];
   let output = '';
+  // A test run killed midway leaves no server behind.
+  const killAll = () => children.forEach((c) => c.exitCode === null && c.signalCode === null && c.kill('SIGKILL'));
+  process.once('exit', killAll);
   const stop = async () => {
-    for (const c of children.reverse()) {
+    process.off('exit', killAll);
+    for (const c of [...children].reverse()) {
       if (c.exitCode !== null || c.signalCode !== null) continue;
       const exited = new Promise((r) => c.once('exit', r));
       c.kill('SIGTERM');
       await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
-      if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      if (c.exitCode === null && c.signalCode === null) {
+        c.kill('SIGKILL');
+        await exited;
+      }
     }
-    await rm(dir, { recursive: true, force: true });
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
   };
   try {
     const certs = await makeCerts(join(dir, 'certs'));

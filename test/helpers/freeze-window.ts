@@ -8,6 +8,8 @@ import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import type { RearguardMetrics } from '../../worker/metrics.js';
 import { testEnv, withWorker } from './harness.js';
+import { waitFor } from './wait.js';
+import { freezeStateQuery } from '../../api/messages.js';
 
 export const DAY = 86_400_000;
 
@@ -40,7 +42,23 @@ export async function withFreeze(
       ...(typeof input === 'function' ? input(startedAt) : input),
     };
     const h = await on.client.workflow.start('freezeWindow', { workflowId: `freeze:${name}`, taskQueue, args: [full] });
-    await body(h, { audit, metrics, startedAt });
+    // An Update that comes with the start is refused until the worker's trust settings are loaded and the start is
+    // judged (a race under load): the body begins once it is admitted, or refused.
+    await waitFor(
+      async () => {
+        const s = await h.query(freezeStateQuery).catch(() => undefined);
+        return (s && (s.admitted || s.phase === 'refused')) || undefined;
+      },
+      'the freeze start to be judged',
+      { timeout: 30_000 },
+    );
+    try {
+      await body(h, { audit, metrics, startedAt });
+    } catch (err) {
+      // A failed body leaves the window running, and its worker would wait for it forever: end it, then fail.
+      await h.terminate('test failed').catch(() => undefined);
+      throw err;
+    }
     // Finish it while the worker runs: a workflow task left pending would stop the server skipping time in later tests.
     await h.result().catch(() => undefined);
   });

@@ -22,7 +22,10 @@ let connection: Connection;
 const workers: WorkerProcess[] = [];
 
 before(async () => {
-  [cluster, receiver, dir] = await Promise.all([startTemporalCluster(), startReceiver(), mkdtemp(join(tmpdir(), 'rearguard-cluster-e2e-'))]);
+  // One after the other, each kept as soon as it runs: `after` stops whatever started, even when a later one fails.
+  dir = await mkdtemp(join(tmpdir(), 'rearguard-cluster-e2e-'));
+  receiver = await startReceiver();
+  cluster = await startTemporalCluster();
   const target = await resolveTemporal({ ...cluster.env, HOME: dir });
   connection = await Connection.connect(target.connection);
   client = new Client({ connection, namespace: target.namespace });

@@ -100,6 +100,15 @@ describe('Temporal connection settings', () => {
     );
   });
 
+  it('a broken configuration file is reported by line and column, never by quoting it', async () => {
+    const broken = join(dir, 'broken.toml');
+    await writeFile(broken, '[profile.default]\naddress = "x:1"\napi_key = "secret-api-key-123\nnamespace = "a"\n');
+    await assert.rejects(
+      resolveTemporal(clean({ TEMPORAL_CONFIG_FILE: broken })),
+      (err: unknown) => err instanceof TemporalConfigError && /line 3, column \d+/.test(err.message) && !err.message.includes('secret-api-key'),
+    );
+  });
+
   it('the CLI refuses unusable settings as bad input (exit 2), before connecting', () => {
     const r = spawnSync(process.execPath, [CLI, 'rollback', 'list'], {
       env: cliEnv({
