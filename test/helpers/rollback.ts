@@ -87,5 +87,9 @@ export const outcomeOf = async (h: WorkflowHandle): Promise<RollbackStatus> => (
 export const actions = (events: AuditEvent[]): string[] => events.map((e) => e.action);
 /** Polls every 50 ms, for up to 10 s, until `probe` answers. */
 export const poll = <T>(probe: () => Promise<T | undefined>, what: string): Promise<T> => waitFor(probe, what, { timeout: 10_000, interval: 50 });
+/**
+ * Waits for the rollback's phase. Query errors are retried: a catalog rollback sets its handlers only once its
+ * runbook is loaded, so a Query that comes first fails (seen once in CI).
+ */
 export const phase = (h: WorkflowHandle, p: RollbackStatus['phase']) =>
-  poll(async () => ((await h.query(statusQuery)).phase === p ? true : undefined), `phase ${p}`);
+  waitFor(async () => ((await h.query(statusQuery)).phase === p ? true : undefined), `phase ${p}`, { timeout: 10_000, interval: 50, ignoreErrors: true });
