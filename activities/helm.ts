@@ -62,9 +62,9 @@ export class Helm {
   }
 
   /** Marks `revision` (made by `helm rollback` for this plan) as Rearguard's restore. */
-  async recordRestored(plan: HelmPlan, revision: number, by: { workflowId: string; runId?: string }): Promise<RestoreRecord> {
+  async recordRestored(plan: HelmPlan, revision: number, by: { workflowId: string; runId?: string }, interrupted?: number): Promise<RestoreRecord> {
     const { namespace: ns, release } = plan;
-    const record: RestoreRecord & { toRevision: number; chart: string } = {
+    const record: RestoreRecord & { toRevision: number; chart: string; completesInterrupted?: number } = {
       revision,
       restoredTo: `revision ${revision}`,
       by: by.workflowId,
@@ -73,6 +73,8 @@ export class Helm {
       detail: `helm release ${ns}/${release} at revision ${revision}, a rollback to revision ${plan.toRevision} (${plan.toChart}${plan.toAppVersion ? `, app ${plan.toAppVersion}` : ''})`,
       toRevision: plan.toRevision,
       chart: plan.toChart,
+      // The same rollback's earlier revision, left pending by a worker that died (see `apply`).
+      ...(interrupted ? { completesInterrupted: interrupted } : {}),
     };
     await this.kube.patch(
       this.storagePath(ns, release, revision),
@@ -143,13 +145,27 @@ export class Helm {
   /**
    * Rolls back unless a rollback to the planned revision already landed after the plan (a retry). With `by`,
    * the new revision is then recorded as that rollback's restore (the repeat rule's memory).
+   *
+   * A rollback revision of this plan left `pending-rollback` was interrupted: its helm died with the worker that ran
+   * it (Temporal starts this attempt only once that one stopped heartbeating, and an attempt that learns it timed out
+   * kills its helm). helm never finishes such a revision and refuses upgrades after it, so it is rolled back again
+   * (`helm rollback` accepts a pending release); the new revision's record names the interrupted one, which helm
+   * marks superseded. Applying the same manifests twice changes nothing the first did not.
    */
   async apply(plan: HelmPlan, timeoutMs: number, by?: { workflowId: string; runId?: string }): Promise<Record<string, unknown>> {
     const { namespace: ns, release } = plan;
     // Planned as "already restored": nothing to change (the workflow does not run such a step).
     if (plan.alreadyRestored) return { release: `${ns}/${release}`, changed: false, alreadyRestored: plan.alreadyRestored };
     const history = await this.history(ns, release);
-    const done = history.find((h) => h.revision > plan.fromRevision && h.description === `Rollback to ${plan.toRevision}`);
+    const ours = (h: HistoryEntry) => h.revision > plan.fromRevision && h.description === `Rollback to ${plan.toRevision}`;
+    const latest = history.at(-1)!;
+    const done = history.find((h) => ours(h) && (h.status === 'deployed' || h.status === 'superseded'));
+    const interrupted = ours(latest) && latest.status === 'pending-rollback' ? latest.revision : undefined;
+    if (!done && !interrupted && latest.status.startsWith('pending-'))
+      throw ApplicationFailure.retryable(
+        `helm release ${ns}/${release} has an operation in progress (${latest.status} at revision ${latest.revision})`,
+        'HelmBusy',
+      );
     let output = '';
     if (!done) {
       const helmTimeout = `${Math.max(30, Math.floor((timeoutMs - 15_000) / 1000))}s`;
@@ -160,8 +176,7 @@ export class Helm {
     const after = (await this.history(ns, release)).at(-1)!;
     if (after.status !== 'deployed')
       throw ApplicationFailure.nonRetryable(`helm release ${ns}/${release} is ${after.status} after the rollback (revision ${after.revision})`, 'HelmFailed');
-    const ours = after.revision > plan.fromRevision && after.description === `Rollback to ${plan.toRevision}`;
-    const restoreRecord = by && ours ? await this.recordRestored(plan, after.revision, by) : undefined;
+    const restoreRecord = by && ours(after) ? await this.recordRestored(plan, after.revision, by, interrupted) : undefined;
     return {
       release: `${ns}/${release}`,
       fromRevision: plan.fromRevision,
@@ -170,6 +185,7 @@ export class Helm {
       fromChart: plan.fromChart,
       toChart: plan.toChart,
       changed: !done,
+      ...(interrupted ? { interruptedRevision: interrupted } : {}),
       ...(output ? { output: output.slice(0, 300) } : {}),
       ...(restoreRecord ? { restoreRecord } : {}),
     };

@@ -11,6 +11,7 @@ import type { ToolPaths } from './tools.js';
 import { Git } from './git.js';
 import { Gitops, reconcileFlux, syncArgo } from './gitops.js';
 import { applyGuardrails, restoreGuardrails, type GuardrailsRequest } from './guardrails/index.js';
+import { withHeartbeat } from './heartbeat.js';
 import { gatePublisher } from './gate-publish.js';
 import { freezeControl } from './freeze-control.js';
 import { Helm } from './helm.js';
@@ -185,14 +186,17 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
       trigger: StepRequest['trigger'];
     }): Promise<{ step: string; record: RestoreRecord } | null> {
       const runId = Context.current().info.workflowExecution?.runId ?? 'run';
-      for (const step of req.steps) {
-        if (!hasRelativeTarget(step)) continue;
-        const name = step.name ?? step.type;
-        const plan = await planStep({ ...req, step, idempotencyKey: `${req.workflowId}/${runId}/repeat-check/${name}` }).catch(() => undefined);
-        const record = restoredBy(plan);
-        if (record) return { step: name, record };
-      }
-      return null;
+      // Heartbeats: a worker that dies while planning is noticed within the heartbeat timeout, not the minute.
+      return withHeartbeat({ findRestored: req.workflowId }, async () => {
+        for (const step of req.steps) {
+          if (!hasRelativeTarget(step)) continue;
+          const name = step.name ?? step.type;
+          const plan = await planStep({ ...req, step, idempotencyKey: `${req.workflowId}/${runId}/repeat-check/${name}` }).catch(() => undefined);
+          const record = restoredBy(plan);
+          if (record) return { step: name, record };
+        }
+        return null;
+      });
     },
 
     async runStep(req: StepRequest): Promise<Record<string, unknown>> {
@@ -269,11 +273,11 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
 
     /** Freeze guardrails (Argo CD, Flux, flags): idempotent, state kept as markers on the changed objects. */
     async applyGuardrails(req: GuardrailsRequest & { reason: string }) {
-      return applyGuardrails({ clusters }, req);
+      return withHeartbeat({ applyGuardrails: req.freezeId }, () => applyGuardrails({ clusters }, req));
     },
 
     async restoreGuardrails(req: GuardrailsRequest) {
-      return restoreGuardrails({ clusters }, req);
+      return withHeartbeat({ restoreGuardrails: req.freezeId }, () => restoreGuardrails({ clusters }, req));
     },
 
     /** Rollback drills: the marked bad revision, inspection, clean-up (activities/drill.ts). */

@@ -177,6 +177,10 @@ export interface TemporalCluster {
   /** The `temporal` CLI's flags for the same connection. */
   cliFlags: string[];
   log(): string;
+  /** SIGKILLs the Temporal server (all four services) and starts it again on the same ports and database. */
+  restartServer(o?: { downMs?: number }): Promise<void>;
+  /** Stops PostgreSQL (fast shutdown: open connections are cut) and starts it again on the same data. */
+  restartPostgres(o?: { downMs?: number }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -246,19 +250,26 @@ export async function startTemporalCluster(namespace = 'default'): Promise<Tempo
       c.once('error', reject);
       c.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`initdb exited ${code}:\n${out}`))));
     });
-    const postgres = spawn(
-      join(pg, 'postgres'),
-      ['-D', join(pgDir, 'data'), '-p', String(ports.pg), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${pgDir}`, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'],
-      { ...user, stdio: ['ignore', 'pipe', 'pipe'] },
-    ); // prettier-ignore
-    children.push(postgres);
-    postgres.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    postgres.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const pgDied = started(postgres, 'postgres', () => output);
-    await Promise.race([
-      pgDied,
-      waitFor(async () => (await run(join(pg, 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(ports.pg), '-U', 'temporal']).then(() => true).catch(() => undefined)), 'PostgreSQL', { timeout: 30_000 }),
-    ]); // prettier-ignore
+    const keep = (d: Buffer) => (output = (output + d.toString()).slice(-200_000));
+    /** Starts a process of the cluster; its output goes to `log()`, its death before `stop` fails what awaits `died`. */
+    const launch = (name: string, cmd: string, args: string[], opts: object) => {
+      const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      child.stdout!.on('data', keep);
+      child.stderr!.on('data', keep);
+      const died = started(child, name, () => output);
+      void died.catch(() => undefined);
+      return { child, died };
+    };
+    const startPostgres = async () => {
+      const p = launch('postgres', join(pg, 'postgres'), ['-D', join(pgDir, 'data'), '-p', String(ports.pg), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${pgDir}`, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=200'], user); // prettier-ignore
+      await Promise.race([
+        p.died,
+        waitFor(async () => (await run(join(pg, 'pg_isready'), ['-q', '-h', '127.0.0.1', '-p', String(ports.pg), '-U', 'temporal']).then(() => true).catch(() => undefined)), 'PostgreSQL', { timeout: 30_000 }),
+      ]); // prettier-ignore
+      return p;
+    };
+    let postgres = await startPostgres();
 
     // The schemas (built into temporal-sql-tool), each step safe to repeat.
     const sql = toolPath('temporal-sql-tool');
@@ -276,11 +287,8 @@ export async function startTemporalCluster(namespace = 'default'): Promise<Tempo
     const configFile = join(dir, 'temporal.yaml');
     await writeFile(dynamicConfig, DYNAMIC_CONFIG);
     await writeFile(configFile, serverConfig(ports, certs, dynamicConfig));
-    const server = spawn(toolPath('temporal-server'), ['--config-file', configFile, '--allow-no-auth', 'start'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(server);
-    server.stdout!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
-    server.stderr!.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-200_000)));
-    const serverDied = started(server, 'temporal-server', () => output);
+    const startServer = () => launch('temporal-server', toolPath('temporal-server'), ['--config-file', configFile, '--allow-no-auth', 'start'], {});
+    let server = startServer();
 
     const address = `127.0.0.1:${ports.frontend}`;
     const cliFlags = [
@@ -296,21 +304,23 @@ export async function startTemporalCluster(namespace = 'default'): Promise<Tempo
       'localhost',
     ];
     const temporal = toolPath('temporal');
-    await Promise.race([
-      serverDied,
-      pgDied,
-      waitFor(
-        async () =>
-          await run(temporal, ['operator', 'cluster', 'health', ...cliFlags])
-            .then(() => true)
-            .catch(() => undefined),
-        'the Temporal server',
-        {
-          timeout: 90_000,
-          detail: () => output.slice(-4000),
-        },
-      ),
-    ]);
+    const healthy = () =>
+      Promise.race([
+        server.died,
+        postgres.died,
+        waitFor(
+          async () =>
+            await run(temporal, ['operator', 'cluster', 'health', ...cliFlags])
+              .then(() => true)
+              .catch(() => undefined),
+          'the Temporal server',
+          {
+            timeout: 90_000,
+            detail: () => output.slice(-4000),
+          },
+        ),
+      ]);
+    await healthy();
     await run(temporal, ['operator', 'namespace', 'create', '--namespace', namespace, '--retention', '1d', ...cliFlags]);
     // The frontend learns of a new namespace within its cache's refresh: wait until it answers for it.
     await waitFor(
@@ -321,8 +331,13 @@ export async function startTemporalCluster(namespace = 'default'): Promise<Tempo
       `namespace ${namespace}`,
       { timeout: 30_000 },
     );
-    void serverDied.catch(() => undefined);
-    void pgDied.catch(() => undefined);
+    const kill = async (child: ChildProcess, signal: NodeJS.Signals) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill(signal);
+      await exited;
+      children.splice(children.indexOf(child), 1);
+    };
     return {
       address,
       namespace,
@@ -337,6 +352,18 @@ export async function startTemporalCluster(namespace = 'default'): Promise<Tempo
       },
       cliFlags,
       log: () => output,
+      restartServer: async ({ downMs = 0 } = {}) => {
+        await kill(server.child, 'SIGKILL');
+        await new Promise((r) => setTimeout(r, downMs));
+        server = startServer();
+        await healthy();
+      },
+      restartPostgres: async ({ downMs = 0 } = {}) => {
+        // SIGINT is PostgreSQL's fast shutdown: sessions are cut, committed data stays.
+        await kill(postgres.child, 'SIGINT');
+        await new Promise((r) => setTimeout(r, downMs));
+        postgres = await startPostgres();
+      },
       stop,
     };
   } catch (err) {

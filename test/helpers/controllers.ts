@@ -2,8 +2,17 @@
 // an Argo CD Application and reports status as the real controller would.
 import type { KubeClient, KubeObject } from '../../activities/kubernetes/client.js';
 
-/** Plays Argo CD's application controller: performs a requested sync operation, reports Synced/Healthy. */
-export function fakeArgo(kube: KubeClient, ns: string, name: string, outcome: 'Succeeded' | 'Failed' = 'Succeeded'): () => void {
+/**
+ * Plays Argo CD's application controller: performs a requested sync operation, reports Synced/Healthy. `onSync`
+ * hears each operation it performs (the chaos test counts them).
+ */
+export function fakeArgo(
+  kube: KubeClient,
+  ns: string,
+  name: string,
+  outcome: 'Succeeded' | 'Failed' = 'Succeeded',
+  onSync?: (revision: string) => void,
+): () => void {
   let stopped = false;
   const path = `/apis/argoproj.io/v1alpha1/namespaces/${ns}/applications/${name}`;
   void (async () => {
@@ -11,6 +20,7 @@ export function fakeArgo(kube: KubeClient, ns: string, name: string, outcome: 'S
       const app = await kube.get(path).catch(() => undefined);
       const revision = (app?.operation as KubeObject | undefined)?.sync?.revision as string | undefined;
       if (revision) {
+        onSync?.(revision);
         const ok = outcome === 'Succeeded';
         await kube.patch(
           path,

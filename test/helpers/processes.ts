@@ -43,10 +43,14 @@ export interface WorkerProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Starts `worker/main.ts` and resolves once it reports that it is polling. */
-export async function startWorker(env: NodeJS.ProcessEnv): Promise<WorkerProcess> {
+/**
+ * Starts `worker/main.ts` and resolves once it reports that it is polling. `group`: in a process group of its own,
+ * which `stop` signals whole, as a container runtime kills a pod's processes (its helm, git and terraform too).
+ */
+export async function startWorker(env: NodeJS.ProcessEnv, o: { group?: boolean } = {}): Promise<WorkerProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}worker/main.ts`], {
     cwd: ROOT,
+    detached: o.group ?? false,
     // Development mode unless the test gives the worker a catalog (a worker without one refuses to start).
     env: { ...process.env, ...(env.REARGUARD_CATALOG ? {} : { REARGUARD_DEV_MODE: '1' }), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,7 +72,13 @@ export async function startWorker(env: NodeJS.ProcessEnv): Promise<WorkerProcess
     output: () => output,
     exited,
     stop: async (signal = 'SIGTERM') => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (o.group) {
+        try {
+          process.kill(-child.pid!, signal);
+        } catch {
+          // The group is gone already.
+        }
+      } else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
     },
   };

@@ -32,3 +32,19 @@ export function makeRunbook(spec: Record<string, unknown> = {}, name = 'test-run
   if (!result.ok) throw new Error(`test runbook is invalid:\n${result.problems.join('\n')}`);
   return result.value;
 }
+
+/** A dev rollback runbook (YAML) of webhook steps, each POSTing to `<url>/<service>/<step>`, verified over HTTP. */
+export function webhookRunbookYaml(service: string, url: string, steps: string[]): string {
+  return `apiVersion: rearguard/v1
+kind: Runbook
+metadata: { name: ${service}-dev }
+spec:
+  service: ${service}
+  environment: dev
+  sla: 5m
+  steps:
+${steps.map((step) => `    - { name: ${step}, type: webhook, url: "${url}/${service}/${step}" }`).join('\n')}
+  verify:
+    - { type: http, url: "${url}/${service}/healthz" }
+`;
+}

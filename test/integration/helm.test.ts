@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { spawn } from 'node:child_process';
 import { Helm } from '../../activities/helm.js';
+import { KubeClient } from '../../activities/kubernetes/client.js';
+import { RESTORED_ANNOTATION } from '../../runbook/repeat.js';
 import { run } from '../../activities/process.js';
 import { ROOT, toolPath } from '../helpers/tools.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
@@ -81,6 +84,68 @@ describe('helm rollback, differential against helm', () => {
     const history = JSON.parse(await helmCli(ns, 'history', 'web', '-o', 'json')) as unknown[];
     assert.equal(history.length, 4, 'exactly one rollback revision');
     assert.match(await helmCli(ns, 'get', 'manifest', 'web'), /registry\.local\/web:2\.0/);
+  });
+
+  it('completes a rollback whose helm died midway (left pending-rollback) with one more rollback revision that names it', async () => {
+    const admin = KubeClient.fromConfig('testbed', { kubeconfig: bed.kubeconfig });
+    // helm is SIGKILLed as soon as it has stored its pending revision (while it applies and waits), as a worker's
+    // helm dies with the worker's pod. If helm wins the race and finishes, the scenario is set up again.
+    let ns = '';
+    for (let attempt = 1; attempt <= 3 && !ns; attempt++) {
+      const candidate = await releaseWithHistory([['tag=2.0']]);
+      const child = spawn(toolPath('helm'), ['rollback', 'web', '1', '--wait', '--timeout', '60s', '--namespace', candidate, '--kubeconfig', bed.kubeconfig], {
+        stdio: 'ignore',
+      });
+      const exited = new Promise((r) => child.once('exit', r));
+      for (;;) {
+        const stored = await admin.get(`/api/v1/namespaces/${candidate}/secrets/sh.helm.release.v1.web.v3`).catch(() => undefined);
+        if (stored || child.exitCode !== null) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      child.kill('SIGKILL');
+      await exited;
+      const latest = (JSON.parse(await helmCli(candidate, 'history', 'web', '-o', 'json')) as { revision: number; status: string }[]).at(-1);
+      if (latest?.revision === 3 && latest.status === 'pending-rollback') ns = candidate;
+    }
+    assert.ok(ns, 'helm was killed with its rollback pending in one of three tries');
+    // helm itself refuses to upgrade past it.
+    await assert.rejects(helmCli(ns, 'upgrade', 'web', CHART, '--set', 'tag=4.0'), /another operation \(install\/upgrade\/rollback\) is in progress/);
+
+    const plan = {
+      kind: 'helm' as const,
+      cluster: 'testbed',
+      namespace: ns,
+      release: 'web',
+      fromRevision: 2,
+      toRevision: 1,
+      fromChart: 'web-1.0.0',
+      toChart: 'web-1.0.0',
+    };
+    const result: Record<string, unknown> = await new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(() =>
+      helm.apply(plan, 120_000, { workflowId: 'rollback:prod:web', runId: 'run-1' }),
+    );
+    assert.equal(result.changed, true);
+    assert.equal(result.interruptedRevision, 3);
+    assert.equal(result.newRevision, 4);
+    const history = (JSON.parse(await helmCli(ns, 'history', 'web', '-o', 'json')) as { revision: number; status: string; description: string }[]).map((h) => [
+      h.revision,
+      h.status,
+      h.description,
+    ]);
+    assert.deepEqual(history.slice(2), [
+      // helm leaves the revision it never finished as it was; the release's state is its latest revision.
+      [3, 'pending-rollback', 'Rollback to 1'],
+      [4, 'deployed', 'Rollback to 1'],
+    ]);
+    assert.equal(await helmCli(ns, 'get', 'manifest', 'web'), await helmCli(ns, 'get', 'manifest', 'web', '--revision', '1'));
+    const record = (await admin.get(`/api/v1/namespaces/${ns}/secrets/sh.helm.release.v1.web.v4`)).metadata.annotations?.[RESTORED_ANNOTATION];
+    assert.equal((JSON.parse(record ?? '{}') as { completesInterrupted?: number }).completesInterrupted, 3);
+    // Run again (a retry after this attempt): the rollback has landed, nothing more happens.
+    const again: Record<string, unknown> = await new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(() => helm.apply(plan, 120_000));
+    assert.equal(again.changed, false);
+    assert.equal((JSON.parse(await helmCli(ns, 'history', 'web', '-o', 'json')) as unknown[]).length, 4);
+    // The release is no longer stuck: the next deploy goes through.
+    await helmCli(ns, 'upgrade', 'web', CHART, '--set', 'tag=4.0', '--wait', '--timeout', '60s');
   });
 
   it('reports a missing release, a missing revision and no previous revision clearly, without retries', async () => {

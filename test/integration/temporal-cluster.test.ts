@@ -10,12 +10,21 @@ import { after, before, describe, it } from 'node:test';
 import { Client, Connection } from '@temporalio/client';
 import { resolveTemporal } from '../../api/temporal-connection.js';
 import { rollbackWorkflowId } from '../../api/ids.js';
+import { freezeStateQuery } from '../../api/messages.js';
+import type { FreezeState } from '../../runbook/freeze.js';
+import type { UnfreezeStatus } from '../../runbook/unfreeze.js';
 import { startTemporalCluster, type TemporalCluster } from '../helpers/cluster.js';
 import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { startMetricsTarget, startPrometheus, type MetricsTarget, type Prometheus } from '../helpers/prometheus.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { webhookRunbookYaml } from '../helpers/runbooks.js';
+import { waitFor } from '../helpers/wait.js';
 
 let cluster: TemporalCluster;
 let receiver: Receiver;
+let metricsTarget: MetricsTarget;
+let prom: Prometheus;
+const RATIO = 'sum(rate(http_requests_total{code=~"5.."}[10s])) / sum(rate(http_requests_total[10s]))';
 let dir: string;
 let client: Client;
 let connection: Connection;
@@ -26,6 +35,8 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'rearguard-cluster-e2e-'));
   receiver = await startReceiver();
   cluster = await startTemporalCluster();
+  metricsTarget = await startMetricsTarget({ rps: 20, errorRatio: 0 });
+  prom = await startPrometheus({ scrapeTargets: [metricsTarget.hostPort] });
   const target = await resolveTemporal({ ...cluster.env, HOME: dir });
   connection = await Connection.connect(target.connection);
   client = new Client({ connection, namespace: target.namespace });
@@ -34,8 +45,17 @@ after(async () => {
   await Promise.all(workers.map((w) => w.stop('SIGKILL')));
   await connection?.close();
   await receiver?.close();
+  await prom?.stop();
+  await metricsTarget?.stop();
   await cluster?.stop();
 });
+
+/** A dev rollback runbook of webhook steps (each POSTs to the receiver under /<service>/<step>), checked over HTTP. */
+async function webhookRunbook(service: string, steps: string[]): Promise<string> {
+  const file = join(dir, `${service}.yaml`);
+  await writeFile(file, webhookRunbookYaml(service, receiver.url, steps));
+  return file;
+}
 
 /** A Rearguard process's environment: the cluster with the client certificate, no developer profile. */
 const settings = (extra: Record<string, string> = {}): Record<string, string> => ({
@@ -45,6 +65,7 @@ const settings = (extra: Record<string, string> = {}): Record<string, string> =>
   REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl'),
   REARGUARD_METRICS_PORT: '0',
   REARGUARD_RUNTIME_METRICS_PORT: '0',
+  REARGUARD_PROMETHEUS_URL: prom.url,
   ...extra,
 });
 
@@ -61,29 +82,7 @@ describe('a real Temporal cluster (PostgreSQL, mTLS)', () => {
   it('runs rollbacks to the end on two worker processes, both taking work', async () => {
     workers.push(...(await Promise.all([startWorker(settings()), startWorker(settings())])));
     const services = ['cart', 'search', 'ledger', 'profile'];
-    const files = await Promise.all(
-      services.map(async (service) => {
-        const file = join(dir, `${service}.yaml`);
-        await writeFile(
-          file,
-          `apiVersion: rearguard/v1
-kind: Runbook
-metadata: { name: ${service}-dev }
-spec:
-  service: ${service}
-  environment: dev
-  sla: 5m
-  steps:
-    - { name: one, type: webhook, url: "${receiver.url}/${service}/one" }
-    - { name: two, type: webhook, url: "${receiver.url}/${service}/two" }
-    - { name: three, type: webhook, url: "${receiver.url}/${service}/three" }
-  verify:
-    - { type: http, url: "${receiver.url}/${service}/healthz" }
-`,
-        );
-        return file;
-      }),
-    );
+    const files = await Promise.all(services.map((service) => webhookRunbook(service, ['one', 'two', 'three'])));
     const runs = await Promise.all(
       files.map((file) => rearguard(['rollback', 'start', '--runbook', file, '--reason', 'bad deploy', '--wait', '--as', 'dave'], settings())),
     );
@@ -111,6 +110,42 @@ spec:
     );
   });
 
+  it('a worker SIGKILLed mid-step: the other worker finishes the run, the step applied once', async () => {
+    const service = 'billing';
+    const file = await webhookRunbook(service, ['one', 'two', 'three']);
+    receiver.hold(`/${service}/two`);
+    const start = await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'bad deploy', '--as', 'dave'], settings());
+    assert.equal(start.code, 0, start.stderr);
+    await waitFor(() => receiver.requests.some((r) => r.path === `/${service}/two`), 'step two in progress');
+    // The worker running step two, by the identity the server gives its attempt.
+    const handle = client.workflow.getHandle(rollbackWorkflowId('dev', service));
+    const running = await waitFor(async () => {
+      const pending = (await handle.describe()).raw.pendingActivities ?? [];
+      return pending.find((a) => a.activityType?.name === 'runStep')?.lastWorkerIdentity ?? undefined;
+    }, 'the attempt of step two');
+    const victim = workers.find((w) => running.startsWith(`${w.child.pid}@`));
+    assert.ok(victim, `a worker of this test runs step two (${running})`);
+    assert.equal(await victim.stop('SIGKILL'), -1);
+    receiver.release(`/${service}/two`);
+    const survivor = workers.find((w) => w !== victim)!;
+
+    const done = await rearguard(['rollback', 'status', '--env', 'dev', '--service', service, '--wait'], settings());
+    assert.equal(done.code, 0, `${done.stdout}\n${done.stderr}`);
+    const two = receiver.requests.filter((r) => r.path === `/${service}/two`);
+    assert.equal(new Set(two.map((r) => r.key)).size, 1, 'every attempt of step two carries one Idempotency-Key');
+    assert.deepEqual(
+      receiver.requests.filter((r) => r.path.startsWith(`/${service}/`) && !r.duplicate && r.method === 'POST').map((r) => r.path),
+      [`/${service}/one`, `/${service}/two`, `/${service}/three`],
+    );
+    // The attempt that completed step two ran on the survivor.
+    const history = await handle.fetchHistory();
+    const finishers = (history.events ?? [])
+      .filter((e) => e.activityTaskStartedEventAttributes?.attempt === 2)
+      .map((e) => e.activityTaskStartedEventAttributes!.identity);
+    assert.deepEqual(finishers, [`${survivor.child.pid}@${running.split('@')[1]}`]);
+    workers.splice(workers.indexOf(victim), 1, await startWorker(settings()));
+  });
+
   it('a freeze blocks the gate, read from the registry and the visibility store on PostgreSQL', async () => {
     const start = await rearguard(
       ['freeze', 'start', '--name', 'cluster-freeze', '--env', 'prod', '--duration', '1d', '--reason', 'peak', '--as', 'rm-cy'],
@@ -125,5 +160,79 @@ spec:
     const list = await rearguard(['freeze', 'list', '--json'], settings());
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /cluster-freeze/);
+    const lift = await rearguard(['freeze', 'lift', '--name', 'cluster-freeze', '--reason', 'peak over', '--as', 'rm-cy'], settings());
+    assert.equal(lift.code, 0, lift.stderr);
+  });
+
+  it("a calendar's recurring window becomes a Schedule that the cluster runs: its occurrence blocks the gate", async () => {
+    const file = join(dir, 'calendar.yaml');
+    await writeFile(
+      file,
+      `apiVersion: rearguard/v1
+kind: FreezeCalendar
+metadata: { name: cluster-calendar }
+spec:
+  timezone: Europe/Paris
+  windows:
+    - { name: new-year, schedule: "0 3 1 1 *", duration: 1h, scope: { environments: [qa] }, reason: new year }
+`,
+    );
+    const applied = await rearguard(['freeze', 'calendar', 'apply', file, '--json', '--as', 'rm-cy'], settings());
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.deepEqual(
+      (JSON.parse(applied.stdout) as { results: { window: string; outcome: string }[] }).results.map((r) => [r.window, r.outcome]),
+      [['new-year', 'created']],
+    );
+    assert.equal((await rearguard(['freeze', 'check', '--env', 'qa', '--service', 'payments'], settings())).code, 0, 'no occurrence in progress');
+    // The cluster's scheduler (its worker service) starts an occurrence now, as it would on January 1st.
+    const schedule = client.schedule.getHandle('freeze-schedule:new-year');
+    await schedule.trigger();
+    const workflowId = await waitFor(async () => (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId, 'the triggered occurrence');
+    const state = await waitFor(() => client.workflow.getHandle(workflowId).query(freezeStateQuery) as Promise<FreezeState>, 'the occurrence running', {
+      ignoreErrors: true,
+    });
+    assert.equal(state.actor, 'schedule:new-year');
+    const frozen = await waitFor(async () => {
+      const r = await rearguard(['freeze', 'check', '--env', 'qa', '--service', 'payments'], settings());
+      return r.code === 3 ? r : undefined;
+    }, 'the gate to block qa');
+    assert.match(frozen.stderr, /new-year/);
+    const lift = await rearguard(['freeze', 'lift', '--name', workflowId, '--reason', 'drill', '--as', 'rm-cy'], settings());
+    assert.equal(lift.code, 0, lift.stderr);
+    assert.equal((await rearguard(['freeze', 'check', '--env', 'qa', '--service', 'payments'], settings())).code, 0);
+  });
+
+  it('a gradual unfreeze opens dev, staging and prod one by one behind a Prometheus gate, then lifts the freeze', async () => {
+    const start = await rearguard(
+      ['freeze', 'start', '--name', 'cluster-peak', '--env', 'dev,staging,prod', '--service', 'shop', '--duration', '3d', '--reason', 'peak', '--as', 'rm-cy'],
+      settings(),
+    );
+    assert.equal(start.code, 0, start.stderr);
+    const gate = async (environment: string) => (await rearguard(['freeze', 'check', '--env', environment, '--service', 'shop'], settings())).code;
+    assert.equal(await gate('dev'), 3);
+    await waitFor(async () => (await prom.query(RATIO)).length === 1 || undefined, 'Prometheus has an error ratio', 30_000);
+    const unfreeze = await rearguard(
+      ['unfreeze', 'start', '--freeze', 'cluster-peak', '--ladder', 'dev,staging,prod', '--soak', '3s', '--interval', '1s', '--gate', `${RATIO} < 0.05`, '--reason', 'peak over', '--as', 'rm-cy'],
+      settings(),
+    ); // prettier-ignore
+    assert.equal(unfreeze.code, 0, unfreeze.stderr);
+    const done = await waitFor(
+      async () => {
+        const r = await rearguard(['unfreeze', 'status', '--freeze', 'cluster-peak', '--json'], settings());
+        const s = r.code === 0 ? (JSON.parse(r.stdout) as UnfreezeStatus) : undefined;
+        return s?.phase === 'completed' ? s : undefined;
+      },
+      'the unfreeze to complete',
+      90_000,
+    );
+    assert.deepEqual(
+      done.environments.map((e) => [e.environment, e.state]),
+      [
+        ['dev', 'released'],
+        ['staging', 'released'],
+        ['prod', 'released'],
+      ],
+    );
+    for (const environment of ['dev', 'staging', 'prod']) assert.equal(await gate(environment), 0, `${environment} open`);
   });
 });

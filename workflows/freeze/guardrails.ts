@@ -9,6 +9,8 @@ import type { FreezeRun } from './state.js';
 
 const guardrailActivities = proxyActivities<ReturnType<typeof createActivities>>({
   startToCloseTimeout: '1m',
+  // The activities heartbeat: a worker that dies mid-way is noticed in 20 s, not the minute.
+  heartbeatTimeout: '20s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: CONFIGURATION_ERRORS },
 });
 

@@ -18,6 +18,8 @@ type Activities = ReturnType<typeof createActivities>;
 
 const checks = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
+  // findRestored heartbeats while it plans: a dead worker's attempt is retried after 30 s, not the minute.
+  heartbeatTimeout: '30s',
   retry: { maximumAttempts: 3, nonRetryableErrorTypes: CONFIGURATION_ERRORS },
 });
 const { metrics } = proxySinks<RearguardSinks>();
