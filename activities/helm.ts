@@ -150,7 +150,8 @@ export class Helm {
    * it (Temporal starts this attempt only once that one stopped heartbeating, and an attempt that learns it timed out
    * kills its helm). helm never finishes such a revision and refuses upgrades after it, so it is rolled back again
    * (`helm rollback` accepts a pending release); the new revision's record names the interrupted one, which helm
-   * marks superseded. Applying the same manifests twice changes nothing the first did not.
+   * leaves as it was (its history shows it pending). Applying the same manifests again changes nothing the first
+   * attempt did not.
    */
   async apply(plan: HelmPlan, timeoutMs: number, by?: { workflowId: string; runId?: string }): Promise<Record<string, unknown>> {
     const { namespace: ns, release } = plan;

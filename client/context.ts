@@ -21,6 +21,8 @@ export interface CliContext {
   out: (line: string) => void;
   err: (line: string) => void;
   connect(): Promise<Client>;
+  /** Where `connect` went, for logs: address, namespace, TLS, API key used or not (never a secret). */
+  readonly temporal: string | undefined;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,7 @@ function validActor(opts: GlobalOptions, env: NodeJS.ProcessEnv): string {
 export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliContext {
   let connection: Connection | undefined;
   let client: Client | undefined;
+  let temporal: string | undefined;
   // A name given on the command line or in the environment is checked at once, before anything is sent.
   let actor: string | undefined = opts.as !== undefined || env.REARGUARD_ACTOR ? validActor(opts, env) : undefined;
   return {
@@ -75,7 +78,11 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliC
         );
       }
       client = new Client({ connection, namespace: target.namespace });
+      temporal = target.describe;
       return client;
+    },
+    get temporal() {
+      return temporal;
     },
     async close() {
       await connection?.close();

@@ -37,11 +37,12 @@ workers that exited alone   ${report.workerExits}
 rollbacks succeeded         ${report.rollbacks.succeeded} / ${report.rollbacks.started}
 freezes restored            ${report.freezes.restored} / ${report.freezes.started}
 double applications         ${report.totalDuplicates}${Object.entries(report.duplicates)
-  .map(([k, n]) => `\n  ${k.padEnd(26)}${n}`)
+  .map(([k, n]) => `\n  ${k.padEnd(30)}${n}`)
   .join('')}
 interrupted, then completed${Object.entries(report.resumed)
-  .map(([k, n]) => `\n  ${k.padEnd(26)}${n}`)
+  .map(([k, n]) => `\n  ${k.padEnd(30)}${n}`)
   .join('')}
+disruptions that hit        ${report.during.rollbacks} with a rollback running, ${report.during.guardrailChanges} with guardrails going on or off
 longest recovery            ${s(report.longestRecoveryMs)}
 duration                    ${s(report.durationMs)}
 ${report.problems.length ? `problems:\n${report.problems.map((p) => `  ${p}`).join('\n')}` : 'problems                    none'}`);

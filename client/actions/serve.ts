@@ -119,7 +119,7 @@ export async function serve(ctx: () => CliContext, raw: ServeFlags, env: NodeJS.
   const address = await app.listen({ host: raw.host, port });
   // The gate's copy of the freeze registry, current before the first deploy asks (a check meanwhile waits for it).
   view.start();
-  c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=)`);
+  c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=); Temporal at ${c.temporal}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

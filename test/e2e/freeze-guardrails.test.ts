@@ -15,6 +15,7 @@ import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.
 import type { FreezeState } from '../../runbook/freeze.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { freezeStateQuery } from '../../api/messages.js';
+import { guardedObjectsYaml } from '../helpers/fixtures.js';
 import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
@@ -74,27 +75,7 @@ describe('freeze guardrails end to end', () => {
   it('applies the guardrails, survives a worker SIGKILL mid-freeze, and restores everything exactly once on lift', async () => {
     const ns = 'e2e-freeze';
     await bed.kubectl(['create', 'namespace', ns]);
-    await bed.kubectl(
-      ['create', '-f', '-'],
-      `apiVersion: argoproj.io/v1alpha1
-kind: AppProject
-metadata: { name: payments, namespace: ${ns} }
-spec:
-  sourceRepos: ['*']
-  syncWindows:
-    - { kind: allow, schedule: '0 9 * * MON-FRI', duration: 8h, applications: ['*'], description: office hours }
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: { name: apps, namespace: ${ns} }
-spec: { interval: 10m, path: ./apps, prune: true, sourceRef: { kind: GitRepository, name: config } }
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: { name: legacy, namespace: ${ns} }
-spec: { interval: 10m, path: ./legacy, prune: true, suspend: true, sourceRef: { kind: GitRepository, name: config } }
-`,
-    );
+    await bed.kubectl(['create', '-f', '-'], guardedObjectsYaml(ns, 'payments'));
     const admin = KubeClient.fromConfig('testbed', { kubeconfig: bed.kubeconfig });
     const paths = {
       project: `/apis/argoproj.io/v1alpha1/namespaces/${ns}/appprojects/payments`,

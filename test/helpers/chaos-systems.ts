@@ -10,6 +10,7 @@ import { run } from '../../activities/process.js';
 import type { RollbackStatus, AuditEvent } from '../../runbook/types.js';
 import type { Testbed } from '../testbed/cluster.js';
 import { fakeArgo } from './controllers.js';
+import { guardedObjectsYaml, namespaceYaml } from './fixtures.js';
 import { createRepo } from './git-repos.js';
 import type { Receiver } from './receiver.js';
 import { ROOT, toolPath } from './tools.js';
@@ -189,31 +190,7 @@ const FLAGS = `${JSON.stringify(
 /** A freeze window (a calendar's one-off window, in progress) with Argo CD, Flux and flags guardrails. */
 export async function guardedFreeze(bed: Testbed, dir: string, name: string, receiver: Receiver): Promise<GuardedFreeze> {
   const ns = name;
-  await bed.kubectl(
-    ['create', '-f', '-'],
-    `apiVersion: v1
-kind: Namespace
-metadata: { name: ${ns} }
----
-apiVersion: argoproj.io/v1alpha1
-kind: AppProject
-metadata: { name: shop, namespace: ${ns} }
-spec:
-  sourceRepos: ['*']
-  syncWindows:
-    - { kind: allow, schedule: '0 9 * * MON-FRI', duration: 8h, applications: ['*'], description: office hours }
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: { name: apps, namespace: ${ns} }
-spec: { interval: 10m, path: ./apps, prune: true, sourceRef: { kind: GitRepository, name: config } }
----
-apiVersion: kustomize.toolkit.fluxcd.io/v1
-kind: Kustomization
-metadata: { name: legacy, namespace: ${ns} }
-spec: { interval: 10m, path: ./legacy, prune: true, suspend: true, sourceRef: { kind: GitRepository, name: config } }
-`,
-  );
+  await bed.kubectl(['create', '-f', '-'], `${namespaceYaml(ns)}---\n${guardedObjectsYaml(ns, 'shop')}`);
   const admin = KubeClient.fromConfig('testbed', { kubeconfig: bed.kubeconfig });
   const paths = [
     `/apis/argoproj.io/v1alpha1/namespaces/${ns}/appprojects/shop`,

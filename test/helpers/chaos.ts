@@ -54,6 +54,8 @@ export interface ChaosReport {
   problems: string[];
   /** For each disruption, how long the runs in flight then went without an audit event; the longest. */
   longestRecoveryMs: number;
+  /** Disruptions that hit a rollback in flight, and a freeze applying or restoring its guardrails. */
+  during: { rollbacks: number; guardrailChanges: number };
   durationMs: number;
 }
 
@@ -168,9 +170,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     };
     insert('server', o.serverRestarts, 0.33);
     insert('postgres', o.postgresRestarts, 0.66);
+    // A freeze that has just been started or lifted cuts the pause short: the next disruption then lands while its
+    // guardrails are going on or coming off (they take about a second, which random pauses would rarely hit).
+    let nudge = () => undefined as void;
     const disrupt = (async () => {
       for (const kind of plan) {
-        await sleep(o.pauseMs[0] + rand() * (o.pauseMs[1] - o.pauseMs[0]));
+        const pause = o.pauseMs[0] + rand() * (o.pauseMs[1] - o.pauseMs[0]);
+        await Promise.race([sleep(pause), new Promise<void>((r) => (nudge = r))]);
         if (aborted || stopping) break;
         const at = Date.now();
         if (kind === 'server') {
@@ -206,43 +212,53 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const spans: { id: string; from: number; to?: number; until?: string }[] = [];
     const statuses = new Map<string, RollbackStatus | undefined>();
     const freezeStates = new Map<string, FreezeState | undefined>();
-    for (const f of freezes) {
-      const r = await cli(['freeze', 'calendar', 'apply', f.calendar, '--as', 'rm-chaos'], exists(`freeze:${f.name}`));
+    /** Resolves once that fraction of the disruptions is done: the work is paced along them. */
+    const at = (fraction: number) => disrupted(Math.floor(plan.length * fraction));
+
+    // Freeze j: its guardrails go on in the first 40% of the disruptions, come off between 50% and 90%.
+    const freezeRun = async (f: GuardedFreeze, j: number) => {
+      const id = `freeze:${f.name}`;
+      await at((j / freezes.length) * 0.4);
+      // Busy from the moment the command is sent: the guardrails may be on before it returns.
+      const from = Date.now();
+      const r = await cli(['freeze', 'calendar', 'apply', f.calendar, '--as', 'rm-chaos'], exists(id));
       if (r.code !== 0) throw new Error(`freeze ${f.name} did not start: ${r.stderr}`);
-      spans.push({ id: `freeze:${f.name}`, from: Date.now(), until: 'freeze.guardrails-applied' });
-    }
-    const liftAll = async () => {
-      for (const f of freezes) {
-        const id = `freeze:${f.name}`;
-        const span: (typeof spans)[number] = { id, from: Date.now() };
-        spans.push(span);
-        const r = await cli(['freeze', 'lift', '--name', f.name, '--reason', 'chaos done', '--as', 'rm-chaos'], async () => {
-          const d = await client.workflow.getHandle(id).describe();
-          return d.status.name !== 'RUNNING';
-        });
-        if (r.code !== 0) log(`lift ${f.name} failed: ${r.stderr}`);
-        for (;;) {
-          try {
-            freezeStates.set(f.name, (await client.workflow.getHandle(id).result()) as FreezeState);
-            break;
-          } catch (err) {
-            log(`waiting for ${id}: ${String(err)}`);
-            await sleep(1_000);
-          }
+      spans.push({ id, from, until: 'freeze.guardrails-applied' });
+      log(`${id} started`);
+      nudge();
+      await at(0.5 + (j / freezes.length) * 0.4);
+      const span: (typeof spans)[number] = { id, from: Date.now() };
+      spans.push(span);
+      const lifting = cli(['freeze', 'lift', '--name', f.name, '--reason', 'chaos done', '--as', 'rm-chaos'], async () => {
+        const d = await client.workflow.getHandle(id).describe();
+        return d.status.name !== 'RUNNING';
+      });
+      // The CLI takes most of a second to start and send the lift; the restore begins as it lands.
+      setTimeout(() => nudge(), 700);
+      const lift = await lifting;
+      if (lift.code !== 0) log(`lift ${f.name} failed: ${lift.stderr}`);
+      for (;;) {
+        try {
+          freezeStates.set(f.name, (await client.workflow.getHandle(id).result()) as FreezeState);
+          break;
+        } catch (err) {
+          log(`waiting for ${id}: ${String(err)}`);
+          await sleep(1_000);
         }
-        span.to = Date.now();
-        log(`${id} ended ${freezeStates.get(f.name)?.phase}`);
       }
+      span.to = Date.now();
+      log(`${id} ended ${freezeStates.get(f.name)?.phase}`);
     };
 
-    const queue = [...services];
+    // Rollback k starts once k/n of 85% of the disruptions are done (and a lane is free).
+    let next = 0;
     let finished = 0;
-    let lifting: Promise<void> | undefined;
-    const one = async (s: CompositeService) => {
+    const one = async (s: CompositeService, k: number) => {
+      await at((k / services.length) * 0.85);
       const id = `rollback:prod:${s.service}`;
+      const span: (typeof spans)[number] = { id, from: Date.now() };
       const r = await cli(['rollback', 'start', '--runbook', s.runbook, '--reason', 'chaos: bad release', '--as', 'dave'], exists(id));
       if (r.code !== 0) throw new Error(`rollback ${s.service} did not start: ${r.stderr}`);
-      const span: (typeof spans)[number] = { id, from: Date.now() };
       spans.push(span);
       for (;;) {
         const end = await rollbackFinal(client, id).catch(() => ({ closed: false as const, status: undefined }));
@@ -255,19 +271,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       span.to = Date.now();
       finished++;
       log(`${id} ended ${statuses.get(s.service)?.outcome ?? '(no status)'} (${finished}/${services.length})`);
-      if (finished >= services.length / 2 && !lifting) lifting = disrupted(Math.ceil(plan.length * 0.8)).then(liftAll);
     };
     const lanes = Array.from({ length: Math.max(1, o.concurrency) }, async () => {
-      for (let s = queue.shift(); s; s = queue.shift()) await one(s);
+      for (let k = next++; k < services.length; k = next++) await one(services[k]!, k);
     });
-    const work = Promise.all(lanes)
-      .then(async () => {
-        await (lifting ?? disrupted(Math.ceil(plan.length * 0.8)).then(liftAll));
-      })
-      .catch((err) => {
-        aborted = true;
-        throw err;
-      });
+    const work = Promise.all([...lanes, ...freezes.map(freezeRun)]).catch((err) => {
+      aborted = true;
+      throw err;
+    });
 
     await Promise.all([work, disrupt]);
 
@@ -293,19 +304,26 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     const problems = findings.flatMap((f) => f.problems);
     if (missing) problems.push(`${missing} service(s) with a change not applied at all`);
 
-    // Recovery: after each disruption, the time until each run then in flight wrote its next audit event.
+    /** Whether `span` was busy at `t`: it began before, and ends after (a span waiting for an audit event that never came ends where it began). */
+    const busyAt = (span: (typeof spans)[number], t: number) => {
+      const to = span.until ? events.find((e) => e.workflowId === span.id && e.action === span.until && Date.parse(e.time) >= span.from) : undefined;
+      const end = span.to ?? (to ? Date.parse(to.time) : span.until ? span.from : Infinity);
+      return span.from <= t && t <= end;
+    };
+    // Recovery: after each disruption, the time until each run then busy wrote its next audit event.
     const recoveries: { ms: number; what: string }[] = [];
     for (const [i, d] of disruptions.entries()) {
-      for (const span of spans) {
-        const { id } = span;
-        const to = span.until ? events.find((e) => e.workflowId === id && e.action === span.until && Date.parse(e.time) >= span.from) : undefined;
-        const end = span.to ?? (to ? Date.parse(to.time) : undefined);
-        if (span.from > d.at || (end !== undefined && end < d.at)) continue;
-        const next = events.find((e) => e.workflowId === id && Date.parse(e.time) > d.at);
-        if (next) recoveries.push({ ms: Date.parse(next.time) - d.at, what: `disruption ${i + 1} (${d.kind}) -> ${id} ${next.action}` });
+      for (const span of spans.filter((x) => busyAt(x, d.at))) {
+        const next = events.find((e) => e.workflowId === span.id && Date.parse(e.time) > d.at);
+        if (next) recoveries.push({ ms: Date.parse(next.time) - d.at, what: `disruption ${i + 1} (${d.kind}) -> ${span.id} ${next.action}` });
       }
     }
     recoveries.sort((a, b) => b.ms - a.ms);
+    // Which disruptions hit work in progress: a rollback running, a freeze's guardrails going on or coming off.
+    const during = {
+      rollbacks: disruptions.filter((d) => spans.some((x) => x.id.startsWith('rollback') && busyAt(x, d.at))).length,
+      guardrailChanges: disruptions.filter((d) => spans.some((x) => x.id.startsWith('freeze') && busyAt(x, d.at))).length,
+    };
     for (const r of recoveries.slice(0, 3)) log(`recovery ${(r.ms / 1000).toFixed(1)} s: ${r.what}`);
     const longestRecoveryMs = recoveries[0]?.ms ?? 0;
     return {
@@ -321,6 +339,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       resumed,
       problems,
       longestRecoveryMs,
+      during,
       durationMs: Date.now() - began,
     };
   } finally {

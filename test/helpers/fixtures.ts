@@ -64,6 +64,31 @@ export function configDeploymentYaml(image: string): string {
   return `apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: api }\nspec:\n  template:\n    spec:\n      containers: [{ name: api, image: "${image}" }]\n`;
 }
 
+/**
+ * What a freeze's guardrails hold in namespace `ns`: Argo CD AppProject `project` with an office-hours allow window,
+ * and two Flux Kustomizations, `apps` and `legacy` (suspended by a person, so a restore must leave it suspended).
+ */
+export function guardedObjectsYaml(ns: string, project: string): string {
+  return `apiVersion: argoproj.io/v1alpha1
+kind: AppProject
+metadata: { name: ${project}, namespace: ${ns} }
+spec:
+  sourceRepos: ['*']
+  syncWindows:
+    - { kind: allow, schedule: '0 9 * * MON-FRI', duration: 8h, applications: ['*'], description: office hours }
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: { name: apps, namespace: ${ns} }
+spec: { interval: 10m, path: ./apps, prune: true, sourceRef: { kind: GitRepository, name: config } }
+---
+apiVersion: kustomize.toolkit.fluxcd.io/v1
+kind: Kustomization
+metadata: { name: legacy, namespace: ${ns} }
+spec: { interval: 10m, path: ./legacy, prune: true, suspend: true, sourceRef: { kind: GitRepository, name: config } }
+`;
+}
+
 /** `kubectl rollout status` of a Deployment, for up to 60 s. */
 export function rolloutStatus(bed: Testbed, ns: string, deployment: string): Promise<string> {
   return bed.kubectl(['rollout', 'status', '-n', ns, `deployment/${deployment}`, '--timeout=60s']);

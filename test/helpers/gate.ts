@@ -12,6 +12,8 @@ export interface ServeProcess {
   url: string;
   /** Everything the server wrote to stderr (its log) so far. */
   log(): string;
+  /** Everything it wrote to stdout (its start-up line). */
+  out(): string;
   stop(): Promise<void>;
 }
 
@@ -20,7 +22,9 @@ export async function startServe(env: Record<string, string>, args: string[] = [
   const port = await freePort();
   const p = rearguard(['serve', '--port', String(port), ...args], env);
   let log = '';
+  let out = '';
   p.child.stderr?.on('data', (c: Buffer) => (log += c.toString()));
+  p.child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(
     () =>
@@ -32,6 +36,7 @@ export async function startServe(env: Record<string, string>, args: string[] = [
   return {
     url,
     log: () => log,
+    out: () => out,
     stop: async () => {
       p.child.kill('SIGTERM');
       await p;

@@ -16,6 +16,7 @@ import type { UnfreezeStatus } from '../../runbook/unfreeze.js';
 import { startTemporalCluster, type TemporalCluster } from '../helpers/cluster.js';
 import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
 import { startMetricsTarget, startPrometheus, type MetricsTarget, type Prometheus } from '../helpers/prometheus.js';
+import { startServe } from '../helpers/gate.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { webhookRunbookYaml } from '../helpers/runbooks.js';
 import { waitFor } from '../helpers/wait.js';
@@ -81,6 +82,7 @@ describe('a real Temporal cluster (PostgreSQL, mTLS)', () => {
 
   it('runs rollbacks to the end on two worker processes, both taking work', async () => {
     workers.push(...(await Promise.all([startWorker(settings()), startWorker(settings())])));
+    for (const w of workers) assert.match(w.output(), /on 127\.0\.0\.1:\d+ \(namespace default; TLS on, client certificate\)/);
     const services = ['cart', 'search', 'ledger', 'profile'];
     const files = await Promise.all(services.map((service) => webhookRunbook(service, ['one', 'two', 'three'])));
     const runs = await Promise.all(
@@ -157,6 +159,16 @@ describe('a real Temporal cluster (PostgreSQL, mTLS)', () => {
     assert.match(frozen.stdout + frozen.stderr, /cluster-freeze/);
     const allowed = await rearguard(['freeze', 'check', '--env', 'staging', '--service', 'payments'], settings());
     assert.equal(allowed.code, 0, allowed.stderr);
+    // rearguard serve reaches the cluster the same way: its gate answers 423 for the frozen environment.
+    const serve = await startServe(settings());
+    try {
+      const gate = await fetch(`${serve.url}/v1/gate?env=prod&service=payments`);
+      assert.equal(gate.status, 423);
+      assert.match(JSON.stringify(await gate.json()), /cluster-freeze/);
+      assert.match(serve.log() + serve.out(), /Temporal at 127\.0\.0\.1:\d+ \(namespace default; TLS on, client certificate\)/);
+    } finally {
+      await serve.stop();
+    }
     const list = await rearguard(['freeze', 'list', '--json'], settings());
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /cluster-freeze/);
