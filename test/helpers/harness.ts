@@ -1,18 +1,21 @@
 // The workflow test harness: one Temporal test environment per test file (created in `before`, torn down
 // in `after`), and a fresh Rearguard worker on its own task queue per test, with stub activities.
 import { randomUUID } from 'node:crypto';
-import { after, before } from 'node:test';
-import type { WorkflowHandle } from '@temporalio/client';
+import { after, before, beforeEach } from 'node:test';
+import { WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Activities } from '../../activities/index.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { RearguardMetrics } from '../../worker/metrics.js';
 import { createRearguardWorker, type RearguardWorkerOptions } from '../../worker/worker.js';
+import { noticingRuns, recordHistories, recordingDir, type SeenRuns } from './golden.js';
 import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from './temporal.js';
 
 let fileEnv: TestWorkflowEnvironment | undefined;
 let bundle: WorkflowBundleWithSourceMap | undefined;
+/** The running test's file and name: the scenario of the histories its runs leave (test/helpers/golden.ts). */
+let scenario = 'unnamed';
 
 /**
  * Registers the file's `before`/`after` hooks: a time-skipping test server (or the dev server) for the whole
@@ -22,6 +25,14 @@ export function useTemporalEnv(server: 'time-skipping' | 'dev' = 'time-skipping'
   before(async () => {
     fileEnv = await (server === 'dev' ? createDevServerEnv() : createTimeSkippingEnv());
     bundle = await workflowBundle();
+  });
+  beforeEach((t) => {
+    scenario = `${
+      process.argv[1]
+        ?.split('/')
+        .at(-1)
+        ?.replace(/\.test\.ts$/, '') ?? 'test'
+    } ${t.name}`;
   });
   after(async () => {
     await fileEnv?.teardown();
@@ -72,17 +83,21 @@ export async function withWorker<T>(o: HarnessOptions, body: (w: HarnessContext)
   const env = o.env ?? testEnv();
   const taskQueue = `${o.taskQueue ?? 'test'}-${randomUUID()}`;
   const metrics = o.metrics ?? new RearguardMetrics({ defaultMetrics: false });
+  const recording = recordingDir();
+  const seen: SeenRuns = new Map();
   const worker = await createRearguardWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
     taskQueue,
     auditFile: o.auditFile ?? '/dev/null',
     metrics,
-    activities: withAuditBatches(o.activities) as Activities,
+    activities: (recording ? noticingRuns(withAuditBatches(o.activities), seen) : withAuditBatches(o.activities)) as Activities,
     workflowBundle: bundle ?? (await workflowBundle()),
     ...(o.shutdownGraceTime !== undefined ? { shutdownGraceTime: o.shutdownGraceTime } : {}),
   });
-  return worker.runUntil(() => body({ env, client: env.client, taskQueue, metrics, worker }));
+  const result = await worker.runUntil(() => body({ env, client: env.client, taskQueue, metrics, worker }));
+  if (recording) await recordHistories(env, seen, scenario, recording);
+  return result;
 }
 
 /**
@@ -100,6 +115,17 @@ function withAuditBatches(activities: object): object {
       for (const e of events) await one(e);
     },
   };
+}
+
+/**
+ * Terminates the run if it is still running: nothing may stay pending on a time-skipping server (it would stop
+ * skipping time in later tests). A run that closes between the look and the terminate is fine.
+ */
+export async function endIfRunning(h: WorkflowHandle): Promise<void> {
+  if ((await h.describe()).status.name !== 'RUNNING') return;
+  await h.terminate('test over').catch((err: unknown) => {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  });
 }
 
 type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;

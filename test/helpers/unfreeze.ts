@@ -13,7 +13,7 @@ import type { AuditEvent, CheckRequest, NotifyRequest } from '../../runbook/type
 import type { UnfreezeInput } from '../../runbook/unfreeze.js';
 import { freezeStateQuery, liftFreezeUpdate } from '../../api/messages.js';
 import { unfreezeWorkflowId } from '../../api/ids.js';
-import { testEnv, withWorker } from './harness.js';
+import { endIfRunning, testEnv, withWorker } from './harness.js';
 import { waitFor } from './wait.js';
 
 const DAY = 86_400_000;
@@ -111,7 +111,7 @@ export async function withUnfreeze(
       await body({ h: undefined as unknown as WorkflowHandle, freeze, audit, checks, notes, health, start });
     } finally {
       // Nothing may stay pending on the server: it would stop skipping time in later tests.
-      if (h && (await h.describe()).status.name === 'RUNNING') await h.terminate('test over');
+      if (h) await endIfRunning(h);
       if ((await freeze.describe()).status.name === 'RUNNING') {
         await freeze.executeUpdate(liftFreezeUpdate, { args: [{ actor: 'test', reason: 'test over' }] }).catch(() => undefined);
         await freeze.result().catch(() => undefined);

@@ -36,7 +36,7 @@ import { permissionRules } from '../../runbook/permissions.js';
 import { parsePolicy } from '../../runbook/policy.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import type { UnfreezeStatus } from '../../runbook/unfreeze.js';
-import { testEnv, useTemporalEnv, withDevServer, withWorker } from '../helpers/harness.js';
+import { endIfRunning, testEnv, useTemporalEnv, withDevServer, withWorker } from '../helpers/harness.js';
 import { rearguard } from '../helpers/processes.js';
 import { poll, withUnfreeze } from '../helpers/unfreeze.js';
 
@@ -118,8 +118,7 @@ async function withTrust(trust: TrustSettings, body: (ctx: Ctx) => Promise<void>
     try {
       await body({ env, audit, start });
     } finally {
-      // Nothing may stay pending on the server: it would stop skipping time in later tests.
-      for (const h of started) if ((await h.describe()).status.name === 'RUNNING') await h.terminate('test over');
+      for (const h of started) await endIfRunning(h);
     }
   });
 }
