@@ -20,7 +20,8 @@ describe('golden histories', () => {
       .flat()
       .sort();
     // Every workflow type a worker runs has recorded runs.
-    for (const type of ['rollback', 'freezeWindow', 'gradualUnfreeze', 'sloGuard', 'drill']) assert.ok(types.includes(type), `no golden history of ${type}`);
+    for (const type of ['rollback', 'planRollback', 'freezeWindow', 'gradualUnfreeze', 'sloGuard', 'drill'])
+      assert.ok(types.includes(type), `no golden history of ${type}`);
     const histories = await Promise.all(
       files.map(async (file) => {
         const { workflowId, ...history } = JSON.parse(await readFile(join(dir, file), 'utf8')) as { workflowId: string };
