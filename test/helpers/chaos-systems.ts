@@ -38,6 +38,8 @@ export interface CompositeService {
   runbook: string;
   /** The service's entries of the targets file's `repos`. */
   repos: string;
+  /** The config repository's branch head now. */
+  configHead(): Promise<string>;
   /** Checks the end state and counts applications (after the run ended). */
   check(status: RollbackStatus | undefined): Promise<Findings>;
   stop(): void;
@@ -45,9 +47,17 @@ export interface CompositeService {
 
 /**
  * A service with its bad release everywhere: traffic on green, the api Deployment on a bad image, helm release
- * `cart` upgraded, a bad commit in its config repository (synced by Argo CD), infrastructure applied at v2.
+ * `cart` upgraded, a bad commit in its config repository (synced by Argo CD), infrastructure applied at v2. Its
+ * runbook (prod, on cluster `testbed`) rolls all of it back and calls a webhook; with `approvers`, one of them must
+ * approve first. Used by the chaos run and test/e2e/cli-composite.test.ts.
  */
-export async function compositeService(bed: Testbed, dir: string, service: string, receiver: Receiver): Promise<CompositeService> {
+export async function compositeService(
+  bed: Testbed,
+  dir: string,
+  service: string,
+  receiver: Receiver,
+  o: { approvers?: string[] } = {},
+): Promise<CompositeService> {
   const ns = service;
   const kubectl = bed.kubectl;
   const helm = (...args: string[]) => ok(toolPath('helm'), [...args, '--namespace', ns, '--kubeconfig', bed.kubeconfig]);
@@ -88,6 +98,7 @@ export async function compositeService(bed: Testbed, dir: string, service: strin
   const serial = async (file: string) => (JSON.parse(await readFile(file, 'utf8')) as { serial: number }).serial;
   const expectedSerial = await serial(twinState);
 
+  const configHead = async () => (await ok('git', ['-C', config.remote, 'rev-parse', 'main'])).trim();
   const runbook = join(dir, `${service}.yaml`);
   await writeFile(
     runbook,
@@ -99,7 +110,7 @@ spec:
   environment: prod
   cluster: testbed
   sla: 15m
-  steps:
+${o.approvers ? `  approval: { required: true, approvers: [${o.approvers.join(', ')}], quorum: 1, timeout: 10m }\n` : ''}  steps:
     - { name: traffic, type: blueGreen, namespace: ${ns}, service: web, selector: { track: blue } }
     - { name: api, type: kubernetes, namespace: ${ns}, deployment: api }
     - { name: cart, type: helm, namespace: ${ns}, release: cart }
@@ -116,6 +127,7 @@ spec:
     runbook,
     repos: `  ${service}-config: { url: "${config.url}", branch: main }\n  ${service}-infra: { url: "${infra.url}", branch: main, terraformBackendConfig: { path: "${state}" } }\n`,
     stop: stopArgo,
+    configHead,
     async check(status) {
       const problems: string[] = [];
       const expect = (what: string, actual: unknown, wanted: unknown) => {
@@ -135,8 +147,9 @@ spec:
       const helmRollbacks = helmHistory.filter((h) => /^Rollback/i.test(h.description) && h.status !== 'pending-rollback').length;
       const helmInterrupted = helmHistory.filter((h) => h.status === 'pending-rollback').length;
       expect('helm release', helmHistory.at(-1)?.status, 'deployed');
+      expect('helm image', /image: "([^"]+)"/.exec(await helm('get', 'manifest', 'cart'))?.[1], 'registry.local/web:1.0');
       const commits = (await ok('git', ['-C', config.remote, 'rev-list', `${bad}..main`])).split('\n').filter(Boolean);
-      const head = (await ok('git', ['-C', config.remote, 'rev-parse', 'main'])).trim();
+      const head = await configHead();
       expect(
         'config tree',
         (await ok('git', ['-C', config.remote, 'rev-parse', `${head}^{tree}`])).trim(),
