@@ -6,6 +6,9 @@
 /** The task queue Rearguard's workers poll unless REARGUARD_TASK_QUEUE says otherwise. */
 export const TASK_QUEUE = 'rearguard';
 
+/** The worker deployment versioned workers belong to unless REARGUARD_DEPLOYMENT says otherwise (README "Upgrading"). */
+export const DEPLOYMENT_NAME = 'rearguard';
+
 /** `rollback:<env>:<service>`: at most one rollback runs per target; later triggers join it. */
 export const rollbackWorkflowId = (environment: string, service: string): string => `rollback:${environment}:${service}`;
 

@@ -175,7 +175,7 @@ export async function rollbackClosed(client: Client, workflowId: string): Promis
   return d.status.name !== 'RUNNING';
 }
 
-/** One rollback of a listing: its memo (runbook, actor, reason, outcome once finished) and where it stands. */
+/** One rollback of a listing: its memo (runbook, actor, reason, phase while it runs, outcome once finished) and where it stands. */
 export type RollbackRow = Record<string, unknown> & {
   workflowId: string;
   status: string;
@@ -200,9 +200,17 @@ export async function listRollbacks(client: Client, { all, limit }: { all?: bool
   try {
     for await (const w of client.workflow.list({ query })) {
       const status = w.status.name.toLowerCase();
-      const memo = (w.memo ?? {}) as Record<string, unknown>;
+      // The memo's phase (since progress-memo) is where a running rollback stands; a closed one has its outcome.
+      const { phase, ...memo } = (w.memo ?? {}) as Record<string, unknown>;
       const outcome = typeof memo.outcome === 'string' ? memo.outcome : (OUTCOME_OF_STATUS[status] ?? null);
-      rows.push({ workflowId: w.workflowId, status, startTime: w.startTime.toISOString(), ...memo, outcome });
+      rows.push({
+        workflowId: w.workflowId,
+        status,
+        startTime: w.startTime.toISOString(),
+        ...memo,
+        ...(status === 'running' && typeof phase === 'string' ? { phase } : {}),
+        outcome,
+      });
       if (rows.length >= limit) break;
     }
   } catch (err) {

@@ -13,6 +13,7 @@ import { registerRollback } from './commands/rollback.js';
 import { registerRunbook } from './commands/runbook.js';
 import { registerServe } from './commands/serve.js';
 import { registerUnfreeze } from './commands/unfreeze.js';
+import { registerUpgrade } from './commands/upgrade.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
 import { EXIT, echo, jsonError } from './errors.js';
 
@@ -99,6 +100,7 @@ export function buildProgram(
   registerDrill(program, ctx);
   registerCatalog(program, ctx);
   registerServe(program, ctx, env);
+  registerUpgrade(program, ctx, env);
   program.commands.forEach(function override(cmd: Command) {
     cmd.exitOverride();
     cmd.commands.forEach(override);

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DURATION_LIMITS } from '../runbook/duration.js';
 import { friendlyErrors } from '../runbook/issues.js';
 import { durationField } from '../runbook/schema.js';
-import { TASK_QUEUE } from '../api/ids.js';
+import { DEPLOYMENT_NAME, TASK_QUEUE } from '../api/ids.js';
 import { defaultAuditFile } from '../api/audit-file.js';
 import { ALLOWED_SIGNERS_ENV, parseRequireSignatures, readAllowedSigners, REQUIRE_SIGNATURES_ENV, TrustConfigError } from '../activities/trust.js';
 
@@ -56,6 +56,23 @@ export const workerConfigSchema = z.object({
   /** A prebuilt workflow bundle; without it the compiled worker uses dist/workflow-bundle.js (`npm run build`), and from the sources the workflows are bundled at start. */
   workflowBundle: z.string().min(1).optional(),
   logLevel: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
+  /**
+   * Worker Versioning (README "Upgrading"): the version of this worker's code, e.g. a release tag or git commit.
+   * With it the worker polls as that version of the deployment below; runs follow each workflow type's behaviour
+   * (workflows/index.ts) and `rearguard upgrade` makes a version current. Without it, no versioning.
+   */
+  buildId: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9][A-Za-z0-9._+-]{0,99}$/,
+      'expected 1-100 letters, digits, ".", "_", "+" or "-", starting with a letter or digit (e.g. 1.4.0 or a git commit)',
+    )
+    .optional(),
+  /** The worker deployment the build IDs belong to: one per Rearguard installation (namespace and task queue). */
+  deploymentName: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'expected 1-100 letters, digits, "_" or "-", starting with a letter or digit')
+    .default(DEPLOYMENT_NAME),
   /** Workflows kept in memory between their tasks (worker/worker.ts says why 1,000). */
   maxCachedWorkflows: z.coerce
     .number({ error: 'expected a whole number of workflows' })
@@ -94,6 +111,8 @@ export const ENV_NAMES: Record<keyof WorkerConfig, string> = {
   catalogRefresh: 'REARGUARD_CATALOG_REFRESH',
   dev: 'REARGUARD_DEV_MODE',
   logLevel: 'REARGUARD_LOG_LEVEL',
+  buildId: 'REARGUARD_BUILD_ID',
+  deploymentName: 'REARGUARD_DEPLOYMENT',
   shutdownGrace: 'REARGUARD_SHUTDOWN_GRACE',
   maxCachedWorkflows: 'REARGUARD_MAX_CACHED_WORKFLOWS',
   allowedSignersFile: ALLOWED_SIGNERS_ENV,

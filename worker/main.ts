@@ -21,9 +21,11 @@ const program = new Command('rearguard-worker')
   .option('--log-level <level>', 'TRACE, DEBUG, INFO, WARN or ERROR (env REARGUARD_LOG_LEVEL, default WARN)')
   .option('--max-cached-workflows <n>', 'workflows kept in memory between their tasks (env REARGUARD_MAX_CACHED_WORKFLOWS, default 1000)')
   .option('--shutdown-grace <duration>', 'time in-flight activities get on SIGTERM (env REARGUARD_SHUTDOWN_GRACE)')
+  .option('--build-id <id>', 'this version of the worker, for Worker Versioning: release or commit (env REARGUARD_BUILD_ID; none: unversioned)')
+  .option('--deployment <name>', 'the worker deployment the build belongs to (env REARGUARD_DEPLOYMENT, default rearguard)')
   .action(async (opts: Record<string, string | undefined>) => {
-    const { targets, ...rest } = opts;
-    const config = loadWorkerConfig(process.env, { ...rest, targetsFile: targets });
+    const { targets, deployment, ...rest } = opts;
+    const config = loadWorkerConfig(process.env, { ...rest, targetsFile: targets, deploymentName: deployment });
     await runWorker(config);
   });
 

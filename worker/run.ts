@@ -76,9 +76,10 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
       ...(workflowBundle ? { workflowBundle: { codePath: workflowBundle } } : {}),
       shutdownGraceTime: config.shutdownGrace,
       maxCachedWorkflows: config.maxCachedWorkflows,
+      ...(config.buildId ? { version: { deploymentName: config.deploymentName, buildId: config.buildId } } : {}),
     });
     log(
-      `rearguard worker: task queue ${config.taskQueue} on ${target.describe}; metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; workflows: ${workflowBundle ? `bundle ${workflowBundle}` : 'bundled at start'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
+      `rearguard worker: task queue ${config.taskQueue} on ${target.describe}; metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; workflows: ${workflowBundle ? `bundle ${workflowBundle}` : 'bundled at start'}; ${config.buildId ? `version ${config.buildId} of deployment ${config.deploymentName}` : 'unversioned'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
     );
     await worker.run();
     log('rearguard worker: stopped');

@@ -51,6 +51,8 @@ export interface RearguardWorkerOptions {
   activities?: ReturnType<typeof createActivities>;
   /** Workflows kept in memory between tasks (default 1,000, see below). */
   maxCachedWorkflows?: number;
+  /** Worker Versioning: this worker's version of the deployment; without it the worker is unversioned. */
+  version?: { deploymentName: string; buildId: string };
 }
 
 export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<Worker> {
@@ -86,6 +88,9 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     // workflow), so 1,000 bounds that at ~300 MB whatever the heap limit, and holds more workflows than a worker
     // runs at once (rollbacks, freeze windows, SLO guards).
     maxCachedWorkflows: o.maxCachedWorkflows ?? 1_000,
+    // A versioned worker takes the work its version is given: new runs once it is the deployment's current version,
+    // and the runs pinned to it (workflows/index.ts says which types are pinned and which move up, and why).
+    ...(o.version ? { workerDeploymentOptions: { useWorkerVersioning: true, version: o.version, defaultVersioningBehavior: 'AUTO_UPGRADE' as const } } : {}),
     // Workflow task slots: the SDK's 40 kept. Workflow code runs on one thread (reuseV8Context), which is what a
     // task waits for: 10 slots made 100 concurrent rollbacks slower (14.8 s against 11-13 s), 100 were no faster
     // (11-13 s), and a second workflow thread (workflowThreadPoolSize 2) only added CPU.

@@ -2,7 +2,7 @@
 // steps then verify checks as activities, and an audit event for everything that happens. This file is
 // the run from start to end; the procedure itself is rollback/procedure.ts, the state and its message
 // handlers rollback/state.ts.
-import { ApplicationFailure, CancellationScope, isCancellation, patched, proxySinks, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, deprecatePatch, isCancellation, proxySinks, setHandler, upsertMemo, workflowInfo } from '@temporalio/workflow';
 import { formatDuration, runbookDurationProblems } from '../runbook/duration.js';
 import type { CatalogRollbackInput, RollbackInput, RollbackStatus } from '../runbook/types.js';
 import { loadCatalogRunbook } from './catalog.js';
@@ -73,9 +73,11 @@ export async function rollback(start: RollbackInput | CatalogRollbackInput): Pro
   // read as skipped, not as still to come. State only: no command changes.
   if (outcome === 'rejected' || outcome === 'approval-timeout' || outcome === 'already-restored')
     for (const item of [...status.steps, ...status.verify]) if (item.state === 'pending') item.state = 'skipped';
-  // Visible in `rollback list` (visibility) without asking a worker. patched: a run that ended before this
-  // existed replays (e.g. for a status query) without it.
-  if (patched('outcome-memo')) upsertMemo({ outcome });
+  // Visible in `rollback list` (visibility) without asking a worker. deprecatePatch: the upsert was added without a
+  // patch (0225bf7) and wrapped in patched() a commit later, so every run that can replay has it, with or without
+  // the marker: both replay.
+  deprecatePatch('outcome-memo');
+  upsertMemo({ outcome });
   status.endedAt = new Date().toISOString();
   slaClock.cancel();
   await slaWatch;

@@ -90,6 +90,6 @@ export function planLines(plan: RollbackPlan, runbook: Runbook): string[] {
   return lines;
 }
 
-/** One line of `rollback list`; a finished rollback's outcome (memo `outcome`, e.g. already-restored) says more than "completed". */
+/** One line of `rollback list`: a running rollback's phase (memo `phase`, e.g. awaiting-approval), a finished one's outcome (memo `outcome`, e.g. already-restored) say more than "running" or "completed". */
 export const rollbackRowLine = (r: RollbackRow): string =>
-  `${String(r.workflowId).padEnd(34)} ${String(r.outcome ?? r.status).padEnd(16)} ${String(r.startTime)}  ${String(r.runbook ?? '')} by ${String(r.actor ?? '?')}: ${String(r.reason ?? '')}`;
+  `${String(r.workflowId).padEnd(34)} ${String(r.outcome ?? r.phase ?? r.status).padEnd(17)} ${String(r.startTime)}  ${String(r.runbook ?? '')} by ${String(r.actor ?? '?')}: ${String(r.reason ?? '')}`;

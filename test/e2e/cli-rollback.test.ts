@@ -222,11 +222,13 @@ describe('rollback from the CLI', () => {
       const r = await rearguard(['rollback', 'status', ...id, '--json'], e);
       return r.code === 0 && (JSON.parse(r.stdout) as RollbackStatus).phase === 'awaiting-approval';
     }, 'awaiting approval');
-    const running = await rearguard(['rollback', 'list', '--json'], e);
-    assert.ok(
-      (JSON.parse(running.stdout) as { workflowId: string }[]).some((r) => r.workflowId === 'rollback:dev:search'),
-      running.stdout,
-    );
+    // Where it stands comes from its memo (progress-memo): visibility, no Query per rollback.
+    const running = await waitFor(async () => {
+      const r = await rearguard(['rollback', 'list', '--json'], e);
+      const row = (JSON.parse(r.stdout) as { workflowId: string; phase?: string }[]).find((x) => x.workflowId === 'rollback:dev:search');
+      return row?.phase === 'awaiting-approval' ? r : undefined;
+    }, 'listed awaiting approval');
+    assert.match((await rearguard(['rollback', 'list'], e)).stdout, /rollback:dev:search\s+awaiting-approval /);
     assert.ok(running.stdout.endsWith('\n'), 'JSON output ends with a newline');
     assert.equal(
       (JSON.parse(running.stdout) as { workflowId: string; outcome: string | null }[]).find((r) => r.workflowId === 'rollback:dev:search')?.outcome,
@@ -252,6 +254,7 @@ describe('rollback from the CLI', () => {
     }, 'listed as cancelled');
     assert.equal(all.status, 'cancelled');
     assert.equal((all as { outcome?: string }).outcome, 'cancelled', 'list --json says how a finished rollback ended');
+    assert.equal((all as { phase?: string }).phase, undefined, 'a finished rollback shows its outcome, not its last phase');
   });
 
   it('drains on SIGTERM: the in-flight step finishes within the grace period, the next worker carries on', async () => {

@@ -2,7 +2,9 @@
 // workflows, committed, and replayed by every `npm test` (test/workflows/golden-histories.test.ts) so a change that
 // would break a running workflow fails CI. `npm run record-histories` runs the workflow tests with
 // REARGUARD_RECORD_HISTORIES set: the harness notes every run that calls an activity (a rollback, its RCA freeze,
-// a guard, an unfreeze and the freeze it drives, ...) and writes each run's history once its test's worker stops.
+// a guard, an unfreeze and the freeze it drives, ...), then every other run on its test's task queue (runs that call
+// no activity, such as the gate registry's shards a freeze signal-with-starts), and writes each run's history once
+// its test's worker stops.
 // A history already in the corpus is never written again: a change must replay the old ones, not replace them.
 import { execFile } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -32,6 +34,42 @@ export function noticingRuns<T extends object>(activities: T, seen: SeenRuns): T
         : fn,
     ]),
   ) as T;
+}
+
+/**
+ * Every run on `taskQueue` that started at `sinceMs` (server time) or later, open or closed: with the runs
+ * `noticingRuns` saw, everything a test's worker ran, including runs that call no activity at all. The
+ * time-skipping test server filters listings neither by query nor by start time, and leaves out their task queue:
+ * the filtering is done here, describing each recent run whose listing names no task queue. Visibility may lag on
+ * the dev server: a run started as the test ends may be missed.
+ */
+export async function runsOnTaskQueue(env: TestWorkflowEnvironment, taskQueue: string, sinceMs: number): Promise<SeenRuns> {
+  const service = env.client.workflowService;
+  const namespace = env.namespace ?? 'default';
+  const found: SeenRuns = new Map();
+  // Open runs first: one that closes meanwhile is then in the second listing, never in neither.
+  for (const closed of [false, true]) {
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const request = { namespace, maximumPageSize: 1000, ...(nextPageToken ? { nextPageToken } : {}) };
+      const page = closed ? await service.listClosedWorkflowExecutions(request) : await service.listOpenWorkflowExecutions(request);
+      for (const e of page.executions) {
+        const workflowId = e.execution?.workflowId;
+        const runId = e.execution?.runId;
+        if (!workflowId || !runId || Number(e.startTime?.seconds ?? 0) < Math.floor(sinceMs / 1000)) continue;
+        const queue =
+          e.taskQueue ||
+          (await env.client.workflow
+            .getHandle(workflowId, runId)
+            .describe()
+            .then((d) => d.taskQueue)
+            .catch(() => undefined));
+        if (queue === taskQueue) found.set(`${workflowId}/${runId}`, { workflowId, runId });
+      }
+      nextPageToken = page.nextPageToken?.length ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+  }
+  return found;
 }
 
 /** Lower-case words joined by dashes, at most 90 characters: a file name from a test's name. */

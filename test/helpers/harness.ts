@@ -9,7 +9,7 @@ import type { Activities } from '../../activities/index.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { RearguardMetrics } from '../../worker/metrics.js';
 import { createRearguardWorker, type RearguardWorkerOptions } from '../../worker/worker.js';
-import { noticingRuns, recordHistories, recordingDir, type SeenRuns } from './golden.js';
+import { noticingRuns, recordHistories, recordingDir, runsOnTaskQueue, type SeenRuns } from './golden.js';
 import { createDevServerEnv, createTimeSkippingEnv, workflowBundle } from './temporal.js';
 
 let fileEnv: TestWorkflowEnvironment | undefined;
@@ -85,6 +85,7 @@ export async function withWorker<T>(o: HarnessOptions, body: (w: HarnessContext)
   const metrics = o.metrics ?? new RearguardMetrics({ defaultMetrics: false });
   const recording = recordingDir();
   const seen: SeenRuns = new Map();
+  const since = recording ? await env.currentTimeMs() : 0;
   const worker = await createRearguardWorker({
     connection: env.nativeConnection,
     namespace: env.namespace ?? 'default',
@@ -96,7 +97,11 @@ export async function withWorker<T>(o: HarnessOptions, body: (w: HarnessContext)
     ...(o.shutdownGraceTime !== undefined ? { shutdownGraceTime: o.shutdownGraceTime } : {}),
   });
   const result = await worker.runUntil(() => body({ env, client: env.client, taskQueue, metrics, worker }));
-  if (recording) await recordHistories(env, seen, scenario, recording);
+  if (recording) {
+    // Then the runs on its task queue that called no activity (e.g. the gate registry's shards), after those that did.
+    for (const [key, run] of await runsOnTaskQueue(env, taskQueue, since)) if (!seen.has(key)) seen.set(key, run);
+    await recordHistories(env, seen, scenario, recording);
+  }
   return result;
 }
 

@@ -20,7 +20,7 @@ describe('golden histories', () => {
       .flat()
       .sort();
     // Every workflow type a worker runs has recorded runs.
-    for (const type of ['rollback', 'planRollback', 'freezeWindow', 'gradualUnfreeze', 'sloGuard', 'drill'])
+    for (const type of ['rollback', 'planRollback', 'freezeWindow', 'gradualUnfreeze', 'sloGuard', 'drill', 'catalogIndex', 'freezeGateRegistry'])
       assert.ok(types.includes(type), `no golden history of ${type}`);
     const histories = await Promise.all(
       files.map(async (file) => {

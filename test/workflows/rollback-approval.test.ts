@@ -50,6 +50,18 @@ describe('rollback workflow', () => {
     );
   });
 
+  it('shows its phase in its memo while it runs (progress-memo; rollback list reads it without a Query)', async () => {
+    await withRollback({ runbook: makeRunbook({ approval: { required: true, approvers: ['carol'], timeout: '10m' } }) }, async (h) => {
+      await phase(h, 'awaiting-approval');
+      await poll(async () => ((await h.describe()).memo?.phase === 'awaiting-approval' ? true : undefined), 'the phase in the memo');
+      await h.executeUpdate(approveUpdate, { args: [{ actor: 'carol', reason: 'ok' }] });
+      assert.equal((await outcomeOf(h)).outcome, 'succeeded');
+      const { memo } = await h.describe();
+      assert.equal(memo?.phase, 'verifying', 'the last phase it reached');
+      assert.equal(memo?.outcome, 'succeeded');
+    });
+  });
+
   it('refuses self-approval, unlisted approvers and double votes in the validator', async () => {
     await withRollback(
       { actor: 'alice', runbook: makeRunbook({ approval: { required: true, approvers: ['alice', 'bob', 'carol'], quorum: 2, timeout: '10m' } }) },

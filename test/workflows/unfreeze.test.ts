@@ -88,6 +88,18 @@ describe('gradualUnfreeze workflow', () => {
     });
   });
 
+  it('shows where the ladder stands in its memo (progress-memo)', async () => {
+    await withUnfreeze({}, async ({ start }) => {
+      const h = await start();
+      await poll(async () => (await status(h)).environments[0].state === 'soaking', 'dev soaking');
+      const s = await status(h);
+      await poll(async () => (await h.describe()).memo?.environment === 'dev', 'the environment in the memo');
+      const { memo } = await h.describe();
+      assert.equal(memo?.phase, 'soaking');
+      assert.equal(memo?.soakEndsAt, s.environments[0].soakEndsAt);
+    });
+  });
+
   it('a failing gate at staging freezes staging again and waits; advance re-opens and re-soaks it, then the ladder completes', async () => {
     await withUnfreeze({}, async ({ freeze, audit, notes, health, start }) => {
       health.staging = 'error ratio 0.2 is not below 0.01';

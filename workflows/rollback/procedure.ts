@@ -1,13 +1,13 @@
 // The rollback runbook, in the order an operator would follow it: preflight, the repeat rule, approval,
 // then each step, then each verify check. Any phase may end the run early by setting its outcome (failed,
 // rejected, approval-timeout, already-restored); rollback.ts then closes the run the same way for all.
-import { condition, isCancellation, patched, proxyActivities, proxySinks } from '@temporalio/workflow';
+import { condition, deprecatePatch, isCancellation, patched, proxyActivities, proxySinks } from '@temporalio/workflow';
 import type { createActivities } from '../../activities/index.js';
 import { describePlan, restoredBy, type RestoreRecord } from '../../runbook/plan.js';
 import { alreadyRestoredMessage, explicitTargetProblem, hasRelativeTarget, withExplicitTarget } from '../../runbook/repeat.js';
 import { PLANNED_STEP_TYPES } from '../../runbook/step-types.js';
 import type { RearguardSinks } from '../sinks.js';
-import { CONFIGURATION_ERRORS, errorMessage } from '../kit/index.js';
+import { CONFIGURATION_ERRORS, errorMessage, showProgress } from '../kit/index.js';
 import { AlreadyRestored, awaitPlanApproval, checkOptions, runItem, stepOptions } from './items.js';
 import { effectiveApproval, mayAct } from '../../runbook/permissions.js';
 import { loadTrust } from '../kit/decisions.js';
@@ -90,8 +90,10 @@ export async function procedure(r: RollbackRun): Promise<void> {
   // --- the repeat rule, before approval and before any step runs: a repeated trigger changes nothing
   // If the check itself cannot run, each step's own plan applies the same rule when it is planned.
   const relative = spec.steps.map((s) => withExplicitTarget(s, trigger.explicitTarget)).filter(hasRelativeTarget);
-  // patched: runs started before this check existed replay without it.
-  if (relative.length > 0 && patched('repeat-rule-check')) {
+  // deprecatePatch: the check was added without a patch (0225bf7) and wrapped in patched() a commit later, so
+  // every run that can replay has it, with or without the marker: both replay.
+  if (relative.length > 0) {
+    deprecatePatch('repeat-rule-check');
     try {
       const found = await checks.findRestored({
         workflowId,
@@ -110,6 +112,7 @@ export async function procedure(r: RollbackRun): Promise<void> {
   // --- approval: a quorum of approvers, within the approval timeout --------------------------
   if (approval.required) {
     status.phase = 'awaiting-approval';
+    showProgress({ phase: status.phase });
     status.approval.deadline = new Date(Date.now() + approval.timeout).toISOString();
     metrics.approvalPending(workflowId, true);
     let decided: boolean;
@@ -132,6 +135,7 @@ export async function procedure(r: RollbackRun): Promise<void> {
 
   // --- the steps, in order; the first failure skips the rest ---------------------------------
   status.phase = 'running-steps';
+  showProgress({ phase: status.phase });
   for (const [i, runbookStep] of spec.steps.entries()) {
     const item = status.steps[i];
     // A person's explicit target (rollback start --to-revision) replaces the step's toRevision for this run.
@@ -175,6 +179,7 @@ export async function procedure(r: RollbackRun): Promise<void> {
 
   // --- verify: every check must pass -----------------------------------------------------------
   status.phase = 'verifying';
+  showProgress({ phase: status.phase });
   for (const [i, check] of spec.verify.entries()) {
     const item = status.verify[i];
     const run = proxyActivities<Activities>(checkOptions(check));

@@ -5,7 +5,7 @@ import { CancellationScope, condition, isCancellation, proxyActivities, type Act
 import type { createActivities } from '../../activities/index.js';
 import type { Check } from '../../runbook/schema.js';
 import { describeGate, gateFailureDetail, gateFor, type EnvironmentStatus, type FreezeControlResult, type GateResult } from '../../runbook/unfreeze-model.js';
-import { CONFIGURATION_ERRORS, FINAL_CHECK_ERRORS, errorMessage } from '../kit/index.js';
+import { CONFIGURATION_ERRORS, FINAL_CHECK_ERRORS, errorMessage, showProgress } from '../kit/index.js';
 import { signedAudit, type UnfreezeRun } from './state.js';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -80,6 +80,7 @@ export async function climb(u: UnfreezeRun, e: EnvironmentStatus): Promise<RungE
         // With approveEach, every environment after the first opens only once an approver says so.
         if (input.approveEach && status.current > 0 && !e.approvedBy) {
           status.phase = 'awaiting-approval';
+          showProgress({ phase: status.phase, environment: e.environment });
           u.audit('unfreeze.approval-requested', 'rearguard', `opening ${e.environment} needs an approver`, { approvers: u.approvers }, e.environment);
           await u.tell(
             'unfreeze-approval-requested',
@@ -104,6 +105,7 @@ export async function climb(u: UnfreezeRun, e: EnvironmentStatus): Promise<RungE
         e.soakEndsAt = new Date(Date.now() + u.soakMs).toISOString();
         e.failure = undefined;
         status.phase = 'soaking';
+        showProgress({ phase: status.phase, environment: e.environment, soakEndsAt: e.soakEndsAt });
         u.audit(
           'unfreeze.environment-released',
           u.opener.actor,
@@ -144,6 +146,7 @@ async function soak(u: UnfreezeRun, e: EnvironmentStatus): Promise<RungEnd> {
       e.failedAt = now();
       e.failure = failing.map((g) => `${g.gate}: ${g.detail}`).join('; ');
       u.status.phase = 'failed';
+      showProgress({ phase: u.status.phase, environment: e.environment });
       u.audit('unfreeze.gate-failed', 'rearguard', e.failure, { gates: failing, evaluations: e.evaluations, attempt: e.attempts }, e.environment);
       const r = await refreeze(u, e, `health gate failed during the soak: ${e.failure}`);
       if (!r.ok) return freezeClosed(u, r, e.environment);
