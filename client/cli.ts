@@ -5,6 +5,7 @@
 import { Command, Help, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerCatalog } from './commands/catalog.js';
+import { registerCompletion } from './commands/completion.js';
 import { registerDrill } from './commands/drill.js';
 import { LateDefaultOption } from './commands/flags.js';
 import { registerFreeze } from './commands/freeze.js';
@@ -101,6 +102,7 @@ export function buildProgram(
   registerCatalog(program, ctx);
   registerServe(program, ctx, env);
   registerUpgrade(program, ctx, env);
+  registerCompletion(program, ctx);
   program.commands.forEach(function override(cmd: Command) {
     cmd.exitOverride();
     cmd.commands.forEach(override);

@@ -7,6 +7,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { Counter, Registry } from 'prom-client';
+import { RollbackProgress } from './serve-progress.js';
 import { z } from 'zod';
 import { DNS1123_LABEL } from '../runbook/names.js';
 import { issueLines, friendlyErrors } from '../runbook/issues.js';
@@ -96,6 +97,8 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
   registry: Registry;
   /** The gate's copy of the freeze registry: start it once listening (the first gate check would otherwise). */
   gate: GateView;
+  /** Running rollbacks for /metrics, read from visibility in the background: start it once listening. */
+  progress: RollbackProgress;
 } {
   // Options left undefined keep their default.
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(given ?? {}).filter(([, v]) => v !== undefined)) };
@@ -135,7 +138,8 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
   // it listens; otherwise the first gate check does (servers that never answer the gate start nothing).
   const view = new GateView(client, { taskQueue: taskQueue ?? TASK_QUEUE, ...gateOptions, log: logLine });
   app.addHook('onClose', async () => view.stop());
-  return { app, registry, gate: view };
+  const progress = new RollbackProgress(client, registry);
+  return { app, registry, gate: view, progress };
 
   function routes(app: FastifyInstance): void {
     // Liveness: the process answers. Readiness: it can reach Temporal (a load balancer or kubelet stops sending

@@ -5,9 +5,10 @@
 # version, so a fresh clone (CI) reuses them; .tools/bin holds symlinks into that cache.
 #
 # The Temporal cluster of the tests (test/helpers/cluster.ts) runs on PostgreSQL from Debian's packages: the
-# `postgres` target installs it with apt-get when it is missing (as root; otherwise it says what to run).
+# `postgres` target installs it with apt-get when it is missing (as root; otherwise it says what to run); the
+# `shells` target installs zsh and fish the same way, for the shell completion tests.
 #
-# usage: scripts/provision.sh [temporal] [test-server] [temporal-server] [postgres]     (no argument: all)
+# usage: scripts/provision.sh [temporal] [test-server] [temporal-server] [postgres] [shells]     (no argument: all)
 set -euo pipefail
 
 # shellcheck source=scripts/provision-lib.sh
@@ -90,34 +91,48 @@ provision_temporal_server() {
   PROVISION_NOTE="4-8 minutes on 2 cores" provision temporal-server "$TEMPORAL_SERVER_VERSION" build_temporal_server temporal-server temporal-sql-tool
 }
 
+# Installs Debian packages with apt-get (as root; otherwise says what to run), retrying once after apt-get update.
+apt_install() {
+  if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    log "error: $* not installed: run \`sudo apt-get install --no-install-recommends $*\`"
+    return 1
+  fi
+  log "installing Debian's $*"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends "$@" >&2; then
+    log "apt-get install failed, running apt-get update and retrying"
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends "$@" >&2
+  fi
+}
+
 # The server only (postgresql-NN): the harness runs initdb and postgres itself, in a temporary directory.
 provision_postgres() {
   local found
   found="$(compgen -G '/usr/lib/postgresql/*/bin/postgres' | sort -V | tail -1 || true)"
   if [[ -n "$found" ]]; then log "postgres: $found"; return 0; fi
-  if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    log "error: PostgreSQL is not installed: run \`sudo apt-get install --no-install-recommends postgresql\`"
-    return 1
-  fi
-  log "postgres: installing Debian's postgresql package"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends postgresql >&2; then
-    log "postgres: apt-get install failed, running apt-get update and retrying"
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends postgresql >&2
-  fi
+  apt_install postgresql
   found="$(compgen -G '/usr/lib/postgresql/*/bin/postgres' | sort -V | tail -1 || true)"
   [[ -n "$found" ]] || { log "error: no /usr/lib/postgresql/*/bin/postgres after installing postgresql"; return 1; }
   log "postgres: $found"
 }
 
-tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server temporal-server postgres)
+# zsh and fish: `rearguard completion zsh|fish` is tested in the shells it is for (bash is always there).
+provision_shells() {
+  local missing=()
+  for sh in zsh fish; do command -v "$sh" >/dev/null || missing+=("$sh"); done
+  if [[ ${#missing[@]} -gt 0 ]]; then apt_install "${missing[@]}"; fi
+  log "shells: $(command -v zsh) $(command -v fish)"
+}
+
+tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server temporal-server postgres shells)
 for t in "${tools[@]}"; do
   case "$t" in
     temporal) provision_temporal ;;
     test-server) provision_test_server ;;
     temporal-server) provision_temporal_server ;;
     postgres) provision_postgres ;;
-    *) log "error: unknown tool '$t' (expected: temporal, test-server, temporal-server, postgres)"; exit 2 ;;
+    shells) provision_shells ;;
+    *) log "error: unknown tool '$t' (expected: temporal, test-server, temporal-server, postgres, shells)"; exit 2 ;;
   esac
 done

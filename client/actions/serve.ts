@@ -107,7 +107,11 @@ export async function serve(ctx: () => CliContext, raw: ServeFlags, env: NodeJS.
   if (raw.runbooks !== undefined) await checkRunbookDir(raw.runbooks, c);
   const limits = serveLimits(env);
   const gate = gateSettings(env);
-  const { app, gate: view } = buildServer({
+  const {
+    app,
+    gate: view,
+    progress,
+  } = buildServer({
     client: await c.connect(),
     token: env.REARGUARD_API_TOKEN,
     runbooksDir: raw.runbooks,
@@ -119,10 +123,12 @@ export async function serve(ctx: () => CliContext, raw: ServeFlags, env: NodeJS.
   const address = await app.listen({ host: raw.host, port });
   // The gate's copy of the freeze registry, current before the first deploy asks (a check meanwhile waits for it).
   view.start();
+  progress.start();
   c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=); Temporal at ${c.temporal}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  progress.stop();
   await app.close();
 }

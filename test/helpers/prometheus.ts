@@ -18,6 +18,7 @@ import { ROOT } from './tools.js';
 const BINARIES = {
   prometheus: { env: 'REARGUARD_PROMETHEUS_BIN', file: '.tools/bin/prometheus' },
   alertmanager: { env: 'REARGUARD_ALERTMANAGER_BIN', file: '.tools/bin/alertmanager' },
+  promtool: { env: 'REARGUARD_PROMTOOL_BIN', file: '.tools/bin/promtool' },
 } as const;
 
 /** Like toolPath (./tools.js): the environment variable, else .tools/bin; missing is an error. */

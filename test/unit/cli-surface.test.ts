@@ -97,6 +97,7 @@ const BAD_INPUT: Record<string, { args: string[]; echo: string }> = {
   'guard start': { args: ['--runbook', '/nonexistent/g.yaml'], echo: '/nonexistent/g.yaml' },
   'catalog list': { args: ['surplus'], echo: '"surplus"' },
   upgrade: { args: ['Bad Build!'], echo: '"Bad Build!"' },
+  completion: { args: ['powershell'], echo: '"powershell"' },
   'guard pause': { args: ['--env', 'PROD', '--service', 'x', '--reason', 'x'], echo: '"PROD"' },
   'guard resume': { args: ['--id', 'nope', '--reason', 'x'], echo: '"nope"' },
   'guard status': { args: ['--id', 'nope'], echo: '"nope"' },

@@ -54,10 +54,13 @@ describe('rollback workflow', () => {
     await withRollback({ runbook: makeRunbook({ approval: { required: true, approvers: ['carol'], timeout: '10m' } }) }, async (h) => {
       await phase(h, 'awaiting-approval');
       await poll(async () => ((await h.describe()).memo?.phase === 'awaiting-approval' ? true : undefined), 'the phase in the memo');
+      const since = (await h.describe()).memo?.since as string;
+      assert.ok(!Number.isNaN(Date.parse(since)), `since ${since}: when it began to wait`);
       await h.executeUpdate(approveUpdate, { args: [{ actor: 'carol', reason: 'ok' }] });
       assert.equal((await outcomeOf(h)).outcome, 'succeeded');
       const { memo } = await h.describe();
       assert.equal(memo?.phase, 'verifying', 'the last phase it reached');
+      assert.ok(Date.parse(memo?.since as string) >= Date.parse(since), 'since: when it reached it');
       assert.equal(memo?.outcome, 'succeeded');
     });
   });

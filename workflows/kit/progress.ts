@@ -1,5 +1,6 @@
-// Where a run stands, in its memo: `rollback list` (and anything reading visibility, such as a console listing
-// fifty runs) sees each running rollback's or unfreeze's phase without a Query to a worker per run.
+// Where a run stands, in its memo: `rollback list`, `rearguard serve`'s /metrics (approvals pending, and for how
+// long) and anything else reading visibility see each running rollback's or unfreeze's phase without a Query to a
+// worker per run.
 import { patched, upsertMemo } from '@temporalio/workflow';
 
 /**
@@ -9,5 +10,6 @@ import { patched, upsertMemo } from '@temporalio/workflow';
  * from its next change on. The memo only adds information; nothing in the workflows reads it back.
  */
 export function showProgress(fields: Record<string, string | undefined>): void {
-  if (patched('progress-memo')) upsertMemo(fields);
+  // `since`: when the run entered this phase (workflow time), e.g. how long an approval has been waiting.
+  if (patched('progress-memo')) upsertMemo({ ...fields, since: new Date().toISOString() });
 }
