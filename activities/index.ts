@@ -21,6 +21,7 @@ import { type GitopsPlan, type HelmPlan, type Plan, restoredBy, type RestoreReco
 import { notAvailable } from './errors.js';
 import { runHttpCheck } from './http-check.js';
 import { evaluateSlo, PROMETHEUS_URL_ENV, runPrometheusCheck } from './prometheus.js';
+import { doctorActivities } from './doctor.js';
 import { triggerRollback, type TriggerResult } from '../api/rollbacks.js';
 import type { Trigger } from '../runbook/types.js';
 import { sendNotifications } from './notify.js';
@@ -107,6 +108,8 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
     ...freezeControl(),
     /** Freeze windows: their gate entry to the registry that `rearguard serve` watches. */
     ...gatePublisher(),
+    /** `rearguard doctor`: the worker's tools, clusters and access, catalog, Prometheus, audit file (read-only). */
+    ...doctorActivities({ clusters, tools, env, auditFile: auditLog.path, ...(catalog ? { catalog } : {}) }),
 
     async appendAudit(event: AuditEvent): Promise<void> {
       await auditLog.append(event);

@@ -13,7 +13,7 @@ import { failure, opError, rootMessage } from './errors.js';
 const { temporal } = proto;
 
 /** The workflow types pinned to the version that started them (workflows/index.ts). */
-export const PINNED_TYPES = ['rollback', 'planRollback', 'drill'] as const;
+export const PINNED_TYPES = ['rollback', 'planRollback', 'drill', 'diagnose'] as const;
 
 export interface DeploymentVersionView {
   buildId: string;

@@ -15,6 +15,9 @@ export const rollbackWorkflowId = (environment: string, service: string): string
 /** `plan:<env>:<service>:<unique>`: a dry run of a runbook, never a change. */
 export const planWorkflowId = (environment: string, service: string, unique: string): string => `plan:${environment}:${service}:${unique}`;
 
+/** `rearguard doctor`'s diagnosis on a worker: a short read-only run. */
+export const doctorWorkflowId = (unique: string): string => `doctor:${unique}`;
+
 /** `freeze:<name>`: a freeze window started by hand, by a calendar's one-off window or by a rollback (RCA freeze). */
 export const freezeWorkflowId = (name: string): string => `freeze:${name}`;
 

@@ -6,6 +6,7 @@ import { Command, Help, Option } from 'commander';
 import { registerAudit } from './commands/audit.js';
 import { registerCatalog } from './commands/catalog.js';
 import { registerCompletion } from './commands/completion.js';
+import { registerDoctor } from './commands/doctor.js';
 import { registerDrill } from './commands/drill.js';
 import { LateDefaultOption } from './commands/flags.js';
 import { registerFreeze } from './commands/freeze.js';
@@ -102,6 +103,7 @@ export function buildProgram(
   registerCatalog(program, ctx);
   registerServe(program, ctx, env);
   registerUpgrade(program, ctx, env);
+  registerDoctor(program, ctx, env);
   registerCompletion(program, ctx);
   program.commands.forEach(function override(cmd: Command) {
     cmd.exitOverride();

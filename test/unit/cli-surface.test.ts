@@ -98,6 +98,7 @@ const BAD_INPUT: Record<string, { args: string[]; echo: string }> = {
   'catalog list': { args: ['surplus'], echo: '"surplus"' },
   upgrade: { args: ['Bad Build!'], echo: '"Bad Build!"' },
   completion: { args: ['powershell'], echo: '"powershell"' },
+  doctor: { args: ['--runbook', '/nonexistent/d.yaml'], echo: '/nonexistent/d.yaml' },
   'guard pause': { args: ['--env', 'PROD', '--service', 'x', '--reason', 'x'], echo: '"PROD"' },
   'guard resume': { args: ['--id', 'nope', '--reason', 'x'], echo: '"nope"' },
   'guard status': { args: ['--id', 'nope'], echo: '"nope"' },
