@@ -1,5 +1,6 @@
 // Runs a worker process until SIGINT/SIGTERM: runtime telemetry, connection, metrics endpoint, worker.
-import { DefaultLogger, NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
+import { NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
+import { jsonLog, TemporalJsonLogger } from './log.js';
 import { Clusters, Repos, loadTargets, targetsWithoutEnvironments, type Targets } from '../activities/targets.js';
 import { ConfigError, type WorkerConfig } from './config.js';
 import { resolveTemporal, TemporalConfigError } from '../api/temporal-connection.js';
@@ -10,7 +11,10 @@ import { RearguardMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { builtWorkflowBundle, createRearguardWorker } from './worker.js';
 
-export async function runWorker(config: WorkerConfig, log: (line: string) => void = (l) => console.error(l)): Promise<void> {
+export async function runWorker(config: WorkerConfig, logLine?: (line: string) => void): Promise<void> {
+  // JSON lines on stderr (worker/log.ts); the SDK's lines filtered at REARGUARD_LOG_LEVEL.
+  const out = jsonLog(config.logLevel as LogLevel);
+  const log = logLine ?? ((line: string) => out.info(line));
   let targets: Targets;
   try {
     targets = loadTargets(config.targetsFile);
@@ -45,7 +49,7 @@ export async function runWorker(config: WorkerConfig, log: (line: string) => voi
     throw new ConfigError([`REARGUARD_POLICY and --catalog (env ${CATALOG_ENV}): the catalog holds the policy (policy.yaml); remove REARGUARD_POLICY`]);
   const runtimeMetrics = config.runtimeMetricsPort > 0 ? `127.0.0.1:${config.runtimeMetricsPort}` : undefined;
   Runtime.install({
-    logger: new DefaultLogger(config.logLevel as LogLevel),
+    logger: new TemporalJsonLogger(out, config.logLevel as LogLevel),
     telemetryOptions: {
       logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} },
       ...(runtimeMetrics ? { metrics: { prometheus: { bindAddress: runtimeMetrics } } } : {}),

@@ -1,6 +1,6 @@
 // A local HTTP receiver standing in for the systems a webhook step calls: it records every request
 // and, like a well-behaved API, applies each Idempotency-Key once.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface Received {
@@ -8,6 +8,8 @@ export interface Received {
   method: string;
   key?: string;
   body: string;
+  /** The request's headers (lower-case names). */
+  headers: IncomingHttpHeaders;
   at: number;
   /** When the receiver answered (undefined while held or if the caller went away). */
   answeredAt?: number;
@@ -41,7 +43,15 @@ export async function startReceiver(): Promise<Receiver> {
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
       const key = req.headers['idempotency-key'] as string | undefined;
-      const rec: Received = { path: req.url ?? '/', method: req.method ?? 'GET', key, body, at: Date.now(), duplicate: key !== undefined && applied.has(key) };
+      const rec: Received = {
+        path: req.url ?? '/',
+        method: req.method ?? 'GET',
+        key,
+        body,
+        headers: req.headers,
+        at: Date.now(),
+        duplicate: key !== undefined && applied.has(key),
+      };
       requests.push(rec);
       // Applied on receipt, as a real API would before answering; a retry with the same key is a duplicate.
       if (key) applied.add(key);
