@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Activities } from '../../activities/index.js';
+import { gatePublisher } from '../../activities/gate-publish.js';
 import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import type { RearguardMetrics } from '../../worker/metrics.js';
@@ -12,6 +13,17 @@ import { waitFor } from './wait.js';
 import { freezeStateQuery } from '../../api/messages.js';
 
 export const DAY = 86_400_000;
+
+/**
+ * Activities for freeze windows that publish to the gate's registry for real (signal-with-start of the freeze's
+ * shard on the worker's task queue), with the audit, notifications and trust settings stubbed: the gate tests.
+ */
+export const publishingFreezeActivities = () => ({
+  appendAudit: async (_e: AuditEvent) => undefined,
+  notify: async () => ({ sent: [] }),
+  trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
+  ...gatePublisher(),
+});
 
 export async function withFreeze(
   input: Partial<FreezeWindowInput> | ((startedAt: number) => Partial<FreezeWindowInput>),

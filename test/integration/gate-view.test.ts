@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { gatePublisher } from '../../activities/gate-publish.js';
 import { approveFreezeException, checkGate, extendFreeze, liftFreeze, requestFreezeException, startFreeze } from '../../api/freezes.js';
 import { GateView, readGateRecords } from '../../api/gate-view.js';
 import { gateRegistryId } from '../../api/ids.js';
@@ -14,19 +13,14 @@ import { gateRecordsQuery, publishGateSignal } from '../../api/messages.js';
 import type { FreezeWindowInput } from '../../runbook/freeze.js';
 import { gateAnswer, type GateResult } from '../../runbook/gate.js';
 import { GATE_SHARDS, gateShardOf } from '../../runbook/gate-view.js';
-import type { AuditEvent } from '../../runbook/types.js';
 import { testEnv, useTemporalEnv, withWorker } from '../helpers/harness.js';
 import { waitFor } from '../helpers/wait.js';
+import { publishingFreezeActivities } from '../helpers/freeze-window.js';
 
 useTemporalEnv('dev');
 
 const HOUR = 3_600_000;
-const activities = () => ({
-  appendAudit: async (_e: AuditEvent) => undefined,
-  notify: async () => ({ sent: [] }),
-  trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
-  ...gatePublisher(),
-});
+const activities = publishingFreezeActivities;
 
 const window = (name: string, o: Partial<FreezeWindowInput> = {}): FreezeWindowInput => ({
   name,

@@ -5,11 +5,9 @@
 // catalog refusing at once, and the local activity's retries. Rollbacks of catalog runbooks: rollback-catalog.test.ts.
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { execa } from 'execa';
+import { describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { Catalog, catalogActivities, parseCatalogSource } from '../../activities/catalog.js';
 import { Repos } from '../../activities/targets.js';
@@ -18,22 +16,14 @@ import { catalogWorkflowId } from '../../api/ids.js';
 import { OperationError } from '../../api/operation-error.js';
 import type { CatalogIndex } from '../../runbook/catalog.js';
 import { useTemporalEnv, withWorker, type HarnessContext } from '../helpers/harness.js';
+import { useSigners } from '../helpers/signers.js';
 
 useTemporalEnv();
 
-let dir = '';
-let signers = '';
 const POLICY = 'apiVersion: rearguard/v1\nkind: Policy\nmetadata: { name: catalog-wf }\nspec:\n  localRunbooks: [dev]\n';
 
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'rearguard-catalog-index-'));
-  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'dana', '-f', join(dir, 'dana')]);
-  signers = `dana namespaces="rearguard" ${(await readFile(join(dir, 'dana.pub'), 'utf8')).trim()}\n`;
-});
-
-after(async () => {
-  if (dir) await rm(dir, { recursive: true, force: true });
-});
+// dana's key in the catalog's allowed_signers; the keys' directory holds the catalogs too.
+const people = useSigners('catalog-index', ['dana']);
 
 /** A runbook file as people write it. */
 const runbookText = (name: string, service: string) =>
@@ -47,17 +37,24 @@ const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).dig
 
 /** A fresh catalog directory holding `runbooks` (file under runbooks/ to text), the policy and the allowed signers. */
 async function catalogDir(runbooks: Record<string, string>): Promise<string> {
-  const root = join(dir, randomUUID().slice(0, 8));
+  const root = join(people.dir, randomUUID().slice(0, 8));
   await mkdir(join(root, 'runbooks'), { recursive: true });
   await writeFile(join(root, 'policy.yaml'), POLICY);
-  await writeFile(join(root, 'allowed_signers'), signers);
+  await writeFile(join(root, 'allowed_signers'), await readFile(people.allowedSigners, 'utf8'));
   for (const [file, text] of Object.entries(runbooks)) await writeFile(join(root, 'runbooks', file), text);
   return root;
 }
 
 /** The catalog a worker reads at its start; refreshed only when asked (refreshMs 0), so a test decides when. */
 async function openCatalog(root: string): Promise<Catalog> {
-  const catalog = new Catalog({ source: parseCatalogSource(root), repos: new Repos({}), env: {}, gitBin: 'git', workDir: join(dir, 'work'), refreshMs: 0 });
+  const catalog = new Catalog({
+    source: parseCatalogSource(root),
+    repos: new Repos({}),
+    env: {},
+    gitBin: 'git',
+    workDir: join(people.dir, 'work'),
+    refreshMs: 0,
+  });
   await catalog.start();
   return catalog;
 }

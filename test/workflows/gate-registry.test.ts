@@ -14,27 +14,20 @@ import {
   type WorkflowHandle,
   type WorkflowHandleWithFirstExecutionRunId,
 } from '@temporalio/client';
-import { gatePublisher } from '../../activities/gate-publish.js';
 import { liftFreeze, startFreeze } from '../../api/freezes.js';
 import { gateRegistryId } from '../../api/ids.js';
 import { gateRecordsQuery, publishGateSignal, syncGateUpdate, watchGateUpdate } from '../../api/messages.js';
 import type { FreezeState, FreezeWindowInput } from '../../runbook/freeze.js';
 import { ShardView, gateShardOf, type GateRecord, type GateWatchRequest, type GateWatchResult } from '../../runbook/gate-view.js';
-import type { AuditEvent } from '../../runbook/types.js';
 import type { GateRegistryInput } from '../../workflows/gate-registry.js';
 import { endIfRunning, useTemporalEnv, withWorker } from '../helpers/harness.js';
 import { waitFor } from '../helpers/wait.js';
+import { publishingFreezeActivities } from '../helpers/freeze-window.js';
 
 useTemporalEnv('dev');
 
 const HOUR = 3_600_000;
-const activities = () => ({
-  appendAudit: async (_e: AuditEvent) => undefined,
-  notify: async () => ({ sent: [] }),
-  trustSettings: async () => ({ requireSignatures: false, allowedSigners: [] }),
-  // The real publisher: signal-with-start of the freeze's shard on the worker's task queue.
-  ...gatePublisher(),
-});
+const activities = publishingFreezeActivities;
 
 const window = (name: string, service = 'checkout'): FreezeWindowInput => ({
   name,
