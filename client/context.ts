@@ -51,6 +51,7 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliC
   let connection: Connection | undefined;
   let client: Client | undefined;
   let temporal: string | undefined;
+  let tracing: import('../api/tracing.js').Tracing | undefined;
   // A name given on the command line or in the environment is checked at once, before anything is sent.
   let actor: string | undefined = opts.as !== undefined || env.REARGUARD_ACTOR ? validActor(opts, env) : undefined;
   return {
@@ -77,7 +78,10 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliC
           'Is the server running? Set --address or TEMPORAL_ADDRESS (and TEMPORAL_TLS_* for TLS, or a TEMPORAL_PROFILE), or run `npm start`.',
         );
       }
-      client = new Client({ connection, namespace: target.namespace });
+      // OTEL_* variables set: the command's workflow starts, signals, queries and updates are traced (api/tracing.ts).
+      const { tracingRequested, startTracing } = await import('../api/tracing.js');
+      tracing = tracingRequested(env) ? await startTracing(env, 'rearguard-cli') : undefined;
+      client = new Client({ connection, namespace: target.namespace, ...(tracing ? { interceptors: { workflow: [tracing.clientInterceptor] } } : {}) });
       temporal = target.describe;
       return client;
     },
@@ -85,6 +89,7 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliC
       return temporal;
     },
     async close() {
+      await tracing?.shutdown().catch(() => undefined);
       await connection?.close();
     },
   };

@@ -1,6 +1,7 @@
 // Runs a worker process until SIGINT/SIGTERM: runtime telemetry, connection, metrics endpoint, worker.
 import { NativeConnection, Runtime, makeTelemetryFilterString, type LogLevel } from '@temporalio/worker';
 import { jsonLog, TemporalJsonLogger } from './log.js';
+import { startTracing } from '../api/tracing.js';
 import { Clusters, Repos, loadTargets, targetsWithoutEnvironments, type Targets } from '../activities/targets.js';
 import { ConfigError, type WorkerConfig } from './config.js';
 import { resolveTemporal, TemporalConfigError } from '../api/temporal-connection.js';
@@ -63,8 +64,10 @@ export async function runWorker(config: WorkerConfig, logLine?: (line: string) =
     const why = /ConnectionRefused/.test(String(err)) ? 'connection refused' : err instanceof Error ? err.message : String(err);
     throw new Error(`cannot reach Temporal at ${target.describe}: ${why} (set --address or TEMPORAL_ADDRESS, TEMPORAL_TLS_* for TLS, or TEMPORAL_PROFILE)`);
   });
-  // A prebuilt bundle (REARGUARD_WORKFLOW_BUNDLE, else the build's own) spares webpack at every start.
-  const workflowBundle = config.workflowBundle ?? builtWorkflowBundle();
+  // Tracing (OTEL_* variables, api/tracing.ts) bundles its workflow interceptors at start; otherwise a prebuilt
+  // bundle (REARGUARD_WORKFLOW_BUNDLE, else the build's own) spares webpack at every start.
+  const tracing = await startTracing(process.env, 'rearguard-worker');
+  const workflowBundle = tracing ? undefined : (config.workflowBundle ?? builtWorkflowBundle());
   const metricsServer = await startMetricsServer(metrics, config.metricsHost, config.metricsPort, runtimeMetrics && `http://${runtimeMetrics}/metrics`);
   try {
     const worker = await createRearguardWorker({
@@ -81,13 +84,15 @@ export async function runWorker(config: WorkerConfig, logLine?: (line: string) =
       shutdownGraceTime: config.shutdownGrace,
       maxCachedWorkflows: config.maxCachedWorkflows,
       ...(config.buildId ? { version: { deploymentName: config.deploymentName, buildId: config.buildId } } : {}),
+      ...(tracing ? { plugins: [tracing.plugin] } : {}),
     });
     log(
-      `rearguard worker: task queue ${config.taskQueue} on ${target.describe}; metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; workflows: ${workflowBundle ? `bundle ${workflowBundle}` : 'bundled at start'}; ${config.buildId ? `version ${config.buildId} of deployment ${config.deploymentName}` : 'unversioned'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
+      `rearguard worker: task queue ${config.taskQueue} on ${target.describe}; metrics on http://${config.metricsHost}:${metricsServer.port}/metrics; audit file ${config.auditFile}; clusters: ${clusters.names().join(', ') || 'none'}; repos: ${repos.names().join(', ') || 'none'}; egress policy: ${policy ? `${policy.metadata.name} (${config.policyFile})` : 'none'}; workflows: ${workflowBundle ? `bundle ${workflowBundle}` : 'bundled at start'}; tracing ${tracing ? 'on (OTLP)' : 'off'}; ${config.buildId ? `version ${config.buildId} of deployment ${config.deploymentName}` : 'unversioned'}; ${catalog ? `catalog ${catalog.name}` : 'DEVELOPMENT MODE (no catalog: local runbooks and, without allowed_signers, unsigned decisions accepted)'}`,
     );
     await worker.run();
     log('rearguard worker: stopped');
   } finally {
+    await tracing?.shutdown().catch(() => undefined);
     catalog?.stop();
     await metricsServer.close();
     await connection.close();

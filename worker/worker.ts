@@ -53,6 +53,8 @@ export interface RearguardWorkerOptions {
   maxCachedWorkflows?: number;
   /** Worker Versioning: this worker's version of the deployment; without it the worker is unversioned. */
   version?: { deploymentName: string; buildId: string };
+  /** Plugins (OpenTelemetry tracing, api/tracing.ts): their workflow interceptors are bundled, so no prebuilt bundle. */
+  plugins?: WorkerOptions['plugins'];
 }
 
 export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<Worker> {
@@ -60,7 +62,10 @@ export async function createRearguardWorker(o: RearguardWorkerOptions): Promise<
     connection: o.connection,
     namespace: o.namespace,
     taskQueue: o.taskQueue,
-    ...(o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath, bundlerOptions: { preloadModules: preloadModules(workflowsPath) } }),
+    ...(o.workflowBundle && !o.plugins?.length
+      ? { workflowBundle: o.workflowBundle }
+      : { workflowsPath, bundlerOptions: { preloadModules: preloadModules(workflowsPath) } }),
+    ...(o.plugins?.length ? { plugins: o.plugins } : {}),
     activities:
       o.activities ??
       createActivities({
