@@ -27,6 +27,10 @@ COPY runbooks ./runbooks
 # The compiled worker finds dist/workflow-bundle.js beside it; naming it keeps that explicit.
 ENV REARGUARD_WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
 RUN mkdir -p /var/lib/rearguard && chown node:node /var/lib/rearguard
+# Runs with a read-only root filesystem (docker run --read-only --tmpfs /tmp, or the Helm chart's
+# readOnlyRootFilesystem): the only writes are the audit file (/var/lib/rearguard, a volume) and scratch space
+# under /tmp (git checkouts, Terraform plans, helm's and git's own files through HOME).
+ENV HOME=/tmp REARGUARD_WORKDIR=/tmp/rearguard-work
 USER node
 EXPOSE 9464
 # The runtime's own metrics stay on loopback; /metrics on 9464 includes them. The CLI: node bin/rearguard.js.
