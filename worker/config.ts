@@ -119,6 +119,9 @@ export const ENV_NAMES: Record<keyof WorkerConfig, string> = {
   requireSignatures: REQUIRE_SIGNATURES_ENV,
 };
 
+/** Flags whose names are not the setting's (worker/main.ts). */
+const FLAG_NAMES: Partial<Record<keyof WorkerConfig, string>> = { targetsFile: '--targets', deploymentName: '--deployment' };
+
 export function loadWorkerConfig(env: NodeJS.ProcessEnv, overrides: Partial<Record<keyof WorkerConfig, unknown>> = {}): WorkerConfig {
   const raw: Record<string, unknown> = {};
   for (const [key, name] of Object.entries(ENV_NAMES)) if (env[name] !== undefined && env[name] !== '') raw[key] = env[name];
@@ -128,7 +131,7 @@ export function loadWorkerConfig(env: NodeJS.ProcessEnv, overrides: Partial<Reco
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const key = String(i.path[0]) as keyof WorkerConfig;
-      const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+      const flag = FLAG_NAMES[key] ?? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
       return `${flag} (env ${ENV_NAMES[key] ?? key}): ${i.message}`;
     });
     throw new ConfigError(lines);

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
 import { validateRunbook } from '../../runbook/load.js';
 import type { Runbook } from '../../runbook/schema.js';
 
@@ -48,3 +50,15 @@ ${steps.map((step) => `    - { name: ${step}, type: webhook, url: "${url}/${serv
     - { type: http, url: "${url}/${service}/healthz" }
 `;
 }
+
+/** A catalog runbook file as people write it (durations as text): one webhook step on prod. */
+export const catalogRunbookText = (name: string, service = name): string =>
+  stringify({
+    apiVersion: 'rearguard/v1',
+    kind: 'Runbook',
+    metadata: { name },
+    spec: { service, environment: 'prod', sla: '5m', steps: [{ name: 'switch', type: 'webhook', url: 'http://127.0.0.1:9/switch' }] },
+  });
+
+/** The digest the catalog gives a file: `sha256:` and the hex, as sha256sum prints it. */
+export const sha256Digest = (text: string): string => `sha256:${createHash('sha256').update(text).digest('hex')}`;

@@ -3,13 +3,11 @@
 // of a broken catalog named by file; a refresh that finds a broken catalog keeps the last good one; a git
 // catalog picks up a new commit on its branch; and the worker refuses to start without a catalog.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { stringify } from 'yaml';
 import { Catalog, CatalogError, catalogActivities, parseCatalogSource } from '../../activities/catalog.js';
 import { Clusters, Repos, targetsWithoutEnvironments } from '../../activities/targets.js';
 import { createActivities } from '../../activities/index.js';
@@ -18,6 +16,7 @@ import { AuditLog } from '../../api/audit-file.js';
 import { validateRunbook } from '../../runbook/load.js';
 import { catalogTrust } from '../../activities/trust.js';
 import { startWorker } from '../helpers/processes.js';
+import { catalogRunbookText, sha256Digest } from '../helpers/runbooks.js';
 
 let dir = '';
 let signers = '';
@@ -39,15 +38,8 @@ async function writeCatalog(root: string, runbooks: Record<string, string>, extr
   for (const [file, text] of Object.entries({ ...runbooks, ...extra })) await writeFile(join(root, file), text);
 }
 
-/** A runbook file as people write it (durations as text). */
-const runbookText = (name: string, service = name) =>
-  stringify({
-    apiVersion: 'rearguard/v1',
-    kind: 'Runbook',
-    metadata: { name },
-    spec: { service, environment: 'prod', sla: '5m', steps: [{ name: 'switch', type: 'webhook', url: 'http://127.0.0.1:9/switch' }] },
-  });
-const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+const runbookText = catalogRunbookText;
+const sha256 = sha256Digest;
 const open = (source: string, repos = new Repos({})) =>
   new Catalog({ source: parseCatalogSource(source), repos, env: {}, gitBin: 'git', workDir: join(dir, 'work'), refreshMs: 0 });
 

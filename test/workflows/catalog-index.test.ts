@@ -4,11 +4,10 @@
 // index is in the run's history. Refresh on demand, a broken catalog keeping the last good one, a worker without a
 // catalog refusing at once, and the local activity's retries. Rollbacks of catalog runbooks: rollback-catalog.test.ts.
 import assert from 'node:assert/strict';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { stringify } from 'yaml';
 import { Catalog, catalogActivities, parseCatalogSource } from '../../activities/catalog.js';
 import { Repos } from '../../activities/targets.js';
 import { catalogRunbook, readCatalog } from '../../api/catalog.js';
@@ -17,6 +16,7 @@ import { OperationError } from '../../api/operation-error.js';
 import type { CatalogIndex } from '../../runbook/catalog.js';
 import { useTemporalEnv, withWorker, type HarnessContext } from '../helpers/harness.js';
 import { useSigners } from '../helpers/signers.js';
+import { catalogRunbookText, sha256Digest } from '../helpers/runbooks.js';
 
 useTemporalEnv();
 
@@ -25,15 +25,8 @@ const POLICY = 'apiVersion: rearguard/v1\nkind: Policy\nmetadata: { name: catalo
 // dana's key in the catalog's allowed_signers; the keys' directory holds the catalogs too.
 const people = useSigners('catalog-index', ['dana']);
 
-/** A runbook file as people write it. */
-const runbookText = (name: string, service: string) =>
-  stringify({
-    apiVersion: 'rearguard/v1',
-    kind: 'Runbook',
-    metadata: { name },
-    spec: { service, environment: 'prod', sla: '5m', steps: [{ name: 'switch', type: 'webhook', url: 'http://127.0.0.1:9/switch' }] },
-  });
-const sha256 = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+const runbookText = catalogRunbookText;
+const sha256 = sha256Digest;
 
 /** A fresh catalog directory holding `runbooks` (file under runbooks/ to text), the policy and the allowed signers. */
 async function catalogDir(runbooks: Record<string, string>): Promise<string> {
