@@ -17,7 +17,8 @@ import { registerServe } from './commands/serve.js';
 import { registerUnfreeze } from './commands/unfreeze.js';
 import { registerUpgrade } from './commands/upgrade.js';
 import { createContext, globalDefaults, type CliContext, type GlobalOptions } from './context.js';
-import { EXIT, echo, jsonError } from './errors.js';
+import { EXIT, echo, errorDocument } from './errors.js';
+import { OUTPUT_FORMATS, type OutputFormat } from './output.js';
 
 /**
  * commander reports a missing required option before an unknown one, so a typo (`--runbok x.yaml`) read as
@@ -57,7 +58,7 @@ class RearguardCommand extends Command {
 
 export function buildProgram(
   env: NodeJS.ProcessEnv = process.env,
-  { jsonErrors = false }: { jsonErrors?: boolean } = {},
+  { errorFormat = 'text' }: { errorFormat?: OutputFormat } = {},
 ): { program: Command; context: () => CliContext | undefined } {
   const defaults = globalDefaults(env);
   const program = new RearguardCommand('rearguard')
@@ -69,7 +70,8 @@ export function buildProgram(
     .addOption(new Option('--task-queue <name>', 'Rearguard task queue (env REARGUARD_TASK_QUEUE)').default(defaults.taskQueue))
     .option('--as <actor>', 'who is acting, for approvals and the audit trail (env REARGUARD_ACTOR, default: OS user)')
     .option('--signing-key <file>', 'SSH key that signs approvals and rejections (env REARGUARD_SIGNING_KEY, default: git config user.signingkey)')
-    .option('--json', 'machine-readable output')
+    .option('--json', 'machine-readable output: JSON (same as -o json)')
+    .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS))
     // Every command's help lists the global flags too (--json, --as, ...) and marks required options.
     .configureHelp({
       showGlobalOptions: true,
@@ -80,13 +82,13 @@ export function buildProgram(
         return option.mandatory ? `${text} (required)` : text;
       },
     })
-    .showHelpAfterError(jsonErrors ? false : '(run with --help for usage)')
-    // With --json, a usage mistake is one JSON object on stderr too (the hint to run --help is left out).
+    .showHelpAfterError(errorFormat === 'text' ? '(run with --help for usage)' : false)
+    // With --json or -o yaml, a usage mistake is one document on stderr too (the hint to run --help is left out).
     .configureOutput({
       outputError: (text, write) => {
-        if (!jsonErrors) return write(text);
+        if (errorFormat === 'text') return write(text);
         if (text.trim() === '(run with --help for usage)') return;
-        write(`${jsonError(EXIT.badInput, [text.trim().replace(/^error: /, '')])}\n`);
+        write(`${errorDocument(EXIT.badInput, [text.trim().replace(/^error: /, '')], errorFormat)}\n`);
       },
     })
     .exitOverride();

@@ -5,13 +5,17 @@ import type { Client, Connection } from '@temporalio/client';
 import { ACTOR, ACTOR_HINT } from '../runbook/names.js';
 import { badInput, failed, rootMessage } from './errors.js';
 import { TASK_QUEUE } from '../api/ids.js';
+import { outputFormat, renderLine, type OutputFormat } from './output.js';
 
 export interface GlobalOptions {
   /** Only when given on the command line; otherwise the environment and the profile say (api/temporal-connection.ts). */
   address?: string;
   namespace?: string;
   as?: string;
+  /** True for every machine-readable format (--json, -o json, -o yaml): commands then print JSON lines. */
   json?: boolean;
+  /** -o: text, json or yaml; createContext settles it with --json. */
+  output?: OutputFormat;
   taskQueue: string;
 }
 
@@ -47,7 +51,11 @@ function validActor(opts: GlobalOptions, env: NodeJS.ProcessEnv): string {
   throw badInput(`${source}: ${ACTOR_HINT}`);
 }
 
-export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliContext {
+export function createContext(given: GlobalOptions, env: NodeJS.ProcessEnv): CliContext {
+  const format = outputFormat(given);
+  if (typeof format !== 'string') throw badInput(format.conflict);
+  // Commands only ask "machine-readable?" (opts.json) and print JSON; out() renders it as the format asks.
+  const opts: GlobalOptions = { ...given, json: format !== 'text', output: format };
   let connection: Connection | undefined;
   let client: Client | undefined;
   let temporal: string | undefined;
@@ -59,7 +67,7 @@ export function createContext(opts: GlobalOptions, env: NodeJS.ProcessEnv): CliC
     get actor() {
       return (actor ??= validActor(opts, env));
     },
-    out: (line) => process.stdout.write(`${line}\n`),
+    out: (line) => process.stdout.write(`${renderLine(line, format)}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
     async connect() {
       if (client) return client;

@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { OperationError, rootMessage } from '../api/operation-error.js';
 import { formatPath, friendlyErrors } from '../runbook/issues.js';
 import type { Loaded } from '../runbook/load.js';
+import { renderLine, type OutputFormat } from './output.js';
 
 export const EXIT = { ok: 0, failed: 1, badInput: 2, frozen: 3 } as const;
 
@@ -22,6 +23,9 @@ const CODES: Record<number, string> = { 1: 'failed', 2: 'bad-input', 3: 'frozen'
 /** An error as `--json` callers get it on stderr: one object, `code` stable for scripts, `message` for people. */
 export const jsonError = (exitCode: number, lines: string[]): string =>
   JSON.stringify({ error: { code: CODES[exitCode] ?? 'failed', exitCode, message: lines.join('\n') } });
+
+/** The same error object in the output format asked for (`-o yaml` gets it as a YAML document). */
+export const errorDocument = (exitCode: number, lines: string[], format: OutputFormat): string => renderLine(jsonError(exitCode, lines), format);
 
 export const badInput = (...lines: string[]): CliError => new CliError(EXIT.badInput, lines);
 export const failed = (...lines: string[]): CliError => new CliError(EXIT.failed, lines);

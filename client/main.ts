@@ -1,7 +1,8 @@
 // Entry point of `rearguard`: runs the program and maps every failure to an exit code and a message.
 import { CommanderError } from 'commander';
 import { buildProgram } from './cli.js';
-import { EXIT, asCliError, jsonError, rootMessage } from './errors.js';
+import { EXIT, asCliError, errorDocument, rootMessage } from './errors.js';
+import { requestedFormat } from './output.js';
 
 /**
  * A reader that stops early (`rearguard audit --json | head`) is not a failure: the next write to the closed
@@ -24,9 +25,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     endQuietlyOnClosedPipe(process.stdout);
     endQuietlyOnClosedPipe(process.stderr);
   }
-  // --json anywhere on the line (commander reads global options after the subcommand too) makes errors JSON.
-  const json = argv.slice(2).includes('--json');
-  const { program, context } = buildProgram(process.env, { jsonErrors: json });
+  // --json or -o json|yaml anywhere on the line (commander reads global options after the subcommand too) makes
+  // errors one document in that format.
+  const format = requestedFormat(argv.slice(2));
+  const machine = format !== 'text';
+  const { program, context } = buildProgram(process.env, { errorFormat: format });
   try {
     await program.parseAsync(argv);
     return EXIT.ok;
@@ -37,11 +40,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     }
     const cli = asCliError(err);
     if (cli) {
-      if (json && cli.lines.length > 0) process.stderr.write(`${jsonError(cli.exitCode, cli.lines)}\n`);
+      if (machine && cli.lines.length > 0) process.stderr.write(`${errorDocument(cli.exitCode, cli.lines, format)}\n`);
       else for (const line of cli.lines) process.stderr.write(`${line}\n`);
       return cli.exitCode;
     }
-    process.stderr.write(json ? `${jsonError(EXIT.failed, [rootMessage(err)])}\n` : `rearguard: ${rootMessage(err)}\n`);
+    process.stderr.write(machine ? `${errorDocument(EXIT.failed, [rootMessage(err)], format)}\n` : `rearguard: ${rootMessage(err)}\n`);
     if (process.env.REARGUARD_DEBUG) console.error(err);
     return EXIT.failed;
   } finally {

@@ -10,6 +10,7 @@ import type { CliContext } from '../context.js';
 import { badInput, loadedOrFail, parseOptions } from '../errors.js';
 import { wholeNumber } from '../options.js';
 import { applyLines, validLine } from '../render/calendar.js';
+import { renderValue } from '../output.js';
 
 /** Loads and validates a calendar file, or fails with exit code 2 and every problem as `path: message`. */
 export const readCalendarOrFail = async (file: string): Promise<FreezeCalendar> => loadedOrFail(await loadCalendar(file), file, 'freeze calendar');
@@ -43,7 +44,7 @@ export async function exportCalendar(ctx: () => CliContext, file: string, raw: R
   const o = parseOptions(
     z.object({
       ics: z.boolean().optional(),
-      output: z.string().min(1).optional(),
+      outFile: z.string().min(1).optional(),
       from: z
         .string()
         .refine((s) => DateTime.fromISO(s).isValid, 'expected a date such as 2026-11-01')
@@ -58,18 +59,17 @@ export async function exportCalendar(ctx: () => CliContext, file: string, raw: R
   const found = occurrences(cal, from, until);
   // --json without --ics: the occurrences themselves are the export.
   const asJson = c.opts.json && !o.ics;
-  const text = asJson ? `${JSON.stringify(occurrencesJson(cal, from, until, found))}\n` : calendarIcs(cal, from, until);
-  if (!o.output) return c.out(text.trimEnd());
+  const data = asJson ? occurrencesJson(cal, from, until, found) : undefined;
+  if (!o.outFile) return c.out(data ? JSON.stringify(data) : calendarIcs(cal, from, until).trimEnd());
+  // The file holds the occurrences in the format asked for (-o yaml: YAML), like stdout would.
+  const format = data && c.opts.output === 'yaml' ? 'yaml' : data ? 'json' : 'ics';
+  const text = data ? `${renderValue(data, format === 'yaml' ? 'yaml' : 'json')}\n` : calendarIcs(cal, from, until);
   try {
-    await writeFile(o.output, text);
+    await writeFile(o.outFile, text);
   } catch (err) {
-    throw badInput(`--output: cannot write ${o.output}: ${(err as Error).message}`);
+    throw badInput(`--out-file: cannot write ${o.outFile}: ${(err as Error).message}`);
   }
-  c.out(
-    c.opts.json
-      ? JSON.stringify({ file: o.output, format: asJson ? 'json' : 'ics', occurrences: found.length })
-      : `Wrote ${found.length} freeze occurrence(s) to ${o.output}`,
-  );
+  c.out(c.opts.json ? JSON.stringify({ file: o.outFile, format, occurrences: found.length }) : `Wrote ${found.length} freeze occurrence(s) to ${o.outFile}`);
 }
 
 /** `export --json`: every occurrence in the range, as instants (UTC) and in the calendar's zone. */

@@ -22,10 +22,10 @@ export function registerCalendar(freeze: Command, ctx: () => CliContext): void {
 
   calendar
     .command('export')
-    .description('Write the calendar as an iCalendar (.ics) file for calendar apps, or its occurrences as JSON (--json)')
+    .description('Write the calendar as an iCalendar (.ics) file for calendar apps, or its occurrences as JSON or YAML (--json, -o yaml)')
     .argument('<file>', 'FreezeCalendar YAML file')
-    .option('--ics', 'iCalendar format (the default; with --json, the .ics still goes to --output and the summary is JSON)')
-    .option('--output <path>', 'where to write it (default: stdout)')
+    .option('--ics', 'iCalendar format (the default; with --json, the .ics still goes to --out-file and the summary is JSON)')
+    .option('--out-file <path>', 'where to write it (default: stdout)')
     .option('--from <date>', 'first day to include, e.g. 2026-11-01 (default: today)')
     .option('--days <n>', 'how many days of occurrences to include', '365')
     .action(async (file: string, raw: Record<string, unknown>) => (await actions()).exportCalendar(ctx, file, raw));

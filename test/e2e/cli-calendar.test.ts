@@ -156,7 +156,7 @@ describe('freeze calendar', () => {
     assert.equal(ok.code, 0, ok.stderr);
     assert.match(ok.stdout, /valid freeze calendar company-freezes \(America\/New_York\): 1 one-off and 1 recurring window/);
     const out = join(dir, 'freezes.ics');
-    const exp = await rearguard(['freeze', 'calendar', 'export', file, '--ics', '--output', out, '--days', '28'], e);
+    const exp = await rearguard(['freeze', 'calendar', 'export', file, '--ics', '--out-file', out, '--days', '28'], e);
     assert.equal(exp.code, 0, exp.stderr);
     const ics = await readFile(out, 'utf8');
     assert.equal(ics.match(/SUMMARY:Release freeze: year-end \(prod\\,staging\/\*\)/g)?.length, 1);
@@ -175,7 +175,7 @@ describe('freeze calendar', () => {
       data.occurrences.every((x) => /-0[45]:00$/.test(x.localStart) && x.start.endsWith('Z')),
       asJson.stdout,
     );
-    const summary = await rearguard(['freeze', 'calendar', 'export', file, '--ics', '--output', out, '--days', '28', '--json'], e);
+    const summary = await rearguard(['freeze', 'calendar', 'export', file, '--ics', '--out-file', out, '--days', '28', '--json'], e);
     assert.deepEqual(JSON.parse(summary.stdout), { file: out, format: 'ics', occurrences: fridays + 1 });
     await writeFile(file, calendarYaml(['{ name: broken, schedule: "0 16 * * FRX", scope: { environments: [prod] } }']));
     const bad = await rearguard(['freeze', 'calendar', 'apply', file], e);

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { parseAllDocuments } from 'yaml';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
 import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
@@ -229,6 +230,13 @@ describe('rollback from the CLI', () => {
       return row?.phase === 'awaiting-approval' ? r : undefined;
     }, 'listed awaiting approval');
     assert.match((await rearguard(['rollback', 'list'], e)).stdout, /rollback:dev:search\s+awaiting-approval /);
+    // -o yaml: the same rows and status as --json, as YAML documents.
+    const listed = parseAllDocuments((await rearguard(['rollback', 'list', '-o', 'yaml'], e)).stdout).map((d) => d.toJS() as unknown);
+    assert.equal(listed.length, 1);
+    assert.equal((listed[0] as { workflowId: string; phase?: string }[]).find((x) => x.workflowId === 'rollback:dev:search')?.phase, 'awaiting-approval');
+    const statusYaml = await rearguard(['rollback', 'status', ...id, '-o', 'yaml'], e);
+    assert.equal(statusYaml.code, 0, statusYaml.stderr);
+    assert.equal((parseAllDocuments(statusYaml.stdout)[0].toJS() as RollbackStatus).phase, 'awaiting-approval');
     assert.ok(running.stdout.endsWith('\n'), 'JSON output ends with a newline');
     assert.equal(
       (JSON.parse(running.stdout) as { workflowId: string; outcome: string | null }[]).find((r) => r.workflowId === 'rollback:dev:search')?.outcome,

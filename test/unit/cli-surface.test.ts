@@ -12,7 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import { Help, type Command } from 'commander';
+import { parseAllDocuments } from 'yaml';
 import { buildProgram } from '../../client/cli.js';
+import { requestedFormat } from '../../client/output.js';
 import { CLI, ROOT, cliEnv } from '../helpers/tools.js';
 
 interface Run {
@@ -282,6 +284,89 @@ describe('the CLI surface', () => {
       const e = (JSON.parse(down.stderr) as { error: { code: string; message: string } }).error;
       assert.equal(e.code, 'failed');
       assert.match(e.message, /cannot reach Temporal at 127\.0\.0\.1:1/);
+    });
+  });
+
+  describe('-o yaml: the same documents as --json, as a YAML stream', () => {
+    let dir: string;
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'rearguard-surface-yaml-'));
+    });
+    const docs = (text: string): unknown[] => parseAllDocuments(text).map((d) => {
+      assert.deepEqual(d.errors, [], text);
+      return d.toJS() as unknown;
+    });
+    const jsonLines = (text: string): unknown[] => text.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+
+    it('reads -o and --json from anywhere before --', () => {
+      assert.equal(requestedFormat(['rollback', 'list']), 'text');
+      assert.equal(requestedFormat(['rollback', 'list', '--json']), 'json');
+      assert.equal(requestedFormat(['-o', 'yaml', 'rollback', 'list']), 'yaml');
+      assert.equal(requestedFormat(['rollback', 'list', '--output=yaml']), 'yaml');
+      assert.equal(requestedFormat(['rollback', 'list', '-oyaml']), 'yaml');
+      assert.equal(requestedFormat(['rollback', 'list', '-o', 'xml']), 'text', 'commander refuses the value');
+      assert.equal(requestedFormat(['runbook', 'validate', '--', '-o', 'yaml']), 'text');
+    });
+
+    it('runbook validate, audit and calendar export print the --json documents as YAML', async () => {
+      const asJson = await cli(['runbook', 'validate', 'runbooks/demo-local.yaml', '--json']);
+      const asYaml = await cli(['runbook', 'validate', 'runbooks/demo-local.yaml', '-o', 'yaml']);
+      assert.equal(asYaml.code, 0, asYaml.stderr);
+      assert.match(asYaml.stdout, /^---\n/);
+      assert.deepEqual(docs(asYaml.stdout), jsonLines(asJson.stdout));
+
+      const file = join(dir, 'audit.jsonl');
+      const event = (i: number) => ({
+        id: `freeze:bf/run/${i}`,
+        time: new Date(Date.UTC(2026, 10, 27, 0, 0, i)).toISOString(),
+        actor: 'rm-ann',
+        action: 'freeze.started',
+        // Values YAML would read as other types unless quoted: they must come back as the same strings.
+        reason: 'yes: no # 2026-11-27 null',
+        workflowId: 'freeze:bf',
+        target: { environment: 'prod', service: '*' },
+        details: { count: 3, on: true, version: '1.10' },
+      });
+      await writeFile(file, `${JSON.stringify(event(1))}\n${JSON.stringify(event(2))}\n`);
+      const audit = await cli(['audit', '--file', file, '--output=yaml', '--since', '2026-11-01T00:00Z']);
+      assert.equal(audit.code, 0, audit.stderr);
+      const events = docs(audit.stdout) as { id: string; reason: string; details: unknown }[];
+      assert.deepEqual(events.map((e) => e.id), ['freeze:bf/run/1', 'freeze:bf/run/2']);
+      assert.equal(events[0].reason, 'yes: no # 2026-11-27 null');
+      assert.deepEqual(events[0].details, { count: 3, on: true, version: '1.10' });
+
+      const calendar = join(dir, 'cal.yaml');
+      await writeFile(
+        calendar,
+        'apiVersion: rearguard/v1\nkind: FreezeCalendar\nmetadata: { name: weekly }\nspec:\n  timezone: Europe/Paris\n  windows:\n    - { name: fri, schedule: "0 16 * * 5", duration: 2h, scope: { environments: [prod] }, reason: weekend }\n',
+      );
+      const out = join(dir, 'occurrences.yaml');
+      const exported = await cli(['freeze', 'calendar', 'export', calendar, '-o', 'yaml', '--out-file', out, '--from', '2026-12-01', '--days', '14']);
+      assert.equal(exported.code, 0, exported.stderr);
+      assert.deepEqual(docs(exported.stdout), [{ file: out, format: 'yaml', occurrences: 2 }]);
+      const [written] = docs(await readFile(out, 'utf8')) as { occurrences: { window: string; localStart: string }[] }[];
+      assert.deepEqual(written.occurrences.map((o) => o.localStart), ['2026-12-04T16:00:00.000+01:00', '2026-12-11T16:00:00.000+01:00']);
+    });
+
+    it('errors are one YAML document on stderr; -o and --json must agree', async () => {
+      const down = await cli(['freeze', 'list', '-o', 'yaml']);
+      assert.equal(down.code, 1);
+      assert.equal(down.stdout, '');
+      const [e] = docs(down.stderr) as { error: { code: string; message: string } }[];
+      assert.equal(e.error.code, 'failed');
+      assert.match(e.error.message, /cannot reach Temporal at 127\.0\.0\.1:1/);
+
+      const unknown = await cli(['rollback', 'list', '--no-such-flag', '-o', 'yaml']);
+      assert.equal(unknown.code, 2);
+      assert.match((docs(unknown.stderr)[0] as { error: { message: string } }).error.message, /--no-such-flag/);
+
+      const both = await cli(['runbook', 'validate', 'runbooks/demo-local.yaml', '--json', '-o', 'yaml']);
+      assert.equal(both.code, 2);
+      assert.match((docs(both.stderr)[0] as { error: { message: string } }).error.message, /--json: asks for JSON, but -o asks for yaml/);
+
+      const bad = await cli(['rollback', 'list', '-o', 'xml']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /'xml' is invalid\. Allowed choices are text, json, yaml/);
     });
   });
 });
