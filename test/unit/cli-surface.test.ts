@@ -292,11 +292,16 @@ describe('the CLI surface', () => {
     before(async () => {
       dir = await mkdtemp(join(tmpdir(), 'rearguard-surface-yaml-'));
     });
-    const docs = (text: string): unknown[] => parseAllDocuments(text).map((d) => {
-      assert.deepEqual(d.errors, [], text);
-      return d.toJS() as unknown;
-    });
-    const jsonLines = (text: string): unknown[] => text.trim().split('\n').map((l) => JSON.parse(l) as unknown);
+    const docs = (text: string): unknown[] =>
+      parseAllDocuments(text).map((d) => {
+        assert.deepEqual(d.errors, [], text);
+        return d.toJS() as unknown;
+      });
+    const jsonLines = (text: string): unknown[] =>
+      text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as unknown);
 
     it('reads -o and --json from anywhere before --', () => {
       assert.equal(requestedFormat(['rollback', 'list']), 'text');
@@ -331,7 +336,10 @@ describe('the CLI surface', () => {
       const audit = await cli(['audit', '--file', file, '--output=yaml', '--since', '2026-11-01T00:00Z']);
       assert.equal(audit.code, 0, audit.stderr);
       const events = docs(audit.stdout) as { id: string; reason: string; details: unknown }[];
-      assert.deepEqual(events.map((e) => e.id), ['freeze:bf/run/1', 'freeze:bf/run/2']);
+      assert.deepEqual(
+        events.map((e) => e.id),
+        ['freeze:bf/run/1', 'freeze:bf/run/2'],
+      );
       assert.equal(events[0].reason, 'yes: no # 2026-11-27 null');
       assert.deepEqual(events[0].details, { count: 3, on: true, version: '1.10' });
 
@@ -345,7 +353,10 @@ describe('the CLI surface', () => {
       assert.equal(exported.code, 0, exported.stderr);
       assert.deepEqual(docs(exported.stdout), [{ file: out, format: 'yaml', occurrences: 2 }]);
       const [written] = docs(await readFile(out, 'utf8')) as { occurrences: { window: string; localStart: string }[] }[];
-      assert.deepEqual(written.occurrences.map((o) => o.localStart), ['2026-12-04T16:00:00.000+01:00', '2026-12-11T16:00:00.000+01:00']);
+      assert.deepEqual(
+        written.occurrences.map((o) => o.localStart),
+        ['2026-12-04T16:00:00.000+01:00', '2026-12-11T16:00:00.000+01:00'],
+      );
     });
 
     it('errors are one YAML document on stderr; -o and --json must agree', async () => {
