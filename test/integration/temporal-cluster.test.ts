@@ -143,9 +143,7 @@ describe('a real Temporal cluster (PostgreSQL, mTLS)', () => {
     const history = await handle.fetchHistory();
     // Only runStep's attempts: other activities the victim had in flight (audit, notifications) retry too.
     const events = history.events ?? [];
-    const runSteps = new Set(
-      events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep').map((e) => String(e.eventId)),
-    );
+    const runSteps = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runStep').map((e) => String(e.eventId)));
     const finishers = events
       .filter((e) => e.activityTaskStartedEventAttributes?.attempt === 2)
       .filter((e) => runSteps.has(String(e.activityTaskStartedEventAttributes!.scheduledEventId)))
