@@ -11,7 +11,7 @@ import { run } from './process.js';
 import type { Env } from './secrets.js';
 import type { Clusters } from './targets.js';
 import type { ToolPaths } from './tools.js';
-import { accessNeeds, type AccessNeed, type DiagnoseInput, type Finding } from '../runbook/doctor.js';
+import { accessNeeds, guardrailNeeds, type AccessNeed, type DiagnoseInput, type Finding } from '../runbook/doctor.js';
 
 export interface DoctorDeps {
   clusters: Clusters;
@@ -29,7 +29,9 @@ export function doctorActivities(d: DoctorDeps) {
     async diagnose(input: DiagnoseInput): Promise<Finding[]> {
       const catalogRunbooks = d.catalog ? safe(() => d.catalog!.current().runbooks.map((e) => e.runbook)) : [];
       const runbooks = [...(catalogRunbooks ?? []), ...input.runbooks];
-      const findings = await Promise.all([tools(d), clusters(d, runbooks.flatMap(accessNeeds)), prometheus(d.env), auditFile(d.auditFile)]);
+      const guarded = input.guardrails ?? [];
+      const needs = [...runbooks.flatMap(accessNeeds), ...guarded.flatMap((g) => guardrailNeeds(g.calendar, g.guardrails))];
+      const findings = await Promise.all([tools(d), clusters(d, needs), prometheus(d.env), auditFile(d.auditFile), flagFiles(guarded)]);
       return [...catalogFindings(d), ...findings.flat()];
     },
   };
@@ -88,6 +90,7 @@ async function clusters(d: DoctorDeps, needs: AccessNeed[]): Promise<Finding[]> 
     const subject = mine.length ? await bindingSubject(kube) : undefined;
     for (const namespace of [...new Set(mine.map((n) => n.namespace))].sort()) {
       const denied: string[] = [];
+      const roles = new Set<AccessNeed['role']>();
       const asked = new Set<string>();
       for (const n of mine.filter((x) => x.namespace === namespace))
         for (const verb of n.verbs) {
@@ -101,7 +104,10 @@ async function clusters(d: DoctorDeps, needs: AccessNeed[]): Promise<Finding[]> 
               spec: { resourceAttributes: { namespace, verb, group: n.group, resource: n.resource } },
             })
             .catch((err: unknown) => ({ status: { allowed: false, reason: errorMessage(err) } }));
-          if (!review.status?.allowed) denied.push(`${key} (${n.by})`);
+          if (!review.status?.allowed) {
+            denied.push(`${key} (${n.by})`);
+            roles.add(n.role);
+          }
         }
       out.push(
         denied.length
@@ -109,10 +115,48 @@ async function clusters(d: DoctorDeps, needs: AccessNeed[]): Promise<Finding[]> 
               check: `cluster ${name}`,
               verdict: 'fail',
               detail: `namespace ${namespace}: not allowed to ${denied.join(', ')}`,
-              fix: `bind the ClusterRole of deploy/rbac/rearguard-worker.yaml to the worker's identity in namespace ${namespace}: kubectl create rolebinding rearguard-worker -n ${namespace} --clusterrole=rearguard-worker ${subject ?? '--serviceaccount=NAMESPACE:NAME (or --user=NAME)'}`,
+              fix: bindingFix(namespace, [...roles], subject),
             }
           : { check: `cluster ${name}`, verdict: 'ok', detail: `namespace ${namespace}: allowed ${[...asked].join(', ')}` },
       );
+    }
+  }
+  return out;
+}
+
+/**
+ * The rolebindings that grant what was denied: deploy/rbac's rearguard-worker for Rearguard's own mechanisms; for
+ * helm, a role that also covers the chart's resources (Helm re-applies them) and its release Secrets.
+ */
+function bindingFix(namespace: string, roles: AccessNeed['role'][], subject: string | undefined): string {
+  const who = subject ?? '--serviceaccount=NAMESPACE:NAME (or --user=NAME)';
+  return roles
+    .sort()
+    .map((role) =>
+      role === 'edit'
+        ? `for helm, bind a role covering the chart's resources and Secrets (often the built-in edit): kubectl create rolebinding rearguard-helm -n ${namespace} --clusterrole=edit ${who}`
+        : `bind the ClusterRole of deploy/rbac/rearguard-worker.yaml to the worker's identity in namespace ${namespace}: kubectl create rolebinding rearguard-worker -n ${namespace} --clusterrole=rearguard-worker ${who}`,
+    )
+    .join('; ');
+}
+
+/** The flags guardrail rewrites its file in place (a temporary file beside it, then a rename): both need writing. */
+async function flagFiles(guarded: NonNullable<DiagnoseInput['guardrails']>): Promise<Finding[]> {
+  const out: Finding[] = [];
+  for (const { calendar, guardrails } of guarded) {
+    const file = guardrails.flags?.file;
+    if (!file) continue;
+    try {
+      await access(file, constants.R_OK | constants.W_OK);
+      await access(dirname(file), constants.W_OK);
+      out.push({ check: 'flags file', verdict: 'ok', detail: `${file} (calendar ${calendar}): readable and writable` });
+    } catch (err) {
+      out.push({
+        check: 'flags file',
+        verdict: 'fail',
+        detail: `${file} (calendar ${calendar}): ${errorMessage(err)}`,
+        fix: 'give the worker read and write access to the flagd file and its directory (the guardrail pins flags there while frozen)',
+      });
     }
   }
   return out;

@@ -4,8 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import type { Runbook } from '../runbook/schema.js';
-import type { Finding } from '../runbook/doctor.js';
+import type { DiagnoseInput, Finding } from '../runbook/doctor.js';
 import { DEPLOYMENT_NAME, doctorWorkflowId } from './ids.js';
 import { describeDeployment } from './deployments.js';
 import { rootMessage } from './errors.js';
@@ -74,13 +73,16 @@ export async function temporalFindings(client: Client, taskQueue: string, deploy
   return { findings, workers: workflow.length && activity.length ? identities.length : 0 };
 }
 
-/** The worker's diagnosis: what it sees of its tools, clusters (with access for `runbooks` too), catalog, Prometheus. */
-export async function workerFindings(client: Client, taskQueue: string, runbooks: Runbook[]): Promise<Finding[]> {
+/**
+ * The worker's diagnosis: what it sees of its tools, clusters (with access for `runbooks` and the calendars'
+ * `guardrails` too), catalog, Prometheus.
+ */
+export async function workerFindings(client: Client, taskQueue: string, input: DiagnoseInput): Promise<Finding[]> {
   try {
     return (await client.workflow.execute('diagnose', {
       workflowId: doctorWorkflowId(randomUUID()),
       taskQueue,
-      args: [{ runbooks }],
+      args: [input],
       workflowExecutionTimeout: DIAGNOSIS_TIMEOUT,
     })) as Finding[];
   } catch (err) {

@@ -1,5 +1,6 @@
 // `rearguard doctor`'s findings: one line per check, ok or failing (or a warning: it works, but not as intended in
 // production), with what to do about it. Plain data: the worker's part of the diagnosis crosses a workflow.
+import type { Guardrails } from './freeze.js';
 import type { Runbook } from './schema.js';
 
 export type Verdict = 'ok' | 'warn' | 'fail';
@@ -17,6 +18,8 @@ export interface Finding {
 export interface DiagnoseInput {
   /** Local runbooks whose steps' access to check (besides the catalog's runbooks). */
   runbooks: Runbook[];
+  /** Freeze calendars' guardrails whose access to check (Argo CD projects, Flux objects, the flags file). */
+  guardrails?: { calendar: string; guardrails: Guardrails }[];
 }
 
 /** The Kubernetes access a runbook needs, by cluster and namespace: resource, API group, verbs (deploy/rbac). */
@@ -28,27 +31,56 @@ export interface AccessNeed {
   verbs: string[];
   /** Which runbook and step need it, for the finding's detail. */
   by: string;
+  /**
+   * The ClusterRole whose binding grants it: deploy/rbac's rearguard-worker, or (helm) a role covering the chart's
+   * resources and Helm's release Secrets, such as the built-in `edit`.
+   */
+  role: 'rearguard-worker' | 'edit';
 }
 
-/** The access each step and check uses (mechanisms in activities/kubernetes/). */
+/** Flux kinds as the API names them: group and resource. */
+const FLUX_RESOURCES = {
+  Kustomization: { group: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations' },
+  GitRepository: { group: 'source.toolkit.fluxcd.io', resource: 'gitrepositories' },
+  HelmRelease: { group: 'helm.toolkit.fluxcd.io', resource: 'helmreleases' },
+} as const;
+
+/** The access each step and check uses (mechanisms in activities/kubernetes/, activities/helm.ts, activities/gitops.ts). */
 export function accessNeeds(runbook: Runbook): AccessNeed[] {
   const { spec, metadata } = runbook;
   const needs: AccessNeed[] = [];
+  const need = (n: Omit<AccessNeed, 'role'> & { role?: AccessNeed['role'] }) => needs.push({ role: 'rearguard-worker', ...n });
   for (const [i, step] of spec.steps.entries()) {
     const by = `${metadata.name} step ${step.name ?? i + 1}`;
     if (step.type === 'kubernetes') {
       const cluster = step.cluster ?? spec.cluster;
-      needs.push({ cluster, namespace: step.namespace, group: 'apps', resource: 'deployments', verbs: ['get', 'patch'], by });
-      needs.push({ cluster, namespace: step.namespace, group: 'apps', resource: 'replicasets', verbs: ['list'], by });
+      need({ cluster, namespace: step.namespace, group: 'apps', resource: 'deployments', verbs: ['get', 'patch'], by });
+      need({ cluster, namespace: step.namespace, group: 'apps', resource: 'replicasets', verbs: ['list'], by });
     } else if (step.type === 'blueGreen') {
       const cluster = step.cluster ?? spec.cluster;
-      needs.push({ cluster, namespace: step.namespace, group: '', resource: 'services', verbs: ['get', 'patch'], by });
-      needs.push({ cluster, namespace: step.namespace, group: 'apps', resource: 'deployments', verbs: ['get', 'list'], by });
+      need({ cluster, namespace: step.namespace, group: '', resource: 'services', verbs: ['get', 'patch'], by });
+      need({ cluster, namespace: step.namespace, group: 'apps', resource: 'deployments', verbs: ['get', 'list'], by });
+    } else if (step.type === 'helm') {
+      // helm rollback reads the release history, writes a new revision and supersedes the old one (Secrets, Helm's
+      // default storage); Rearguard annotates the revision it made. The chart's own resources are not known here.
+      const verbs = ['get', 'list', 'create', 'update', 'patch'];
+      need({ cluster: step.cluster ?? spec.cluster, namespace: step.namespace, group: '', resource: 'secrets', verbs, by, role: 'edit' });
+    } else if (step.type === 'gitops') {
+      if (step.argocd)
+        need({
+          cluster: spec.cluster,
+          namespace: step.argocd.namespace ?? 'argocd',
+          group: 'argoproj.io',
+          resource: 'applications',
+          verbs: ['get', 'patch'],
+          by,
+        });
+      if (step.flux) need({ cluster: spec.cluster, namespace: step.flux.namespace, ...FLUX_RESOURCES[step.flux.kind], verbs: ['get', 'patch'], by });
     }
   }
   for (const [i, check] of (spec.verify ?? []).entries())
     if (check.type === 'kubernetesAvailable')
-      needs.push({
+      need({
         cluster: check.cluster ?? spec.cluster,
         namespace: check.namespace,
         group: 'apps',
@@ -56,5 +88,35 @@ export function accessNeeds(runbook: Runbook): AccessNeed[] {
         verbs: ['get'],
         by: `${metadata.name} check ${check.name ?? i + 1}`,
       });
+  return needs;
+}
+
+/** The access a freeze's guardrails use (activities/guardrails/): Argo CD projects or Applications, Flux objects. */
+export function guardrailNeeds(calendar: string, g: Guardrails): AccessNeed[] {
+  const needs: AccessNeed[] = [];
+  const by = `calendar ${calendar} guardrails`;
+  if (g.argocd) {
+    const { cluster, namespace, projects, mode } = g.argocd;
+    const base = { cluster, namespace, group: 'argoproj.io', by: `${by}.argocd`, role: 'rearguard-worker' as const };
+    // A deny window is a JSON patch of each AppProject ('*': the namespace's projects, listed); disableAutoSync
+    // patches the projects' Applications, found by listing the namespace.
+    needs.push({ ...base, resource: 'appprojects', verbs: projects.includes('*') || mode === 'disableAutoSync' ? ['get', 'list', 'patch'] : ['get', 'patch'] });
+    if (mode === 'disableAutoSync') needs.push({ ...base, resource: 'applications', verbs: ['get', 'list', 'patch'] });
+  }
+  if (g.flux) {
+    const refs: [keyof typeof FLUX_RESOURCES, string][] = [
+      ...g.flux.kustomizations.map((r): [keyof typeof FLUX_RESOURCES, string] => ['Kustomization', r]),
+      ...g.flux.helmReleases.map((r): [keyof typeof FLUX_RESOURCES, string] => ['HelmRelease', r]),
+    ];
+    for (const [kind, ref] of refs)
+      needs.push({
+        cluster: g.flux.cluster,
+        namespace: ref.split('/')[0],
+        ...FLUX_RESOURCES[kind],
+        verbs: ['get', 'patch'],
+        by: `${by}.flux ${kind} ${ref}`,
+        role: 'rearguard-worker',
+      });
+  }
   return needs;
 }

@@ -2,11 +2,13 @@
 // the fix when it fails. From here: the Temporal connection (address, TLS, API key, as every command makes it),
 // the namespace, the workers polling the task queue, Worker Versioning's current version (api/doctor.ts). On a
 // worker (workflows/doctor.ts, activities/doctor.ts): tools, clusters and access, catalog, Prometheus, audit file.
-import type { Finding } from '../../runbook/doctor.js';
+import { calendarGuardrails } from '../../runbook/calendar.js';
+import type { DiagnoseInput, Finding } from '../../runbook/doctor.js';
 import type { Runbook } from '../../runbook/schema.js';
 import { DEPLOYMENT_NAME } from '../../api/ids.js';
 import type { CliContext } from '../context.js';
 import { CliError, failed } from '../errors.js';
+import { readCalendarOrFail } from './calendar.js';
 import { readRunbookOrFail } from './runbook.js';
 
 const line = (f: Finding): string[] => [
@@ -14,10 +16,21 @@ const line = (f: Finding): string[] => [
   ...(f.fix && f.verdict !== 'ok' ? [`${' '.repeat(25)}fix: ${f.fix}`] : []),
 ];
 
-export async function doctor(ctx: () => CliContext, raw: { runbook?: string[]; deployment?: string }, env: NodeJS.ProcessEnv): Promise<void> {
+export async function doctor(
+  ctx: () => CliContext,
+  raw: { runbook?: string[]; calendar?: string[]; deployment?: string },
+  env: NodeJS.ProcessEnv,
+): Promise<void> {
   const c = ctx();
   const runbooks: Runbook[] = [];
   for (const file of raw.runbook ?? []) runbooks.push(await readRunbookOrFail(file));
+  // A calendar's guardrails (Argo CD, Flux, flags) act when its windows start: check their access before that.
+  const guardrails: NonNullable<DiagnoseInput['guardrails']> = [];
+  for (const file of raw.calendar ?? []) {
+    const cal = await readCalendarOrFail(file);
+    const g = calendarGuardrails(cal).guardrails;
+    if (g) guardrails.push({ calendar: cal.metadata.name, guardrails: g });
+  }
   const findings: Finding[] = [];
   const report = () => {
     if (c.opts.json) c.out(JSON.stringify(findings));
@@ -38,7 +51,7 @@ export async function doctor(ctx: () => CliContext, raw: { runbook?: string[]; d
   const { temporalFindings, workerFindings } = await import('../../api/doctor.js');
   const temporal = await temporalFindings(client, c.opts.taskQueue, raw.deployment ?? env.REARGUARD_DEPLOYMENT ?? DEPLOYMENT_NAME);
   findings.push(...temporal.findings);
-  if (temporal.workers > 0) findings.push(...(await workerFindings(client, c.opts.taskQueue, runbooks)));
+  if (temporal.workers > 0) findings.push(...(await workerFindings(client, c.opts.taskQueue, { runbooks, ...(guardrails.length ? { guardrails } : {}) })));
   else
     findings.push({
       check: 'worker',

@@ -10,13 +10,18 @@ export function registerDoctor(program: Command, ctx: () => CliContext, env: Nod
   program
     .command('doctor')
     .description(
-      "Check the whole chain, each line ok, warn or fail with the fix: Temporal (address, TLS, namespace), workers polling, Worker Versioning, and on a worker: helm, git, terraform, each cluster reachable and allowed what the runbooks' steps do, the catalog, Prometheus, the audit file. Exit 1 if any check fails",
+      "Check the whole chain, each line ok, warn or fail with the fix: Temporal (address, TLS, namespace), workers polling, Worker Versioning, and on a worker: helm, git, terraform, each cluster reachable and allowed what the runbooks' steps and the calendars' guardrails do, the catalog, Prometheus, the audit file. Exit 1 if any check fails",
     )
     .option(
       '--runbook <file>',
       "a local runbook whose clusters and namespaces to check access for too (the catalog's runbooks always are); repeatable",
       collect,
     )
+    .option(
+      '--calendar <file>',
+      "a freeze calendar whose guardrails' access to check too (Argo CD projects, Flux objects, the flags file); repeatable",
+      collect,
+    )
     .option('--deployment <name>', `the worker deployment, for Worker Versioning (env REARGUARD_DEPLOYMENT, default ${DEPLOYMENT_NAME})`)
-    .action(async (raw: { runbook?: string[]; deployment?: string }) => (await actions()).doctor(ctx, raw, env));
+    .action(async (raw: { runbook?: string[]; calendar?: string[]; deployment?: string }) => (await actions()).doctor(ctx, raw, env));
 }

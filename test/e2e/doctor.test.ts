@@ -120,6 +120,81 @@ describe('rearguard doctor', () => {
     assert.ok(fixed.findings.every((f) => f.verdict !== 'fail'));
   });
 
+  it("helm, gitops and the calendars' guardrails: each access checked where it is used, with the binding that fixes it", async () => {
+    worker ??= await startWorker(e);
+    for (const ns of ['argocd', 'flux-system', 'web']) await bed.kubectl(['create', 'namespace', ns]);
+    await bed.kubectl(['create', 'rolebinding', 'rearguard-worker', '-n', 'argocd', '--clusterrole=rearguard-worker', '--user=rearguard-worker']);
+    const runbookFile = join(dir, 'web.yaml');
+    await writeFile(
+      runbookFile,
+      `apiVersion: rearguard/v1
+kind: Runbook
+metadata: { name: web-prod }
+spec:
+  service: web
+  environment: prod
+  cluster: testbed
+  sla: 5m
+  steps:
+    - { name: chart, type: helm, namespace: web, release: web }
+    - { name: revert, type: gitops, repo: deploy, revert: { commit: abc123 }, argocd: { application: web }, flux: { kind: Kustomization, namespace: flux-system, name: web } }
+`,
+    );
+    const flags = join(dir, 'flags.json');
+    await writeFile(flags, '{"flags":{}}\n');
+    const calendarFile = join(dir, 'calendar.yaml');
+    const calendar = (flagsFile: string) => `apiVersion: rearguard/v1
+kind: FreezeCalendar
+metadata: { name: peak }
+spec:
+  timezone: Europe/Paris
+  cluster: testbed
+  guardrails:
+    argocd: { projects: ["*"] }
+    flux: { kustomizations: [flux-system/apps], helmReleases: [flux-system/web] }
+    flags: { file: ${flagsFile}, freezeTag: frozen }
+`;
+    await writeFile(calendarFile, calendar(join(dir, 'no-such-dir', 'flags.json')));
+    const r = await doctor(['--runbook', runbookFile, '--calendar', calendarFile]);
+    assert.equal(r.code, 1);
+    const byNamespace = (ns: string) => r.of('cluster testbed').find((f) => f.detail.startsWith(`namespace ${ns}:`))!;
+    // Argo CD: the gitops step's sync and the guardrail's deny window, allowed by the binding in argocd.
+    assert.equal(byNamespace('argocd').verdict, 'ok', byNamespace('argocd').detail);
+    assert.match(
+      byNamespace('argocd').detail,
+      /get applications\.argoproj\.io, patch applications\.argoproj\.io, get appprojects\.argoproj\.io, list appprojects\.argoproj\.io, patch appprojects\.argoproj\.io/,
+    );
+    // Flux: no binding in flux-system, so the reconcile and the suspensions are refused, each named with its user.
+    const flux = byNamespace('flux-system');
+    assert.equal(flux.verdict, 'fail');
+    assert.match(flux.detail, /get kustomizations\.kustomize\.toolkit\.fluxcd\.io \(web-prod step revert\)/);
+    assert.match(flux.detail, /get helmreleases\.helm\.toolkit\.fluxcd\.io \(calendar peak guardrails\.flux HelmRelease flux-system\/web\)/);
+    assert.match(flux.fix!, /--clusterrole=rearguard-worker --user=rearguard-worker$/);
+    // helm: the release Secrets, which the shipped role does not grant: the fix names a role for the chart.
+    const web = byNamespace('web');
+    assert.equal(web.verdict, 'fail');
+    assert.match(web.detail, /not allowed to get secrets \(web-prod step chart\), list secrets .*create secrets .*update secrets .*patch secrets/);
+    assert.match(
+      web.fix!,
+      /^for helm, bind a role covering the chart's resources and Secrets \(often the built-in edit\): kubectl create rolebinding rearguard-helm -n web --clusterrole=edit --user=rearguard-worker$/,
+    );
+    const [flagFinding] = r.of('flags file');
+    assert.equal(flagFinding.verdict, 'fail');
+    assert.match(flagFinding.detail, /no-such-dir\/flags\.json \(calendar peak\): ENOENT/);
+
+    // Each fix as written, and a flags file that exists: everything passes.
+    for (const fix of [flux.fix!, web.fix!]) await bed.kubectl(fix.split(': kubectl ')[1].split(' '));
+    await writeFile(calendarFile, calendar(flags));
+    const fixed = await doctor(['--runbook', runbookFile, '--calendar', calendarFile]);
+    assert.equal(fixed.code, 0, JSON.stringify(fixed.findings.filter((f) => f.verdict === 'fail')));
+    assert.equal(fixed.of('flags file')[0].verdict, 'ok');
+
+    // A calendar that is not one is refused before anything is asked.
+    const bad = await doctor(['--calendar', runbookFile]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /web\.yaml: invalid freeze calendar/);
+  });
+
   it('a Temporal address where nothing listens is the first and only finding, with the fix', async () => {
     const r = await doctor([], { TEMPORAL_ADDRESS: '127.0.0.1:1' });
     assert.equal(r.code, 1);

@@ -160,7 +160,8 @@ export async function startTestbed(): Promise<Testbed> {
           `--kubeconfig=${kubeconfig}`,
           '--leader-elect=false',
           '--use-service-account-credentials=false',
-          '--controllers=deployment,replicaset,namespace,garbagecollector,serviceaccount',
+          // clusterrole-aggregation fills the built-in admin, edit and view roles, as on a real cluster.
+          '--controllers=deployment,replicaset,namespace,garbagecollector,serviceaccount,clusterrole-aggregation',
           '--bind-address=127.0.0.1',
           `--secure-port=${port}`,
           '--concurrent-deployment-syncs=10',

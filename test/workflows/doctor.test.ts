@@ -1,5 +1,5 @@
 // The diagnose workflow (`rearguard doctor`'s worker half) on the time-skipping server with a stub activity: the
-// findings come back as the worker made them, the local runbooks reach it, the activity is tried once (a failed
+// findings come back as the worker made them, the local runbooks and calendars' guardrails reach it, the activity is tried once (a failed
 // check is a finding; an activity that throws is not retried but reported), and nothing else is recorded.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -25,9 +25,11 @@ describe('diagnose workflow', () => {
       },
     };
     await withWorker({ activities }, async ({ client, taskQueue }) => {
-      assert.deepEqual(await workerFindings(client, taskQueue, [runbook]), findings);
+      const guardrails = [{ calendar: 'peak', guardrails: { flux: { cluster: 'prod-eu', kustomizations: ['flux-system/apps'], helmReleases: [] } } }];
+      assert.deepEqual(await workerFindings(client, taskQueue, { runbooks: [runbook], guardrails }), findings);
       assert.equal(seen.length, 1);
       assert.deepEqual(seen[0].runbooks, JSON.parse(JSON.stringify([runbook])), 'as sent (JSON)');
+      assert.deepEqual(seen[0].guardrails, guardrails);
     });
   });
 
@@ -40,7 +42,7 @@ describe('diagnose workflow', () => {
       },
     };
     await withWorker({ activities }, async ({ client, taskQueue }) => {
-      const [f] = await workerFindings(client, taskQueue, []);
+      const [f] = await workerFindings(client, taskQueue, { runbooks: [] });
       assert.equal(f.check, 'worker');
       assert.equal(f.verdict, 'fail');
       assert.match(f.detail, /the worker's diagnosis did not finish/);
