@@ -6,9 +6,10 @@
 #
 # The Temporal cluster of the tests (test/helpers/cluster.ts) runs on PostgreSQL from Debian's packages: the
 # `postgres` target installs it with apt-get when it is missing (as root; otherwise it says what to run); the
-# `shells` target installs zsh and fish the same way, for the shell completion tests.
+# `shells` target installs zsh and fish the same way, for the shell completion tests; `sandbox` installs bubblewrap,
+# which runs the container image's contents as its user on a read-only root (test/e2e/image.test.ts; no Docker here).
 #
-# usage: scripts/provision.sh [temporal] [test-server] [temporal-server] [postgres] [shells]     (no argument: all)
+# usage: scripts/provision.sh [temporal] [test-server] [temporal-server] [postgres] [shells] [sandbox]     (no argument: all)
 set -euo pipefail
 
 # shellcheck source=scripts/provision-lib.sh
@@ -125,7 +126,13 @@ provision_shells() {
   log "shells: $(command -v zsh) $(command -v fish)"
 }
 
-tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server temporal-server postgres shells)
+# bubblewrap: unprivileged sandboxes (user, mount and pid namespaces) for the image test.
+provision_sandbox() {
+  command -v bwrap >/dev/null || apt_install bubblewrap
+  log "sandbox: $(command -v bwrap) ($(bwrap --version))"
+}
+
+tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server temporal-server postgres shells sandbox)
 for t in "${tools[@]}"; do
   case "$t" in
     temporal) provision_temporal ;;
@@ -133,6 +140,7 @@ for t in "${tools[@]}"; do
     temporal-server) provision_temporal_server ;;
     postgres) provision_postgres ;;
     shells) provision_shells ;;
-    *) log "error: unknown tool '$t' (expected: temporal, test-server, temporal-server, postgres, shells)"; exit 2 ;;
+    sandbox) provision_sandbox ;;
+    *) log "error: unknown tool '$t' (expected: temporal, test-server, temporal-server, postgres, shells, sandbox)"; exit 2 ;;
   esac
 done
