@@ -223,14 +223,18 @@ const FLUX_API: Record<string, string> = {
 };
 const fluxPath = (kind: string, ns: string, name: string) => `/apis/${FLUX_API[kind].replace('{ns}', ns)}/${name}`;
 
-/** `flux reconcile <kind> --with-source`: request reconciliation and wait for Ready at the new revision. */
+/**
+ * `flux reconcile <kind> --with-source`: request reconciliation and wait for Ready at the new revision. The request's
+ * value names the revision, not the time (Flux takes any string and reconciles when it changes): an attempt retried
+ * after a worker died writes the same value, so the controllers reconcile once per revision, not once per attempt.
+ */
 export async function reconcileFlux(
   kube: KubeClient,
   target: NonNullable<SyncTarget['flux']>,
   revision: string,
   deadline: number,
 ): Promise<Record<string, unknown>> {
-  const requestedAt = new Date().toISOString();
+  const requestedAt = `rearguard-${revision}`;
   const annotate = (kind: string, ns: string, name: string) =>
     kube.patch(fluxPath(kind, ns, name), { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': requestedAt } } }, 'application/merge-patch+json');
   const obj = await kube.get(fluxPath(target.kind, target.namespace, target.name));

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Provisions the GitOps pieces of the testbed with no downloads outside the package registries:
-# the Argo CD (Application, AppProject) and Flux (GitRepository, Kustomization, HelmRelease) CRDs,
-# copied out of their Go modules fetched through the module proxy, and Terraform: a `terraform` already on PATH, else
-# OpenTofu built from the module proxy. Cached outside the clone, keyed by version, like
+# the Argo CD (Application, AppProject) and Flux (GitRepository and the other sources, Kustomization, HelmRelease)
+# CRDs, copied out of their Go modules fetched through the module proxy; Flux's source-controller and
+# kustomize-controller, built from the module proxy; and Terraform: a `terraform` already on PATH, else OpenTofu built
+# from the module proxy. Cached outside the clone, keyed by version, like
 # scripts/provision.sh; .tools/crds and .tools/bin hold symlinks into the cache.
 #
-# usage: scripts/provision-gitops.sh [crds] [tofu]     (no argument: all)
+# usage: scripts/provision-gitops.sh [crds] [tofu] [flux]     (no argument: all)
 #        REARGUARD_FORCE_TOFU=1 builds and links OpenTofu even when a terraform is on PATH.
 # Versions (and why those): scripts/versions.sh.
 set -euo pipefail
@@ -37,6 +38,12 @@ CRDS=(
   "flux-gitrepository.yaml|github.com/fluxcd/source-controller|$FLUX_SOURCE_VERSION|config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml|gitrepositories.source.toolkit.fluxcd.io"
   "flux-kustomization.yaml|github.com/fluxcd/kustomize-controller|$FLUX_KUSTOMIZE_VERSION|config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml|kustomizations.kustomize.toolkit.fluxcd.io"
   "flux-helmrelease.yaml|github.com/fluxcd/helm-controller|$FLUX_HELM_VERSION|config/crd/bases/helm.toolkit.fluxcd.io_helmreleases.yaml|helmreleases.helm.toolkit.fluxcd.io"
+  # The real source-controller watches every source kind at start (and exits if one is not served), and
+  # kustomize-controller watches OCIRepositories and Buckets: the testbed serves them all.
+  "flux-bucket.yaml|github.com/fluxcd/source-controller|$FLUX_SOURCE_VERSION|config/crd/bases/source.toolkit.fluxcd.io_buckets.yaml|buckets.source.toolkit.fluxcd.io"
+  "flux-helmchart.yaml|github.com/fluxcd/source-controller|$FLUX_SOURCE_VERSION|config/crd/bases/source.toolkit.fluxcd.io_helmcharts.yaml|helmcharts.source.toolkit.fluxcd.io"
+  "flux-helmrepository.yaml|github.com/fluxcd/source-controller|$FLUX_SOURCE_VERSION|config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml|helmrepositories.source.toolkit.fluxcd.io"
+  "flux-ocirepository.yaml|github.com/fluxcd/source-controller|$FLUX_SOURCE_VERSION|config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml|ocirepositories.source.toolkit.fluxcd.io"
 )
 
 build_crds() {
@@ -96,11 +103,45 @@ provision_tofu() {
   log "tofu: also linked as terraform"
 }
 
-tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(crds tofu)
+# Flux's source-controller and kustomize-controller, the real controllers of the GitOps tests. Their go.mod files
+# carry replace directives (go-digest; kustomize api/kyaml and yaml.v3), so `go install` refuses them: each is built
+# as the dependency of its own throwaway module, which copies its replaces and so builds with exactly the versions
+# of its go.mod (one shared module would raise ~40 dependencies by minimal version selection). Local `./api`
+# replaces are dropped: the published api modules are used. Extra replaces (FLUX_SOURCE_EXTRA_REPLACES): the module
+# proxy we reach answers 403 for github.com/fluxcd/pkg/artifact v0.18.2 to v0.19.0, which source-controller v1.9.6
+# requires (v0.18.3); v0.18.1 answers, and its go.mod differs from v0.18.3's only in the versions it requires.
+FLUX_SOURCE_EXTRA_REPLACES="${FLUX_SOURCE_EXTRA_REPLACES-github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.1}"
+
+build_flux_controller() { # NAME VERSION DIR [EXTRA_REPLACE...]
+  local name="$1" ver="$2" dir="$3"; shift 3
+  local mod="github.com/fluxcd/$name" src="$dir/src-$name"
+  mkdir -p "$src" "$dir/bin"
+  local gomod; gomod="$(mod_field "$mod@$ver" GoMod)" || return 1
+  local replaces; replaces="$(go mod edit -json "$gomod" | tr -d ' \t\n' \
+    | grep -o '"Old":{"Path":"[^"]*"\(,"Version":"[^"]*"\)\{0,1\}},"New":{"Path":"[^"]*","Version":"[^"]*"}' \
+    | sed 's/"Old":{"Path":"\([^"]*\)"\(,"Version":"\([^"]*\)"\)\{0,1\}},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}/\1@\3=\4@\5/; s/@=/=/' || true)"
+  (
+    cd "$src"
+    go mod init fluxbin >/dev/null 2>&1
+    local r; for r in $replaces "$@"; do log "flux: $name: replace $r"; go mod edit "-replace=$r"; done
+    go get "$mod@$ver"
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/bin/$name" "$mod"
+  )
+  rm -rf "$src"
+}
+
+build_flux() {
+  # shellcheck disable=SC2086
+  build_flux_controller source-controller "$FLUX_SOURCE_VERSION" "$1" $FLUX_SOURCE_EXTRA_REPLACES \
+    && build_flux_controller kustomize-controller "$FLUX_KUSTOMIZE_VERSION" "$1"
+}
+
+tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(crds tofu flux)
 for t in "${tools[@]}"; do
   case "$t" in
     crds) provision_crds ;;
     tofu) provision_tofu ;;
-    *) log "error: unknown part '$t' (expected: crds, tofu)"; exit 2 ;;
+    flux) PROVISION_NOTE="~6 min and ~1.8 GB of memory on 2 cores" provision flux "source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION" build_flux source-controller kustomize-controller ;;
+    *) log "error: unknown part '$t' (expected: crds, tofu, flux)"; exit 2 ;;
   esac
 done
