@@ -1,5 +1,6 @@
-// The `gitops` step with real git (a bare remote in a temp dir) and the Argo CD and Flux CRDs on the
-// testbed; the test plays the controllers, updating status as they would.
+// The `gitops` step with real git (a bare remote in a temp dir) and the Argo CD and Flux CRDs on the testbed. Flux is
+// the real source-controller and kustomize-controller (test/helpers/flux.ts); Argo CD's application controller is
+// still played by the test (test/helpers/controllers.ts), updating status as it would.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
@@ -10,12 +11,15 @@ import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.
 import type { RunResult } from '../../activities/process.js';
 import type { RepoConfig } from '../../activities/targets.js';
 import { fakeArgo } from '../helpers/controllers.js';
-import { configDeploymentYaml } from '../helpers/fixtures.js';
+import { configDeploymentYaml, deploymentYaml, namespaceYaml } from '../helpers/fixtures.js';
+import { startFlux } from '../helpers/flux.js';
+import { startGitHttpServer } from '../helpers/git-http.js';
+import { waitFor } from '../helpers/wait.js';
 import { createRepo, type TestRepo } from '../helpers/git-repos.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 let bed: Testbed;
 let kube: KubeClient;
@@ -51,43 +55,6 @@ async function configRepo(): Promise<{ repo: TestRepo; good: string; bad: string
   );
   const bad = await repo.commit({ 'apps/api/deployment.yaml': deployment('api:2.0-bad') }, 'api 2.0');
   return { repo, good, bad };
-}
-
-/** Plays Flux's source and kustomize controllers for one Kustomization and its GitRepository. */
-function fakeFlux(ns: string, revisionOf: () => Promise<string>): void {
-  let stopped = false;
-  stops.push(() => (stopped = true));
-  const ks = `/apis/kustomize.toolkit.fluxcd.io/v1/namespaces/${ns}/kustomizations/apps`;
-  void (async () => {
-    while (!stopped) {
-      const k = await kube.get(ks).catch(() => undefined);
-      const requested = k?.metadata?.annotations?.['reconcile.fluxcd.io/requestedAt'] as string | undefined;
-      if (requested && k!.status?.lastHandledReconcileAt !== requested) {
-        const rev = `main@sha1:${await revisionOf()}`;
-        await kube.call(
-          'PATCH',
-          `${ks}/status`,
-          {
-            status: {
-              lastHandledReconcileAt: requested,
-              lastAppliedRevision: rev,
-              conditions: [
-                {
-                  type: 'Ready',
-                  status: 'True',
-                  reason: 'ReconciliationSucceeded',
-                  message: `Applied revision: ${rev}`,
-                  lastTransitionTime: new Date().toISOString(),
-                },
-              ],
-            },
-          },
-          'application/merge-patch+json',
-        );
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
 }
 
 const message = { title: 'Rollback payments in prod: revert', actor: 'dave', reason: 'api 5xx after 2.0', workflowId: 'rollback:prod:payments' };
@@ -190,26 +157,49 @@ describe('gitops step', () => {
     );
   });
 
-  it('restores the tree of a known-good ref, and reconciles Flux with the source, waiting for Ready at the new revision', async () => {
-    const { repo, good } = await configRepo();
-    await repo.commit({ 'apps/api/extra.yaml': 'kind: ConfigMap\n' }, 'api: extra config');
-    await bed.kubectl(['create', 'namespace', 'flux-system']).catch(() => undefined);
-    await bed.kubectl(
-      ['apply', '-f', '-'],
-      `apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: { name: payments-config, namespace: flux-system }\nspec: { interval: 1m, url: "https://git.example.com/acme/payments-config.git", ref: { branch: main } }\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: { name: apps, namespace: flux-system }\nspec: { interval: 10m, path: ./apps, prune: true, sourceRef: { kind: GitRepository, name: payments-config } }\n`,
-    );
-    const gitops = new Gitops(new Git('git', 'payments-config', repoConfig(repo), {}), work);
-    const plan = await activity(() => gitops.plan({ toRef: good }, 'k-flux'));
-    assert.equal(plan.mode, 'restore');
-    const made = await activity(() => gitops.commit(plan, 'k-flux', message));
-    await repo.git('pull', '--quiet', 'origin', 'main');
-    assert.equal(await repo.git('rev-parse', 'HEAD^{tree}'), await repo.git('rev-parse', `${good}^{tree}`), 'extra.yaml removed, deployment restored');
-    fakeFlux('flux-system', () => repo.git('ls-remote', repo.remote, 'refs/heads/main').then((l) => l.split('\t')[0]));
-    const result = await activity(() =>
-      reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'apps' }, made.commit, Date.now() + 30_000),
-    );
-    assert.equal(result.ready, true);
-    const source = JSON.parse(await bed.kubectl(['get', 'gitrepository', 'payments-config', '-n', 'flux-system', '-o', 'json'])) as KubeObject;
-    assert.ok(source.metadata.annotations['reconcile.fluxcd.io/requestedAt'], 'the source was asked to reconcile too (--with-source)');
+  it('restores the tree of a known-good ref; the real Flux reconciles it with its source at Rearguard’s request, Ready at the new revision', async () => {
+    const flux = await startFlux(bed);
+    try {
+      const repo = await createRepo('shop-config');
+      const api = (image: string) => deploymentYaml({ namespace: 'shop', name: 'api', image });
+      const good = await repo.commit({ 'apps/namespace.yaml': namespaceYaml('shop'), 'apps/api.yaml': api('api:1.0') }, 'api 1.0');
+      await repo.commit(
+        { 'apps/api.yaml': api('api:2.0-bad'), 'apps/extra.yaml': 'apiVersion: v1\nkind: ConfigMap\nmetadata: { name: extra, namespace: shop }\n' },
+        'api 2.0 and extra config',
+      );
+      const server = await startGitHttpServer(dirname(repo.remote));
+      stops.push(() => void server.close());
+      // Hour-long intervals: after its first apply, Flux acts only when asked.
+      await bed.kubectl(
+        ['apply', '-f', '-'],
+        `apiVersion: source.toolkit.fluxcd.io/v1\nkind: GitRepository\nmetadata: { name: shop-config, namespace: flux-system }\nspec: { interval: 1h, url: "${server.url}/${basename(repo.remote)}", ref: { branch: main } }\n---\napiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: { name: apps, namespace: flux-system }\nspec: { interval: 1h, path: ./apps, prune: true, sourceRef: { kind: GitRepository, name: shop-config } }\n`,
+      );
+      const image = async () =>
+        (JSON.parse(await bed.kubectl(['get', 'deployment', 'api', '-n', 'shop', '-o', 'json'])) as KubeObject).spec.template.spec.containers[0]
+          .image as string;
+      await waitFor(async () => (await image()) === 'api:2.0-bad', 'Flux applies the bad head', {
+        timeout: 90_000,
+        ignoreErrors: true,
+        detail: () => flux.logs().slice(-3000),
+      });
+
+      const gitops = new Gitops(new Git('git', 'shop-config', repoConfig(repo), {}), work);
+      const plan = await activity(() => gitops.plan({ toRef: good }, 'k-flux'));
+      assert.equal(plan.mode, 'restore');
+      const made = await activity(() => gitops.commit(plan, 'k-flux', message));
+      await repo.git('pull', '--quiet', 'origin', 'main');
+      assert.equal(await repo.git('rev-parse', 'HEAD^{tree}'), await repo.git('rev-parse', `${good}^{tree}`), 'extra.yaml removed, deployment restored');
+      const result = await activity(() =>
+        reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'apps' }, made.commit, Date.now() + 60_000),
+      );
+      assert.deepEqual(result, { Kustomization: 'flux-system/apps', revision: `main@sha1:${made.commit}`, ready: true });
+      assert.equal(await image(), 'api:1.0');
+      await assert.rejects(bed.kubectl(['get', 'configmap', 'extra', '-n', 'shop']), /not found/, 'pruned by Flux');
+      const source = JSON.parse(await bed.kubectl(['get', 'gitrepository', 'shop-config', '-n', 'flux-system', '-o', 'json'])) as KubeObject;
+      assert.equal(source.status.lastHandledReconcileAt, `rearguard-${made.commit}`, 'the source was asked to reconcile too (--with-source)');
+      assert.equal(source.status.artifact.revision, `main@sha1:${made.commit}`);
+    } finally {
+      await flux.stop();
+    }
   });
 });
