@@ -6,7 +6,7 @@
 # from the module proxy. Cached outside the clone, keyed by version, like
 # scripts/provision.sh; .tools/crds and .tools/bin hold symlinks into the cache.
 #
-# usage: scripts/provision-gitops.sh [crds] [tofu] [flux]     (no argument: all)
+# usage: scripts/provision-gitops.sh [crds] [tofu] [flux] [argocd]     (no argument: all)
 #        REARGUARD_FORCE_TOFU=1 builds and links OpenTofu even when a terraform is on PATH.
 # Versions (and why those): scripts/versions.sh.
 set -euo pipefail
@@ -136,12 +136,53 @@ build_flux() {
     && build_flux_controller kustomize-controller "$FLUX_KUSTOMIZE_VERSION" "$1"
 }
 
-tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(crds tofu flux)
+# Argo CD's application controller and repo server: one multi-call binary (cmd/), named by argv[0]. argo-cd's go.mod
+# replaces github.com/argoproj/argo-cd/gitops-engine with ./gitops-engine, a nested module that is not in the module
+# zip and has no tags; the module proxy we reach refuses (403) the pseudo-version v3.5.7 requires and serves only
+# ARGOCD_GITOPS_ENGINE, the release-3.5 branch of 2026-09-14 (v3.5.1's engine plus a panic recovery around kubectl's
+# AuthReconcile). The repo server runs hack/git-verify-wrapper.sh on every manifest generation: it ships beside it.
+# Redis (its cache) comes from Debian's redis-server.
+ARGOCD_GITOPS_ENGINE="${ARGOCD_GITOPS_ENGINE:-v0.0.0-20260914071520-c9c369efcc5b}"
+
+build_argocd() {
+  local dir="$1" src="$1/src"
+  mkdir -p "$src" "$dir/bin"
+  local mod=github.com/argoproj/argo-cd/v3
+  local gomod moddir; gomod="$(mod_field "$mod@$ARGOCD_VERSION" GoMod)" && moddir="$(mod_field "$mod@$ARGOCD_VERSION" Dir)" || return 1
+  # Only module => module@version replaces; the local-path one (./gitops-engine) has no version and is dropped here.
+  local replaces; replaces="$(go mod edit -json "$gomod" | tr -d ' \t\n' \
+    | grep -o '"Old":{"Path":"[^"]*"\(,"Version":"[^"]*"\)\{0,1\}},"New":{"Path":"[^"]*","Version":"[^"]*"}' \
+    | sed 's/"Old":{"Path":"\([^"]*\)"\(,"Version":"\([^"]*\)"\)\{0,1\}},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}/\1@\3=\4@\5/; s/@=/=/' || true)"
+  (
+    cd "$src"
+    export GOWORK=off GOFLAGS=-mod=mod
+    go mod init argocdbin >/dev/null 2>&1
+    local r; for r in $replaces; do go mod edit "-replace=$r"; done
+    go mod edit "-replace=github.com/argoproj/argo-cd/gitops-engine=github.com/argoproj/argo-cd/gitops-engine@$ARGOCD_GITOPS_ENGINE"
+    go get "$mod/cmd@$ARGOCD_VERSION"
+    local p="$mod/common" kubectl; kubectl="$(go list -m -f '{{if .Replace}}{{.Replace.Version}}{{else}}{{.Version}}{{end}}' k8s.io/client-go)"
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X $p.version=${ARGOCD_VERSION#v} -X $p.kubectlVersion=$kubectl" -o "$dir/bin/argocd" "$mod/cmd"
+  )
+  install -m 0755 "$moddir/hack/git-verify-wrapper.sh" "$dir/bin/git-verify-wrapper.sh"
+  ln -sfn argocd "$dir/bin/argocd-application-controller"
+  ln -sfn argocd "$dir/bin/argocd-repo-server"
+  rm -rf "$src"
+}
+
+provision_argocd() {
+  PROVISION_NOTE="~4 min and ~2.2 GB of memory on 2 cores" provision argocd "$ARGOCD_VERSION-engine-${ARGOCD_GITOPS_ENGINE##*-}" build_argocd \
+    argocd argocd-application-controller argocd-repo-server git-verify-wrapper.sh
+  command -v redis-server >/dev/null || apt_install redis-server
+  log "argocd: redis $(command -v redis-server)"
+}
+
+tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(crds tofu flux argocd)
 for t in "${tools[@]}"; do
   case "$t" in
     crds) provision_crds ;;
     tofu) provision_tofu ;;
+    argocd) provision_argocd ;;
     flux) PROVISION_NOTE="~6 min and ~1.8 GB of memory on 2 cores" provision flux "source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION" build_flux source-controller kustomize-controller ;;
-    *) log "error: unknown part '$t' (expected: crds, tofu, flux)"; exit 2 ;;
+    *) log "error: unknown part '$t' (expected: crds, tofu, flux, argocd)"; exit 2 ;;
   esac
 done

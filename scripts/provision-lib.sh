@@ -45,3 +45,18 @@ provision() {
   fi
   for b in "$@"; do ln -sfn "$dest/bin/$b" "$BIN/$b"; log "$tool: $dest/bin/$b"; done
 }
+
+# Installs Debian packages with apt-get (as root; otherwise says what to run), retrying once after apt-get update.
+apt_install() {
+  if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null; then
+    log "error: $* not installed: run \`sudo apt-get install --no-install-recommends $*\`"
+    return 1
+  fi
+  log "installing Debian's $*"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends "$@" >&2; then
+    log "apt-get install failed, running apt-get update and retrying"
+    apt-get update -qq >&2
+    apt-get install -y -qq --no-install-recommends "$@" >&2
+  fi
+}

@@ -92,21 +92,6 @@ provision_temporal_server() {
   PROVISION_NOTE="4-8 minutes on 2 cores" provision temporal-server "$TEMPORAL_SERVER_VERSION" build_temporal_server temporal-server temporal-sql-tool
 }
 
-# Installs Debian packages with apt-get (as root; otherwise says what to run), retrying once after apt-get update.
-apt_install() {
-  if [[ "$(id -u)" -ne 0 ]] || ! command -v apt-get >/dev/null; then
-    log "error: $* not installed: run \`sudo apt-get install --no-install-recommends $*\`"
-    return 1
-  fi
-  log "installing Debian's $*"
-  export DEBIAN_FRONTEND=noninteractive
-  if ! apt-get install -y -qq --no-install-recommends "$@" >&2; then
-    log "apt-get install failed, running apt-get update and retrying"
-    apt-get update -qq >&2
-    apt-get install -y -qq --no-install-recommends "$@" >&2
-  fi
-}
-
 # The server only (postgresql-NN): the harness runs initdb and postgres itself, in a temporary directory.
 provision_postgres() {
   local found

@@ -1,0 +1,111 @@
+// Argo CD's real application controller and repo server on the testbed (built by scripts/provision-gitops.sh argocd),
+// with Redis from Debian, as a cluster would run them minus the API server and UI: the controller reads the admin
+// kubeconfig (ARGOCD_FAKE_IN_CLUSTER makes https://kubernetes.default.svc that cluster), talks to the repo server in
+// plaintext on loopback, resyncs every 10 s and resolves a branch to its commit anew after 2 s (instead of 3 min): a
+// pushed commit reaches an auto-synced Application within seconds.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Testbed } from '../testbed/cluster.js';
+import { freePort } from './processes.js';
+import { ROOT } from './tools.js';
+import { waitFor } from './wait.js';
+
+export interface ArgoCd {
+  namespace: string;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+const BIN = `${ROOT}.tools/bin`;
+
+function binary(name: string): string {
+  const path = name === 'redis-server' ? '/usr/bin/redis-server' : `${BIN}/${name}`;
+  if (!existsSync(path)) throw new Error(`${name} not found at ${path}: run \`bash scripts/provision-gitops.sh argocd\` (npm test does)`);
+  return path;
+}
+
+const listening = (port: number) =>
+  new Promise<boolean>((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port }, () => (s.end(), resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+
+export async function startArgoCd(bed: Testbed, namespace = 'argocd'): Promise<ArgoCd> {
+  await bed.installGitopsCrds();
+  await bed.kubectl(['create', 'namespace', namespace]).catch(() => undefined);
+  // The controller's settings: argocd-cm must exist (found by its part-of label) before it starts.
+  await bed.kubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: argocd-cm, namespace: ${namespace}, labels: { app.kubernetes.io/part-of: argocd } }\n`,
+  );
+  const dir = await mkdtemp(join(tmpdir(), 'rearguard-argocd-'));
+  for (const d of ['redis', 'repo', 'repo/tmp', 'controller']) await mkdir(join(dir, d), { recursive: true });
+  const children: ChildProcess[] = [];
+  let log = '';
+  const start = (name: string, args: string[], cwd: string, env: Record<string, string>) => {
+    const child = spawn(binary(name), args, { cwd, env: { PATH: `${BIN}:${process.env.PATH}`, HOME: cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (c: Buffer) => (log = `${log}${c.toString().replace(/^/gm, `${name}: `)}`.slice(-200_000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    children.push(child);
+  };
+  const killOnExit = () => children.forEach((c) => c.kill('SIGKILL'));
+  process.once('exit', killOnExit);
+  const [redis, repo, repoMetrics, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  start('redis-server', ['--bind', '127.0.0.1', '--port', String(redis), '--save', '', '--appendonly', 'no'], join(dir, 'redis'), {});
+  start(
+    'argocd-repo-server',
+    ['--address', '127.0.0.1', '--port', String(repo), '--metrics-address', '127.0.0.1', '--metrics-port', String(repoMetrics)].concat([
+      '--disable-tls',
+      '--client-ca-path=',
+      '--redis',
+      `127.0.0.1:${redis}`,
+      '--logformat',
+      'text',
+      '--revision-cache-expiration',
+      '2s',
+    ]),
+    join(dir, 'repo'),
+    { TMPDIR: join(dir, 'repo/tmp'), ARGOCD_GPG_ENABLED: 'false', ARGOCD_ASK_PASS_SOCK: join(dir, 'repo/askpass.sock') },
+  );
+  start(
+    'argocd-application-controller',
+    ['--namespace', namespace, '--redis', `127.0.0.1:${redis}`, '--repo-server', `127.0.0.1:${repo}`, '--repo-server-plaintext'].concat([
+      '--metrics-port',
+      String(metrics),
+      '--app-resync',
+      '10',
+      '--app-resync-jitter',
+      '0',
+      '--logformat',
+      'text',
+    ]),
+    join(dir, 'controller'),
+    { KUBECONFIG: bed.kubeconfig, ARGOCD_FAKE_IN_CLUSTER: 'true', TMPDIR: join(dir, 'controller') },
+  );
+  const stop = async () => {
+    process.removeListener('exit', killOnExit);
+    await Promise.all(
+      children.map((c) =>
+        c.exitCode !== null || c.signalCode !== null ? undefined : new Promise<void>((r) => (c.once('exit', () => r()), c.kill('SIGTERM'))),
+      ),
+    );
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    for (const [what, port] of [
+      ['redis', redis],
+      ['repo server', repo],
+      ['application controller metrics', metrics],
+    ] as const)
+      await waitFor(() => listening(port), `argocd: ${what} on :${port}`, { timeout: 60_000, detail: () => log.slice(-4000) });
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { namespace, logs: () => log, stop };
+}
