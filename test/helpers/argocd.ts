@@ -42,6 +42,11 @@ export async function startArgoCd(bed: Testbed, namespace = 'argocd'): Promise<A
     ['apply', '-f', '-'],
     `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: argocd-cm, namespace: ${namespace}, labels: { app.kubernetes.io/part-of: argocd } }\n`,
   );
+  // The default project, which Argo CD's API server creates on a real installation (it does not run here).
+  await bed.kubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: argoproj.io/v1alpha1\nkind: AppProject\nmetadata: { name: default, namespace: ${namespace} }\nspec: { sourceRepos: ["*"], destinations: [{ server: "*", namespace: "*" }], clusterResourceWhitelist: [{ group: "*", kind: "*" }] }\n`,
+  );
   const dir = await mkdtemp(join(tmpdir(), 'rearguard-argocd-'));
   for (const d of ['redis', 'repo', 'repo/tmp', 'controller']) await mkdir(join(dir, d), { recursive: true });
   const children: ChildProcess[] = [];

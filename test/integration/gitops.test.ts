@@ -1,6 +1,6 @@
 // The `gitops` step with real git (a bare remote in a temp dir) and the Argo CD and Flux CRDs on the testbed. Flux is
-// the real source-controller and kustomize-controller (test/helpers/flux.ts); Argo CD's application controller is
-// still played by the test (test/helpers/controllers.ts), updating status as it would.
+// the real source-controller and kustomize-controller (test/helpers/flux.ts), Argo CD the real application controller
+// and repo server (test/helpers/argocd.ts); both read the repository over smart HTTP (test/helpers/git-http.ts).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
@@ -10,8 +10,8 @@ import { Gitops, reconcileFlux, syncArgo, type GitopsPlan } from '../../activiti
 import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.js';
 import type { RunResult } from '../../activities/process.js';
 import type { RepoConfig } from '../../activities/targets.js';
-import { fakeArgo } from '../helpers/controllers.js';
-import { configDeploymentYaml, deploymentYaml, namespaceYaml } from '../helpers/fixtures.js';
+import { startArgoCd, type ArgoCd } from '../helpers/argocd.js';
+import { deploymentYaml, namespaceYaml } from '../helpers/fixtures.js';
 import { startFlux } from '../helpers/flux.js';
 import { startGitHttpServer } from '../helpers/git-http.js';
 import { waitFor } from '../helpers/wait.js';
@@ -22,18 +22,21 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 
 let bed: Testbed;
+let argo: ArgoCd | undefined;
 let kube: KubeClient;
 let work: string;
 const stops: (() => void)[] = [];
 
 before(async () => {
   bed = await startTestbed();
-  await bed.installGitopsCrds();
+  argo = await startArgoCd(bed);
+  await bed.kubectl(['create', 'namespace', 'payments']);
   kube = KubeClient.fromConfig('testbed', { kubeconfig: bed.kubeconfig });
   work = await mkdtemp(join(tmpdir(), 'rearguard-gitops-'));
 });
 after(async () => {
   stops.forEach((s) => s());
+  await argo?.stop();
   await bed?.stop();
 });
 
@@ -44,17 +47,24 @@ const repoConfig = (repo: TestRepo): RepoConfig => ({
   terraformBackendConfig: {},
 });
 const activity = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment({ startToCloseTimeoutMs: 120_000 }).run(fn) as Promise<T>;
-const deployment = configDeploymentYaml;
+const deployment = (image: string) => deploymentYaml({ namespace: 'payments', name: 'api', image });
 
 /** A config repo: v1 good, v2 bad (the one to revert). */
 async function configRepo(): Promise<{ repo: TestRepo; good: string; bad: string }> {
   const repo = await createRepo('payments-config');
-  const good = await repo.commit(
-    { 'apps/api/deployment.yaml': deployment('api:1.0'), 'apps/api/kustomization.yaml': 'resources: [deployment.yaml]\n' },
-    'api 1.0',
-  );
+  const good = await repo.commit({ 'apps/api/deployment.yaml': deployment('api:1.0') }, 'api 1.0');
   const bad = await repo.commit({ 'apps/api/deployment.yaml': deployment('api:2.0-bad') }, 'api 2.0');
   return { repo, good, bad };
+}
+
+/** An Application of `path` in `repo` (served over HTTP to Argo CD's repo server), synced only when asked. */
+async function application(repo: TestRepo, name: string, path: string): Promise<void> {
+  const server = await startGitHttpServer(dirname(repo.remote));
+  stops.push(() => void server.close());
+  await bed.kubectl(
+    ['apply', '-f', '-'],
+    `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: ${name}, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${server.url}/${basename(repo.remote)}", path: ${path}, targetRevision: main }\n  destination: { server: https://kubernetes.default.svc, namespace: payments }\n`,
+  );
 }
 
 const message = { title: 'Rollback payments in prod: revert', actor: 'dave', reason: 'api 5xx after 2.0', workflowId: 'rollback:prod:payments' };
@@ -62,12 +72,7 @@ const message = { title: 'Rollback payments in prod: revert', actor: 'dave', rea
 describe('gitops step', () => {
   it('reverts the bad commit as a new commit, pushes it, and syncs the Argo CD Application to it', async () => {
     const { repo, good, bad } = await configRepo();
-    await bed.kubectl(['create', 'namespace', 'argocd']).catch(() => undefined);
-    await bed.kubectl(
-      ['apply', '-f', '-'],
-      `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: payments, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${repo.url}", path: apps/api, targetRevision: main }\n  destination: { server: https://kubernetes.default.svc, namespace: payments }\n`,
-    );
-    stops.push(fakeArgo(kube, 'argocd', 'payments'));
+    await application(repo, 'payments', 'apps/api');
     const gitops = new Gitops(new Git('git', 'payments-config', repoConfig(repo), {}), work);
     const plan: GitopsPlan = await activity(() => gitops.plan({ commit: 'HEAD' }, 'k-argo'));
     assert.deepEqual(plan.commits, [bad], 'HEAD resolved once, at plan time');
@@ -82,8 +87,12 @@ describe('gitops step', () => {
     assert.match(body, /Reason: api 5xx after 2\.0\nRequested-by: dave\nWorkflow: rollback:prod:payments\nRearguard-Rollback: k-argo/);
     assert.equal(await repo.git('log', '-1', '--format=%an'), 'Rearguard');
 
-    const synced = await activity(() => syncArgo(kube, { application: 'payments' }, made.commit, message.reason, Date.now() + 30_000));
+    const synced = await activity(() => syncArgo(kube, { application: 'payments' }, made.commit, message.reason, Date.now() + 90_000));
     assert.deepEqual(synced, { application: 'payments', revision: made.commit, sync: 'Synced', health: 'Healthy' });
+    const deployed = JSON.parse(await bed.kubectl(['get', 'deployment', 'api', '-n', 'payments', '-o', 'json'])) as KubeObject;
+    assert.equal(deployed.spec.template.spec.containers[0].image, 'api:1.0', 'Argo CD applied the revert');
+    const app = JSON.parse(await bed.kubectl(['get', 'application.argoproj.io', 'payments', '-n', 'argocd', '-o', 'json'])) as KubeObject;
+    assert.deepEqual(app.status.operationState.operation.info, [{ name: 'reason', value: message.reason }], 'the reason travels with the operation');
 
     const again = await activity(() => gitops.commit(plan, 'k-argo', message));
     assert.deepEqual([again.created, again.commit], [false, made.commit], 'a retry finds its own commit and pushes nothing');
@@ -91,14 +100,18 @@ describe('gitops step', () => {
   });
 
   it('fails clearly when Argo CD reports the sync failed', async () => {
-    const { repo } = await configRepo();
-    await bed.kubectl(
-      ['apply', '-f', '-'],
-      `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: broken, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${repo.url}", path: apps/api }\n  destination: { server: https://kubernetes.default.svc, namespace: payments }\n`,
+    // A Deployment the API server refuses (no selector): Argo CD's sync of it fails.
+    const repo = await createRepo('broken-config');
+    const head = await repo.commit(
+      {
+        'apps/broken/deployment.yaml':
+          'apiVersion: apps/v1\nkind: Deployment\nmetadata: { name: broken, namespace: payments }\nspec:\n  template:\n    spec:\n      containers: [{ name: x, image: x }]\n',
+      },
+      'broken',
     );
-    stops.push(fakeArgo(kube, 'argocd', 'broken', 'Failed'));
+    await application(repo, 'broken', 'apps/broken');
     await assert.rejects(
-      activity(() => syncArgo(kube, { application: 'broken' }, 'f'.repeat(40), 'x', Date.now() + 30_000)),
+      activity(() => syncArgo(kube, { application: 'broken' }, head, 'x', Date.now() + 90_000)),
       (e: unknown) =>
         e instanceof ApplicationFailure && e.type === 'SyncFailed' && /could not sync broken .*one or more objects failed to apply/.test(e.message),
     );
