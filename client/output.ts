@@ -1,7 +1,10 @@
 // Output formats: text for people, json and yaml for scripts (`-o json|yaml`, `--json` = `-o json`).
 // Every machine-readable line a command prints is built as JSON (`ctx.out(JSON.stringify(...))`); yaml re-renders
 // each such line as one YAML document of a stream, so both formats carry the same fields and cannot drift apart.
-import { stringify } from 'yaml';
+import { createRequire } from 'node:module';
+
+// The YAML library is loaded on the first YAML document only: every command's start (the gate's above all) stays as fast.
+const yaml = (): typeof import('yaml') => createRequire(import.meta.url)('yaml') as typeof import('yaml');
 
 export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
@@ -34,7 +37,7 @@ export function outputFormat(opts: { json?: boolean; output?: string }): OutputF
 
 /** A document as the format prints it: yaml starts each with `---`, so a stream of them parses as one stream. */
 export const renderValue = (value: unknown, format: OutputFormat): string =>
-  format === 'yaml' ? `---\n${stringify(value, { lineWidth: 0 }).trimEnd()}` : JSON.stringify(value);
+  format === 'yaml' ? `---\n${yaml().stringify(value, { lineWidth: 0 }).trimEnd()}` : JSON.stringify(value);
 
 /** One line a command printed, in the format asked for. A line that is not JSON (an .ics export) goes out as it is. */
 export function renderLine(line: string, format: OutputFormat): string {
