@@ -201,6 +201,15 @@ export async function syncArgo(
     if (op?.syncResult?.revision === revision && (op.phase === 'Failed' || op.phase === 'Error')) {
       throw ApplicationFailure.nonRetryable(`Argo CD could not sync ${app.application} to ${revision.slice(0, 12)}: ${op.message ?? op.phase}`, 'SyncFailed');
     }
+    // A deny sync window (a freeze's guardrail, or the project's own) holds the operation until it closes: say so
+    // now rather than at the deadline. The operation stays: Argo CD runs it when the window closes.
+    if (op?.phase === 'Running' && /blocked by sync window/i.test(String(op.message ?? '')) && (op.operation?.sync?.revision ?? revision) === revision) {
+      const windows = await denyWindows(kube, app.namespace ?? 'argocd', String(a.spec?.project ?? 'default'));
+      throw ApplicationFailure.nonRetryable(
+        `Argo CD holds the sync of ${app.application} to ${revision.slice(0, 12)}: a deny sync window of project ${String(a.spec?.project ?? 'default')} is active${windows ? ` (${windows})` : ''}. The commit is pushed; Argo CD applies it when the window closes (lift the freeze, or sync by hand if the project allows manual syncs)`,
+        'SyncBlocked',
+      );
+    }
     const health = a.status?.health?.status as string | undefined;
     if (a.status?.sync?.revision === revision && a.status?.sync?.status === 'Synced' && health === 'Healthy') {
       return { application: app.application, revision, sync: 'Synced', health };
@@ -213,6 +222,19 @@ export async function syncArgo(
       );
     }
     await sleep(1_000);
+  }
+}
+
+/** The project's deny windows, as their descriptions say (a freeze's names it), for an error message; never throws. */
+async function denyWindows(kube: KubeClient, ns: string, project: string): Promise<string> {
+  try {
+    const p = await kube.get(`/apis/argoproj.io/v1alpha1/namespaces/${ns}/appprojects/${project}`);
+    return ((p.spec?.syncWindows ?? []) as KubeObject[])
+      .filter((w) => w.kind === 'deny')
+      .map((w) => String(w.description ?? `${w.schedule} for ${w.duration}`).slice(0, 200))
+      .join('; ');
+  } catch {
+    return '';
   }
 }
 

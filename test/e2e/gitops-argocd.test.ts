@@ -5,6 +5,8 @@
 //   to exactly the revert commit; the Deployment is back on the previous image; status and audit name the commit.
 // - A freeze whose guardrail puts a deny sync window on the project: an auto-synced Application does not apply a
 //   commit pushed meanwhile while the freeze holds; lifting it lets Argo CD apply it.
+// - A rollback while such a freeze holds: Argo CD holds the sync, and the step fails at once saying so (naming the
+//   freeze); the held operation runs when the freeze is lifted.
 // - A worker SIGKILLed right after the push: the rollback completes with one revert commit and one sync operation.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -108,7 +110,9 @@ ${automated ? '  syncPolicy: { automated: {} }\n' : ''}`,
 }
 
 async function restartWorker(): Promise<void> {
-  await worker?.stop('SIGKILL');
+  // A graceful stop hands the old worker's sticky workflows back at once: the next command's Queries (the gate
+  // registry's, read by `freeze calendar apply`) are not left waiting for a dead worker.
+  await worker?.stop('SIGTERM');
   const targets = join(dir, 'targets.yaml');
   await writeFile(
     targets,
@@ -209,6 +213,54 @@ spec:
       detail: logs,
     });
     assert.equal((await application('billing')).status.sync.revision, next);
+  });
+
+  it("a rollback during a freeze that denies the project's syncs fails at once, saying why; the lift applies the revert", async () => {
+    const { repo } = await deployed('cart', 'cart:1.0', false);
+    const bad = await repo.commit(app('cart', 'cart:2.0-bad'), 'cart 2.0');
+    await syncTo('cart', bad);
+    await waitFor(async () => (await imageOf('cart')) === 'cart:2.0-bad', 'Argo CD deploys the bad commit', { timeout: 60_000, detail: logs });
+    await restartWorker();
+    const tz = 'Europe/Paris';
+    const calendar = join(dir, 'cart-calendar.yaml');
+    await writeFile(
+      calendar,
+      `apiVersion: rearguard/v1
+kind: FreezeCalendar
+metadata: { name: cart-freezes }
+spec:
+  timezone: ${tz}
+  cluster: testbed
+  windows:
+    - { name: cart-freeze, start: ${DateTime.now().minus({ minutes: 1 }).setZone(tz).toFormat("yyyy-LL-dd'T'HH:mm")}, duration: 2h, scope: { environments: [prod] }, reason: peak sales }
+  guardrails:
+    argocd: { namespace: argocd, projects: [cart] }
+`,
+    );
+    const frozen = await rearguard(['freeze', 'calendar', 'apply', calendar, '--as', 'rm-ann'], e);
+    assert.equal(frozen.code, 0, frozen.stderr);
+    await waitFor(
+      async () => ((await get(['appproject.argoproj.io', 'cart', '-n', 'argocd'])).spec.syncWindows ?? []).some((w: { kind: string }) => w.kind === 'deny'),
+      'the deny window on the project',
+      60_000,
+    );
+    const file = join(dir, 'cart.yaml');
+    await writeFile(file, runbook('cart', bad));
+    const started = Date.now();
+    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'cart 2.0 is failing', '--as', 'dave'], e)).code, 0);
+    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'cart', '--wait', '--json'], e);
+    assert.equal(done.code, 1, done.stdout);
+    assert.ok(Date.now() - started < 120_000, 'told at once, not at the SLA');
+    const step = (JSON.parse(done.stdout.trim().split('\n').at(-1)!) as RollbackStatus).steps.find((s) => s.name === 'revert')!;
+    assert.match(
+      step.error!,
+      /Argo CD holds the sync of cart to [0-9a-f]{12}: a deny sync window of project cart is active \(rearguard freeze=freeze:cart-freeze .*peak sales\)\. The commit is pushed/,
+    );
+    assert.equal(await imageOf('cart'), 'cart:2.0-bad');
+
+    const lift = await rearguard(['freeze', 'lift', '--name', 'cart-freeze', '--reason', 'incident', '--as', 'rm-ann'], e);
+    assert.equal(lift.code, 0, lift.stderr);
+    await waitFor(async () => (await imageOf('cart')) === 'cart:1.0', 'the held operation runs once the window is gone', { timeout: 90_000, detail: logs });
   });
 
   it('a worker SIGKILLed right after the push: one revert commit, one sync operation', async () => {

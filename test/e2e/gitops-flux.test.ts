@@ -94,7 +94,9 @@ spec: { interval: 5s, path: ./${ns}, prune: true, sourceRef: { kind: GitReposito
 }
 
 async function restartWorker(): Promise<void> {
-  await worker?.stop('SIGKILL');
+  // A graceful stop hands the old worker's sticky workflows back at once: the next command's Queries (the gate
+  // registry's, read by `freeze calendar apply`) are not left waiting for a dead worker.
+  await worker?.stop('SIGTERM');
   const targets = join(dir, 'targets.yaml');
   await writeFile(
     targets,
