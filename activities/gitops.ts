@@ -260,6 +260,14 @@ export async function reconcileFlux(
   const annotate = (kind: string, ns: string, name: string) =>
     kube.patch(fluxPath(kind, ns, name), { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': requestedAt } } }, 'application/merge-patch+json');
   const obj = await kube.get(fluxPath(target.kind, target.namespace, target.name));
+  // A suspended object ignores reconcile requests (a freeze's guardrail, or a person): say so now, not at the deadline.
+  if (obj.spec?.suspend === true) {
+    const by = obj.metadata?.annotations?.['rearguard.io/frozen-by'] as string | undefined;
+    throw ApplicationFailure.nonRetryable(
+      `Flux ${target.kind} ${target.namespace}/${target.name} is suspended (${by ? `by freeze ${by}` : 'not by Rearguard'}): it does not reconcile, so ${revision.slice(0, 12)} is pushed but not applied. Flux applies it once the ${target.kind} is resumed${by ? ' (when the freeze ends or is lifted)' : ''}`,
+      'SyncBlocked',
+    );
+  }
   const source = obj.spec?.sourceRef as { kind?: string; name?: string; namespace?: string } | undefined;
   if (target.kind !== 'GitRepository' && source?.kind === 'GitRepository' && source.name)
     await annotate('GitRepository', source.namespace ?? target.namespace, source.name);

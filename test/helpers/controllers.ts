@@ -1,5 +1,6 @@
-// The test plays the GitOps controllers (none run on the testbed): it reacts to what Rearguard asks of
-// an Argo CD Application and reports status as the real controller would.
+// An Argo CD stand-in for the chaos run only (test/helpers/chaos-systems.ts), which counts the syncs it performs while
+// servers and workers are killed around it; every other GitOps test runs the real controllers (test/helpers/argocd.ts,
+// test/helpers/flux.ts). It reacts to what Rearguard asks of an Application and reports status as Argo CD would.
 import type { KubeClient, KubeObject } from '../../activities/kubernetes/client.js';
 
 /**

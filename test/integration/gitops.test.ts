@@ -215,4 +215,23 @@ describe('gitops step', () => {
       await flux.stop();
     }
   });
+
+  it('a suspended Kustomization fails the reconcile at once, naming the freeze that suspended it', async () => {
+    await bed.kubectl(['create', 'namespace', 'flux-system']).catch(() => undefined);
+    await bed.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: kustomize.toolkit.fluxcd.io/v1\nkind: Kustomization\nmetadata: { name: held, namespace: flux-system, annotations: { rearguard.io/frozen-by: "freeze:peak" } }\nspec: { interval: 1h, suspend: true, path: ./apps, prune: true, sourceRef: { kind: GitRepository, name: shop-config } }\n`,
+    );
+    const started = Date.now();
+    await assert.rejects(
+      activity(() => reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'held' }, 'a'.repeat(40), Date.now() + 60_000)),
+      (e: unknown) =>
+        e instanceof ApplicationFailure &&
+        e.type === 'SyncBlocked' &&
+        /Flux Kustomization flux-system\/held is suspended \(by freeze freeze:peak\): .* aaaaaaaaaaaa is pushed but not applied/.test(e.message),
+    );
+    assert.ok(Date.now() - started < 10_000, 'at once, not at the deadline');
+    const k = JSON.parse(await bed.kubectl(['get', 'kustomization', 'held', '-n', 'flux-system', '-o', 'json'])) as KubeObject;
+    assert.equal(k.metadata.annotations['reconcile.fluxcd.io/requestedAt'], undefined, 'nothing requested of a suspended object');
+  });
 });
