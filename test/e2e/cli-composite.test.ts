@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { RollbackStatus } from '../../runbook/types.js';
+import { startArgoCd, type ArgoCd } from '../helpers/argocd.js';
 import { compositeService, type CompositeService } from '../helpers/chaos-systems.js';
 import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
 import { rearguardEnv } from '../helpers/fixtures.js';
@@ -23,15 +24,16 @@ let dir: string;
 let receiver: Receiver;
 let worker: WorkerProcess | undefined;
 let store: CompositeService | undefined;
+let argo: ArgoCd | undefined;
 
 before(async () => {
   [env, bed, dir, receiver] = await Promise.all([createDevServerEnv(), startTestbed(), mkdtemp(join(tmpdir(), 'rearguard-composite-')), startReceiver()]);
-  await bed.installGitopsCrds();
-  await bed.kubectl(['create', 'namespace', 'argocd']);
+  argo = await startArgoCd(bed);
 });
 after(async () => {
   store?.stop();
   await worker?.stop('SIGKILL');
+  await argo?.stop();
   await receiver?.close();
   await Promise.all([env?.teardown(), bed?.stop()]);
 });

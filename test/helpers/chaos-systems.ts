@@ -2,15 +2,16 @@
 // to them: a composite service (blueGreen, kubernetes, helm, gitops with Argo CD, terraform, webhook) rolled back
 // once, and a freeze whose guardrails (Argo CD deny window, Flux suspend, flags) are applied and restored once.
 // Every count comes from the system itself: helm history, git log, the terraform state's serial, the Deployment's
-// revision, the receiver's Idempotency-Keys, the syncs the Argo CD stand-in performed, the audit trail.
+// revision, the receiver's Idempotency-Keys, the syncs in the Argo CD Application's history, the audit trail. Argo CD
+// is the real application controller and repo server (test/helpers/argocd.ts), which the caller starts.
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.js';
 import { run } from '../../activities/process.js';
 import type { RollbackStatus, AuditEvent } from '../../runbook/types.js';
 import type { Testbed } from '../testbed/cluster.js';
-import { fakeArgo } from './controllers.js';
 import { guardedObjectsYaml, namespaceYaml } from './fixtures.js';
+import { startGitHttpServer } from './git-http.js';
 import { createRepo } from './git-repos.js';
 import type { Receiver } from './receiver.js';
 import { ROOT, toolPath } from './tools.js';
@@ -47,7 +48,8 @@ export interface CompositeService {
 
 /**
  * A service with its bad release everywhere: traffic on green, the api Deployment on a bad image, helm release
- * `cart` upgraded, a bad commit in its config repository (synced by Argo CD), infrastructure applied at v2. Its
+ * `cart` upgraded, a bad commit in its config repository (synced by Argo CD, which must be running: startArgoCd),
+ * infrastructure applied at v2. Its
  * runbook (prod, on cluster `testbed`) rolls all of it back and calls a webhook; with `approvers`, one of them must
  * approve first. Used by the chaos run and test/e2e/cli-composite.test.ts.
  */
@@ -71,14 +73,31 @@ export async function compositeService(
   await helm('upgrade', 'cart', `${ROOT}test/fixtures/charts/web`, '--set', 'tag=2.0-bad', '--wait', '--timeout', '60s');
 
   const config = await createRepo(`${service}-config`);
-  const good = await config.commit({ 'app/values.yaml': `image: ${service}:1.0\n` }, `${service} 1.0`);
-  const bad = await config.commit({ 'app/values.yaml': `image: ${service}:2.0-bad\n` }, `${service} 2.0`);
+  const settings = (image: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: { name: settings, namespace: ${ns} }\ndata: { image: "${image}" }\n`;
+  const good = await config.commit({ 'app/settings.yaml': settings(`${service}:1.0`) }, `${service} 1.0`);
+  const bad = await config.commit({ 'app/settings.yaml': settings(`${service}:2.0-bad`) }, `${service} 2.0`);
+  const gitServer = await startGitHttpServer(dirname(config.remote));
   await kubectl(
     ['apply', '-f', '-'],
-    `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: ${service}, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${config.url}", path: app, targetRevision: main }\n  destination: { server: https://kubernetes.default.svc, namespace: ${ns} }\n`,
+    `apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata: { name: ${service}, namespace: argocd }\nspec:\n  project: default\n  source: { repoURL: "${gitServer.url}/${basename(config.remote)}", path: app, targetRevision: main }\n  destination: { server: https://kubernetes.default.svc, namespace: ${ns} }\n`,
   );
-  const syncs: string[] = [];
-  const stopArgo = fakeArgo(KubeClient.fromConfig('testbed', { kubeconfig: bed.kubeconfig }), 'argocd', service, 'Succeeded', (r) => syncs.push(r));
+  // The bad commit deployed, as a person syncing it would: the Application's history then holds one sync.
+  await kubectl([
+    'patch',
+    'application.argoproj.io',
+    service,
+    '-n',
+    'argocd',
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ operation: { initiatedBy: { username: 'dev' }, sync: { revision: bad } } }),
+  ]);
+  const settingsImage = () => kubectl(['get', 'configmap', 'settings', '-n', ns, '-o', 'jsonpath={.data.image}']).catch(() => '');
+  for (let i = 0; (await settingsImage()) !== `${service}:2.0-bad`; i++) {
+    if (i > 600) throw new Error(`${service}: Argo CD did not deploy the bad commit within 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 
   const infra = await createRepo(`${service}-infra`);
   await infra.commit({ 'tf/main.tf': tfConfig('v1') }, 'infra v1', 'v1');
@@ -126,7 +145,7 @@ ${o.approvers ? `  approval: { required: true, approvers: [${o.approvers.join(',
     service,
     runbook,
     repos: `  ${service}-config: { url: "${config.url}", branch: main }\n  ${service}-infra: { url: "${infra.url}", branch: main, terraformBackendConfig: { path: "${state}" } }\n`,
-    stop: stopArgo,
+    stop: () => void gitServer.close(),
     configHead,
     async check(status) {
       const problems: string[] = [];
@@ -159,6 +178,9 @@ ${o.approvers ? `  approval: { required: true, approvers: [${o.approvers.join(',
         `/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/${service}`,
       );
       expect('Argo CD synced revision', (app.status as KubeObject | undefined)?.sync?.revision, head);
+      expect('config applied by Argo CD', await settingsImage(), `${service}:1.0`);
+      // Every sync Argo CD performed, from its own history: the bad commit's, then Rearguard's.
+      const syncs = (((app.status as KubeObject | undefined)?.history ?? []) as { revision: string }[]).slice(1).map((h) => h.revision);
       expect('terraform output', (await tf(join(deploy, 'tf'), 'output', '-no-color', '-raw', 'version')).trim(), 'v1');
       const keys = new Set(receiver.requests.filter((r) => r.path === `/${service}/announce`).map((r) => r.key));
       const finalSerial = await serial(state);

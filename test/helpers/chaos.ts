@@ -12,6 +12,7 @@ import { resolveTemporal } from '../../api/temporal-connection.js';
 import type { FreezeState } from '../../runbook/freeze.js';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
 import { startTestbed, type Testbed } from '../testbed/cluster.js';
+import { startArgoCd, type ArgoCd } from './argocd.js';
 import { compositeService, guardedFreeze, type CompositeService, type Findings, type GuardedFreeze } from './chaos-systems.js';
 import { startTemporalCluster, type TemporalCluster } from './cluster.js';
 import { rearguard, startWorker, type CliResult, type WorkerProcess } from './processes.js';
@@ -80,6 +81,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let cluster: TemporalCluster | undefined;
   let bed: Testbed | undefined;
   let receiver: Receiver | undefined;
+  let argo: ArgoCd | undefined;
   let connection: Connection | undefined;
   const services: CompositeService[] = [];
   const workers: (WorkerProcess | undefined)[] = [undefined, undefined];
@@ -89,8 +91,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   let stopping = false;
   try {
     [cluster, bed, receiver] = await Promise.all([startTemporalCluster(), startTestbed(), startReceiver()]);
-    await bed.installGitopsCrds();
-    await bed.kubectl(['create', 'namespace', 'argocd']);
+    argo = await startArgoCd(bed);
     log(`cluster at ${cluster.address}, testbed at ${bed.server}`);
 
     for (let i = 1; i <= o.rollbacks; i++) services.push(await compositeService(bed, dir, `chaos-s${i}`, receiver));
@@ -347,6 +348,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     process.off('exit', killGroups);
     await Promise.all(workers.map((w) => w?.stop('SIGKILL')));
     for (const s of services) s.stop();
+    await argo?.stop();
     await connection?.close();
     await Promise.all([cluster?.stop(), bed?.stop(), receiver?.close()]);
     await rm(dir, { recursive: true, force: true, maxRetries: 3 });
