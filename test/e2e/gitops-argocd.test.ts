@@ -9,61 +9,34 @@
 //   freeze); the held operation runs when the freeze is lifted.
 // - A worker SIGKILLed right after the push: the rollback completes with one revert commit and one sync operation.
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DateTime } from 'luxon';
-import type { KubeObject } from '../../activities/kubernetes/client.js';
-import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
+import type { RollbackStatus } from '../../runbook/types.js';
 import { startArgoCd, type ArgoCd } from '../helpers/argocd.js';
-import { deploymentYaml, namespaceYaml } from '../helpers/fixtures.js';
-import { startGitHttpServer, type GitHttpServer } from '../helpers/git-http.js';
-import { createRepo, type TestRepo } from '../helpers/git-repos.js';
-import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
-import { createDevServerEnv } from '../helpers/temporal.js';
+import { appFiles as app, revertRunbook, startGitopsWorld, type GitopsWorld } from '../helpers/gitops-world.js';
+import { rearguard } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
-import { startTestbed, type Testbed } from '../testbed/cluster.js';
 
-let env: TestWorkflowEnvironment;
-let bed: Testbed;
-let dir: string;
+let w: GitopsWorld;
 let argo: ArgoCd | undefined;
-const servers: GitHttpServer[] = [];
-const repos: TestRepo[] = [];
-let worker: WorkerProcess | undefined;
-let e: Record<string, string>;
-let workerEnv: Record<string, string>;
 
 before(async () => {
-  [env, bed, dir] = await Promise.all([createDevServerEnv(), startTestbed(), mkdtemp(join(tmpdir(), 'rearguard-argocd-e2e-'))]);
-  argo = await startArgoCd(bed);
-  e = { TEMPORAL_ADDRESS: env.address, REARGUARD_TASK_QUEUE: `argocd-${randomUUID()}`, REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl') };
+  w = await startGitopsWorld('argocd');
+  argo = await startArgoCd(w.bed);
 });
 after(async () => {
-  await worker?.stop('SIGKILL');
   await argo?.stop();
-  await Promise.all(servers.map((s) => s.close()));
-  await Promise.all([env?.teardown(), bed?.stop()]);
+  await w?.close();
 });
 
-const get = async (args: string[]): Promise<KubeObject> => JSON.parse(await bed.kubectl(['get', ...args, '-o', 'json'])) as KubeObject;
-const imageOf = async (ns: string) => {
-  const d = await get(['deployment', 'api', '-n', ns]).catch(() => undefined);
-  return (d?.spec?.template?.spec?.containers as { image: string }[] | undefined)?.[0]?.image;
-};
-const application = (name: string) => get(['application.argoproj.io', name, '-n', 'argocd']);
-const app = (ns: string, image: string) => ({
-  [`${ns}/namespace.yaml`]: namespaceYaml(ns),
-  [`${ns}/api.yaml`]: deploymentYaml({ namespace: ns, name: 'api', image }),
-});
+const application = (name: string) => w.get(['application.argoproj.io', name, '-n', 'argocd']);
+const runbook = (service: string, revert: string) => revertRunbook(service, revert, `argocd: { application: ${service}, namespace: argocd }`);
 const logs = () => argo!.logs().slice(-4000);
 
 /** A person's `argocd app sync --revision`: an operation on the Application, as the API server would write it. */
 const syncTo = (name: string, revision: string) =>
-  bed.kubectl([
+  w.bed.kubectl([
     'patch',
     'application.argoproj.io',
     name,
@@ -79,13 +52,9 @@ const syncTo = (name: string, revision: string) =>
  * A service's config repository at its first commit, served over HTTP, its own AppProject, and an Application of
  * `./<ns>` on main, auto-synced or synced by hand to the first commit; resolves once that is deployed.
  */
-async function deployed(service: string, image: string, automated: boolean): Promise<{ repo: TestRepo; first: string }> {
-  const repo = await createRepo(`${service}-config`);
-  repos.push(repo);
-  const first = await repo.commit(app(service, image), `${service} ${image}`);
-  const server = await startGitHttpServer(dirname(repo.remote));
-  servers.push(server);
-  await bed.kubectl(
+async function deployed(service: string, image: string, automated: boolean) {
+  const { repo, first, url } = await w.configRepo(service, app(service, image));
+  await w.bed.kubectl(
     ['apply', '-f', '-'],
     `apiVersion: argoproj.io/v1alpha1
 kind: AppProject
@@ -100,63 +69,31 @@ kind: Application
 metadata: { name: ${service}, namespace: argocd }
 spec:
   project: ${service}
-  source: { repoURL: "${server.url}/${basename(repo.remote)}", targetRevision: main, path: ${service} }
+  source: { repoURL: "${url}", targetRevision: main, path: ${service} }
   destination: { server: "https://kubernetes.default.svc", namespace: ${service} }
 ${automated ? '  syncPolicy: { automated: {} }\n' : ''}`,
   );
   if (!automated) await syncTo(service, first);
-  await waitFor(async () => (await imageOf(service)) === image, `Argo CD deploys ${service}'s first commit`, { timeout: 120_000, detail: logs });
+  await waitFor(async () => (await w.imageOf(service)) === image, `Argo CD deploys ${service}'s first commit`, { timeout: 120_000, detail: logs });
   return { repo, first };
 }
-
-async function restartWorker(): Promise<void> {
-  // A graceful stop hands the old worker's sticky workflows back at once: the next command's Queries (the gate
-  // registry's, read by `freeze calendar apply`) are not left waiting for a dead worker.
-  await worker?.stop('SIGTERM');
-  const targets = join(dir, 'targets.yaml');
-  await writeFile(
-    targets,
-    `clusters:\n  testbed: { kubeconfig: ${bed.kubeconfig} }\nrepos:\n${repos.map((r) => `  ${basename(r.remote, '.git')}: { url: "${r.url}", branch: main }\n`).join('')}`,
-  );
-  workerEnv = { ...e, REARGUARD_TARGETS: targets, REARGUARD_METRICS_PORT: '0', REARGUARD_RUNTIME_METRICS_PORT: '0' };
-  worker = await startWorker(workerEnv, { group: true });
-}
-
-const runbook = (service: string, revert: string) => `apiVersion: rearguard/v1
-kind: Runbook
-metadata: { name: ${service}-prod }
-spec:
-  service: ${service}
-  environment: prod
-  cluster: testbed
-  sla: 5m
-  steps:
-    - { name: revert, type: gitops, repo: ${service}-config, revert: { commit: ${revert} }, argocd: { application: ${service}, namespace: argocd } }
-`;
-
-const auditOf = async (workflowId: string) =>
-  (await readFile(e.REARGUARD_AUDIT_FILE, 'utf8'))
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as AuditEvent)
-    .filter((a) => a.workflowId === workflowId);
 
 describe('gitops against the real Argo CD', () => {
   it('a bad commit deployed by Argo CD is reverted; Argo CD syncs to exactly the revert commit Rearguard asked for', async () => {
     const { repo } = await deployed('orders', 'orders:1.0', false);
     const bad = await repo.commit(app('orders', 'orders:2.0-bad'), 'orders 2.0');
     await syncTo('orders', bad);
-    await waitFor(async () => (await imageOf('orders')) === 'orders:2.0-bad', 'Argo CD deploys the bad commit', { timeout: 60_000, detail: logs });
-    await restartWorker();
-    const file = join(dir, 'orders.yaml');
+    await waitFor(async () => (await w.imageOf('orders')) === 'orders:2.0-bad', 'Argo CD deploys the bad commit', { timeout: 60_000, detail: logs });
+    await w.restartWorker();
+    const file = join(w.dir, 'orders.yaml');
     await writeFile(file, runbook('orders', bad));
-    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'orders 2.0 is failing', '--as', 'dave'], e)).code, 0);
-    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'orders', '--wait', '--json'], e);
+    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'orders 2.0 is failing', '--as', 'dave'], w.e)).code, 0);
+    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'orders', '--wait', '--json'], w.e);
     assert.equal(done.code, 0, `${done.stdout}\n${done.stderr}\n${logs()}`);
 
     const revert = (await repo.git('ls-remote', repo.remote, 'refs/heads/main')).split('\t')[0];
     assert.notEqual(revert, bad);
-    assert.equal(await imageOf('orders'), 'orders:1.0', 'Argo CD applied the revert: the previous image');
+    assert.equal(await w.imageOf('orders'), 'orders:1.0', 'Argo CD applied the revert: the previous image');
     const a = await application('orders');
     assert.equal(a.status.sync.revision, revert);
     assert.equal(a.status.operationState.syncResult.revision, revert, 'the operation synced exactly the revert commit');
@@ -167,33 +104,17 @@ describe('gitops against the real Argo CD', () => {
     const step = status.steps.find((s) => s.name === 'revert')!;
     assert.equal(step.result?.commit, revert);
     assert.deepEqual(step.result?.argocd, { application: 'orders', revision: revert, sync: 'Synced', health: 'Healthy' });
-    const succeeded = (await auditOf(status.workflowId)).find((x) => x.action === 'rollback.step-succeeded')!;
+    const succeeded = (await w.auditOf(status.workflowId)).find((x) => x.action === 'rollback.step-succeeded')!;
     assert.match(JSON.stringify(succeeded.details), new RegExp(revert));
   });
 
   it('a freeze puts a deny sync window on the project: a pushed commit is not applied until the lift', async () => {
     const { repo } = await deployed('billing', 'billing:1.0', true);
-    await restartWorker();
-    const tz = 'Europe/Paris';
-    const calendar = join(dir, 'calendar.yaml');
-    await writeFile(
-      calendar,
-      `apiVersion: rearguard/v1
-kind: FreezeCalendar
-metadata: { name: argo-freezes }
-spec:
-  timezone: ${tz}
-  cluster: testbed
-  windows:
-    - { name: billing-freeze, start: ${DateTime.now().minus({ minutes: 1 }).setZone(tz).toFormat("yyyy-LL-dd'T'HH:mm")}, duration: 2h, scope: { environments: [prod] }, reason: quarter close }
-  guardrails:
-    argocd: { namespace: argocd, projects: [billing] }
-`,
-    );
-    const applied = await rearguard(['freeze', 'calendar', 'apply', calendar, '--as', 'rm-ann'], e);
-    assert.equal(applied.code, 0, applied.stderr);
+    await w.restartWorker();
+    await w.freezeNow('argo-freezes', 'billing-freeze', 'quarter close', 'argocd: { namespace: argocd, projects: [billing] }');
     await waitFor(
-      async () => ((await get(['appproject.argoproj.io', 'billing', '-n', 'argocd'])).spec.syncWindows ?? []).some((w: { kind: string }) => w.kind === 'deny'),
+      async () =>
+        ((await w.get(['appproject.argoproj.io', 'billing', '-n', 'argocd'])).spec.syncWindows ?? []).some((w: { kind: string }) => w.kind === 'deny'),
       'the deny window on the project',
       60_000,
     );
@@ -204,11 +125,11 @@ spec:
       detail: logs,
     });
     await new Promise((r) => setTimeout(r, 20_000));
-    assert.equal(await imageOf('billing'), 'billing:1.0', 'not applied while the freeze holds');
+    assert.equal(await w.imageOf('billing'), 'billing:1.0', 'not applied while the freeze holds');
 
-    const lift = await rearguard(['freeze', 'lift', '--name', 'billing-freeze', '--reason', 'close done', '--as', 'rm-ann'], e);
+    const lift = await rearguard(['freeze', 'lift', '--name', 'billing-freeze', '--reason', 'close done', '--as', 'rm-ann'], w.e);
     assert.equal(lift.code, 0, lift.stderr);
-    await waitFor(async () => (await imageOf('billing')) === 'billing:2.0', 'Argo CD applies the commit once the freeze is lifted', {
+    await waitFor(async () => (await w.imageOf('billing')) === 'billing:2.0', 'Argo CD applies the commit once the freeze is lifted', {
       timeout: 90_000,
       detail: logs,
     });
@@ -219,36 +140,19 @@ spec:
     const { repo } = await deployed('cart', 'cart:1.0', false);
     const bad = await repo.commit(app('cart', 'cart:2.0-bad'), 'cart 2.0');
     await syncTo('cart', bad);
-    await waitFor(async () => (await imageOf('cart')) === 'cart:2.0-bad', 'Argo CD deploys the bad commit', { timeout: 60_000, detail: logs });
-    await restartWorker();
-    const tz = 'Europe/Paris';
-    const calendar = join(dir, 'cart-calendar.yaml');
-    await writeFile(
-      calendar,
-      `apiVersion: rearguard/v1
-kind: FreezeCalendar
-metadata: { name: cart-freezes }
-spec:
-  timezone: ${tz}
-  cluster: testbed
-  windows:
-    - { name: cart-freeze, start: ${DateTime.now().minus({ minutes: 1 }).setZone(tz).toFormat("yyyy-LL-dd'T'HH:mm")}, duration: 2h, scope: { environments: [prod] }, reason: peak sales }
-  guardrails:
-    argocd: { namespace: argocd, projects: [cart] }
-`,
-    );
-    const frozen = await rearguard(['freeze', 'calendar', 'apply', calendar, '--as', 'rm-ann'], e);
-    assert.equal(frozen.code, 0, frozen.stderr);
+    await waitFor(async () => (await w.imageOf('cart')) === 'cart:2.0-bad', 'Argo CD deploys the bad commit', { timeout: 60_000, detail: logs });
+    await w.restartWorker();
+    await w.freezeNow('cart-freezes', 'cart-freeze', 'peak sales', 'argocd: { namespace: argocd, projects: [cart] }');
     await waitFor(
-      async () => ((await get(['appproject.argoproj.io', 'cart', '-n', 'argocd'])).spec.syncWindows ?? []).some((w: { kind: string }) => w.kind === 'deny'),
+      async () => ((await w.get(['appproject.argoproj.io', 'cart', '-n', 'argocd'])).spec.syncWindows ?? []).some((w: { kind: string }) => w.kind === 'deny'),
       'the deny window on the project',
       60_000,
     );
-    const file = join(dir, 'cart.yaml');
+    const file = join(w.dir, 'cart.yaml');
     await writeFile(file, runbook('cart', bad));
     const started = Date.now();
-    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'cart 2.0 is failing', '--as', 'dave'], e)).code, 0);
-    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'cart', '--wait', '--json'], e);
+    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'cart 2.0 is failing', '--as', 'dave'], w.e)).code, 0);
+    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'cart', '--wait', '--json'], w.e);
     assert.equal(done.code, 1, done.stdout);
     assert.ok(Date.now() - started < 120_000, 'told at once, not at the SLA');
     const step = (JSON.parse(done.stdout.trim().split('\n').at(-1)!) as RollbackStatus).steps.find((s) => s.name === 'revert')!;
@@ -256,19 +160,19 @@ spec:
       step.error!,
       /Argo CD holds the sync of cart to [0-9a-f]{12}: a deny sync window of project cart is active \(rearguard freeze=freeze:cart-freeze .*peak sales\)\. The commit is pushed/,
     );
-    assert.equal(await imageOf('cart'), 'cart:2.0-bad');
+    assert.equal(await w.imageOf('cart'), 'cart:2.0-bad');
 
-    const lift = await rearguard(['freeze', 'lift', '--name', 'cart-freeze', '--reason', 'incident', '--as', 'rm-ann'], e);
+    const lift = await rearguard(['freeze', 'lift', '--name', 'cart-freeze', '--reason', 'incident', '--as', 'rm-ann'], w.e);
     assert.equal(lift.code, 0, lift.stderr);
-    await waitFor(async () => (await imageOf('cart')) === 'cart:1.0', 'the held operation runs once the window is gone', { timeout: 90_000, detail: logs });
+    await waitFor(async () => (await w.imageOf('cart')) === 'cart:1.0', 'the held operation runs once the window is gone', { timeout: 90_000, detail: logs });
   });
 
   it('a worker SIGKILLed right after the push: one revert commit, one sync operation', async () => {
     const { repo } = await deployed('search', 'search:1.0', false);
     const bad = await repo.commit(app('search', 'search:2.0-bad'), 'search 2.0');
     await syncTo('search', bad);
-    await waitFor(async () => (await imageOf('search')) === 'search:2.0-bad', 'Argo CD deploys the bad commit', { timeout: 60_000, detail: logs });
-    await restartWorker();
+    await waitFor(async () => (await w.imageOf('search')) === 'search:2.0-bad', 'Argo CD deploys the bad commit', { timeout: 60_000, detail: logs });
+    await w.restartWorker();
     // Every sync operation Argo CD starts: distinct operationState start times, with the revision each synced.
     const operations = new Map<string, string>();
     let watching = true;
@@ -280,13 +184,12 @@ spec:
       }
     })();
     const head = async () => (await repo.git('ls-remote', repo.remote, 'refs/heads/main')).split('\t')[0];
-    const file = join(dir, 'search.yaml');
+    const file = join(w.dir, 'search.yaml');
     await writeFile(file, runbook('search', bad));
-    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'search 2.0', '--as', 'dave'], e)).code, 0);
+    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'search 2.0', '--as', 'dave'], w.e)).code, 0);
     await waitFor(async () => (await head()) !== bad, 'the revert pushed', { timeout: 60_000, interval: 20 });
-    await worker!.stop('SIGKILL');
-    worker = await startWorker(workerEnv, { group: true });
-    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'search', '--wait', '--json'], e);
+    await w.killWorker();
+    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'search', '--wait', '--json'], w.e);
     watching = false;
     await watch;
     assert.equal(done.code, 0, `${done.stdout}\n${done.stderr}`);
@@ -298,6 +201,6 @@ spec:
       [revert],
       'one sync operation to the revert',
     );
-    assert.equal(await imageOf('search'), 'search:1.0');
+    assert.equal(await w.imageOf('search'), 'search:1.0');
   });
 });

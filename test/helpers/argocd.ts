@@ -3,13 +3,13 @@
 // kubeconfig (ARGOCD_FAKE_IN_CLUSTER makes https://kubernetes.default.svc that cluster), talks to the repo server in
 // plaintext on loopback, resyncs every 10 s and resolves a branch to its commit anew after 2 s (instead of 3 min): a
 // pushed commit reaches an auto-synced Application within seconds.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Testbed } from '../testbed/cluster.js';
+import { daemons } from './daemons.js';
 import { freePort } from './processes.js';
 import { ROOT } from './tools.js';
 import { waitFor } from './wait.js';
@@ -49,17 +49,9 @@ export async function startArgoCd(bed: Testbed, namespace = 'argocd'): Promise<A
   );
   const dir = await mkdtemp(join(tmpdir(), 'rearguard-argocd-'));
   for (const d of ['redis', 'repo', 'repo/tmp', 'controller']) await mkdir(join(dir, d), { recursive: true });
-  const children: ChildProcess[] = [];
-  let log = '';
-  const start = (name: string, args: string[], cwd: string, env: Record<string, string>) => {
-    const child = spawn(binary(name), args, { cwd, env: { PATH: `${BIN}:${process.env.PATH}`, HOME: cwd, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (c: Buffer) => (log = `${log}${c.toString().replace(/^/gm, `${name}: `)}`.slice(-200_000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    children.push(child);
-  };
-  const killOnExit = () => children.forEach((c) => c.kill('SIGKILL'));
-  process.once('exit', killOnExit);
+  const procs = daemons();
+  const start = (name: string, args: string[], cwd: string, env: Record<string, string>) =>
+    procs.start(name, binary(name), args, { cwd, env: { PATH: `${BIN}:${process.env.PATH}`, HOME: cwd, ...env } });
   const [redis, repo, repoMetrics, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   start('redis-server', ['--bind', '127.0.0.1', '--port', String(redis), '--save', '', '--appendonly', 'no'], join(dir, 'redis'), {});
   start(
@@ -93,24 +85,20 @@ export async function startArgoCd(bed: Testbed, namespace = 'argocd'): Promise<A
     { KUBECONFIG: bed.kubeconfig, ARGOCD_FAKE_IN_CLUSTER: 'true', TMPDIR: join(dir, 'controller') },
   );
   const stop = async () => {
-    process.removeListener('exit', killOnExit);
-    await Promise.all(
-      children.map((c) =>
-        c.exitCode !== null || c.signalCode !== null ? undefined : new Promise<void>((r) => (c.once('exit', () => r()), c.kill('SIGTERM'))),
-      ),
-    );
+    await procs.stop();
     await rm(dir, { recursive: true, force: true });
   };
+
   try {
     for (const [what, port] of [
       ['redis', redis],
       ['repo server', repo],
       ['application controller metrics', metrics],
     ] as const)
-      await waitFor(() => listening(port), `argocd: ${what} on :${port}`, { timeout: 60_000, detail: () => log.slice(-4000) });
+      await waitFor(() => listening(port), `argocd: ${what} on :${port}`, { timeout: 60_000, detail: () => procs.logs().slice(-4000) });
   } catch (err) {
     await stop();
     throw err;
   }
-  return { namespace, logs: () => log, stop };
+  return { namespace, logs: procs.logs, stop };
 }

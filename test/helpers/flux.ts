@@ -1,12 +1,12 @@
 // Flux's real source-controller and kustomize-controller on the testbed (built by scripts/provision-gitops.sh flux),
 // as a cluster would run them, with the admin kubeconfig: every source kind's CRD served (the source-controller
 // exits at start if one is missing), the artifact server on loopback, leader election off, each on its own ports.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Testbed } from '../testbed/cluster.js';
+import { daemons } from './daemons.js';
 import { freePort } from './processes.js';
 import { ROOT } from './tools.js';
 import { waitFor } from './wait.js';
@@ -31,21 +31,12 @@ export async function startFlux(bed: Testbed): Promise<Flux> {
   for (const f of CRDS) await bed.kubectl(['apply', '--server-side', '-f', `${crds}/${f}`]);
   await bed.kubectl(['create', 'namespace', 'flux-system']).catch(() => undefined);
   const storage = await mkdtemp(join(tmpdir(), 'rearguard-flux-'));
-  const children: ChildProcess[] = [];
-  let log = '';
-  const start = (name: string, args: string[]) => {
-    const child = spawn(binary(name), ['--enable-leader-election=false', '--log-encoding=console', '--log-level=info', ...args], {
+  const procs = daemons();
+  const start = (name: string, args: string[]) =>
+    procs.start(name, binary(name), ['--enable-leader-election=false', '--log-encoding=console', '--log-level=info', ...args], {
       // controller-runtime reads the kubeconfig from KUBECONFIG (Flux does not parse its --kubeconfig flag).
       env: { PATH: process.env.PATH, KUBECONFIG: bed.kubeconfig, RUNTIME_NAMESPACE: 'flux-system' },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    const keep = (c: Buffer) => (log = `${log}${c.toString().replace(/^/gm, `${name}: `)}`.slice(-200_000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    children.push(child);
-  };
-  const killOnExit = () => children.forEach((c) => c.kill('SIGKILL'));
-  process.once('exit', killOnExit);
   const [sm, sh, artifacts, km, kh] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
   start('source-controller', [
     `--metrics-addr=127.0.0.1:${sm}`,
@@ -57,12 +48,7 @@ export async function startFlux(bed: Testbed): Promise<Flux> {
   ]);
   start('kustomize-controller', [`--metrics-addr=127.0.0.1:${km}`, `--health-addr=127.0.0.1:${kh}`]);
   const stop = async () => {
-    process.removeListener('exit', killOnExit);
-    await Promise.all(
-      children.map((c) =>
-        c.exitCode !== null || c.signalCode !== null ? undefined : new Promise<void>((r) => (c.once('exit', () => r()), c.kill('SIGTERM'))),
-      ),
-    );
+    await procs.stop();
     await rm(storage, { recursive: true, force: true });
   };
   try {
@@ -70,11 +56,11 @@ export async function startFlux(bed: Testbed): Promise<Flux> {
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, `flux controller ready on :${port}`, {
         timeout: 60_000,
         ignoreErrors: true,
-        detail: () => log.slice(-4000),
+        detail: () => procs.logs().slice(-4000),
       });
   } catch (err) {
     await stop();
     throw err;
   }
-  return { logs: () => log, stop };
+  return { logs: procs.logs, stop };
 }

@@ -1,0 +1,35 @@
+// Long-running helper processes of a test (GitOps controllers, Redis): started together, their output kept (the last
+// 200 kB, each line prefixed with its process's name) for failure messages, killed if the test process exits, and
+// stopped together with SIGTERM.
+import { spawn, type ChildProcess } from 'node:child_process';
+
+export interface Daemons {
+  start(name: string, path: string, args: string[], o: { cwd?: string; env: NodeJS.ProcessEnv }): void;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export function daemons(): Daemons {
+  const children: ChildProcess[] = [];
+  let log = '';
+  const killOnExit = () => children.forEach((c) => c.kill('SIGKILL'));
+  process.once('exit', killOnExit);
+  return {
+    start(name, path, args, o) {
+      const child = spawn(path, args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+      const keep = (c: Buffer) => (log = `${log}${c.toString().replace(/^/gm, `${name}: `)}`.slice(-200_000));
+      child.stdout.on('data', keep);
+      child.stderr.on('data', keep);
+      children.push(child);
+    },
+    logs: () => log,
+    async stop() {
+      process.removeListener('exit', killOnExit);
+      await Promise.all(
+        children.map((c) =>
+          c.exitCode !== null || c.signalCode !== null ? undefined : new Promise<void>((r) => (c.once('exit', () => r()), c.kill('SIGTERM'))),
+        ),
+      );
+    },
+  };
+}
