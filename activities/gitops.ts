@@ -13,6 +13,8 @@ import { isFullCommitId } from '../runbook/repeat.js';
 import type { GitopsPlan } from '../runbook/plan.js';
 import type { Git } from './git.js';
 import type { KubeClient, KubeObject } from './kubernetes/client.js';
+import { FROZEN_BY, holdersOf } from './guardrails/common.js';
+import { SUSPENDED_BEFORE } from './guardrails/flux.js';
 import { type RestoreRecord } from '../runbook/plan.js';
 
 export type { GitopsPlan };
@@ -187,7 +189,18 @@ export async function syncArgo(
   const path = `/apis/argoproj.io/v1alpha1/namespaces/${app.namespace ?? 'argocd'}/applications/${app.application}`;
   const current = await kube.get(path);
   const already = current.status?.sync?.revision === revision && current.status?.sync?.status === 'Synced';
-  if (!already && current.operation?.sync?.revision !== revision) {
+  const pending = current.operation as KubeObject | undefined;
+  if (!already && pending && pending.sync?.revision !== revision) {
+    // Someone else's operation (a person's sync, another run's): never merged into (Argo CD runs the copy it took, so
+    // ours would be lost or half-applied). Held by a sync window: say so; otherwise wait for it, as the API would.
+    const state = current.status?.operationState as KubeObject | undefined;
+    if (heldByWindow(state)) throw await syncBlocked(kube, app, current, revision, state!);
+    throw ApplicationFailure.retryable(
+      `Argo CD application ${app.application} has another sync operation in progress (by ${String(pending.initiatedBy?.username ?? 'unknown').slice(0, 60)}, to ${String(pending.sync?.revision ?? 'its target').slice(0, 40)}): trying again when it ends`,
+      'SyncBusy',
+    );
+  }
+  if (!already && pending?.sync?.revision !== revision) {
     await kube.patch(
       path,
       { operation: { initiatedBy: { username: 'rearguard' }, info: [{ name: 'reason', value: reason.slice(0, 200) }], sync: { revision } } },
@@ -201,15 +214,9 @@ export async function syncArgo(
     if (op?.syncResult?.revision === revision && (op.phase === 'Failed' || op.phase === 'Error')) {
       throw ApplicationFailure.nonRetryable(`Argo CD could not sync ${app.application} to ${revision.slice(0, 12)}: ${op.message ?? op.phase}`, 'SyncFailed');
     }
-    // A deny sync window (a freeze's guardrail, or the project's own) holds the operation until it closes: say so
-    // now rather than at the deadline. The operation stays: Argo CD runs it when the window closes.
-    if (op?.phase === 'Running' && /blocked by sync window/i.test(String(op.message ?? '')) && (op.operation?.sync?.revision ?? revision) === revision) {
-      const windows = await denyWindows(kube, app.namespace ?? 'argocd', String(a.spec?.project ?? 'default'));
-      throw ApplicationFailure.nonRetryable(
-        `Argo CD holds the sync of ${app.application} to ${revision.slice(0, 12)}: a deny sync window of project ${String(a.spec?.project ?? 'default')} is active${windows ? ` (${windows})` : ''}. The commit is pushed; Argo CD applies it when the window closes (lift the freeze, or sync by hand if the project allows manual syncs)`,
-        'SyncBlocked',
-      );
-    }
+    // The project's sync windows (a freeze's deny window, or no allow window open) hold the operation until they let it
+    // run: say so now rather than at the deadline. The operation stays: Argo CD runs it when the windows allow.
+    if (heldByWindow(op)) throw await syncBlocked(kube, app, a, revision, op!);
     const health = a.status?.health?.status as string | undefined;
     if (a.status?.sync?.revision === revision && a.status?.sync?.status === 'Synced' && health === 'Healthy') {
       return { application: app.application, revision, sync: 'Synced', health };
@@ -225,13 +232,31 @@ export async function syncArgo(
   }
 }
 
-/** The project's deny windows, as their descriptions say (a freeze's names it), for an error message; never throws. */
-async function denyWindows(kube: KubeClient, ns: string, project: string): Promise<string> {
+const heldByWindow = (state: KubeObject | undefined): boolean => state?.phase === 'Running' && /blocked by sync window/i.test(String(state.message ?? ''));
+
+/** SyncBlocked for an operation the project's sync windows hold: whose operation, to what, and the project's windows. */
+async function syncBlocked(kube: KubeClient, app: { application: string; namespace?: string }, a: KubeObject, revision: string, state: KubeObject) {
+  const project = String(a.spec?.project ?? 'default');
+  const held = state.operation as KubeObject | undefined;
+  const heldRevision = String(held?.sync?.revision ?? '');
+  const whose =
+    heldRevision === revision
+      ? 'the sync Rearguard requested'
+      : `a sync by ${String(held?.initiatedBy?.username ?? 'unknown').slice(0, 60)} to ${heldRevision.slice(0, 12) || 'its target'}`;
+  const windows = await projectWindows(kube, app.namespace ?? 'argocd', project);
+  return ApplicationFailure.nonRetryable(
+    `Argo CD holds ${whose} of ${app.application}: the sync windows of project ${project} do not allow it now${windows ? ` (${windows})` : ''}. ${revision.slice(0, 12)} is pushed; Argo CD applies a held sync when the windows allow it (lift the freeze, or sync by hand if the project allows manual syncs)`,
+    'SyncBlocked',
+  );
+}
+
+/** The project's sync windows as their descriptions say (a freeze's names it), at most 5, for an error; never throws. */
+async function projectWindows(kube: KubeClient, ns: string, project: string): Promise<string> {
   try {
     const p = await kube.get(`/apis/argoproj.io/v1alpha1/namespaces/${ns}/appprojects/${project}`);
     return ((p.spec?.syncWindows ?? []) as KubeObject[])
-      .filter((w) => w.kind === 'deny')
-      .map((w) => String(w.description ?? `${w.schedule} for ${w.duration}`).slice(0, 200))
+      .slice(0, 5)
+      .map((w) => `${String(w.kind)}: ${String(w.description ?? `${w.schedule} for ${w.duration}`).slice(0, 160)}`)
       .join('; ');
   } catch {
     return '';
@@ -246,25 +271,38 @@ const FLUX_API: Record<string, string> = {
 const fluxPath = (kind: string, ns: string, name: string) => `/apis/${FLUX_API[kind].replace('{ns}', ns)}/${name}`;
 
 /**
- * `flux reconcile <kind> --with-source`: request reconciliation and wait for Ready at the new revision. The request's
- * value names the revision, not the time (Flux takes any string and reconciles when it changes): an attempt retried
- * after a worker died writes the same value, so the controllers reconcile once per revision, not once per attempt.
+ * The value of a reconcile request (Flux takes any string and reconciles when it changes): the revision and the step
+ * of this run, not the time. An attempt retried after a worker died writes the same value, so the controllers
+ * reconcile once per step, not once per attempt; a later run (a retry of a rollback whose reconcile failed) writes
+ * a new one, so Flux is asked again even at the same revision.
  */
+export const fluxRequest = (revision: string, idempotencyKey: string): string =>
+  `rearguard-${revision.slice(0, 12)}-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 12)}`;
+
+/** `flux reconcile <kind> --with-source`: request reconciliation and wait for Ready at the new revision. */
 export async function reconcileFlux(
   kube: KubeClient,
   target: NonNullable<SyncTarget['flux']>,
   revision: string,
   deadline: number,
+  idempotencyKey: string,
 ): Promise<Record<string, unknown>> {
-  const requestedAt = `rearguard-${revision}`;
+  const requestedAt = fluxRequest(revision, idempotencyKey);
   const annotate = (kind: string, ns: string, name: string) =>
     kube.patch(fluxPath(kind, ns, name), { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': requestedAt } } }, 'application/merge-patch+json');
   const obj = await kube.get(fluxPath(target.kind, target.namespace, target.name));
   // A suspended object ignores reconcile requests (a freeze's guardrail, or a person): say so now, not at the deadline.
   if (obj.spec?.suspend === true) {
-    const by = obj.metadata?.annotations?.['rearguard.io/frozen-by'] as string | undefined;
+    const annotations = (obj.metadata?.annotations ?? {}) as Record<string, string>;
+    // Freeze ids as the guardrail writes them (holdersOf), never more than a few: the text reaches chat and audit.
+    const freezes = holdersOf(annotations[FROZEN_BY])
+      .slice(0, 5)
+      .map((h) => h.replace(/[^\w:.-]/g, '?').slice(0, 80))
+      .join(', ');
+    const byPerson = !freezes || annotations[SUSPENDED_BEFORE] === 'true';
+    const who = byPerson ? `by a person${freezes ? `, and held by freeze ${freezes}` : ''}` : `by freeze ${freezes}`;
     throw ApplicationFailure.nonRetryable(
-      `Flux ${target.kind} ${target.namespace}/${target.name} is suspended (${by ? `by freeze ${by}` : 'not by Rearguard'}): it does not reconcile, so ${revision.slice(0, 12)} is pushed but not applied. Flux applies it once the ${target.kind} is resumed${by ? ' (when the freeze ends or is lifted)' : ''}`,
+      `Flux ${target.kind} ${target.namespace}/${target.name} is suspended (${who}): it does not reconcile, so ${revision.slice(0, 12)} is pushed but not applied. Flux applies it once the ${target.kind} is resumed (${byPerson ? 'flux resume, by hand' : 'when the freeze ends or is lifted'})`,
       'SyncBlocked',
     );
   }
@@ -277,7 +315,11 @@ export async function reconcileFlux(
     const o = await kube.get(fluxPath(target.kind, target.namespace, target.name));
     const ready = ((o.status?.conditions ?? []) as KubeObject[]).find((c) => c.type === 'Ready');
     const applied = String(o.status?.lastAppliedRevision ?? o.status?.artifact?.revision ?? '');
-    if (o.status?.lastHandledReconcileAt === requestedAt && applied.includes(revision)) {
+    // A failed apply leaves lastAppliedRevision where it was: the attempt shows in lastAttemptedRevision. A HelmRelease
+    // names chart versions, not commits: for it, the handled request and Ready are the answer.
+    const attempted = String(o.status?.lastAttemptedRevision ?? applied);
+    const atRevision = target.kind === 'HelmRelease' || attempted.includes(revision) || applied.includes(revision);
+    if (o.status?.lastHandledReconcileAt === requestedAt && atRevision) {
       if (ready?.status === 'True') return { [target.kind]: `${target.namespace}/${target.name}`, revision: applied, ready: true };
       if (ready?.status === 'False' && ready.reason !== 'Progressing') {
         throw ApplicationFailure.nonRetryable(

@@ -228,7 +228,7 @@ export function createActivities({ auditLog, env, clusters, repos, tools, policy
           reverted: plan.commits,
         };
         if (step.argocd) result.argocd = await syncArgo(clusters.client(req.cluster), step.argocd, made.commit, req.trigger.reason, deadline);
-        if (step.flux) result.flux = await reconcileFlux(clusters.client(req.cluster), step.flux, made.commit, deadline);
+        if (step.flux) result.flux = await reconcileFlux(clusters.client(req.cluster), step.flux, made.commit, deadline, req.idempotencyKey);
         return result;
       }
       if (step.type === 'terraform') {

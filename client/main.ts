@@ -28,7 +28,6 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   // --json or -o json|yaml anywhere on the line (commander reads global options after the subcommand too) makes
   // errors one document in that format.
   const format = requestedFormat(argv.slice(2));
-  const machine = format !== 'text';
   const { program, context } = buildProgram(process.env, { errorFormat: format });
   try {
     await program.parseAsync(argv);
@@ -38,13 +37,15 @@ export async function main(argv: string[] = process.argv): Promise<number> {
       // Help and version exit 0; usage mistakes (unknown option, missing argument) are bad input.
       return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
     }
+    // Once commander has parsed the line, its reading of -o/--json is the truth (a --reason of "-o" is a reason).
+    const settled = context()?.opts.output ?? format;
     const cli = asCliError(err);
     if (cli) {
-      if (machine && cli.lines.length > 0) process.stderr.write(`${errorDocument(cli.exitCode, cli.lines, format)}\n`);
+      if (settled !== 'text' && cli.lines.length > 0) process.stderr.write(`${errorDocument(cli.exitCode, cli.lines, settled)}\n`);
       else for (const line of cli.lines) process.stderr.write(`${line}\n`);
       return cli.exitCode;
     }
-    process.stderr.write(machine ? `${errorDocument(EXIT.failed, [rootMessage(err)], format)}\n` : `rearguard: ${rootMessage(err)}\n`);
+    process.stderr.write(settled !== 'text' ? `${errorDocument(EXIT.failed, [rootMessage(err)], settled)}\n` : `rearguard: ${rootMessage(err)}\n`);
     if (process.env.REARGUARD_DEBUG) console.error(err);
     return EXIT.failed;
   } finally {

@@ -35,9 +35,16 @@ export function outputFormat(opts: { json?: boolean; output?: string }): OutputF
   return opts.output ?? (opts.json ? 'json' : 'text');
 }
 
-/** A document as the format prints it: yaml starts each with `---`, so a stream of them parses as one stream. */
-export const renderValue = (value: unknown, format: OutputFormat): string =>
-  format === 'yaml' ? `---\n${yaml().stringify(value, { lineWidth: 0 }).trimEnd()}` : JSON.stringify(value);
+/**
+ * A document as the format prints it: yaml starts each with `---`, so a stream of them parses as one stream. YAML 1.1
+ * quoting, so that 1.1 parsers (PyYAML, go-yaml v2, Ruby) read timestamps, yes/on and 1:20 as the strings they are;
+ * only the stringifier's own final newline is dropped (a `|+` block's trailing newlines are content).
+ */
+export function renderValue(value: unknown, format: OutputFormat): string {
+  if (format !== 'yaml') return JSON.stringify(value);
+  const text = yaml().stringify(value, { lineWidth: 0, version: '1.1' });
+  return `---\n${text.endsWith('\n') ? text.slice(0, -1) : text}`;
+}
 
 /** One line a command printed, in the format asked for. A line that is not JSON (an .ics export) goes out as it is. */
 export function renderLine(line: string, format: OutputFormat): string {

@@ -61,9 +61,10 @@ export function accessNeeds(runbook: Runbook): AccessNeed[] {
       need({ cluster, namespace: step.namespace, group: '', resource: 'services', verbs: ['get', 'patch'], by });
       need({ cluster, namespace: step.namespace, group: 'apps', resource: 'deployments', verbs: ['get', 'list'], by });
     } else if (step.type === 'helm') {
-      // helm rollback reads the release history, writes a new revision and supersedes the old one (Secrets, Helm's
-      // default storage); Rearguard annotates the revision it made. The chart's own resources are not known here.
-      const verbs = ['get', 'list', 'create', 'update', 'patch'];
+      // helm rollback reads the release history, writes a new revision, supersedes the old one and prunes revisions
+      // beyond --history-max (Secrets, Helm's default storage); Rearguard annotates the revision it made. The chart's
+      // own resources are not known here.
+      const verbs = ['get', 'list', 'create', 'update', 'patch', 'delete'];
       need({ cluster: step.cluster ?? spec.cluster, namespace: step.namespace, group: '', resource: 'secrets', verbs, by, role: 'edit' });
     } else if (step.type === 'gitops') {
       if (step.argocd)
@@ -75,7 +76,12 @@ export function accessNeeds(runbook: Runbook): AccessNeed[] {
           verbs: ['get', 'patch'],
           by,
         });
-      if (step.flux) need({ cluster: spec.cluster, namespace: step.flux.namespace, ...FLUX_RESOURCES[step.flux.kind], verbs: ['get', 'patch'], by });
+      if (step.flux) {
+        need({ cluster: spec.cluster, namespace: step.flux.namespace, ...FLUX_RESOURCES[step.flux.kind], verbs: ['get', 'patch'], by });
+        // --with-source: the Kustomization's or HelmRelease's GitRepository is asked too (most often in its namespace).
+        if (step.flux.kind !== 'GitRepository')
+          need({ cluster: spec.cluster, namespace: step.flux.namespace, ...FLUX_RESOURCES.GitRepository, verbs: ['patch'], by });
+      }
     }
   }
   for (const [i, check] of (spec.verify ?? []).entries())
@@ -99,9 +105,9 @@ export function guardrailNeeds(calendar: string, g: Guardrails): AccessNeed[] {
     const { cluster, namespace, projects, mode } = g.argocd;
     const base = { cluster, namespace, group: 'argoproj.io', by: `${by}.argocd`, role: 'rearguard-worker' as const };
     // A deny window is a JSON patch of each AppProject ('*': the namespace's projects, listed); disableAutoSync
-    // patches the projects' Applications, found by listing the namespace.
-    needs.push({ ...base, resource: 'appprojects', verbs: projects.includes('*') || mode === 'disableAutoSync' ? ['get', 'list', 'patch'] : ['get', 'patch'] });
+    // patches the projects' Applications, found by listing the namespace, and never touches the projects.
     if (mode === 'disableAutoSync') needs.push({ ...base, resource: 'applications', verbs: ['get', 'list', 'patch'] });
+    else needs.push({ ...base, resource: 'appprojects', verbs: projects.includes('*') ? ['get', 'list', 'patch'] : ['get', 'patch'] });
   }
   if (g.flux) {
     const refs: [keyof typeof FLUX_RESOURCES, string][] = [

@@ -122,12 +122,19 @@ build_flux_controller() { # NAME VERSION DIR [EXTRA_REPLACE...]
     | sed 's/"Old":{"Path":"\([^"]*\)"\(,"Version":"\([^"]*\)"\)\{0,1\}},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}/\1@\3=\4@\5/; s/@=/=/' || true)"
   (
     cd "$src"
+    export GOWORK=off GOFLAGS=-mod=mod
     go mod init fluxbin >/dev/null 2>&1
     local r; for r in $replaces "$@"; do log "flux: $name: replace $r"; go mod edit "-replace=$r"; done
     go get "$mod@$ver"
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$dir/bin/$name" "$mod"
   )
   rm -rf "$src"
+}
+
+# The cache key names any extra replace beyond the default one, so a different set builds anew.
+flux_key() {
+  [[ "$FLUX_SOURCE_EXTRA_REPLACES" == "github.com/fluxcd/pkg/artifact=github.com/fluxcd/pkg/artifact@v0.18.1" ]] && return
+  printf -- '-x%s' "$(printf '%s' "$FLUX_SOURCE_EXTRA_REPLACES" | sha256sum | cut -c1-8)"
 }
 
 build_flux() {
@@ -182,7 +189,7 @@ for t in "${tools[@]}"; do
     crds) provision_crds ;;
     tofu) provision_tofu ;;
     argocd) provision_argocd ;;
-    flux) PROVISION_NOTE="~6 min and ~1.8 GB of memory on 2 cores" provision flux "source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION" build_flux source-controller kustomize-controller ;;
+    flux) PROVISION_NOTE="~6 min and ~1.8 GB of memory on 2 cores" provision flux "source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION$(flux_key)" build_flux source-controller kustomize-controller ;;
     *) log "error: unknown part '$t' (expected: crds, tofu, flux, argocd)"; exit 2 ;;
   esac
 done

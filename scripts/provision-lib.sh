@@ -41,6 +41,11 @@ provision() {
     log "$tool: building $version from the Go module proxy${PROVISION_NOTE:+ ($PROVISION_NOTE)}"
     local t0=$SECONDS
     build_into "$dest" "$builder"
+    # A builder runs inside `if` (build_into), where bash ignores errexit: a failed `go build` followed by a cleanup
+    # that succeeds looks like success. What it produced is the proof.
+    for b in "$@"; do
+      [[ -x "$dest/bin/$b" ]] || { log "error: $tool: the build did not produce $b (see the output above)"; rm -rf "$dest"; exit 1; }
+    done
     log "$tool: built in $((SECONDS - t0))s"
   fi
   for b in "$@"; do ln -sfn "$dest/bin/$b" "$BIN/$b"; log "$tool: $dest/bin/$b"; done

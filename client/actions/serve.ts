@@ -124,7 +124,11 @@ export async function serve(ctx: () => CliContext, raw: ServeFlags, env: NodeJS.
   // The gate's copy of the freeze registry, current before the first deploy asks (a check meanwhile waits for it).
   view.start();
   progress.start();
-  c.out(`rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=); Temporal at ${c.temporal}`);
+  c.out(
+    c.opts.json
+      ? JSON.stringify({ listening: address, gate: '/v1/gate', temporal: c.temporal })
+      : `rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=); Temporal at ${c.temporal}`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -168,12 +168,16 @@ spec:
     const flux = byNamespace('flux-system');
     assert.equal(flux.verdict, 'fail');
     assert.match(flux.detail, /get kustomizations\.kustomize\.toolkit\.fluxcd\.io \(web-prod step revert\)/);
+    assert.match(flux.detail, /patch gitrepositories\.source\.toolkit\.fluxcd\.io \(web-prod step revert\)/, 'the source is asked to reconcile too');
     assert.match(flux.detail, /get helmreleases\.helm\.toolkit\.fluxcd\.io \(calendar peak guardrails\.flux HelmRelease flux-system\/web\)/);
     assert.match(flux.fix!, /--clusterrole=rearguard-worker --user=rearguard-worker$/);
     // helm: the release Secrets, which the shipped role does not grant: the fix names a role for the chart.
     const web = byNamespace('web');
     assert.equal(web.verdict, 'fail');
-    assert.match(web.detail, /not allowed to get secrets \(web-prod step chart\), list secrets .*create secrets .*update secrets .*patch secrets/);
+    assert.match(
+      web.detail,
+      /not allowed to get secrets \(web-prod step chart\), list secrets .*create secrets .*update secrets .*patch secrets .*delete secrets/,
+    );
     assert.match(
       web.fix!,
       /^for helm, bind a role covering the chart's resources and Secrets \(often the built-in edit\): kubectl create rolebinding rearguard-helm -n web --clusterrole=edit --user=rearguard-worker$/,

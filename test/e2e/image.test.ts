@@ -22,7 +22,11 @@ let stages: Stage[];
 let worker: Container | undefined;
 
 before(async () => {
-  [env, receiver, dir, stages] = await Promise.all([createDevServerEnv(), startReceiver(), mkdtemp(join(tmpdir(), 'rearguard-image-e2e-')), playDockerfile()]);
+  // One after the other, each kept as soon as it runs: `after` stops whatever started, even when a later one fails.
+  stages = await playDockerfile();
+  dir = await mkdtemp(join(tmpdir(), 'rearguard-image-e2e-'));
+  receiver = await startReceiver();
+  env = await createDevServerEnv();
 });
 after(async () => {
   await worker?.stop('SIGKILL');

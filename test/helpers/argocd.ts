@@ -22,9 +22,11 @@ export interface ArgoCd {
 
 const BIN = `${ROOT}.tools/bin`;
 
+/** Argo CD's binaries from .tools/bin; redis-server from PATH (Debian's, or any the provisioning found there). */
 function binary(name: string): string {
-  const path = name === 'redis-server' ? '/usr/bin/redis-server' : `${BIN}/${name}`;
-  if (!existsSync(path)) throw new Error(`${name} not found at ${path}: run \`bash scripts/provision-gitops.sh argocd\` (npm test does)`);
+  const dirs = name === 'redis-server' ? (process.env.PATH ?? '').split(':').filter(Boolean) : [BIN];
+  const path = dirs.map((d) => join(d, name)).find((p) => existsSync(p));
+  if (!path) throw new Error(`${name} not found in ${dirs.join(':')}: run \`bash scripts/provision-gitops.sh argocd\` (npm test does)`);
   return path;
 }
 
@@ -35,6 +37,8 @@ const listening = (port: number) =>
   });
 
 export async function startArgoCd(bed: Testbed, namespace = 'argocd'): Promise<ArgoCd> {
+  // Every binary found before anything starts: a missing one must not leave the others running.
+  const bins = Object.fromEntries(['redis-server', 'argocd-repo-server', 'argocd-application-controller'].map((n) => [n, binary(n)]));
   await bed.installGitopsCrds();
   await bed.kubectl(['create', 'namespace', namespace]).catch(() => undefined);
   // The controller's settings: argocd-cm must exist (found by its part-of label) before it starts.
@@ -51,7 +55,7 @@ export async function startArgoCd(bed: Testbed, namespace = 'argocd'): Promise<A
   for (const d of ['redis', 'repo', 'repo/tmp', 'controller']) await mkdir(join(dir, d), { recursive: true });
   const procs = daemons();
   const start = (name: string, args: string[], cwd: string, env: Record<string, string>) =>
-    procs.start(name, binary(name), args, { cwd, env: { PATH: `${BIN}:${process.env.PATH}`, HOME: cwd, ...env } });
+    procs.start(name, bins[name], args, { cwd, env: { PATH: `${BIN}:${process.env.PATH}`, HOME: cwd, ...env } });
   const [redis, repo, repoMetrics, metrics] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   start('redis-server', ['--bind', '127.0.0.1', '--port', String(redis), '--save', '', '--appendonly', 'no'], join(dir, 'redis'), {});
   start(

@@ -27,7 +27,14 @@ export function daemons(): Daemons {
       process.removeListener('exit', killOnExit);
       await Promise.all(
         children.map((c) =>
-          c.exitCode !== null || c.signalCode !== null ? undefined : new Promise<void>((r) => (c.once('exit', () => r()), c.kill('SIGTERM'))),
+          c.exitCode !== null || c.signalCode !== null
+            ? undefined
+            : new Promise<void>((r) => {
+                // SIGTERM, then SIGKILL after 10 s: a controller stuck in its shutdown must not hang the test run.
+                const kill = setTimeout(() => c.kill('SIGKILL'), 10_000);
+                c.once('exit', () => (clearTimeout(kill), r()));
+                c.kill('SIGTERM');
+              }),
         ),
       );
     },

@@ -26,6 +26,7 @@ function binary(name: string): string {
 }
 
 export async function startFlux(bed: Testbed): Promise<Flux> {
+  const bins = { 'source-controller': binary('source-controller'), 'kustomize-controller': binary('kustomize-controller') };
   await bed.installGitopsCrds();
   const crds = process.env.REARGUARD_CRDS_DIR ?? `${ROOT}.tools/crds`;
   for (const f of CRDS) await bed.kubectl(['apply', '--server-side', '-f', `${crds}/${f}`]);
@@ -33,7 +34,7 @@ export async function startFlux(bed: Testbed): Promise<Flux> {
   const storage = await mkdtemp(join(tmpdir(), 'rearguard-flux-'));
   const procs = daemons();
   const start = (name: string, args: string[]) =>
-    procs.start(name, binary(name), ['--enable-leader-election=false', '--log-encoding=console', '--log-level=info', ...args], {
+    procs.start(name, bins[name as keyof typeof bins], ['--enable-leader-election=false', '--log-encoding=console', '--log-level=info', ...args], {
       // controller-runtime reads the kubeconfig from KUBECONFIG (Flux does not parse its --kubeconfig flag).
       env: { PATH: process.env.PATH, KUBECONFIG: bed.kubeconfig, RUNTIME_NAMESPACE: 'flux-system' },
     });

@@ -40,6 +40,15 @@ export async function startGitHttpServer(root: string): Promise<GitHttpServer> {
   };
 }
 
+/** The request path as CGI wants it, decoded; a malformed escape is left as it is (git then answers 404). */
+function pathInfo(path: string): string {
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
 /** One CGI request (RFC 3875): the request as variables and stdin, the response as header lines, a blank line, body. */
 function cgi(req: IncomingMessage, res: ServerResponse, url: URL, root: string): void {
   const child = spawn(BACKEND, [], {
@@ -49,7 +58,7 @@ function cgi(req: IncomingMessage, res: ServerResponse, url: URL, root: string):
       GIT_HTTP_EXPORT_ALL: '1',
       GATEWAY_INTERFACE: 'CGI/1.1',
       REQUEST_METHOD: req.method ?? 'GET',
-      PATH_INFO: decodeURIComponent(url.pathname),
+      PATH_INFO: pathInfo(url.pathname),
       QUERY_STRING: url.search.slice(1),
       CONTENT_TYPE: req.headers['content-type'] ?? '',
       ...(req.headers['content-length'] ? { CONTENT_LENGTH: req.headers['content-length'] } : {}),

@@ -61,7 +61,13 @@ spec:
 `;
 
 export async function startGitopsWorld(prefix: string): Promise<GitopsWorld> {
-  const [env, bed, dir] = await Promise.all([createDevServerEnv(), startTestbed(), mkdtemp(join(tmpdir(), `rearguard-${prefix}-e2e-`))]);
+  // One after the other: a testbed that fails to start must not leave a dev server behind.
+  const dir = await mkdtemp(join(tmpdir(), `rearguard-${prefix}-e2e-`));
+  const env = await createDevServerEnv();
+  const bed = await startTestbed().catch(async (err: unknown) => {
+    await env.teardown();
+    throw err;
+  });
   const e = { TEMPORAL_ADDRESS: env.address, REARGUARD_TASK_QUEUE: `${prefix}-${randomUUID()}`, REARGUARD_AUDIT_FILE: join(dir, 'audit.jsonl') };
   const repos: TestRepo[] = [];
   const servers: GitHttpServer[] = [];

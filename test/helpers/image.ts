@@ -216,7 +216,15 @@ export function runContainer(
     // process under bwrap and its pid-namespace init); bwrap then exits with the command's exit code.
     stop: async (signal = 'SIGTERM') => {
       if (child.exitCode !== null || child.signalCode !== null) return exited;
-      const command = (await descendants(child.pid!)).at(-1);
+      // The first descendant that is not bwrap itself: the command (its own children, such as git, come after it).
+      let command: number | undefined;
+      for (const pid of await descendants(child.pid!)) {
+        const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+        if (comm && comm !== 'bwrap') {
+          command = pid;
+          break;
+        }
+      }
       if (signal === 'SIGKILL' || command === undefined) child.kill(signal);
       else process.kill(command, signal);
       return exited;

@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { Git } from '../../activities/git.js';
-import { Gitops, reconcileFlux, syncArgo, type GitopsPlan } from '../../activities/gitops.js';
+import { Gitops, fluxRequest, reconcileFlux, syncArgo, type GitopsPlan } from '../../activities/gitops.js';
 import { KubeClient, type KubeObject } from '../../activities/kubernetes/client.js';
 import type { RunResult } from '../../activities/process.js';
 import type { RepoConfig } from '../../activities/targets.js';
@@ -203,13 +203,15 @@ describe('gitops step', () => {
       await repo.git('pull', '--quiet', 'origin', 'main');
       assert.equal(await repo.git('rev-parse', 'HEAD^{tree}'), await repo.git('rev-parse', `${good}^{tree}`), 'extra.yaml removed, deployment restored');
       const result = await activity(() =>
-        reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'apps' }, made.commit, Date.now() + 60_000),
+        reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'apps' }, made.commit, Date.now() + 60_000, 'k-flux'),
       );
       assert.deepEqual(result, { Kustomization: 'flux-system/apps', revision: `main@sha1:${made.commit}`, ready: true });
       assert.equal(await image(), 'api:1.0');
       await assert.rejects(bed.kubectl(['get', 'configmap', 'extra', '-n', 'shop']), /not found/, 'pruned by Flux');
       const source = JSON.parse(await bed.kubectl(['get', 'gitrepository', 'shop-config', '-n', 'flux-system', '-o', 'json'])) as KubeObject;
-      assert.equal(source.status.lastHandledReconcileAt, `rearguard-${made.commit}`, 'the source was asked to reconcile too (--with-source)');
+      assert.equal(source.status.lastHandledReconcileAt, fluxRequest(made.commit, 'k-flux'), 'the source was asked to reconcile too (--with-source)');
+      // Another run's request at the same revision is a new value: Flux is asked again (a retried rollback).
+      assert.notEqual(fluxRequest(made.commit, 'k-flux-2'), fluxRequest(made.commit, 'k-flux'));
       assert.equal(source.status.artifact.revision, `main@sha1:${made.commit}`);
     } finally {
       await flux.stop();
@@ -224,7 +226,7 @@ describe('gitops step', () => {
     );
     const started = Date.now();
     await assert.rejects(
-      activity(() => reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'held' }, 'a'.repeat(40), Date.now() + 60_000)),
+      activity(() => reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'held' }, 'a'.repeat(40), Date.now() + 60_000, 'k-held')),
       (e: unknown) =>
         e instanceof ApplicationFailure &&
         e.type === 'SyncBlocked' &&
@@ -233,5 +235,13 @@ describe('gitops step', () => {
     assert.ok(Date.now() - started < 10_000, 'at once, not at the deadline');
     const k = JSON.parse(await bed.kubectl(['get', 'kustomization', 'held', '-n', 'flux-system', '-o', 'json'])) as KubeObject;
     assert.equal(k.metadata.annotations['reconcile.fluxcd.io/requestedAt'], undefined, 'nothing requested of a suspended object');
+
+    // Suspended by a person before the freeze (the guardrail keeps that): resuming is a person's job, not the lift's.
+    await bed.kubectl(['annotate', 'kustomization', 'held', '-n', 'flux-system', 'rearguard.io/suspended-before=true']);
+    await assert.rejects(
+      activity(() => reconcileFlux(kube, { kind: 'Kustomization', namespace: 'flux-system', name: 'held' }, 'a'.repeat(40), Date.now() + 60_000, 'k-held')),
+      (e: unknown) =>
+        e instanceof ApplicationFailure && /is suspended \(by a person, and held by freeze freeze:peak\): .* resumed \(flux resume, by hand\)$/.test(e.message),
+    );
   });
 });

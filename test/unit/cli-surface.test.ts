@@ -330,7 +330,7 @@ describe('the CLI surface', () => {
         reason: 'yes: no # 2026-11-27 null',
         workflowId: 'freeze:bf',
         target: { environment: 'prod', service: '*' },
-        details: { count: 3, on: true, version: '1.10' },
+        details: { count: 3, on: true, version: '1.10', answer: 'yes', clock: '1:20', notes: 'line\n\n' },
       });
       await writeFile(file, `${JSON.stringify(event(1))}\n${JSON.stringify(event(2))}\n`);
       const audit = await cli(['audit', '--file', file, '--output=yaml', '--since', '2026-11-01T00:00Z']);
@@ -341,7 +341,11 @@ describe('the CLI surface', () => {
         ['freeze:bf/run/1', 'freeze:bf/run/2'],
       );
       assert.equal(events[0].reason, 'yes: no # 2026-11-27 null');
-      assert.deepEqual(events[0].details, { count: 3, on: true, version: '1.10' });
+      assert.deepEqual(events[0].details, { count: 3, on: true, version: '1.10', answer: 'yes', clock: '1:20', notes: 'line\n\n' });
+      // YAML 1.1 readers (PyYAML, go-yaml v2) see strings too: timestamps and yes/1:20 are quoted.
+      assert.match(audit.stdout, /time: "2026-11-27T00:00:01\.000Z"/);
+      assert.match(audit.stdout, /answer: "yes"/);
+      assert.match(audit.stdout, /clock: "1:20"/);
 
       const calendar = join(dir, 'cal.yaml');
       await writeFile(
