@@ -31,6 +31,14 @@ mod_field() {
   printf '%s\n' "$val"
 }
 
+# The module => module@version replace directives of a go.mod, one `OLD[@V]=NEW@V` per line, as `go mod edit
+# -replace` takes them. Local-path replaces (`=> ./dir`) have no version and are left out: the published module is used.
+module_replaces() {
+  go mod edit -json "$1" | tr -d ' \t\n' \
+    | grep -o '"Old":{"Path":"[^"]*"\(,"Version":"[^"]*"\)\{0,1\}},"New":{"Path":"[^"]*","Version":"[^"]*"}' \
+    | sed 's/"Old":{"Path":"\([^"]*\)"\(,"Version":"\([^"]*\)"\)\{0,1\}},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}/\1@\3=\4@\5/; s/@=/=/' || true
+}
+
 # name in .tools/crds | module | version | path in the module | CRD metadata.name
 CRDS=(
   "argocd-application.yaml|github.com/argoproj/argo-cd/v3|$ARGOCD_VERSION|manifests/crds/application-crd.yaml|applications.argoproj.io"
@@ -79,8 +87,7 @@ build_tofu() {
   mkdir -p "$src" "$dir/bin"
   local gomod; gomod="$(mod_field "github.com/opentofu/opentofu@$OPENTOFU_VERSION" GoMod)" || return 1
   local modjson; modjson="$(go mod edit -json "$gomod" | tr -d ' \t\n')"
-  local replaces; replaces="$(grep -o '"Old":{"Path":"[^"]*"\(,"Version":"[^"]*"\)\{0,1\}},"New":{"Path":"[^"]*","Version":"[^"]*"}' <<<"$modjson" \
-    | sed 's/"Old":{"Path":"\([^"]*\)"\(,"Version":"\([^"]*\)"\)\{0,1\}},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}/\1@\3=\4@\5/; s/@=/=/' || true)"
+  local replaces; replaces="$(module_replaces "$gomod")"
   grep -q '^github.com/hashicorp/hcl/v2[@=]' <<<"$replaces" || { log "tofu: no hcl/v2 replace found in $gomod"; return 1; }
   local godebug; godebug="$(grep -o '{"Key":"[^"]*","Value":"[^"]*"}' <<<"$modjson" | sed 's/{"Key":"\([^"]*\)","Value":"\([^"]*\)"}/\1=\2/' || true)"
   (
@@ -117,9 +124,7 @@ build_flux_controller() { # NAME VERSION DIR [EXTRA_REPLACE...]
   local mod="github.com/fluxcd/$name" src="$dir/src-$name"
   mkdir -p "$src" "$dir/bin"
   local gomod; gomod="$(mod_field "$mod@$ver" GoMod)" || return 1
-  local replaces; replaces="$(go mod edit -json "$gomod" | tr -d ' \t\n' \
-    | grep -o '"Old":{"Path":"[^"]*"\(,"Version":"[^"]*"\)\{0,1\}},"New":{"Path":"[^"]*","Version":"[^"]*"}' \
-    | sed 's/"Old":{"Path":"\([^"]*\)"\(,"Version":"\([^"]*\)"\)\{0,1\}},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}/\1@\3=\4@\5/; s/@=/=/' || true)"
+  local replaces; replaces="$(module_replaces "$gomod")"
   (
     cd "$src"
     export GOWORK=off GOFLAGS=-mod=mod
@@ -157,9 +162,7 @@ build_argocd() {
   local mod=github.com/argoproj/argo-cd/v3
   local gomod moddir; gomod="$(mod_field "$mod@$ARGOCD_VERSION" GoMod)" && moddir="$(mod_field "$mod@$ARGOCD_VERSION" Dir)" || return 1
   # Only module => module@version replaces; the local-path one (./gitops-engine) has no version and is dropped here.
-  local replaces; replaces="$(go mod edit -json "$gomod" | tr -d ' \t\n' \
-    | grep -o '"Old":{"Path":"[^"]*"\(,"Version":"[^"]*"\)\{0,1\}},"New":{"Path":"[^"]*","Version":"[^"]*"}' \
-    | sed 's/"Old":{"Path":"\([^"]*\)"\(,"Version":"\([^"]*\)"\)\{0,1\}},"New":{"Path":"\([^"]*\)","Version":"\([^"]*\)"}/\1@\3=\4@\5/; s/@=/=/' || true)"
+  local replaces; replaces="$(module_replaces "$gomod")"
   (
     cd "$src"
     export GOWORK=off GOFLAGS=-mod=mod

@@ -35,6 +35,18 @@ function cli(args: string[]): Promise<Run> {
   });
 }
 
+/** A freeze.started audit event of freeze `bf`, the i-th second of 2026-11-27 (UTC), as the audit file holds it. */
+const auditEvent = (i: number, extra: { reason?: string; details?: Record<string, unknown> } = {}) => ({
+  id: `freeze:bf/run/${i}`,
+  time: new Date(Date.UTC(2026, 10, 27, 0, 0, i)).toISOString(),
+  actor: 'rm-ann',
+  action: 'freeze.started',
+  reason: extra.reason ?? 'black friday',
+  workflowId: 'freeze:bf',
+  target: { environment: 'prod', service: '*' },
+  details: extra.details ?? {},
+});
+
 /** Runs many CLI processes, a few at a time (each one compiles the sources through tsx: CPU-bound). */
 async function pool<T, R>(items: T[], size: number, work: (item: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array<R>(items.length);
@@ -260,16 +272,7 @@ describe('the CLI surface', () => {
 
     it('audit --json: one JSON document per event; a server command that cannot connect: one JSON error, exit 1', async () => {
       const file = join(dir, 'audit.jsonl');
-      const event = (i: number) => ({
-        id: `freeze:bf/run/${i}`,
-        time: new Date(Date.UTC(2026, 10, 27, 0, 0, i)).toISOString(),
-        actor: 'rm-ann',
-        action: 'freeze.started',
-        reason: 'black friday',
-        workflowId: 'freeze:bf',
-        target: { environment: 'prod', service: '*' },
-        details: {},
-      });
+      const event = (i: number) => auditEvent(i);
       await writeFile(file, `${JSON.stringify(event(1))}\n${JSON.stringify(event(2))}\n`);
       const r = await cli(['audit', '--file', file, '--json', '--since', '2026-11-01T00:00Z']);
       assert.equal(r.code, 0, r.stderr);
@@ -321,17 +324,12 @@ describe('the CLI surface', () => {
       assert.deepEqual(docs(asYaml.stdout), jsonLines(asJson.stdout));
 
       const file = join(dir, 'audit.jsonl');
-      const event = (i: number) => ({
-        id: `freeze:bf/run/${i}`,
-        time: new Date(Date.UTC(2026, 10, 27, 0, 0, i)).toISOString(),
-        actor: 'rm-ann',
-        action: 'freeze.started',
-        // Values YAML would read as other types unless quoted: they must come back as the same strings.
-        reason: 'yes: no # 2026-11-27 null',
-        workflowId: 'freeze:bf',
-        target: { environment: 'prod', service: '*' },
-        details: { count: 3, on: true, version: '1.10', answer: 'yes', clock: '1:20', notes: 'line\n\n' },
-      });
+      // Values YAML would read as other types unless quoted: they must come back as the same strings.
+      const event = (i: number) =>
+        auditEvent(i, {
+          reason: 'yes: no # 2026-11-27 null',
+          details: { count: 3, on: true, version: '1.10', answer: 'yes', clock: '1:20', notes: 'line\n\n' },
+        });
       await writeFile(file, `${JSON.stringify(event(1))}\n${JSON.stringify(event(2))}\n`);
       const audit = await cli(['audit', '--file', file, '--output=yaml', '--since', '2026-11-01T00:00Z']);
       assert.equal(audit.code, 0, audit.stderr);
