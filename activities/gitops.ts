@@ -306,34 +306,91 @@ export async function reconcileFlux(
       'SyncBlocked',
     );
   }
-  const source = obj.spec?.sourceRef as { kind?: string; name?: string; namespace?: string } | undefined;
-  if (target.kind !== 'GitRepository' && source?.kind === 'GitRepository' && source.name)
-    await annotate('GitRepository', source.namespace ?? target.namespace, source.name);
+  const source = gitSourceOf(target, obj);
+  if (source) await annotate('GitRepository', source.namespace, source.name);
   await annotate(target.kind, target.namespace, target.name);
   if (target.wait === false) return { [target.kind]: `${target.namespace}/${target.name}`, requestedAt };
   for (;;) {
     const o = await kube.get(fluxPath(target.kind, target.namespace, target.name));
-    const ready = ((o.status?.conditions ?? []) as KubeObject[]).find((c) => c.type === 'Ready');
-    const applied = String(o.status?.lastAppliedRevision ?? o.status?.artifact?.revision ?? '');
-    // A failed apply leaves lastAppliedRevision where it was: the attempt shows in lastAttemptedRevision. A HelmRelease
-    // names chart versions, not commits: for it, the handled request and Ready are the answer.
-    const attempted = String(o.status?.lastAttemptedRevision ?? applied);
-    const atRevision = target.kind === 'HelmRelease' || attempted.includes(revision) || applied.includes(revision);
-    if (o.status?.lastHandledReconcileAt === requestedAt && atRevision) {
-      if (ready?.status === 'True') return { [target.kind]: `${target.namespace}/${target.name}`, revision: applied, ready: true };
-      if (ready?.status === 'False' && ready.reason !== 'Progressing') {
-        throw ApplicationFailure.nonRetryable(
-          `Flux ${target.kind} ${target.namespace}/${target.name} is not Ready at ${revision.slice(0, 12)}: ${ready.message ?? ready.reason}`,
-          'SyncFailed',
-        );
-      }
-    }
-    Context.current().heartbeat({ flux: target.name, ready: ready?.status, applied });
+    const state = target.kind === 'HelmRelease' ? await helmReleaseState(kube, o, revision, requestedAt) : appliedState(o, revision, requestedAt);
+    if (state.done) return { [target.kind]: `${target.namespace}/${target.name}`, ...state.done, ready: true };
+    if (state.failed)
+      throw ApplicationFailure.nonRetryable(
+        `Flux ${target.kind} ${target.namespace}/${target.name} is not Ready at ${revision.slice(0, 12)}: ${state.failed}`,
+        'SyncFailed',
+      );
+    Context.current().heartbeat({ flux: target.name, ...state.progress });
     if (Date.now() > deadline)
       throw ApplicationFailure.nonRetryable(
-        `Flux ${target.kind} ${target.namespace}/${target.name} did not become Ready at ${revision.slice(0, 12)} in time`,
+        `Flux ${target.kind} ${target.namespace}/${target.name} did not become Ready at ${revision.slice(0, 12)} in time (${JSON.stringify(state.progress)})`,
         'SyncFailed',
       );
     await sleep(1_000);
   }
+}
+
+/**
+ * The GitRepository a Flux object reads (`--with-source`): a Kustomization's `spec.sourceRef`, a HelmRelease's chart
+ * source `spec.chart.spec.sourceRef` (a chart kept in Git); none for a GitRepository itself or a chart from a Helm or
+ * OCI repository. A source without a namespace is in the object's.
+ */
+function gitSourceOf(target: NonNullable<SyncTarget['flux']>, obj: KubeObject): { namespace: string; name: string } | undefined {
+  if (target.kind === 'GitRepository') return undefined;
+  const chart = (obj.spec?.chart as KubeObject | undefined)?.spec as KubeObject | undefined;
+  const ref = (target.kind === 'HelmRelease' ? chart?.sourceRef : obj.spec?.sourceRef) as { kind?: string; name?: string; namespace?: string } | undefined;
+  if (ref?.kind !== 'GitRepository' || !ref.name) return undefined;
+  return { namespace: ref.namespace ?? target.namespace, name: ref.name };
+}
+
+interface FluxState {
+  done?: Record<string, unknown>;
+  failed?: string;
+  progress: Record<string, unknown>;
+}
+
+const readyOf = (o: KubeObject) => ((o.status?.conditions ?? []) as KubeObject[]).find((c) => c.type === 'Ready');
+
+/** A Kustomization or GitRepository: it handled this request, at this revision, and is Ready. */
+function appliedState(o: KubeObject, revision: string, requestedAt: string): FluxState {
+  const ready = readyOf(o);
+  const applied = String(o.status?.lastAppliedRevision ?? o.status?.artifact?.revision ?? '');
+  // A failed apply leaves lastAppliedRevision where it was: the attempt shows in lastAttemptedRevision.
+  const attempted = String(o.status?.lastAttemptedRevision ?? applied);
+  const progress = { ready: ready?.status, applied };
+  if (o.status?.lastHandledReconcileAt !== requestedAt || !(attempted.includes(revision) || applied.includes(revision))) return { progress };
+  if (ready?.status === 'True') return { done: { revision: applied }, progress };
+  if (ready?.status === 'False' && ready.reason !== 'Progressing') return { failed: String(ready.message ?? ready.reason), progress };
+  return { progress };
+}
+
+/**
+ * A HelmRelease names chart versions, not commits. For a chart kept in Git, the commit reaches it through its
+ * HelmChart (`status.helmChart`): source-controller packages the chart once it has read the GitRepository at that
+ * commit (`observedSourceArtifactRevision`), as version `<chart version>+<commit12>` when the HelmChart's
+ * reconcileStrategy is Revision. The release is there when helm-controller handled this request, its latest release
+ * (`history[0]`) is that chart version, deployed, and the HelmRelease is Ready. For a chart from a Helm or OCI
+ * repository no commit can be followed: the handled request and Ready are the answer.
+ */
+async function helmReleaseState(kube: KubeClient, o: KubeObject, revision: string, requestedAt: string): Promise<FluxState> {
+  const ready = readyOf(o);
+  const attempted = String(o.status?.lastAttemptedRevision ?? '');
+  const latest = ((o.status?.history ?? []) as KubeObject[])[0];
+  const progress: Record<string, unknown> = { ready: ready?.status, chart: attempted };
+  const failedNow = () =>
+    ready?.status === 'False' && ready.reason !== 'Progressing' ? { failed: String(ready.message ?? ready.reason), progress } : { progress };
+  if (o.status?.lastHandledReconcileAt !== requestedAt) return { progress };
+  const [chartNs, chartName] = String(o.status?.helmChart ?? '').split('/');
+  const chart =
+    chartNs && chartName ? await kube.get(`/apis/source.toolkit.fluxcd.io/v1/namespaces/${chartNs}/helmcharts/${chartName}`).catch(() => undefined) : undefined;
+  if (chart?.spec?.sourceRef?.kind !== 'GitRepository') {
+    if (ready?.status === 'True') return { done: { chart: attempted }, progress };
+    return failedNow();
+  }
+  const observed = String(chart.status?.observedSourceArtifactRevision ?? '');
+  const version = String(chart.status?.artifact?.revision ?? '');
+  progress.source = observed;
+  if (!observed.includes(revision) || !version || attempted !== version) return { progress };
+  if (ready?.status === 'True' && latest?.chartVersion === version && latest.status === 'deployed')
+    return { done: { revision: observed, chart: version }, progress };
+  return failedNow();
 }

@@ -43,6 +43,7 @@ const FLUX_RESOURCES = {
   Kustomization: { group: 'kustomize.toolkit.fluxcd.io', resource: 'kustomizations' },
   GitRepository: { group: 'source.toolkit.fluxcd.io', resource: 'gitrepositories' },
   HelmRelease: { group: 'helm.toolkit.fluxcd.io', resource: 'helmreleases' },
+  HelmChart: { group: 'source.toolkit.fluxcd.io', resource: 'helmcharts' },
 } as const;
 
 /** The access each step and check uses (mechanisms in activities/kubernetes/, activities/helm.ts, activities/gitops.ts). */
@@ -81,6 +82,8 @@ export function accessNeeds(runbook: Runbook): AccessNeed[] {
         // --with-source: the Kustomization's or HelmRelease's GitRepository is asked too (most often in its namespace).
         if (step.flux.kind !== 'GitRepository')
           need({ cluster: spec.cluster, namespace: step.flux.namespace, ...FLUX_RESOURCES.GitRepository, verbs: ['patch'], by });
+        // A HelmRelease's chart kept in Git: its HelmChart says which commit the released chart came from.
+        if (step.flux.kind === 'HelmRelease') need({ cluster: spec.cluster, namespace: step.flux.namespace, ...FLUX_RESOURCES.HelmChart, verbs: ['get'], by });
       }
     }
   }

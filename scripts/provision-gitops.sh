@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Provisions the GitOps pieces of the testbed with no downloads outside the package registries:
 # the Argo CD (Application, AppProject) and Flux (GitRepository and the other sources, Kustomization, HelmRelease)
-# CRDs, copied out of their Go modules fetched through the module proxy; Flux's source-controller and
-# kustomize-controller, built from the module proxy; and Terraform: a `terraform` already on PATH, else OpenTofu built
+# CRDs, copied out of their Go modules fetched through the module proxy; Flux's source-controller, kustomize-controller and
+# helm-controller, built from the module proxy; and Terraform: a `terraform` already on PATH, else OpenTofu built
 # from the module proxy. Cached outside the clone, keyed by version, like
 # scripts/provision.sh; .tools/crds and .tools/bin hold symlinks into the cache.
 #
@@ -148,6 +148,10 @@ build_flux() {
     && build_flux_controller kustomize-controller "$FLUX_KUSTOMIZE_VERSION" "$1"
 }
 
+# helm-controller, which the HelmRelease guardrail and the HelmRelease sync target act on. Its own cache entry, so a
+# change of its version does not rebuild the other two. Its go.mod's replaces are copied the same way.
+build_flux_helm() { build_flux_controller helm-controller "$FLUX_HELM_VERSION" "$1"; }
+
 # Argo CD's application controller and repo server: one multi-call binary (cmd/), named by argv[0]. argo-cd's go.mod
 # replaces github.com/argoproj/argo-cd/gitops-engine with ./gitops-engine, a nested module that is not in the module
 # zip and has no tags; the module proxy we reach refuses (403) the pseudo-version v3.5.7 requires and serves only
@@ -192,7 +196,9 @@ for t in "${tools[@]}"; do
     crds) provision_crds ;;
     tofu) provision_tofu ;;
     argocd) provision_argocd ;;
-    flux) PROVISION_NOTE="~6 min and ~1.8 GB of memory on 2 cores" provision flux "source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION$(flux_key)" build_flux source-controller kustomize-controller ;;
+    flux)
+      PROVISION_NOTE="~6 min and ~1.8 GB of memory on 2 cores" provision flux "source-$FLUX_SOURCE_VERSION-kustomize-$FLUX_KUSTOMIZE_VERSION$(flux_key)" build_flux source-controller kustomize-controller
+      PROVISION_NOTE="~3 min and ~1.8 GB of memory on 2 cores" provision flux-helm "$FLUX_HELM_VERSION" build_flux_helm helm-controller ;;
     *) log "error: unknown part '$t' (expected: crds, tofu, flux, argocd)"; exit 2 ;;
   esac
 done

@@ -1,5 +1,5 @@
-// The gitops step and the freeze guardrails against Flux itself: the real source-controller and kustomize-controller
-// (test/helpers/flux.ts) pull the repository over smart HTTP (test/helpers/git-http.ts) from the same bare repository
+// The gitops step and the freeze guardrails against Flux itself: the real source-controller, kustomize-controller and
+// helm-controller (test/helpers/flux.ts) pull the repository over smart HTTP (test/helpers/git-http.ts) from the same bare repository
 // the worker pushes to, and apply it to the testbed. Nothing plays the controller: what the Deployment runs is what
 // Flux applied.
 // - A bad commit deployed by Flux is reverted by a rollback; Flux reconciles the revert at Rearguard's request and the
@@ -7,14 +7,17 @@
 // - A freeze whose guardrail suspends the Kustomization: a commit pushed meanwhile is fetched by the source but not
 //   applied while the freeze holds; lifting it lets Flux apply it; a Kustomization a person had suspended stays so.
 // - A worker SIGKILLed once the revert is pushed: the rollback completes with one revert commit and one reconcile.
+// - A HelmRelease of a chart kept in Git: a bad values commit is reverted and helm-controller releases the revert's
+//   chart at Rearguard's request; a freeze suspends the HelmRelease, so a chart change waits until the lift.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import type { RollbackStatus } from '../../runbook/types.js';
 import { startFlux, type Flux } from '../helpers/flux.js';
 import { appFiles as app, revertRunbook, startGitopsWorld, type GitopsWorld } from '../helpers/gitops-world.js';
 import { rearguard } from '../helpers/processes.js';
+import { ROOT } from '../helpers/tools.js';
 import { waitFor } from '../helpers/wait.js';
 
 let w: GitopsWorld;
@@ -165,5 +168,121 @@ spec: { interval: 5s, suspend: true, path: ./billing, prune: false, sourceRef: {
     assert.match(request, new RegExp(`^rearguard-${revert.slice(0, 12)}-[0-9a-f]{12}$`));
     assert.equal((await kustomization('search')).status?.lastHandledReconcileAt, request);
     assert.equal(await w.imageOf('search'), 'search:1.0');
+  });
+});
+
+/** The fixture chart test/fixtures/charts/web under `charts/web/`, with its values.yaml's tag set to `tag`. */
+async function chartFiles(tag: string): Promise<Record<string, string>> {
+  const dir = `${ROOT}test/fixtures/charts/web`;
+  const files: Record<string, string> = {};
+  for (const f of await readdir(dir, { recursive: true, withFileTypes: true }))
+    if (f.isFile()) files[`charts/web/${relative(dir, join(f.parentPath, f.name))}`] = await readFile(join(f.parentPath, f.name), 'utf8');
+  files['charts/web/values.yaml'] = files['charts/web/values.yaml'].replace(/^tag: .*$/m, `tag: "${tag}"`);
+  return files;
+}
+
+describe('gitops against the real Flux helm-controller', () => {
+  const helmRelease = (name: string) => w.get(['helmrelease.helm.toolkit.fluxcd.io', name, '-n', 'flux-system']);
+  const imageOf = async (ns: string, name: string) => {
+    const d = await w.get(['deployment', name, '-n', ns]).catch(() => undefined);
+    return (d?.spec?.template?.spec?.containers as { image: string }[] | undefined)?.[0]?.image;
+  };
+  /** Release history as helm-controller keeps it: newest first. */
+  const history = async (name: string) => ((await helmRelease(name)).status?.history ?? []) as { chartVersion: string; status: string }[];
+
+  /**
+   * A service whose config repository holds the web chart at tag `tag`, and a HelmRelease `<service>` releasing it
+   * into namespace `<service>` from that GitRepository, every 5 s, with a new chart version for every commit
+   * (reconcileStrategy: Revision), as a team keeping its chart in Git would.
+   */
+  async function released(service: string, tag: string) {
+    const { repo, first, url } = await w.configRepo(service, await chartFiles(tag));
+    await w.bed.kubectl(
+      ['apply', '-f', '-'],
+      `apiVersion: source.toolkit.fluxcd.io/v1
+kind: GitRepository
+metadata: { name: ${service}-config, namespace: flux-system }
+spec: { interval: 5s, url: "${url}", ref: { branch: main } }
+---
+apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata: { name: ${service}, namespace: flux-system }
+spec:
+  interval: 5s
+  releaseName: ${service}
+  targetNamespace: ${service}
+  install: { createNamespace: true }
+  chart:
+    spec:
+      chart: ./charts/web
+      reconcileStrategy: Revision
+      interval: 5s
+      sourceRef: { kind: GitRepository, name: ${service}-config }
+`,
+    );
+    await waitFor(async () => (await imageOf(service, service)) === `registry.local/web:${tag}`, `helm-controller installs ${service}`, {
+      timeout: 120_000,
+      detail: () => flux!.logs().slice(-4000),
+    });
+    return { repo, first };
+  }
+
+  it("a bad values commit released by helm-controller is reverted; the revert's chart is released at Rearguard's request", async () => {
+    const { repo } = await released('catalog', '1.0');
+    const bad = await repo.commit(await chartFiles('2.0-bad'), 'catalog 2.0');
+    await waitFor(async () => (await imageOf('catalog', 'catalog')) === 'registry.local/web:2.0-bad', 'helm-controller releases the bad commit', 90_000);
+    await w.restartWorker();
+    const file = join(w.dir, 'catalog.yaml');
+    await writeFile(file, revertRunbook('catalog', bad, 'flux: { kind: HelmRelease, namespace: flux-system, name: catalog }'));
+    const start = await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'catalog 2.0 is failing', '--as', 'dave'], w.e);
+    assert.equal(start.code, 0, start.stderr);
+    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'catalog', '--wait', '--json'], w.e);
+    assert.equal(done.code, 0, `${done.stdout}\n${done.stderr}\n${flux!.logs().slice(-3000)}`);
+
+    await repo.git('pull', '--quiet', 'origin', 'main');
+    const revert = await repo.git('rev-parse', 'HEAD');
+    // The step ended when the revert's chart was released, not before: the Deployment already runs the old tag.
+    assert.equal(await imageOf('catalog', 'catalog'), 'registry.local/web:1.0');
+    const chartVersion = `1.0.0+${revert.slice(0, 12)}`;
+    const [latest] = await history('catalog');
+    assert.equal(latest.chartVersion, chartVersion);
+    assert.equal(latest.status, 'deployed');
+    const hr = await helmRelease('catalog');
+    assert.match(String(hr.status?.lastHandledReconcileAt), new RegExp(`^rearguard-${revert.slice(0, 12)}-[0-9a-f]{12}$`));
+
+    const status = JSON.parse(done.stdout.trim().split('\n').at(-1)!) as RollbackStatus;
+    const step = status.steps.find((s) => s.name === 'revert')!;
+    assert.equal(step.result?.commit, revert);
+    assert.deepEqual(step.result?.flux, { HelmRelease: 'flux-system/catalog', revision: `main@sha1:${revert}`, chart: chartVersion, ready: true });
+    const succeeded = (await w.auditOf(status.workflowId)).find((a) => a.action === 'rollback.step-succeeded')!;
+    assert.match(JSON.stringify(succeeded.details), new RegExp(chartVersion.replace('+', '\\+')));
+  });
+
+  it('a freeze suspends the HelmRelease: a chart change is packaged but not released until the lift', async () => {
+    const { repo } = await released('ledger', '1.0');
+    await w.restartWorker();
+    await w.freezeNow('flux-helm-freezes', 'ledger-freeze', 'audit week', 'flux: { helmReleases: [flux-system/ledger] }');
+    await waitFor(async () => (await helmRelease('ledger')).spec?.suspend === true, 'the guardrail suspends the HelmRelease', 60_000);
+    const releases = (await history('ledger')).length;
+
+    const next = await repo.commit(await chartFiles('2.0'), 'ledger 2.0');
+    // source-controller still packages the new chart (the freeze holds releases, not fetches) ...
+    const chart = () => w.get(['helmchart.source.toolkit.fluxcd.io', 'flux-system-ledger', '-n', 'flux-system']);
+    await waitFor(async () => String((await chart()).status?.artifact?.revision) === `1.0.0+${next.slice(0, 12)}`, 'the new chart is packaged', 60_000);
+    // ... and for several intervals of the HelmRelease, nothing is released.
+    await new Promise((r) => setTimeout(r, 15_000));
+    assert.equal((await history('ledger')).length, releases, 'no new release while the freeze holds');
+    assert.equal(await imageOf('ledger', 'ledger'), 'registry.local/web:1.0');
+
+    const lift = await rearguard(['freeze', 'lift', '--name', 'ledger-freeze', '--reason', 'audit done', '--as', 'rm-ann'], w.e);
+    assert.equal(lift.code, 0, lift.stderr);
+    // The Deployment changes while helm-controller still waits for it; the release's record comes after.
+    await waitFor(
+      async () => (await history('ledger'))[0]?.chartVersion === `1.0.0+${next.slice(0, 12)}` && (await history('ledger'))[0]?.status === 'deployed',
+      'helm-controller releases the change once the freeze is lifted',
+      { timeout: 90_000, detail: () => flux!.logs('helm-controller').slice(-3000) },
+    );
+    assert.equal(await imageOf('ledger', 'ledger'), 'registry.local/web:2.0');
+    assert.equal((await helmRelease('ledger')).spec?.suspend, undefined, 'resumed: suspend removed, as it was absent before');
   });
 });

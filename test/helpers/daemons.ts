@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 
 export interface Daemons {
   start(name: string, path: string, args: string[], o: { cwd?: string; env: NodeJS.ProcessEnv }): void;
-  logs(): string;
+  /** Everything they printed, or only `name`'s lines. */
+  logs(name?: string): string;
   stop(): Promise<void>;
 }
 
@@ -17,12 +18,29 @@ export function daemons(): Daemons {
   return {
     start(name, path, args, o) {
       const child = spawn(path, args, { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
-      const keep = (c: Buffer) => (log = `${log}${c.toString().replace(/^/gm, `${name}: `)}`.slice(-200_000));
-      child.stdout.on('data', keep);
-      child.stderr.on('data', keep);
+      // Whole lines only, each with its process's name: a chunk that ends mid-line waits for the rest of it.
+      const keeper = () => {
+        let partial = '';
+        return (c: Buffer) => {
+          const lines = (partial + c.toString()).split('\n');
+          partial = lines.pop()!;
+          if (lines.length) log = `${log}${lines.map((l) => `${name}: ${l}\n`).join('')}`.slice(-200_000);
+        };
+      };
+      child.stdout.on('data', keeper());
+      child.stderr.on('data', keeper());
+      const keep = keeper();
+      // A daemon that dies at start says so in the log: the test's wait then shows why.
+      child.once('exit', (code, signal) => keep(Buffer.from(`\nexited (${signal ?? `code ${code}`})\n`)));
       children.push(child);
     },
-    logs: () => log,
+    logs: (name) =>
+      name
+        ? log
+            .split('\n')
+            .filter((l) => l.startsWith(`${name}: `))
+            .join('\n')
+        : log,
     async stop() {
       process.removeListener('exit', killOnExit);
       await Promise.all(

@@ -1,4 +1,5 @@
-// Flux's real source-controller and kustomize-controller on the testbed (built by scripts/provision-gitops.sh flux),
+// Flux's real source-controller, kustomize-controller and helm-controller on the testbed (built by
+// scripts/provision-gitops.sh flux),
 // as a cluster would run them, with the admin kubeconfig: every source kind's CRD served (the source-controller
 // exits at start if one is missing), the artifact server on loopback, leader election off, each on its own ports.
 import { existsSync } from 'node:fs';
@@ -12,12 +13,12 @@ import { ROOT } from './tools.js';
 import { waitFor } from './wait.js';
 
 export interface Flux {
-  /** The controllers' combined log (console encoding), for failure messages. */
-  logs(): string;
+  /** The controllers' combined log (console encoding), or one controller's, for failure messages. */
+  logs(name?: 'source-controller' | 'kustomize-controller' | 'helm-controller'): string;
   stop(): Promise<void>;
 }
 
-const CRDS = ['flux-bucket.yaml', 'flux-helmchart.yaml', 'flux-helmrepository.yaml', 'flux-ocirepository.yaml'];
+const CRDS = ['flux-helmrelease.yaml', 'flux-bucket.yaml', 'flux-helmchart.yaml', 'flux-helmrepository.yaml', 'flux-ocirepository.yaml'];
 
 function binary(name: string): string {
   const path = `${ROOT}.tools/bin/${name}`;
@@ -26,7 +27,11 @@ function binary(name: string): string {
 }
 
 export async function startFlux(bed: Testbed): Promise<Flux> {
-  const bins = { 'source-controller': binary('source-controller'), 'kustomize-controller': binary('kustomize-controller') };
+  const bins = {
+    'source-controller': binary('source-controller'),
+    'kustomize-controller': binary('kustomize-controller'),
+    'helm-controller': binary('helm-controller'),
+  };
   await bed.installGitopsCrds();
   const crds = process.env.REARGUARD_CRDS_DIR ?? `${ROOT}.tools/crds`;
   for (const f of CRDS) await bed.kubectl(['apply', '--server-side', '-f', `${crds}/${f}`]);
@@ -38,7 +43,7 @@ export async function startFlux(bed: Testbed): Promise<Flux> {
       // controller-runtime reads the kubeconfig from KUBECONFIG (Flux does not parse its --kubeconfig flag).
       env: { PATH: process.env.PATH, KUBECONFIG: bed.kubeconfig, RUNTIME_NAMESPACE: 'flux-system' },
     });
-  const [sm, sh, artifacts, km, kh] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const [sm, sh, artifacts, km, kh, hm, hh] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort(), freePort(), freePort()]);
   start('source-controller', [
     `--metrics-addr=127.0.0.1:${sm}`,
     `--health-addr=127.0.0.1:${sh}`,
@@ -48,16 +53,19 @@ export async function startFlux(bed: Testbed): Promise<Flux> {
     `--storage-adv-addr=127.0.0.1:${artifacts}`,
   ]);
   start('kustomize-controller', [`--metrics-addr=127.0.0.1:${km}`, `--health-addr=127.0.0.1:${kh}`]);
+  // helm-controller downloads each chart from the source-controller's artifact server, and installs it with the
+  // admin kubeconfig (the release's Secrets in the target namespace, as helm does).
+  start('helm-controller', [`--metrics-addr=127.0.0.1:${hm}`, `--health-addr=127.0.0.1:${hh}`]);
   const stop = async () => {
     await procs.stop();
     await rm(storage, { recursive: true, force: true });
   };
   try {
-    for (const port of [sh, kh])
+    for (const port of [sh, kh, hh])
       await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).ok, `flux controller ready on :${port}`, {
         timeout: 60_000,
         ignoreErrors: true,
-        detail: () => procs.logs().slice(-4000),
+        detail: () => procs.logs(port === hh ? 'helm-controller' : port === kh ? 'kustomize-controller' : 'source-controller').slice(-4000),
       });
   } catch (err) {
     await stop();
