@@ -1,6 +1,7 @@
 # The Rearguard worker (and CLI) image. Two stages: the build (with the development dependencies: TypeScript,
-# tsx) compiles the code to JavaScript in dist/ and bundles the workflows (`npm run build`); the runtime stage holds
-# the production dependencies, dist/ and bin/, and runs plain node: no TypeScript at run time, no webpack at start.
+# tsx, esbuild) compiles the code to JavaScript in dist/ and bundles the workflows and the web console (`npm run
+# build`); the runtime stage holds the production dependencies, dist/ and bin/, and runs plain node: no TypeScript
+# at run time, no webpack at start, no bundler for the console.
 FROM node:20.20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -14,6 +15,7 @@ COPY workflows ./workflows
 COPY activities ./activities
 COPY worker ./worker
 COPY client ./client
+COPY console ./console
 RUN npm run build
 
 FROM node:20.20-bookworm-slim

@@ -74,7 +74,8 @@ export default tseslint.config(
   layer('api', { forbid: ['activities', 'workflows', 'worker', 'client'] }),
   layer('activities', { forbid: ['workflows', 'worker', 'client'], typesOnly: ['workflows'] }),
   layer('worker', { forbid: ['client'], typesOnly: ['workflows'] }),
-  layer('client', { forbid: ['activities', 'worker'], typesOnly: ['workflows'] }),
+  layer('client', { forbid: ['activities', 'worker', 'console'], typesOnly: ['workflows'] }),
+  layer('console', { forbid: ['api', 'activities', 'workflows', 'worker', 'client', 'scripts'] }),
   layer('scripts', { typesOnly: ['workflows'] }),
   {
     files: ['workflows/**/*.ts'],

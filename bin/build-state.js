@@ -7,8 +7,8 @@ import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-/** What `npm run build` compiles (tsconfig.build.json), and what else changes its output (compiler settings, dependencies: the workflow bundle holds @temporalio/workflow). */
-export const SOURCE_DIRS = ['runbook', 'api', 'workflows', 'activities', 'worker', 'client'];
+/** What `npm run build` compiles (tsconfig.build.json) and bundles (console/, the web console), and what else changes its output (compiler settings, dependencies: the workflow bundle holds @temporalio/workflow). */
+export const SOURCE_DIRS = ['runbook', 'api', 'workflows', 'activities', 'worker', 'client', 'console'];
 export const SOURCE_FILES = ['scripts/start.ts', 'tsconfig.json', 'tsconfig.build.json', 'package-lock.json'];
 
 /** Written last by a successful build: when it read the sources (`startedAt`) and which they were (`sources`). */
@@ -18,7 +18,7 @@ export const STAMP = 'build-info.json';
 export function sourceFiles(root = ROOT) {
   const files = SOURCE_FILES.filter((f) => existsSync(join(root, f)));
   for (const dir of SOURCE_DIRS.filter((d) => existsSync(join(root, d))))
-    for (const name of readdirSync(join(root, dir), { recursive: true })) if (name.endsWith('.ts')) files.push(join(dir, name));
+    for (const name of readdirSync(join(root, dir), { recursive: true })) if (/\.(ts|css)$/.test(name)) files.push(join(dir, name));
   return files;
 }
 

@@ -2,7 +2,8 @@
 // (200 allowed, 423 frozen, 503 unknown: a running freeze cannot be read) for CI pipelines and git
 // servers; GET /healthz (alive); GET /readyz (Temporal reachable); GET /metrics. And for people
 // authenticated by OIDC (client/oidc.ts): decisions, signed by serve as their delegate
-// (client/serve-decisions.ts), and GET /v1/audit (client/serve-audit.ts).
+// (client/serve-decisions.ts), and GET /v1/audit (client/serve-audit.ts). The web console at `/`, read-only
+// (client/console/).
 import rateLimit from '@fastify/rate-limit';
 import type { Client } from '@temporalio/client';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
@@ -42,6 +43,8 @@ export interface ServeOptions {
   delegate?: DelegateSigning;
   /** The audit file GET /v1/audit reads (default REARGUARD_AUDIT_FILE, else the worker's default). */
   auditFile?: string;
+  /** The web console at `/` (client/console/): on unless false. */
+  console?: boolean;
   /** The gate's copy of the freeze registry (api/gate-view.ts): lease and reconcile interval, for tests and operators. */
   gate?: Pick<GateViewOptions, 'leaseMs' | 'reconcileMs'>;
 }
@@ -92,7 +95,18 @@ function withValues(lines: string[], query: unknown): string[] {
   });
 }
 
-export function buildServer({ client, token, runbooksDir, taskQueue, limits: given, oidc, delegate, auditFile, gate: gateOptions }: ServeOptions): {
+export function buildServer({
+  client,
+  token,
+  runbooksDir,
+  taskQueue,
+  limits: given,
+  oidc,
+  delegate,
+  auditFile,
+  gate: gateOptions,
+  console: withConsole = true,
+}: ServeOptions): {
   app: FastifyInstance;
   registry: Registry;
   /** The gate's copy of the freeze registry: start it once listening (the first gate check would otherwise). */
@@ -191,5 +205,16 @@ export function buildServer({ client, token, runbooksDir, taskQueue, limits: giv
     const people = { oidc: oidc ? createOidcVerifier(oidc) : undefined, rateLimit: perMinute(limits.peoplePerMinute) };
     registerDecisionRoutes(app, { client, delegate, ...people });
     registerAuditRoute(app, { auditFile: auditFile ?? auditFileFrom(process.env), ...people });
+    if (withConsole)
+      void app.register(async (web) => {
+        // Loaded (or bundled, from the sources) once, before serve listens.
+        const [{ loadConsoleAssets }, { registerConsoleRoutes }, { ConsoleFeed }] = await Promise.all([
+          import('./console/assets.js'),
+          import('./console/routes.js'),
+          import('./console/feed.js'),
+        ]);
+        const feed = new ConsoleFeed(client, taskQueue ?? TASK_QUEUE, Boolean(oidc && delegate));
+        registerConsoleRoutes(web, { assets: await loadConsoleAssets(), feed, rateLimit: people.rateLimit });
+      });
   }
 }

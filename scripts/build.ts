@@ -36,8 +36,15 @@ async function build(outDir: string): Promise<void> {
   const { workflowBundleOptions } = await import('../worker/bundle-options.js');
   const bundle = await bundleWorkflowCode({ ...workflowBundleOptions(join(outDir, 'workflows', 'index.js')), logger: quiet });
   await writeFile(join(outDir, 'workflow-bundle.js'), bundle.code);
+  // The web console's browser code (console/), bundled by esbuild: serve sends these files as they are.
+  const { bundleConsole } = await import('../client/console/bundle.js');
+  const web = await bundleConsole();
+  await mkdir(join(outDir, 'console'), { recursive: true });
+  await Promise.all([writeFile(join(outDir, 'console', 'app.js'), web.js), writeFile(join(outDir, 'console', 'app.css'), web.css)]);
   await writeFile(join(outDir, STAMP), `${JSON.stringify({ startedAt, finishedAt: Date.now(), sources })}\n`);
-  console.log(`build: ${outDir} (workflow bundle ${(bundle.code.length / 1024).toFixed(0)} KiB) in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`);
+  console.log(
+    `build: ${outDir} (workflow bundle ${(bundle.code.length / 1024).toFixed(0)} KiB, console ${((web.js.length + web.css.length) / 1024).toFixed(0)} KiB) in ${((Date.now() - startedAt) / 1000).toFixed(1)} s`,
+  );
 }
 
 const { values } = parseArgs({ options: { 'if-stale': { type: 'boolean' }, 'out-dir': { type: 'string' } } });

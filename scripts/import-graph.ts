@@ -7,9 +7,9 @@ import { dirname, join, relative, resolve } from 'node:path';
 import ts from 'typescript';
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), '..');
-const FOLDERS = ['runbook', 'api', 'activities', 'workflows', 'worker', 'client', 'scripts'];
+const FOLDERS = ['runbook', 'api', 'activities', 'workflows', 'worker', 'client', 'console', 'scripts'];
 /** Layer height: a value import must go to the same height or lower (workflows and activities are siblings). */
-const HEIGHT: Record<string, number> = { runbook: 0, api: 1, activities: 2, workflows: 2, worker: 3, client: 3, scripts: 4 };
+const HEIGHT: Record<string, number> = { runbook: 0, api: 1, activities: 2, workflows: 2, worker: 3, client: 3, console: 1, scripts: 4 };
 /** What each folder must not import (values); `types` are folders it may import types from only. */
 const RULES: Record<string, { forbid: string[]; typesOnly: string[] }> = {
   runbook: { forbid: ['api', 'activities', 'workflows', 'worker', 'client', 'scripts'], typesOnly: [] },
@@ -17,7 +17,9 @@ const RULES: Record<string, { forbid: string[]; typesOnly: string[] }> = {
   activities: { forbid: ['worker', 'client', 'scripts'], typesOnly: ['workflows'] },
   workflows: { forbid: ['worker', 'client', 'scripts'], typesOnly: ['activities'] },
   worker: { forbid: ['client', 'scripts'], typesOnly: ['workflows'] },
-  client: { forbid: ['activities', 'worker', 'scripts'], typesOnly: ['workflows'] },
+  client: { forbid: ['activities', 'worker', 'console', 'scripts'], typesOnly: ['workflows'] },
+  // The browser's code: the domain's pure shapes and arithmetic only (serve sends it views as JSON).
+  console: { forbid: ['api', 'activities', 'workflows', 'worker', 'client', 'scripts'], typesOnly: [] },
   scripts: { forbid: [], typesOnly: ['workflows'] },
 };
 /** The only modules of api/ that workflow code may import (the rest is client code). */

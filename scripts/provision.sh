@@ -7,9 +7,11 @@
 # The Temporal cluster of the tests (test/helpers/cluster.ts) runs on PostgreSQL from Debian's packages: the
 # `postgres` target installs it with apt-get when it is missing (as root; otherwise it says what to run); the
 # `shells` target installs zsh and fish the same way, for the shell completion tests; `sandbox` installs bubblewrap,
-# which runs the container image's contents as its user on a read-only root (test/e2e/image.test.ts; no Docker here).
+# which runs the container image's contents as its user on a read-only root (test/e2e/image.test.ts; no Docker here);
+# `browser` installs Debian's Chromium, which Playwright drives headless in the web console's tests (test/e2e/console.test.ts;
+# no browser download).
 #
-# usage: scripts/provision.sh [temporal] [test-server] [temporal-server] [postgres] [shells] [sandbox]     (no argument: all)
+# usage: scripts/provision.sh [temporal] [test-server] [temporal-server] [postgres] [shells] [sandbox] [browser]     (no argument: all)
 set -euo pipefail
 
 # shellcheck source=scripts/provision-lib.sh
@@ -117,7 +119,13 @@ provision_sandbox() {
   log "sandbox: $(command -v bwrap) ($(bwrap --version))"
 }
 
-tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server temporal-server postgres shells sandbox)
+# Chromium from Debian for the console's browser tests (playwright-core drives /usr/bin/chromium).
+provision_browser() {
+  command -v chromium >/dev/null || apt_install chromium
+  log "browser: $(command -v chromium) ($(chromium --version 2>/dev/null | head -1))"
+}
+
+tools=("$@"); [[ ${#tools[@]} -eq 0 ]] && tools=(temporal test-server temporal-server postgres shells sandbox browser)
 for t in "${tools[@]}"; do
   case "$t" in
     temporal) provision_temporal ;;
@@ -126,6 +134,7 @@ for t in "${tools[@]}"; do
     postgres) provision_postgres ;;
     shells) provision_shells ;;
     sandbox) provision_sandbox ;;
-    *) log "error: unknown tool '$t' (expected: temporal, test-server, temporal-server, postgres, shells, sandbox)"; exit 2 ;;
+    browser) provision_browser ;;
+    *) log "error: unknown tool '$t' (expected: temporal, test-server, temporal-server, postgres, shells, sandbox, browser)"; exit 2 ;;
   esac
 done

@@ -60,6 +60,8 @@ export interface ServeFlags {
   oidcJwksUrl?: string;
   oidcActorClaim?: string;
   delegate?: string;
+  /** false with --no-console. */
+  console?: boolean;
 }
 
 /**
@@ -106,6 +108,10 @@ export async function serve(ctx: () => CliContext, raw: ServeFlags, env: NodeJS.
   const people = await servePeople(raw, (c.opts as { signingKey?: string }).signingKey, env, c);
   if (raw.runbooks !== undefined) await checkRunbookDir(raw.runbooks, c);
   const limits = serveLimits(env);
+  const consoleEnv = env.REARGUARD_CONSOLE?.trim().toLowerCase();
+  if (consoleEnv && !['on', 'off'].includes(consoleEnv))
+    throw badInput(`REARGUARD_CONSOLE: expected on or off, got ${echo(env.REARGUARD_CONSOLE!.slice(0, 40))}`);
+  const withConsole = raw.console !== false && consoleEnv !== 'off';
   const gate = gateSettings(env);
   const {
     app,
@@ -118,6 +124,7 @@ export async function serve(ctx: () => CliContext, raw: ServeFlags, env: NodeJS.
     taskQueue: c.opts.taskQueue,
     limits,
     gate,
+    console: withConsole,
     ...people,
   });
   const address = await app.listen({ host: raw.host, port });
@@ -126,8 +133,8 @@ export async function serve(ctx: () => CliContext, raw: ServeFlags, env: NodeJS.
   progress.start();
   c.out(
     c.opts.json
-      ? JSON.stringify({ listening: address, gate: '/v1/gate', temporal: c.temporal })
-      : `rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=); Temporal at ${c.temporal}`,
+      ? JSON.stringify({ listening: address, gate: '/v1/gate', ...(withConsole ? { console: '/' } : {}), temporal: c.temporal })
+      : `rearguard serve: listening on ${address} (GET /v1/gate?env=&service=&change=${withConsole ? `; console at ${address}/` : ''}); Temporal at ${c.temporal}`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -17,6 +17,7 @@ export function registerServe(program: Command, ctx: () => CliContext, env: Node
     .option('--oidc-audience <aud>', "audience those tokens must carry: serve's client ID at the provider (env REARGUARD_OIDC_AUDIENCE)")
     .option('--oidc-jwks-url <url>', "the issuer's signing keys (env REARGUARD_OIDC_JWKS_URL, default: found by OIDC discovery)")
     .option('--oidc-actor-claim <claim>', 'token claim that names the person, e.g. preferred_username (env REARGUARD_OIDC_ACTOR_CLAIM, default sub)')
+    .option('--no-console', 'do not serve the web console at / (env REARGUARD_CONSOLE=off)')
     .option('--delegate <principal>', `allowed_signers principal of serve's signing key (env REARGUARD_SERVE_PRINCIPAL, default ${DEFAULT_DELEGATE_PRINCIPAL})`)
     .action(async (raw: ServeFlags) => (await actions()).serve(ctx, raw, env));
 }

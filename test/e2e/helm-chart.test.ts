@@ -104,7 +104,7 @@ describe('Helm chart', () => {
   it('installs on the testbed; the ServiceAccount may do what the worker does where it is bound, and nothing else', async () => {
     // The Argo CD and Flux resources the worker patches exist (kubectl auth can-i knows only resources the server has).
     await bed.installGitopsCrds();
-    await bed.kubectl(['apply', '--server-side', '-f', `${ROOT}.tools/crds/flux-helmrelease.yaml`]);
+    for (const crd of ['flux-helmrelease.yaml', 'flux-helmchart.yaml']) await bed.kubectl(['apply', '--server-side', '-f', `${ROOT}.tools/crds/${crd}`]);
     await bed.kubectl(['wait', '--for', 'condition=established', '--timeout=60s', 'crd', '--all']);
     await bed.kubectl(['create', 'namespace', 'payments']);
     await bed.kubectl(['create', 'namespace', 'shop']);

@@ -14,6 +14,7 @@ import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { webhookRunbookYaml } from '../helpers/runbooks.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../helpers/processes.js';
 
 let env: TestWorkflowEnvironment;
 let receiver: Receiver;
@@ -49,8 +50,9 @@ describe('the container image', () => {
     assert.deepEqual(image.cmd, ['node', 'dist/worker/main.js']);
     assert.equal(image.env.HOME, '/tmp', 'git and helm write their files under HOME: the tmpfs');
     // Production dependencies only: no TypeScript, no tsx, no webpack at run time.
-    for (const dev of ['typescript', 'tsx', 'eslint']) await assert.rejects(access(join(image.dir, 'node_modules', dev)), `${dev} is not in the image`);
+    for (const dev of ['typescript', 'tsx', 'eslint', 'esbuild', 'preact']) await assert.rejects(access(join(image.dir, 'node_modules', dev)), `${dev} is not in the image`);
     await access(join(image.dir, 'dist', 'workflow-bundle.js'));
+    await access(join(image.dir, 'dist', 'console', 'app.js'));
 
     const audit = join(dir, 'audit-volume');
     await mkdir(join(dir, 'input'), { recursive: true });
@@ -97,6 +99,21 @@ describe('the container image', () => {
       events.some((e) => e.action === 'rollback.succeeded'),
       events.map((e) => e.action).join(', '),
     );
+
+    // serve from the image sends the web console built into dist/console/ (no bundler at run time).
+    const port = await freePort();
+    const serve = runContainer(image, { argv: ['node', 'bin/rearguard.js', 'serve', '--port', String(port)], env: common, volumes });
+    try {
+      await waitFor(() => serve.output().includes('console at'), `serve's start line`, { timeout: 60_000 });
+      const page = await fetch(`http://127.0.0.1:${port}/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /console\/app\.js/);
+      const script = await fetch(`http://127.0.0.1:${port}/console/app.js`);
+      assert.equal(script.status, 200);
+      assert.ok((await script.text()).length > 10_000, 'the bundled console');
+    } finally {
+      await serve.stop('SIGTERM');
+    }
 
     // SIGTERM, as a pod's termination: the worker drains and exits 0.
     assert.equal(await worker.stop('SIGTERM'), 0, worker.output());

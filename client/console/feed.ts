@@ -1,0 +1,127 @@
+// The web console's data, read through api/ like the CLI reads it: the "Now" overview (running rollbacks with their
+// status, freezes as the gate sees them, unfreezes, guards) and one rollback's page. Reads are shared: however many
+// browsers watch, Temporal sees one overview read a second at most, and a running rollback's status is queried again
+// only when its memo (phase, since) changed or its copy is older than STATUS_TTL_MS.
+import type { Client } from '@temporalio/client';
+import { listRollbacks, rollbackStatus } from '../../api/rollbacks.js';
+import { listFreezes } from '../../api/freezes.js';
+import { unfreezeStatus } from '../../api/unfreezes.js';
+import { guardStatus } from '../../api/guards.js';
+import { runningWorkflowIds } from '../../api/overview.js';
+import type { NowView, RollbackCard, RollbackView } from '../../runbook/console-view.js';
+import type { RollbackStatus } from '../../runbook/types.js';
+import type { UnfreezeStatus } from '../../runbook/unfreeze-model.js';
+
+/** A shared overview is at most this old. */
+const NOW_TTL_MS = 1_000;
+/** A running rollback's status is read again at least this often, even when its memo did not change (votes). */
+const STATUS_TTL_MS = 5_000;
+/** Listing bounds: the console is for people, 200 running rollbacks is already more than a page shows. */
+const LIMITS = { rollbacks: 200, unfreezes: 50, guards: 200 };
+/** Queries in flight at once for one overview. */
+const CONCURRENCY = 16;
+
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300);
+
+/** `fn` over `items`, at most `n` at a time, in order. */
+async function mapLimit<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]);
+      }
+    }),
+  );
+  return out;
+}
+
+export class ConsoleFeed {
+  private shared: { at: number; view: Promise<NowView> } | undefined;
+  private statuses = new Map<string, { at: number; key: string; status: RollbackStatus }>();
+
+  constructor(
+    private readonly client: Client,
+    private readonly taskQueue: string,
+    private readonly actions: boolean,
+  ) {}
+
+  /** The overview, shared between callers for NOW_TTL_MS. */
+  now(): Promise<NowView> {
+    if (!this.shared || Date.now() - this.shared.at > NOW_TTL_MS) {
+      const view = this.read();
+      this.shared = { at: Date.now(), view };
+      // A failed read is not kept: the next caller tries again.
+      view.catch(() => (this.shared = undefined));
+    }
+    return this.shared.view;
+  }
+
+  async rollback(workflowId: string): Promise<RollbackView> {
+    const [status, run] = await Promise.all([
+      rollbackStatus(this.client, workflowId),
+      this.client.workflow
+        .getHandle(workflowId)
+        .describe()
+        .then((d) => d.status.name.toLowerCase()),
+    ]);
+    return { at: new Date().toISOString(), status, run };
+  }
+
+  async unfreeze(freezeId: string): Promise<{ at: string; status: UnfreezeStatus }> {
+    return { at: new Date().toISOString(), status: await unfreezeStatus(this.client, freezeId) };
+  }
+
+  private async read(): Promise<NowView> {
+    const problems: string[] = [];
+    const noted =
+      <T>(what: string, fallback: T) =>
+      (err: unknown): T => {
+        problems.push(`${what}: ${message(err)}`);
+        return fallback;
+      };
+    const [rollbacks, freezes, unfreezes, guards] = await Promise.all([
+      this.rollbackCards(problems).catch(noted('rollbacks', [] as RollbackCard[])),
+      listFreezes(this.client, this.taskQueue)
+        .then((s) => {
+          for (const u of s.unreadable) problems.push(`freeze ${u.id} could not be read (${u.kind})`);
+          return s.states;
+        })
+        .catch(noted('freezes', [])),
+      runningWorkflowIds(this.client, 'gradualUnfreeze', LIMITS.unfreezes)
+        .then((ids) => mapLimit(ids, CONCURRENCY, (id) => unfreezeStatus(this.client, id.replace(/^unfreeze:/, '')).catch(noted(`unfreeze ${id}`, undefined))))
+        .then((all) => all.filter((u) => u !== undefined))
+        .catch(noted('unfreezes', [])),
+      runningWorkflowIds(this.client, 'sloGuard', LIMITS.guards)
+        .then((ids) => mapLimit(ids, CONCURRENCY, (id) => guardStatus(this.client, id).catch(noted(`guard ${id}`, undefined))))
+        .then((all) => all.filter((g) => g !== undefined))
+        .catch(noted('guards', [])),
+    ]);
+    freezes.sort((a, b) => a.start.localeCompare(b.start));
+    return { at: new Date().toISOString(), rollbacks, freezes, unfreezes, guards, problems, actions: this.actions };
+  }
+
+  private async rollbackCards(problems: string[]): Promise<RollbackCard[]> {
+    const rows = await listRollbacks(this.client, { limit: LIMITS.rollbacks });
+    const now = Date.now();
+    const seen = new Set(rows.map((r) => r.workflowId));
+    for (const id of this.statuses.keys()) if (!seen.has(id)) this.statuses.delete(id);
+    const cards = await mapLimit(rows, CONCURRENCY, async (row) => {
+      const key = `${String(row.phase)}|${String(row.since)}`;
+      const cached = this.statuses.get(row.workflowId);
+      if (cached && cached.key === key && now - cached.at < STATUS_TTL_MS) return cached.status;
+      const status = await rollbackStatus(this.client, row.workflowId).catch((err: unknown) => {
+        problems.push(`rollback ${row.workflowId}: ${message(err)}${cached ? ' (showing the last status read)' : ''}`);
+        return undefined;
+      });
+      if (status) this.statuses.set(row.workflowId, { at: now, key, status });
+      return status ?? cached?.status;
+    });
+    return cards
+      .filter((c) => c !== undefined)
+      .map(({ audit: _audit, ...card }) => card)
+      .sort((a, b) => a.sla.deadline.localeCompare(b.sla.deadline));
+  }
+}

@@ -1,0 +1,137 @@
+// The web console's routes on `rearguard serve`: the page at `/`, its bundle under /console/, and its data under
+// /v1/console/ (JSON, and server-sent events that push a view again whenever it changes, so pages update without
+// reloads). Read-only: the console shows what `rollback status`, `freeze list`, `unfreeze status` and `guard status`
+// show; actions stay with the CLI and the OIDC-authenticated decision endpoints.
+import { gzipSync } from 'node:zlib';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { issueLines, friendlyErrors } from '../../runbook/issues.js';
+import type { ConsoleAssets } from './assets.js';
+import type { ConsoleFeed } from './feed.js';
+
+/** How often a stream reads its view again, and sends a comment line to keep proxies from closing it. */
+const STREAM_TICK_MS = 1_000;
+const KEEPALIVE_MS = 15_000;
+/** Streams open at once on one serve (each reads once a second). */
+const MAX_STREAMS = 200;
+
+// What a browser may do with the console's responses: run only its own script, load only its own files, talk only to
+// this serve, never be framed (clickjacking).
+const SECURITY_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'x-content-type-options': 'nosniff',
+  'referrer-policy': 'no-referrer',
+  'x-frame-options': 'DENY',
+};
+
+const workflowId = z
+  .string()
+  .min(1)
+  .max(400)
+  .regex(/^[\w:.@/-]+$/, 'expected a rollback workflow ID such as rollback:prod:payments');
+const streamQuery = z.discriminatedUnion('view', [
+  z.object({ view: z.literal('now') }),
+  z.object({ view: z.literal('rollback'), id: workflowId }),
+  z.object({
+    view: z.literal('unfreeze'),
+    id: z
+      .string()
+      .min(1)
+      .max(300)
+      .regex(/^[\w:.@/-]+$/, 'expected a freeze ID such as freeze:q4-close'),
+  }),
+]);
+
+export interface ConsoleRouteOptions {
+  assets: ConsoleAssets;
+  feed: ConsoleFeed;
+  rateLimit?: { max: number; timeWindow: number };
+}
+
+export function registerConsoleRoutes(app: FastifyInstance, { assets, feed, rateLimit }: ConsoleRouteOptions): void {
+  const limited = rateLimit ? { config: { rateLimit } } : {};
+  const file = (body: string, type: string) => ({ body, gzip: gzipSync(body), type });
+  const files = {
+    '/': file(assets.html, 'text/html; charset=utf-8'),
+    '/console/app.js': file(assets.js, 'text/javascript; charset=utf-8'),
+    '/console/app.css': file(assets.css, 'text/css; charset=utf-8'),
+  };
+  for (const [path, f] of Object.entries(files))
+    app.get(path, async (req, reply) => {
+      void reply.headers({
+        ...SECURITY_HEADERS,
+        'content-type': f.type,
+        'cache-control': path === '/' ? 'no-cache' : 'no-cache, must-revalidate',
+        vary: 'accept-encoding',
+      });
+      if (/\bgzip\b/.test(String(req.headers['accept-encoding'] ?? ''))) return reply.header('content-encoding', 'gzip').send(f.gzip);
+      return reply.send(f.body);
+    });
+
+  app.get('/v1/console/now', limited, async (_req, reply) => reply.headers(SECURITY_HEADERS).send(await feed.now()));
+  app.get('/v1/console/rollbacks/*', limited, async (req, reply) => {
+    const id = workflowId.safeParse((req.params as Record<string, string>)['*'], { error: friendlyErrors });
+    if (!id.success) return reply.code(400).send({ error: `rollback ID: ${issueLines(id.error.issues).join('; ')}` });
+    return reply.headers(SECURITY_HEADERS).send(await feed.rollback(id.data));
+  });
+
+  let open = 0;
+  app.get('/v1/console/stream', limited, async (req: FastifyRequest, reply: FastifyReply) => {
+    const q = streamQuery.safeParse(req.query, { error: friendlyErrors });
+    if (!q.success) return reply.code(400).send({ error: 'bad request', problems: issueLines(q.error.issues) });
+    if (open >= MAX_STREAMS)
+      return reply
+        .code(503)
+        .header('retry-after', '10')
+        .send({ error: `too many console streams open (${MAX_STREAMS})` });
+    const v = q.data;
+    const read = v.view === 'now' ? () => feed.now() : v.view === 'rollback' ? () => feed.rollback(v.id) : () => feed.unfreeze(v.id);
+    open++;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      // nginx buffers responses unless told not to: events would arrive in bursts.
+      'x-accel-buffering': 'no',
+      connection: 'keep-alive',
+    });
+    // Events carry no data but the view: the browser keeps the last one. `: ...` lines are comments (keep-alive).
+    let last = '';
+    let lastWrite = Date.now();
+    let closed = false;
+    let timer: NodeJS.Timeout | undefined;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      open--;
+      clearTimeout(timer);
+    };
+    req.raw.once('close', close);
+    res.once('close', close);
+    const tick = async () => {
+      if (closed) return;
+      try {
+        const text = JSON.stringify(await read());
+        // `at` changes every read: compare without it.
+        const key = text.replace(/^\{"at":"[^"]*",/, '{');
+        if (key !== last) {
+          last = key;
+          res.write(`event: view\ndata: ${text}\n\n`);
+          lastWrite = Date.now();
+        }
+      } catch (err) {
+        res.write(`event: problem\ndata: ${JSON.stringify({ error: (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300) })}\n\n`);
+        lastWrite = Date.now();
+      }
+      if (Date.now() - lastWrite >= KEEPALIVE_MS) {
+        res.write(': keep-alive\n\n');
+        lastWrite = Date.now();
+      }
+      if (!closed) timer = setTimeout(() => void tick(), STREAM_TICK_MS);
+    };
+    void tick();
+  });
+}

@@ -1,0 +1,70 @@
+// What the web console shows (console/, served by `rearguard serve`, client/console/): the shapes the server sends and
+// the browser renders, and the pure arithmetic both may need (an SLA bar's marks). Plain data, no Temporal.
+import type { GateEntry } from './gate-view.js';
+import type { RollbackStatus } from './types.js';
+import type { SloGuardStatus } from './slo-guard.js';
+import type { UnfreezeStatus } from './unfreeze-model.js';
+
+/** A running rollback as the "Now" page lists it: its status without the audit events (the rollback page has them). */
+export type RollbackCard = Omit<RollbackStatus, 'audit'>;
+
+/** The "Now" page: everything running, read in one pass (what could not be read is in `problems`, never hidden). */
+export interface NowView {
+  /** When the server read it (ISO). */
+  at: string;
+  rollbacks: RollbackCard[];
+  /** Active and upcoming freeze windows, as the gate sees them. */
+  freezes: GateEntry[];
+  unfreezes: UnfreezeStatus[];
+  guards: SloGuardStatus[];
+  /** One line per thing that could not be read (a freeze that did not answer, a listing that failed). */
+  problems: string[];
+  /** Whether this serve lets people act (OIDC configured); the console is read-only otherwise. */
+  actions: boolean;
+}
+
+/** The page of one rollback: its whole status, audit events included. */
+export interface RollbackView {
+  at: string;
+  status: RollbackStatus;
+  /** running, completed, failed, ... (Temporal's view of the run). */
+  run: string;
+}
+
+/** Where an SLA bar stands at `nowMs`: fractions (0..1) of the span from the start to the deadline. */
+export interface SlaBar {
+  elapsed: number;
+  breached: boolean;
+  remainingMs: number;
+  /** `at` as a fraction of the bar, `label` the offset as written (`5m`), `time` when it is due (ISO). */
+  marks: { at: number; fired: boolean; notify: string[]; label: string; time: string }[];
+}
+
+export function slaBar(status: Pick<RollbackStatus, 'startedAt' | 'endedAt' | 'sla'>, nowMs: number): SlaBar {
+  const start = Date.parse(status.startedAt);
+  const deadline = Date.parse(status.sla.deadline);
+  const end = status.endedAt ? Date.parse(status.endedAt) : nowMs;
+  const span = Math.max(1, deadline - start);
+  const clamp = (x: number) => Math.min(1, Math.max(0, x));
+  return {
+    elapsed: clamp((end - start) / span),
+    breached: status.sla.breached || end > deadline,
+    remainingMs: deadline - end,
+    // An escalation's `at` is its offset as the runbook wrote it (`5m`); atMs is that offset in milliseconds.
+    marks: status.sla.escalations.map((e) => ({
+      at: clamp(e.atMs / span),
+      fired: e.firedAt !== undefined,
+      notify: e.notify,
+      label: e.at,
+      time: new Date(start + e.atMs).toISOString(),
+    })),
+  };
+}
+
+/** `1h 2m`, `3m 4s`, `5s`: a duration as people read it on a bar. */
+export function shortDuration(ms: number): string {
+  const s = Math.round(Math.abs(ms) / 1000);
+  const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
+  const text = h ? `${h}h ${m}m` : m ? `${m}m ${sec}s` : `${sec}s`;
+  return ms < 0 ? `-${text}` : text;
+}

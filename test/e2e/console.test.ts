@@ -1,0 +1,168 @@
+// The web console in a real browser: Debian's Chromium driven by Playwright (test/helpers/browser.ts) against
+// `rearguard serve` and a worker on the dev server. A rollback waiting for approval appears on "Now" with its SLA bar
+// and who still has to approve; approving it from the CLI updates the open page within 2 s without a reload; the
+// timeline shows each step's result as it ends. axe-core finds no serious violation, the keyboard reaches every link
+// and control, and each page's screenshot is saved (test-artifacts/console/).
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, screenshot, seriousA11yViolations, tabOrder } from '../helpers/browser.js';
+import { rearguardEnv } from '../helpers/fixtures.js';
+import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { startReceiver, type Receiver } from '../helpers/receiver.js';
+import { createDevServerEnv } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
+
+let env: TestWorkflowEnvironment;
+let dir: string;
+let receiver: Receiver;
+let worker: WorkerProcess | undefined;
+let server: ReturnType<typeof rearguard> | undefined;
+let browser: Browser | undefined;
+let base: string;
+let e: Record<string, string>;
+
+before(async () => {
+  // One after the other, so that `after` stops whatever did start.
+  env = await createDevServerEnv();
+  dir = await mkdtemp(join(tmpdir(), 'rearguard-console-'));
+  receiver = await startReceiver();
+  e = rearguardEnv(env, dir, 'console');
+  worker = await startWorker({ ...e, REARGUARD_METRICS_PORT: '0', REARGUARD_RUNTIME_METRICS_PORT: '0' });
+  const port = await freePort();
+  server = rearguard(['serve', '--port', String(port)], e);
+  base = `http://127.0.0.1:${port}/`;
+  await waitFor(
+    () =>
+      fetch(`${base}healthz`)
+        .then((r) => r.ok)
+        .catch(() => false),
+    'rearguard serve',
+  );
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  server?.child.kill('SIGTERM');
+  await server?.catch(() => undefined);
+  await worker?.stop('SIGKILL');
+  await receiver?.close();
+  await env?.teardown();
+});
+
+async function open(path = ''): Promise<Page> {
+  const page = await browser!.newPage({ viewport: { width: 1200, height: 900 } });
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await page.goto(`${base}${path}`);
+  // A page that throws is a failure even when the text looks right.
+  (page as Page & { errors?: string[] }).errors = errors;
+  return page;
+}
+const errorsOf = (page: Page) => (page as Page & { errors?: string[] }).errors ?? [];
+
+describe('web console', () => {
+  it('serves the page and its bundle with a strict content security policy, compressed', async () => {
+    const page = await fetch(base, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+    const html = await page.text();
+    // Relative URLs only: the console works under a reverse proxy's path prefix.
+    assert.match(html, /src="console\/app\.js"/);
+    assert.doesNotMatch(html, /(src|href)="\//);
+    const js = await fetch(`${base}console/app.js`, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(js.headers.get('content-encoding'), 'gzip');
+    assert.match(js.headers.get('content-type') ?? '', /javascript/);
+    const bad = await fetch(`${base}v1/console/stream?view=rollback&id=${encodeURIComponent('<script>')}`);
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { problems: string[] }).problems.join(' '), /id: expected a rollback workflow ID/);
+  });
+
+  it('a rollback awaiting approval shows its SLA bar; a CLI approval updates the open page within 2 s; the timeline fills in', async () => {
+    const service = 'checkout';
+    receiver.hold(`/${service}/switch`);
+    const file = join(dir, `${service}.yaml`);
+    await writeFile(
+      file,
+      `apiVersion: rearguard/v1
+kind: Runbook
+metadata: { name: ${service}-dev }
+spec:
+  service: ${service}
+  environment: dev
+  sla: 10m
+  escalation:
+    - { at: 5m, notify: [team] }
+  approval: { required: true, approvers: [alice, bob], quorum: 1, timeout: 30m }
+  steps:
+    - { name: drain-canary, type: webhook, url: "${receiver.url}/${service}/drain" }
+    - { name: switch-traffic, type: webhook, url: "${receiver.url}/${service}/switch", body: { to: stable } }
+  verify:
+    - { name: healthz, type: http, url: "${receiver.url}/${service}/healthz", expectStatus: 200 }
+  notify:
+    - { name: team, type: webhook, url: "${receiver.url}/${service}/notify" }
+`,
+    );
+    const start = await rearguard(['rollback', 'start', '--runbook', file, '--reason', '5xx spike after deploy', '--as', 'dave'], e);
+    assert.equal(start.code, 0, start.stderr);
+
+    const now = await open();
+    const card = now.locator('[data-workflow="rollback:dev:checkout"]');
+    await card.waitFor({ timeout: 15_000 });
+    await card.getByText('awaiting approval').waitFor();
+    await card.getByText('waiting on alice, bob').waitFor();
+    const meter = card.getByRole('meter');
+    assert.match((await meter.getAttribute('aria-valuetext')) ?? '', /left of 10m/);
+    assert.equal(await card.locator('.sla-mark').count(), 1, 'the escalation at 5m is marked on the bar');
+    await screenshot(now, 'now');
+    assert.deepEqual(await seriousA11yViolations(now), []);
+    const keys = await tabOrder(now);
+    assert.deepEqual(
+      keys.interactive.filter((i) => !keys.reached.includes(i)),
+      [],
+      `reached by Tab: ${keys.reached.join(' | ')}`,
+    );
+
+    await card.getByRole('link', { name: 'checkout in dev' }).click();
+    await now.getByRole('heading', { name: 'Rollback of checkout in dev' }).waitFor();
+    await now.getByText('No vote yet.').waitFor();
+    // Set in the page: a reload would clear it.
+    await now.evaluate("window.marker = 'same page'");
+    const approved = await rearguard(['rollback', 'approve', '--env', 'dev', '--service', service, '--as', 'alice', '--reason', 'go'], e);
+    assert.equal(approved.code, 0, approved.stderr);
+    const t0 = Date.now();
+    await now.getByText(/alice approved at .*: go/).waitFor({ timeout: 2_000 });
+    const seen = Date.now() - t0;
+    assert.ok(seen <= 2_000, `the vote appeared ${seen} ms after the CLI returned`);
+    assert.equal(await now.evaluate('window.marker'), 'same page', 'no reload');
+
+    // The first step ends (its result shows); the second is running, held by the receiver.
+    const drain = now.locator('[data-item="drain-canary"]');
+    await now.locator('[data-item="drain-canary"][data-state="succeeded"]').waitFor({ timeout: 15_000 });
+    assert.match(await drain.locator('.result').innerText(), /status\s*200/);
+    await now.locator('[data-item="switch-traffic"][data-state="running"]').waitFor({ timeout: 15_000 });
+    await screenshot(now, 'rollback-running');
+    receiver.release(`/${service}/switch`);
+    await now.locator('[data-item="switch-traffic"][data-state="succeeded"]').waitFor({ timeout: 15_000 });
+    await now.locator('[data-item="healthz"][data-state="succeeded"]').waitFor({ timeout: 15_000 });
+    await now.getByText('succeeded', { exact: true }).first().waitFor({ timeout: 15_000 });
+    await now.getByRole('cell', { name: 'rollback.succeeded' }).waitFor({ timeout: 15_000 });
+    await screenshot(now, 'rollback-done');
+    assert.deepEqual(await seriousA11yViolations(now), []);
+    assert.equal(await now.evaluate('window.marker'), 'same page', 'no reload through the whole run');
+
+    // Phone width: one column, nothing wider than the screen.
+    await now.setViewportSize({ width: 390, height: 844 });
+    const overflow = (await now.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than a phone screen`);
+    await screenshot(now, 'rollback-phone');
+    assert.deepEqual(errorsOf(now), []);
+    await now.close();
+  });
+});
