@@ -3,7 +3,7 @@
 // fingerprint of its definition, so re-applying the same file changes nothing and an edited file creates,
 // updates, lifts or deletes exactly what changed. The calendar's plan (runbook/calendar.ts) gets its
 // workflow and schedule IDs here, from the contract (api/ids.ts).
-import { ScheduleNotFoundError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import { ScheduleNotFoundError, WorkflowNotFoundError, type CalendarSpecDescription, type Client, type Range } from '@temporalio/client';
 import { durationText } from '../runbook/duration.js';
 import { occurrenceAt, planCalendar, type FreezeCalendar, type PlannedWindow } from '../runbook/calendar.js';
 import { redefinitionOf, type FreezeState, type FreezeWindowInput } from '../runbook/freeze.js';
@@ -209,20 +209,76 @@ async function lastRun(client: Client, id: string): Promise<FreezeState | undefi
   }
 }
 
-/** Freeze schedules on the server, with the calendar and definition fingerprint they were made from. */
-async function calendarSchedules(client: Client): Promise<Schedules> {
-  const out: Schedules = new Map();
+/** A recurring freeze window as its Schedule holds it: when (cron and zone), what each occurrence is, and its state. */
+export interface FreezeScheduleInfo {
+  scheduleId: string;
+  window: string;
+  cron: string[];
+  timezone: string;
+  input: FreezeWindowInput | undefined;
+  paused: boolean;
+  /** Workflow IDs of the occurrences it started most recently. */
+  recent: string[];
+}
+
+const MONTHS = ['JANUARY', 'FEBRUARY', 'MARCH', 'APRIL', 'MAY', 'JUNE', 'JULY', 'AUGUST', 'SEPTEMBER', 'OCTOBER', 'NOVEMBER', 'DECEMBER'];
+const DAYS = ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 'SATURDAY'];
+
+/**
+ * The server keeps a Schedule's cron expression as calendar ranges (and describes it so); this writes them back as
+ * a cron expression with seconds (`s m h dom mon dow`), for cron-parser. Years are not expressible in cron, and
+ * Rearguard's schedules (from cron) never restrict them.
+ */
+export function cronOfCalendarSpec(c: CalendarSpecDescription): string {
+  const field = <T>(ranges: Range<T>[], num: (v: T) => number, all: [number, number]) => {
+    const parts = ranges.map((r) => {
+      const [a, b] = [num(r.start), num(r.end)];
+      if (a === all[0] && b === all[1] && r.step === 1) return '*';
+      return `${a === b ? a : `${a}-${b}`}${r.step > 1 ? `/${r.step}` : ''}`;
+    });
+    return parts.includes('*') || parts.length === 0 ? '*' : parts.join(',');
+  };
+  const n = (v: number) => v;
+  return [
+    field(c.second, n, [0, 59]),
+    field(c.minute, n, [0, 59]),
+    field(c.hour, n, [0, 23]),
+    field(c.dayOfMonth, n, [1, 31]),
+    field(c.month, (m) => MONTHS.indexOf(m) + 1, [1, 12]),
+    field(c.dayOfWeek, (d) => DAYS.indexOf(d), [0, 6]),
+  ].join(' ');
+}
+
+/** Every freeze Schedule on the server (`freeze-schedule:<window>`), described. At most `limit`. */
+export async function freezeSchedules(client: Client, limit = 500): Promise<FreezeScheduleInfo[]> {
+  const out: FreezeScheduleInfo[] = [];
   for await (const s of client.schedule.list()) {
     const window = windowOfFreezeSchedule(s.scheduleId);
     if (window === undefined) continue;
     try {
       const d = await client.schedule.getHandle(s.scheduleId).describe();
-      const input = (d.action.type === 'startWorkflow' ? d.action.args?.[0] : undefined) as FreezeWindowInput | undefined;
-      out.set(s.scheduleId, { window, calendar: input?.calendar?.name, digest: input?.calendar?.digest });
+      out.push({
+        scheduleId: s.scheduleId,
+        window,
+        cron: (d.spec.calendars ?? []).map(cronOfCalendarSpec),
+        timezone: d.spec.timezone ?? 'UTC',
+        input: (d.action.type === 'startWorkflow' ? d.action.args?.[0] : undefined) as FreezeWindowInput | undefined,
+        paused: d.state.paused,
+        recent: d.info.recentActions.map((a) => a.action.workflow.workflowId),
+      });
     } catch (err) {
       if (!(err instanceof ScheduleNotFoundError)) throw err;
     }
+    if (out.length >= limit) break;
   }
+  return out;
+}
+
+/** Freeze schedules on the server, with the calendar and definition fingerprint they were made from. */
+async function calendarSchedules(client: Client): Promise<Schedules> {
+  const out: Schedules = new Map();
+  for (const s of await freezeSchedules(client, Infinity))
+    out.set(s.scheduleId, { window: s.window, calendar: s.input?.calendar?.name, digest: s.input?.calendar?.digest });
   return out;
 }
 

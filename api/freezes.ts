@@ -272,3 +272,25 @@ export const rejectFreezeException = (
   req: { actor: string; changeId: string; reason: string; signed?: SignedEnvelope },
 ): Promise<FreezeException> =>
   onFreeze(client, id, 'reject the exception', async (h) => synced(client, id, await h.executeUpdate(rejectExceptionUpdate, { args: [req] })));
+
+/**
+ * Freezes that ended (their last state: ended or lifted, with history and exceptions), closed after `closedAfterMs`,
+ * newest first, at most `limit`: a calendar's past. A run that closed without a state (terminated) is left out.
+ */
+export async function endedFreezes(client: Client, closedAfterMs: number, limit: number): Promise<FreezeState[]> {
+  const query = `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Completed' AND CloseTime > '${new Date(closedAfterMs).toISOString()}'`;
+  const out: FreezeState[] = [];
+  try {
+    for await (const w of client.workflow.list({ query })) {
+      const state = (await client.workflow
+        .getHandle(w.workflowId, w.runId)
+        .result()
+        .catch(() => undefined)) as FreezeState | undefined;
+      if (state?.id) out.push(state);
+      if (out.length >= limit) break;
+    }
+  } catch (err) {
+    throw failure(err, 'cannot list the ended freezes:');
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 // The web console's entry: a header (navigation, the time-zone switch) and the page the URL's fragment names
-// (#/ Now, #/rollback/<id>, #/unfreeze/<freeze id>). Fragments keep every URL relative to the page, so a reverse proxy
+// (#/ Now, #/rollback/<id>, #/unfreeze/<freeze id>, #/calendar/<month|week>/<date>). Fragments keep every URL relative to the page, so a reverse proxy
 // may serve the console under any path prefix.
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
@@ -7,6 +7,7 @@ import { html } from './html.js';
 import { NowPage } from './now.js';
 import { RollbackPage } from './rollback.js';
 import { UnfreezePage } from './unfreeze.js';
+import { CalendarPage } from './calendar.js';
 import { ZONES, ZoneContext, resolveZone, saveZone, savedZone } from './time.js';
 import './style.css';
 
@@ -25,6 +26,7 @@ function page(hash: string) {
   const arg = decodeURIComponent(rest.join('/'));
   if (kind === 'rollback' && arg) return html`<${RollbackPage} key=${arg} id=${arg} />`;
   if (kind === 'unfreeze' && arg) return html`<${UnfreezePage} key=${arg} freezeId=${arg} />`;
+  if (kind === 'calendar') return html`<${CalendarPage} rest=${rest} />`;
   return html`<${NowPage} />`;
 }
 
@@ -33,12 +35,15 @@ function App() {
   const [zone, setZone] = useState(savedZone());
   useEffect(() => {
     // Each page names itself for screen readers and browser history.
-    document.title = `Rearguard · ${hash.startsWith('#/rollback/') ? 'rollback' : hash.startsWith('#/unfreeze/') ? 'unfreeze' : 'now'}`;
+    document.title = `Rearguard · ${(/^#\/(rollback|unfreeze|calendar)/.exec(hash)?.[1] ?? 'now').replace('calendar', 'freeze calendar')}`;
   }, [hash]);
   return html`<${ZoneContext.Provider} value=${zone}>
     <header class="top">
       <a class="brand" href="#/">Rearguard</a>
-      <nav aria-label="pages"><a href="#/" aria-current=${hash === '' || hash === '#/' ? 'page' : undefined}>Now</a></nav>
+      <nav aria-label="pages">
+        <a href="#/" aria-current=${hash === '' || hash === '#/' ? 'page' : undefined}>Now</a>
+        <a href="#/calendar" aria-current=${hash.startsWith('#/calendar') ? 'page' : undefined}>Calendar</a>
+      </nav>
       <label class="zone">
         Time zone
         <select

@@ -2,6 +2,7 @@
 // calendar app: one event per occurrence, with the scope and how to ask for an exception.
 import icalGenerator from 'ical-generator';
 import { occurrences, type FreezeCalendar } from './calendar.js';
+import type { CalendarItem } from './console-view.js';
 
 /** An iCalendar file of every occurrence in [from, until). */
 export function calendarIcs(cal: FreezeCalendar, fromMs: number, untilMs: number): string {
@@ -19,6 +20,27 @@ export function calendarIcs(cal: FreezeCalendar, fromMs: number, untilMs: number
         cal.spec.exceptions.approvers.length
           ? `Exceptions: rearguard freeze exception request (approvers: ${cal.spec.exceptions.approvers.join(', ')}, quorum ${cal.spec.exceptions.quorum}).`
           : 'No exception approvers are configured.',
+      ].join('\n'),
+      categories: [{ name: 'release-freeze' }],
+    });
+  }
+  return ics.toString();
+}
+
+/** The console's calendar (runbook/console-view.ts) as an iCalendar file: one event per freeze or occurrence, with its state. */
+export function calendarItemsIcs(items: CalendarItem[]): string {
+  const ics = icalGenerator({ name: 'Release freezes', prodId: { company: 'rearguard', product: 'console' } });
+  for (const i of items) {
+    const scope = `${i.scope.environments.join(',')}/${i.scope.services.join(',')}`;
+    ics.createEvent({
+      id: `${i.id}@rearguard`,
+      start: new Date(i.start),
+      end: new Date(i.end),
+      summary: `Release freeze: ${i.window} (${scope})${i.state === 'lifted' ? ' [lifted]' : ''}`,
+      description: [
+        i.reason,
+        `State: ${i.state}${i.extended ? ', extended' : ''}${i.lifted ? `; lifted by ${i.lifted.actor}: ${i.lifted.reason}` : ''}.`,
+        ...i.exceptions.map((e) => `Exception ${e.changeId} for ${e.requestedBy} until ${e.validUntil}: ${e.reason}`),
       ].join('\n'),
       categories: [{ name: 'release-freeze' }],
     });

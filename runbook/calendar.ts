@@ -226,16 +226,25 @@ export function occurrences(c: FreezeCalendar, fromMs: number, untilMs: number):
       if (end > fromMs && start < untilMs) out.push({ window: w, start, end, reason: p.input.reason });
       continue;
     }
-    const length = w.duration!;
-    // Start early enough to include an occurrence that began before `from` and is still running.
-    const it = CronExpressionParser.parse(p.cron, { tz: p.timezone, currentDate: new Date(fromMs - length) });
-    for (let n = 0; n < 1000; n++) {
-      const start = it.next().getTime();
-      if (start >= untilMs) break;
-      if (start + length > fromMs) out.push({ window: w, start, end: start + length, reason: p.input.reason });
-    }
+    for (const o of cronOccurrences(p.cron, p.timezone, w.duration!, fromMs, untilMs)) out.push({ window: w, ...o, reason: p.input.reason });
   }
   return out.sort((a, b) => a.start - b.start);
+}
+
+/**
+ * The occurrences of a recurring window (a cron expression in its time zone, each lasting `lengthMs`) that overlap
+ * [fromMs, untilMs), at most 1,000: a Schedule's windows as its spec says, daylight-saving changes included.
+ */
+export function cronOccurrences(cron: string, timezone: string, lengthMs: number, fromMs: number, untilMs: number): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  // Start early enough to include an occurrence that began before `from` and is still running.
+  const it = CronExpressionParser.parse(cron, { tz: timezone, currentDate: new Date(fromMs - lengthMs) });
+  for (let n = 0; n < 1000; n++) {
+    const start = it.next().getTime();
+    if (start >= untilMs) break;
+    if (start + lengthMs > fromMs) out.push({ start, end: start + lengthMs });
+  }
+  return out;
 }
 
 /** The occurrence of a recurring window that covers `nowMs`, if one does (`freeze calendar apply` during a weekend freeze). */

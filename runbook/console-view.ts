@@ -1,6 +1,7 @@
 // What the web console shows (console/, served by `rearguard serve`, client/console/): the shapes the server sends and
 // the browser renders, and the pure arithmetic both may need (an SLA bar's marks). Plain data, no Temporal.
 import type { GateEntry } from './gate-view.js';
+import type { FreezeException, FreezeScope } from './freeze.js';
 import type { RollbackStatus } from './types.js';
 import type { SloGuardStatus } from './slo-guard.js';
 import type { UnfreezeStatus } from './unfreeze-model.js';
@@ -67,4 +68,36 @@ export function shortDuration(ms: number): string {
   const [h, m, sec] = [Math.floor(s / 3600), Math.floor((s % 3600) / 60), s % 60];
   const text = h ? `${h}h ${m}m` : m ? `${m}m ${sec}s` : `${sec}s`;
   return ms < 0 ? `-${text}` : text;
+}
+
+/** One freeze window on the calendar: a one-off window, or one occurrence of a recurring one. */
+export interface CalendarItem {
+  /** The freeze's workflow ID (for an occurrence: `freeze:<window>-<start>`, started or not yet). */
+  id: string;
+  window: string;
+  calendar?: string;
+  kind: 'once' | 'recurring';
+  start: string;
+  /** The end now in force (after extensions; the lift's time once lifted). */
+  end: string;
+  /** The end it was planned with, when an extension or a lift moved it. */
+  plannedEnd?: string;
+  scope: FreezeScope;
+  reason: string;
+  /** upcoming: not started yet; active; ended; lifted (ended early by a person). */
+  state: 'upcoming' | 'active' | 'ended' | 'lifted';
+  extended: boolean;
+  lifted?: { actor: string; reason: string; time: string };
+  /** Approved exceptions (changes let through while it holds). */
+  exceptions: Pick<FreezeException, 'changeId' | 'requestedBy' | 'reason' | 'validUntil' | 'status'>[];
+  /** The Schedule of a recurring window is paused: its occurrences will not start. */
+  paused?: boolean;
+}
+
+export interface CalendarView {
+  at: string;
+  from: string;
+  until: string;
+  items: CalendarItem[];
+  problems: string[];
 }

@@ -4,11 +4,16 @@
 // only when its memo (phase, since) changed or its copy is older than STATUS_TTL_MS.
 import type { Client } from '@temporalio/client';
 import { listRollbacks, rollbackStatus } from '../../api/rollbacks.js';
-import { listFreezes } from '../../api/freezes.js';
+import { endedFreezes, freezeState, listFreezes } from '../../api/freezes.js';
+import { freezeSchedules } from '../../api/calendars.js';
+import { isOccurrenceOf, occurrenceWorkflowId } from '../../api/ids.js';
+import { cronOccurrences } from '../../runbook/calendar.js';
+import type { FreezeState } from '../../runbook/freeze.js';
+import type { GateEntry } from '../../runbook/gate-view.js';
 import { unfreezeStatus } from '../../api/unfreezes.js';
 import { guardStatus } from '../../api/guards.js';
 import { runningWorkflowIds } from '../../api/overview.js';
-import type { NowView, RollbackCard, RollbackView } from '../../runbook/console-view.js';
+import type { CalendarItem, CalendarView, NowView, RollbackCard, RollbackView } from '../../runbook/console-view.js';
 import type { RollbackStatus } from '../../runbook/types.js';
 import type { UnfreezeStatus } from '../../runbook/unfreeze-model.js';
 
@@ -17,7 +22,9 @@ const NOW_TTL_MS = 1_000;
 /** A running rollback's status is read again at least this often, even when its memo did not change (votes). */
 const STATUS_TTL_MS = 5_000;
 /** Listing bounds: the console is for people, 200 running rollbacks is already more than a page shows. */
-const LIMITS = { rollbacks: 200, unfreezes: 50, guards: 200 };
+const LIMITS = { rollbacks: 200, unfreezes: 50, guards: 200, calendarFreezes: 300, schedules: 500 };
+/** The longest range a calendar read covers (a month view with its edges, or a few weeks). */
+export const MAX_CALENDAR_RANGE_MS = 62 * 86_400_000;
 /** Queries in flight at once for one overview. */
 const CONCURRENCY = 16;
 
@@ -72,6 +79,92 @@ export class ConsoleFeed {
 
   async unfreeze(freezeId: string): Promise<{ at: string; status: UnfreezeStatus }> {
     return { at: new Date().toISOString(), status: await unfreezeStatus(this.client, freezeId) };
+  }
+
+  /**
+   * The freeze calendar between two instants: every freeze that ran or runs in the range (its state, extensions, the
+   * lift, approved exceptions), and the occurrences of recurring windows their Schedules will start (computed from
+   * each Schedule's spec in its time zone, so daylight-saving changes fall where the Schedule puts them).
+   */
+  async calendar(fromMs: number, untilMs: number): Promise<CalendarView> {
+    const problems: string[] = [];
+    const noted =
+      <T>(what: string, fallback: T) =>
+      (err: unknown): T => {
+        problems.push(`${what}: ${message(err)}`);
+        return fallback;
+      };
+    const overlaps = (f: { start: string; end: string }) => Date.parse(f.end) > fromMs && Date.parse(f.start) < untilMs;
+    const [schedules, running, ended] = await Promise.all([
+      freezeSchedules(this.client, LIMITS.schedules).catch(noted('freeze schedules', [])),
+      listFreezes(this.client, this.taskQueue)
+        .then((s) => s.states)
+        .catch(noted('running freezes', [] as GateEntry[])),
+      endedFreezes(this.client, fromMs, LIMITS.calendarFreezes).catch(noted('ended freezes', [] as FreezeState[])),
+    ]);
+    // Running freezes in range with their history (extensions, edits): a Query each, bounded.
+    const live = await mapLimit(running.filter(overlaps).slice(0, LIMITS.calendarFreezes), CONCURRENCY, (entry) =>
+      freezeState(this.client, entry.id).catch(() => ({ ...entry, history: [] }) as FreezeState),
+    );
+    const items = new Map<string, CalendarItem>();
+    const windowOf = new Map(schedules.map((s) => [s.window, s]));
+    for (const f of [...ended.filter(overlaps), ...live]) {
+      if (items.has(f.id)) continue;
+      const lift = f.history.find((h) => h.action === 'lift');
+      const schedule = [...windowOf.values()].find((s) => isOccurrenceOf(f.id, s.window));
+      items.set(f.id, {
+        id: f.id,
+        window: schedule?.window ?? f.name,
+        ...(f.calendar?.name ? { calendar: f.calendar.name } : {}),
+        kind: schedule ? 'recurring' : 'once',
+        start: f.start,
+        end: lift ? lift.time : f.end,
+        ...(lift && lift.time !== f.end ? { plannedEnd: f.end } : {}),
+        scope: f.scope,
+        reason: f.reason,
+        state: f.phase === 'lifted' ? 'lifted' : f.phase === 'active' ? 'active' : f.phase === 'scheduled' ? 'upcoming' : 'ended',
+        extended: f.history.some((h) => h.action === 'extend'),
+        ...(lift ? { lifted: { actor: lift.actor, reason: lift.reason, time: lift.time } } : {}),
+        exceptions: f.exceptions
+          .filter((e) => e.status === 'approved')
+          .map(({ changeId, requestedBy, reason, validUntil, status }) => ({ changeId, requestedBy, reason, validUntil, status })),
+      });
+    }
+    const now = Date.now();
+    for (const s of schedules) {
+      const length = s.input?.duration;
+      if (!length) {
+        problems.push(`schedule ${s.scheduleId}: no freeze duration in its action`);
+        continue;
+      }
+      for (const cron of s.cron)
+        for (const o of cronOccurrences(cron, s.timezone, length, fromMs, untilMs)) {
+          const id = occurrenceWorkflowId(s.window, o.start);
+          if (items.has(id)) continue;
+          // Not started (yet): a past occurrence without a record ran before the ended freezes listed here.
+          items.set(id, {
+            id,
+            window: s.window,
+            ...(s.input?.calendar?.name ? { calendar: s.input.calendar.name } : {}),
+            kind: 'recurring',
+            start: new Date(o.start).toISOString(),
+            end: new Date(o.end).toISOString(),
+            scope: s.input!.scope,
+            reason: s.input!.reason,
+            state: o.start > now ? 'upcoming' : 'ended',
+            extended: false,
+            exceptions: [],
+            ...(s.paused ? { paused: true } : {}),
+          });
+        }
+    }
+    return {
+      at: new Date().toISOString(),
+      from: new Date(fromMs).toISOString(),
+      until: new Date(untilMs).toISOString(),
+      items: [...items.values()].sort((a, b) => a.start.localeCompare(b.start)),
+      problems,
+    };
   }
 
   private async read(): Promise<NowView> {

@@ -7,7 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { issueLines, friendlyErrors } from '../../runbook/issues.js';
 import type { ConsoleAssets } from './assets.js';
-import type { ConsoleFeed } from './feed.js';
+import { MAX_CALENDAR_RANGE_MS, type ConsoleFeed } from './feed.js';
+import { calendarItemsIcs } from '../../runbook/calendar-ics.js';
 
 /** How often a stream reads its view again, and sends a comment line to keep proxies from closing it. */
 const STREAM_TICK_MS = 1_000;
@@ -43,6 +44,20 @@ const streamQuery = z.discriminatedUnion('view', [
   }),
 ]);
 
+const instant = (name: string) =>
+  z
+    .string()
+    .max(40)
+    .refine((v) => !Number.isNaN(Date.parse(v)), `expected an ISO date and time such as 2027-03-01T00:00:00Z`)
+    .transform((v) => Date.parse(v))
+    .describe(name);
+const calendarQuery = z
+  .object({ from: instant('from'), until: instant('until') })
+  .refine((q) => q.until > q.from && q.until - q.from <= MAX_CALENDAR_RANGE_MS, {
+    message: `expected until after from, at most ${MAX_CALENDAR_RANGE_MS / 86_400_000} days later`,
+    path: ['until'],
+  });
+
 export interface ConsoleRouteOptions {
   assets: ConsoleAssets;
   feed: ConsoleFeed;
@@ -75,6 +90,17 @@ export function registerConsoleRoutes(app: FastifyInstance, { assets, feed, rate
     if (!id.success) return reply.code(400).send({ error: `rollback ID: ${issueLines(id.error.issues).join('; ')}` });
     return reply.headers(SECURITY_HEADERS).send(await feed.rollback(id.data));
   });
+
+  for (const ics of [false, true])
+    app.get(ics ? '/v1/console/calendar.ics' : '/v1/console/calendar', limited, async (req, reply) => {
+      const q = calendarQuery.safeParse(req.query, { error: friendlyErrors });
+      if (!q.success) return reply.code(400).send({ error: 'bad request', problems: issueLines(q.error.issues) });
+      const view = await feed.calendar(q.data.from, q.data.until);
+      if (!ics) return reply.headers(SECURITY_HEADERS).send(view);
+      return reply
+        .headers({ ...SECURITY_HEADERS, 'content-type': 'text/calendar; charset=utf-8', 'content-disposition': 'attachment; filename="rearguard-freezes.ics"' })
+        .send(calendarItemsIcs(view.items));
+    });
 
   let open = 0;
   app.get('/v1/console/stream', limited, async (req: FastifyRequest, reply: FastifyReply) => {

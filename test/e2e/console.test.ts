@@ -1,8 +1,9 @@
 // The web console in a real browser: Debian's Chromium driven by Playwright (test/helpers/browser.ts) against
 // `rearguard serve` and a worker on the dev server. A rollback waiting for approval appears on "Now" with its SLA bar
 // and who still has to approve; approving it from the CLI updates the open page within 2 s without a reload; the
-// timeline shows each step's result as it ends. axe-core finds no serious violation, the keyboard reaches every link
-// and control, and each page's screenshot is saved (test-artifacts/console/).
+// timeline shows each step's result as it ends. A weekly freeze window in America/New_York shows its occurrences on
+// the right days and hours across the daylight-saving change, in two viewer time zones. axe-core finds no serious
+// violation, the keyboard reaches every link and control, and each page's screenshot is saved (test-artifacts/console/).
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -164,5 +165,73 @@ spec:
     await screenshot(now, 'rollback-phone');
     assert.deepEqual(errorsOf(now), []);
     await now.close();
+  });
+
+  it('a weekly window in America/New_York lands on the right days and hours across the DST change, in two viewer zones', async () => {
+    const file = join(dir, 'weekends.yaml');
+    await writeFile(
+      file,
+      `apiVersion: rearguard/v1
+kind: FreezeCalendar
+metadata: { name: weekends }
+spec:
+  timezone: America/New_York
+  windows:
+    - { name: weekend, schedule: "0 18 * * FRI", duration: 60h, scope: { environments: [prod], services: ["*"] }, reason: no weekend deploys }
+`,
+    );
+    const applied = await rearguard(['freeze', 'calendar', 'apply', file, '--as', 'rm-ann'], e);
+    assert.equal(applied.code, 0, applied.stderr);
+
+    const page = await open('#/calendar/month/2027-03');
+    const starts = async () => {
+      // Each occurrence's first day: its start as the viewer's zone has it, and the day cell it sits in.
+      const chips = page.locator('li[data-window="weekend"][data-first="true"]');
+      await chips.first().waitFor({ timeout: 15_000 });
+      return chips.evaluateAll((els) => els.map((el) => `${el.closest('td')!.getAttribute('data-day')} ${el.getAttribute('data-start-local')}`));
+    };
+    await page.getByLabel('Time zone').selectOption('America/New_York');
+    await page.getByText('times in America/New_York').waitFor();
+    // 2027-03-14: New York moves to daylight time; the window stays at 18:00 local.
+    assert.deepEqual(await starts(), [
+      '2027-03-05 2027-03-05T18:00',
+      '2027-03-12 2027-03-12T18:00',
+      '2027-03-19 2027-03-19T18:00',
+      '2027-03-26 2027-03-26T18:00',
+      '2027-04-02 2027-04-02T18:00',
+    ]);
+    await screenshot(page, 'calendar-new-york');
+    assert.deepEqual(await seriousA11yViolations(page), []);
+
+    // Paris moves to summer time two weeks later (2027-03-28): between the two changes the window starts an hour
+    // earlier there, on Friday instead of Saturday.
+    await page.getByLabel('Time zone').selectOption('Europe/Paris');
+    await page.getByText('times in Europe/Paris').waitFor();
+    assert.deepEqual(await starts(), [
+      '2027-03-06 2027-03-06T00:00',
+      '2027-03-13 2027-03-13T00:00',
+      '2027-03-19 2027-03-19T23:00',
+      '2027-03-26 2027-03-26T23:00',
+      '2027-04-03 2027-04-03T00:00',
+    ]);
+    await screenshot(page, 'calendar-paris');
+
+    // The week view: the same occurrence by environment.
+    await page.getByRole('link', { name: 'week view' }).click();
+    await page.locator('td[data-environment="prod"] li[data-window="weekend"]').first().waitFor();
+    await screenshot(page, 'calendar-week');
+
+    // The .ics download of what is shown: the occurrences as instants (UTC).
+    const ics = await page.getByRole('link', { name: 'download .ics' }).getAttribute('href');
+    const text = await (await fetch(new URL(ics!, base))).text();
+    assert.match(text, /BEGIN:VEVENT/);
+    assert.match(text, /Release freeze: weekend \(prod\/\*\)/);
+    const keys = await tabOrder(page);
+    assert.deepEqual(
+      keys.interactive.filter((i) => !keys.reached.includes(i)),
+      [],
+    );
+    assert.deepEqual(errorsOf(page), []);
+    await page.close();
   });
 });

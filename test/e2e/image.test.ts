@@ -50,7 +50,8 @@ describe('the container image', () => {
     assert.deepEqual(image.cmd, ['node', 'dist/worker/main.js']);
     assert.equal(image.env.HOME, '/tmp', 'git and helm write their files under HOME: the tmpfs');
     // Production dependencies only: no TypeScript, no tsx, no webpack at run time.
-    for (const dev of ['typescript', 'tsx', 'eslint', 'esbuild', 'preact']) await assert.rejects(access(join(image.dir, 'node_modules', dev)), `${dev} is not in the image`);
+    for (const dev of ['typescript', 'tsx', 'eslint', 'esbuild', 'preact'])
+      await assert.rejects(access(join(image.dir, 'node_modules', dev)), `${dev} is not in the image`);
     await access(join(image.dir, 'dist', 'workflow-bundle.js'));
     await access(join(image.dir, 'dist', 'console', 'app.js'));
 
