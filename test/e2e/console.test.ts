@@ -234,4 +234,69 @@ spec:
     assert.deepEqual(errorsOf(page), []);
     await page.close();
   });
+
+  it("an unfreeze ladder shows each stage's state as it advances, and the failed gate that stopped it", async () => {
+    const freeze = await rearguard(
+      ['freeze', 'start', '--name', 'launch', '--env', 'dev,staging,prod', '--duration', '3d', '--reason', 'launch week', '--as', 'rm-ann'],
+      e,
+    );
+    assert.equal(freeze.code, 0, freeze.stderr);
+    // prod's health gate fails: the ladder opens dev and staging, then stops at prod.
+    receiver.respond('/gate/prod', 503);
+    const unfreeze = await rearguard(
+      [
+        'unfreeze',
+        'start',
+        '--freeze',
+        'launch',
+        '--ladder',
+        'dev,staging,prod',
+        '--soak',
+        '4s',
+        '--interval',
+        '1s',
+        '--gate-http',
+        `${receiver.url}/gate/$environment`,
+        '--reason',
+        'launch done',
+        '--as',
+        'rm-ann',
+      ],
+      e,
+    );
+    assert.equal(unfreeze.code, 0, unfreeze.stderr);
+    const page = await open('#/unfreeze/freeze:launch');
+    const stage = (env: string) => page.locator(`li[data-environment="${env}"]`);
+    await stage('dev').waitFor({ timeout: 15_000 });
+    // Every state each stage shows, in order, as the page changes under the stream.
+    const seen: Record<string, string[]> = { dev: [], staging: [], prod: [] };
+    let shot = false;
+    await waitFor(
+      async () => {
+        for (const env of Object.keys(seen)) {
+          const state = (await stage(env).getAttribute('data-state')) ?? '';
+          if (seen[env].at(-1) !== state) seen[env].push(state);
+        }
+        if (!shot && seen.staging.at(-1) === 'soaking') {
+          shot = true;
+          await screenshot(page, 'unfreeze-soaking');
+        }
+        return seen.prod.at(-1) === 'failed';
+      },
+      'the ladder reaches prod and its gate fails',
+      { timeout: 60_000, interval: 100, detail: () => JSON.stringify(seen) },
+    );
+    assert.deepEqual(seen.dev.slice(0, 1), ['soaking'], JSON.stringify(seen));
+    assert.ok(['healthy', 'released'].includes(seen.dev.at(-1)!), JSON.stringify(seen));
+    assert.deepEqual(seen.staging.slice(0, 2), ['frozen', 'soaking'], `staging waited for dev: ${JSON.stringify(seen)}`);
+    assert.ok(['healthy', 'released'].includes(seen.staging.at(-1)!), JSON.stringify(seen));
+    assert.equal(seen.prod[0], 'frozen');
+    assert.ok(seen.prod.includes('soaking'), JSON.stringify(seen));
+    // The last gate results name the failure.
+    await page.getByRole('cell', { name: 'failed' }).first().waitFor();
+    await screenshot(page, 'unfreeze-failed');
+    assert.deepEqual(await seriousA11yViolations(page), []);
+    assert.deepEqual(errorsOf(page), []);
+    await page.close();
+  });
 });
