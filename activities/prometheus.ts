@@ -3,7 +3,7 @@
 // The server is the worker's REARGUARD_PROMETHEUS_URL (e.g. http://prometheus:9090, a path prefix allowed);
 // runbooks hold queries only, never addresses or credentials.
 import { ApplicationFailure, Context, sleep } from '@temporalio/activity';
-import type { SloEvaluation } from '../runbook/slo-guard.js';
+import { burnObjective, withWindow, type SloEvaluation } from '../runbook/slo-guard.js';
 import { durationText, formatDuration } from '../runbook/duration.js';
 import type { Check, Runbook } from '../runbook/schema.js';
 import { checkFailed, configurationError, excerpt } from './errors.js';
@@ -130,8 +130,8 @@ export async function runPrometheusCheck(env: Env, check: PrometheusCheck): Prom
 
 // --- SLO guard evaluation ----------------------------------------------------------------------------
 
-/** `$window` in a burn-rate errorRatio query, replaced by each window. */
-export const withWindow = (query: string, window: string): string => query.replaceAll('$window', window);
+/** `$window` in a burn-rate errorRatio query, replaced by each window (runbook/slo-guard.ts, shared with the guard's status). */
+export { withWindow };
 
 /**
  * One evaluation of a runbook's spec.slo. Never throws for Prometheus problems: they are reported as
@@ -153,7 +153,7 @@ export async function evaluateSlo(deps: { env: Env; clusters: Clusters }, runboo
         out.conditions.push({ name: c.name, ...(v !== undefined ? { value: v } : {}), breached });
       }
       if (slo.burnRate) {
-        const budget = 1 - (slo.objective ?? 99.9) / 100;
+        const budget = 1 - burnObjective(slo) / 100;
         for (const w of slo.burnRate.windows) {
           const burn = async (window: string) => {
             const v = worstValue(await instantQuery(base, withWindow(slo.burnRate!.errorRatio, window), signal), 'above');

@@ -6,6 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { readAuditFile, type UnreadableLine } from '../api/audit-file.js';
+import { verifyAuditChain, type ChainReport } from '../api/audit-chain.js';
 import { DURATION_LIMITS } from '../runbook/duration.js';
 import { friendlyErrors, issueLines } from '../runbook/issues.js';
 import type { AuditEvent } from '../runbook/types.js';
@@ -44,6 +45,8 @@ export interface AuditAnswer {
   truncated: number;
   unreadable: UnreadableLine[];
   duplicates: number;
+  /** With verify=true: the hash chain of the whole file (signatures are not checked by serve). */
+  chain?: Pick<ChainReport, 'events' | 'linked' | 'unchained' | 'head' | 'break'> & { ok: boolean; signed: number };
 }
 
 const auditQuery = z.strictObject({
@@ -54,6 +57,8 @@ const auditQuery = z.strictObject({
   action: z.string().max(128, 'expected an action prefix of at most 128 characters').optional(),
   workflow: z.string().max(300, 'expected a workflow ID of at most 300 characters').optional(),
   limit: wholeNumber(1, AUDIT_LIMIT.max).optional(),
+  /** Also walk the file's hash chain (api/audit-chain.ts; signatures are not checked here: `rearguard audit verify`). */
+  verify: z.enum(['true', 'false'], { error: 'expected true or false' }).optional(),
 });
 
 export interface AuditRouteOptions {
@@ -70,10 +75,23 @@ export function registerAuditRoute(app: FastifyInstance, o: AuditRouteOptions): 
     const file = await readAuditFile(o.auditFile);
     if (!file.exists)
       return reply.code(404).send({ error: 'no audit file yet on the rearguard serve host: serve reads the file the workers write (REARGUARD_AUDIT_FILE)' });
-    const { since, limit = AUDIT_LIMIT.default, ...rest } = q.data;
+    const { since, limit = AUDIT_LIMIT.default, verify, ...rest } = q.data;
     const matching = filterEvents(file.events, { ...rest, cutoffMs: since?.cutoffMs });
     const events = matching.slice(-limit);
     const answer: AuditAnswer = { events, truncated: matching.length - events.length, unreadable: file.unreadable, duplicates: file.duplicates };
+    if (verify === 'true') {
+      const report = await verifyAuditChain(o.auditFile);
+      if (report)
+        answer.chain = {
+          ok: report.break === null,
+          events: report.events,
+          linked: report.linked,
+          unchained: report.unchained,
+          head: report.head,
+          break: report.break,
+          signed: report.signatures.signed,
+        };
+    }
     return reply.send(answer);
   });
 }

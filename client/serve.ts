@@ -45,6 +45,8 @@ export interface ServeOptions {
   auditFile?: string;
   /** The web console at `/` (client/console/): on unless false. */
   console?: boolean;
+  /** Prometheus, for the console's guard charts (REARGUARD_PROMETHEUS_URL, the worker's variable). */
+  prometheusUrl?: string;
   /** The gate's copy of the freeze registry (api/gate-view.ts): lease and reconcile interval, for tests and operators. */
   gate?: Pick<GateViewOptions, 'leaseMs' | 'reconcileMs'>;
 }
@@ -106,6 +108,7 @@ export function buildServer({
   auditFile,
   gate: gateOptions,
   console: withConsole = true,
+  prometheusUrl,
 }: ServeOptions): {
   app: FastifyInstance;
   registry: Registry;
@@ -208,13 +211,15 @@ export function buildServer({
     if (withConsole)
       void app.register(async (web) => {
         // Loaded (or bundled, from the sources) once, before serve listens.
-        const [{ loadConsoleAssets }, { registerConsoleRoutes }, { ConsoleFeed }] = await Promise.all([
+        const [{ loadConsoleAssets }, { registerConsoleRoutes }, { ConsoleFeed }, { registerGuardRoutes }] = await Promise.all([
           import('./console/assets.js'),
           import('./console/routes.js'),
           import('./console/feed.js'),
+          import('./console/guard-view.js'),
         ]);
         const feed = new ConsoleFeed(client, taskQueue ?? TASK_QUEUE, Boolean(oidc && delegate));
-        registerConsoleRoutes(web, { assets: await loadConsoleAssets(), feed, rateLimit: people.rateLimit });
+        registerConsoleRoutes(web, { assets: await loadConsoleAssets(), feed, rateLimit: people.rateLimit, oidc: people.oidc, actions: Boolean(delegate) });
+        registerGuardRoutes(web, { client, prometheusUrl, rateLimit: people.rateLimit });
       });
   }
 }

@@ -10,6 +10,7 @@ import { SlaBar } from './sla.js';
 import { useTime } from './time.js';
 import { Ladder } from './unfreeze.js';
 import { PHASES, Problems, Status } from './parts.js';
+import { Action } from './actions.js';
 
 /** Approvers who have not voted yet, and how many approvals are still needed. */
 function pending(r: RollbackCard): { needed: number; waitingOn: string[] } | undefined {
@@ -44,8 +45,8 @@ function RollbackRow({ r }: { r: RollbackCard }) {
 
 function FreezeRow({ f }: { f: GateEntry }) {
   const time = useTime();
-  const envs = f.scope.environments?.length ? f.scope.environments.join(', ') : 'every environment';
-  const services = f.scope.services?.length ? f.scope.services.join(', ') : 'every service';
+  const envs = !f.scope.environments?.length || f.scope.environments.includes('*') ? 'every environment' : f.scope.environments.join(', ');
+  const services = !f.scope.services?.length || f.scope.services.includes('*') ? 'every service' : f.scope.services.join(', ');
   return html`<li class="card">
     <div class="card-head">
       <span class="card-title">${f.name}</span>
@@ -53,7 +54,42 @@ function FreezeRow({ f }: { f: GateEntry }) {
     </div>
     <div>${envs} · ${services}</div>
     <div class="muted">${time(f.start, true)} → ${time(f.end, true)} · ${f.reason}</div>
-    ${f.exceptions.length > 0 && html`<div class="muted">${f.exceptions.length} exception(s)</div>`}
+    ${
+      f.exceptions.length > 0 &&
+      html`<ul class="exceptions">
+        ${f.exceptions.map(
+          (x) =>
+            html`<li>
+              exception ${x.changeId} for ${x.requestedBy}: ${x.reason} · <span class=${`exception-${x.status}`}>${x.status}</span>
+              ${
+                x.status === 'pending' &&
+                html`<${Action}
+                    label="Approve exception"
+                    what=${`Let change ${x.changeId} through freeze ${f.name}`}
+                    path=${`v1/freezes/${encodeURIComponent(f.id)}/exceptions/${encodeURIComponent(x.changeId)}/approve`}
+                  />
+                  <${Action}
+                    label="Reject exception"
+                    what=${`Refuse change ${x.changeId} during freeze ${f.name}`}
+                    path=${`v1/freezes/${encodeURIComponent(f.id)}/exceptions/${encodeURIComponent(x.changeId)}/reject`}
+                    danger
+                  />`
+              }
+            </li>`,
+        )}
+      </ul>`
+    }
+    ${
+      (f.phase === 'active' || f.phase === 'scheduled') &&
+      html`<div class="actions">
+        <${Action}
+          label="Lift"
+          what=${`Lift freeze ${f.name} now: deploys to its scope open again`}
+          path=${`v1/freezes/${encodeURIComponent(f.id)}/lift`}
+          danger
+        />
+      </div>`
+    }
   </li>`;
 }
 
@@ -72,7 +108,7 @@ function GuardRow({ g }: { g: SloGuardStatus }) {
   const e = g.lastEvaluation;
   return html`<li class="card">
     <div class="card-head">
-      <span class="card-title">${g.target.service} in ${g.target.environment}</span>
+      <a class="card-title" href=${`#/guard/${encodeURIComponent(g.workflowId)}`}>${g.target.service} in ${g.target.environment}</a>
       <span class=${`phase phase-guard-${g.state}`}>${g.paused ? 'paused' : g.state}</span>
     </div>
     <div class="muted">runbook ${g.runbook} · every ${g.interval} · cooldown ${g.cooldown}</div>
@@ -82,6 +118,22 @@ function GuardRow({ g }: { g: SloGuardStatus }) {
         : html`<div class="muted">not evaluated yet</div>`
     }
     ${g.triggers.length > 0 && html`<div class="muted">${g.triggers.length} trigger(s), last ${time(g.triggers.at(-1)!.time, true)}</div>`}
+    <div class="actions">
+      ${
+        g.paused
+          ? html`<${Action}
+              label="Resume guard"
+              what=${`Resume the SLO guard of ${g.target.service} in ${g.target.environment}`}
+              path=${`v1/guards/${encodeURIComponent(g.workflowId)}/resume`}
+            />`
+          : html`<${Action}
+              label="Pause guard"
+              what=${`Pause the SLO guard of ${g.target.service} in ${g.target.environment}: it stops starting rollbacks`}
+              path=${`v1/guards/${encodeURIComponent(g.workflowId)}/pause`}
+              danger
+            />`
+      }
+    </div>
   </li>`;
 }
 

@@ -8,6 +8,7 @@ import { useLive } from './live.js';
 import { PHASES, Problems, Status } from './parts.js';
 import { SlaBar, useClock } from './sla.js';
 import { useTime } from './time.js';
+import { Action } from './actions.js';
 
 /** A result's fields as `key value` pairs (from/to revisions, images, commits), nested objects flattened one level. */
 function resultPairs(result: Record<string, unknown> | undefined): [string, string][] {
@@ -77,8 +78,8 @@ export function RollbackPage({ id }: { id: string }) {
     ${
       s &&
       html`<p>
-          <span class=${`phase phase-${s.outcome ?? s.phase}`}>${s.outcome ?? PHASES[s.phase] ?? s.phase}</span> · runbook ${s.runbook} · started
-          ${time(s.startedAt, true)}${s.endedAt ? ` · ended ${time(s.endedAt, true)}` : ''}
+          <span class=${`phase phase-${s.outcome ?? s.phase}`}>${s.outcome ?? PHASES[s.phase] ?? s.phase}</span>
+          ${` · runbook ${s.runbook} · started ${time(s.startedAt, true)}${s.endedAt ? ` · ended ${time(s.endedAt, true)}` : ''}`}
         </p>
         ${s.failure && html`<${Problems} problems=${[`${s.failure.phase}${s.failure.item ? ` ${s.failure.item}` : ''}: ${s.failure.error}`]} />`}
         <h2>SLA</h2>
@@ -87,8 +88,8 @@ export function RollbackPage({ id }: { id: string }) {
           ${s.sla.escalations.map(
             (e) =>
               html`<li>
-                ${e.at} after the start (${time(new Date(Date.parse(s.startedAt) + e.atMs).toISOString())}): notify
-                ${e.notify.join(', ')}${e.firedAt ? ` · fired ${time(e.firedAt)}` : ''}
+                ${`${e.at} after the start (${time(new Date(Date.parse(s.startedAt) + e.atMs).toISOString())}): notify ${e.notify.join(', ')}`}
+                ${e.firedAt ? ` · fired ${time(e.firedAt)}` : ''}
               </li>`,
           )}
         </ul>
@@ -112,6 +113,39 @@ export function RollbackPage({ id }: { id: string }) {
                     : html`<p class="empty">No vote yet.</p>`
                 }`
             : html`<p class="muted">Not required by the runbook.</p>`
+        }
+        ${
+          !s.endedAt &&
+          html`<div class="actions" aria-label="decisions">
+            ${
+              s.phase === 'awaiting-approval' &&
+              html`<${Action}
+                  label="Approve"
+                  what=${`Approve the rollback of ${s.target.service} in ${s.target.environment}`}
+                  path=${`v1/rollbacks/${encodeURIComponent(s.workflowId)}/approve`}
+                />
+                <${Action}
+                  label="Reject"
+                  what=${`Reject the rollback of ${s.target.service} in ${s.target.environment}`}
+                  path=${`v1/rollbacks/${encodeURIComponent(s.workflowId)}/reject`}
+                  danger
+                />`
+            }
+            ${
+              s.steps.some((i) => i.planApproval && !i.planApproval.approvedBy && i.state === 'running') &&
+              html`<${Action}
+                label="Approve plan"
+                what="Approve the plan of the step waiting for it"
+                path=${`v1/rollbacks/${encodeURIComponent(s.workflowId)}/approve-plan`}
+              />`
+            }
+            <${Action}
+              label="Cancel rollback"
+              what=${`Cancel the rollback of ${s.target.service} in ${s.target.environment}`}
+              path=${`v1/rollbacks/${encodeURIComponent(s.workflowId)}/cancel`}
+              danger
+            />
+          </div>`
         }
         <h2>Timeline</h2>
         <${Timeline} s=${s} now=${now} />

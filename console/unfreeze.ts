@@ -7,6 +7,7 @@ import { useLive } from './live.js';
 import { Problems, Status } from './parts.js';
 import { useClock } from './sla.js';
 import { useTime } from './time.js';
+import { Action } from './actions.js';
 
 export function Ladder({ u }: { u: UnfreezeStatus }) {
   const now = useClock();
@@ -33,10 +34,34 @@ export function UnfreezePage({ freezeId }: { freezeId: string }) {
       u &&
       html`<${Problems} problems=${u.error ? [u.error] : []} />
         <p>
-          <span class=${`phase phase-unfreeze-${u.phase}`}>${u.phase}</span> · by ${u.actor}: ${u.reason} · soak ${u.soak}, every
-          ${u.interval}${u.approveEach ? ' · each stage approved' : ''}
+          <span class=${`phase phase-unfreeze-${u.phase}`}>${u.phase}</span>
+          ${` · by ${u.actor}: ${u.reason} · soak ${u.soak}, every ${u.interval}${u.approveEach ? ' · each stage approved' : ''}`}
         </p>
         <${Ladder} u=${u} />
+        ${
+          !u.endedAt &&
+          html`<div class="actions" aria-label="decisions">
+            ${
+              u.phase === 'awaiting-approval' &&
+              html`<${Action}
+                label="Approve stage"
+                what=${`Approve opening ${u.currentEnvironment ?? 'the next environment'}`}
+                path=${`v1/unfreezes/${encodeURIComponent(u.freezeId)}/approve`}
+              />`
+            }
+            <${Action}
+              label="Advance"
+              what=${`Open ${u.currentEnvironment ?? 'the next environment'} now, without waiting for its soak`}
+              path=${`v1/unfreezes/${encodeURIComponent(u.freezeId)}/advance`}
+            />
+            <${Action}
+              label="Abort"
+              what=${`Abort the unfreeze of ${u.freezeId}: what is frozen stays frozen`}
+              path=${`v1/unfreezes/${encodeURIComponent(u.freezeId)}/abort`}
+              danger
+            />
+          </div>`
+        }
         <h2>Last gate results</h2>
         ${
           u.lastGates.length

@@ -101,3 +101,29 @@ export interface CalendarView {
   items: CalendarItem[];
   problems: string[];
 }
+
+/** One line of a guard's chart: what one condition (or one burn-rate window) measured over the last hour. */
+export interface GuardSeries {
+  /** The condition's name, or `burn rate <window>` for a burn-rate window. */
+  condition: string;
+  /** The PromQL charted (a burn-rate window's error ratio divided by the budget, so its values are burn rates). */
+  query: string;
+  /** The bad side of the threshold. */
+  op: 'above' | 'below';
+  threshold: number;
+  /** The rest of the rule: `for 2m` of a condition; of a burn-rate window, that the other window must burn faster too. */
+  note?: string;
+  /** [unix seconds, value]: per instant the worst value over the query's series, as the guard compares it. */
+  points: [number, number][];
+}
+
+/** The page of one SLO guard: its status, and its conditions' recent values from Prometheus. */
+export interface GuardView {
+  at: string;
+  status: SloGuardStatus;
+  /** The range read from Prometheus (ISO instants, step in seconds); absent when no chart could be read. */
+  range?: { from: string; until: string; stepSeconds: number };
+  series: GuardSeries[];
+  /** What could not be read (no Prometheus configured, a query Prometheus refused), one short line each. */
+  problems: string[];
+}

@@ -1,7 +1,7 @@
 // The SLO guard's shapes (input, status, one evaluation) and the pure rule that turns an evaluation into
 // violations. Shared by the sloGuard workflow, its evaluateSlo activity and the CLI; plain JSON only.
-import { formatDuration } from './duration.js';
-import type { Runbook } from './schema.js';
+import { durationText, formatDuration } from './duration.js';
+import type { Runbook, SloSpec } from './schema.js';
 import type { CatalogRef } from './catalog.js';
 import type { Target } from './types.js';
 
@@ -25,6 +25,39 @@ export interface GuardTrigger {
   rollbackId: string;
   joined: boolean;
   violations: string[];
+}
+
+/** One threshold condition of spec.slo as the guard evaluates it: violated while the value is `op` the threshold for `for`. */
+export interface GuardWatchCondition {
+  name: string;
+  /** The PromQL the guard asks Prometheus (conditions take no variables: the runbook's query as written). */
+  query: string;
+  /** The bad side: `above` is violated while the worst value is above the threshold (the largest of the series), `below` while below (the smallest). */
+  op: 'above' | 'below';
+  threshold: number;
+  /** How long the threshold must stay crossed (`2m`); absent: one evaluation. */
+  for?: string;
+}
+
+/** One multi-window burn-rate rule: violated while both windows burn the error budget faster than `factor`. */
+export interface GuardWatchBurnWindow {
+  long: string;
+  short: string;
+  factor: number;
+  /** The error-ratio query with `$window` replaced by each window, as the guard asks it. */
+  longQuery: string;
+  shortQuery: string;
+}
+
+/**
+ * What a guard watches, derived from its runbook's spec.slo (guardWatch). The status Query computes it on each read:
+ * it is never stored in the workflow's state or history.
+ */
+export interface GuardWatch {
+  conditions: GuardWatchCondition[];
+  /** objective: percent (99.9); the error budget is 1 - objective/100 and a window's burn rate is its error ratio / budget. */
+  burnRate?: { objective: number; budget: number; windows: GuardWatchBurnWindow[] };
+  health: { deployment: boolean; http?: { url: string; expectStatus: number; failures: number } };
 }
 
 export interface SloGuardStatus {
@@ -51,6 +84,8 @@ export interface SloGuardStatus {
   triggers: GuardTrigger[];
   /** Runs of this workflow so far (continue-as-new). */
   run: number;
+  /** What the guard watches (set by the status Query of workers that know it; absent from older workers and from Update results). */
+  watches?: GuardWatch;
 }
 
 export interface SloGuardInput {
@@ -79,6 +114,54 @@ export interface SloGuardInput {
 }
 
 const round = (v: number) => Math.round(v * 1000) / 1000;
+
+/** `$window` in a burn-rate errorRatio query, replaced by each window (the guard's evaluation and its status both use this). */
+export const withWindow = (query: string, window: string): string => query.replaceAll('$window', window);
+
+/** The objective a burn rate is computed against (the schema requires one with burnRate; 99.9 as the evaluation's fallback). */
+export const burnObjective = (slo: Pick<SloSpec, 'objective'>): number => slo.objective ?? 99.9;
+
+/** What a guard with this spec.slo watches: its conditions and burn-rate windows with the queries as evaluated. Pure. */
+export function guardWatch(slo: SloSpec): GuardWatch {
+  const objective = burnObjective(slo);
+  return {
+    conditions: slo.conditions.map((c) => ({
+      name: c.name,
+      query: c.query,
+      op: c.above !== undefined ? 'above' : 'below',
+      threshold: (c.above ?? c.below)!,
+      ...(c.for !== undefined ? { for: durationText(c.for) } : {}),
+    })),
+    ...(slo.burnRate
+      ? {
+          burnRate: {
+            objective,
+            budget: 1 - objective / 100,
+            windows: slo.burnRate.windows.map((w) => ({
+              long: durationText(w.long),
+              short: durationText(w.short),
+              factor: w.factor,
+              longQuery: withWindow(slo.burnRate!.errorRatio, durationText(w.long)),
+              shortQuery: withWindow(slo.burnRate!.errorRatio, durationText(w.short)),
+            })),
+          },
+        }
+      : {}),
+    health: {
+      deployment: slo.health?.deployment !== undefined,
+      // Without credentials or query string: either may carry a token (the evaluation labels the URL the same way).
+      ...(slo.health?.http
+        ? {
+            http: {
+              url: slo.health.http.url.replace(/[?#].*$/, '').replace(/^([a-z]+:\/\/)[^/@]*@/i, '$1'),
+              expectStatus: slo.health.http.expectStatus,
+              failures: slo.health.http.failures,
+            },
+          }
+        : {}),
+    },
+  };
+}
 
 /**
  * What is violated in an evaluation, updating the `for` clocks and the http failure count in `status`.

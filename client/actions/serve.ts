@@ -125,6 +125,7 @@ export async function serve(ctx: () => CliContext, raw: ServeFlags, env: NodeJS.
     limits,
     gate,
     console: withConsole,
+    prometheusUrl: env.REARGUARD_PROMETHEUS_URL?.trim() || undefined,
     ...people,
   });
   const address = await app.listen({ host: raw.host, port });

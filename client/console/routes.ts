@@ -7,6 +7,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { issueLines, friendlyErrors } from '../../runbook/issues.js';
 import type { ConsoleAssets } from './assets.js';
+import { CONSOLE_SECURITY_HEADERS as SECURITY_HEADERS } from './headers.js';
+import type { OidcVerifier } from '../oidc.js';
+import { authenticatePerson } from '../serve-auth.js';
 import { MAX_CALENDAR_RANGE_MS, type ConsoleFeed } from './feed.js';
 import { calendarItemsIcs } from '../../runbook/calendar-ics.js';
 
@@ -15,16 +18,6 @@ const STREAM_TICK_MS = 1_000;
 const KEEPALIVE_MS = 15_000;
 /** Streams open at once on one serve (each reads once a second). */
 const MAX_STREAMS = 200;
-
-// What a browser may do with the console's responses: run only its own script, load only its own files, talk only to
-// this serve, never be framed (clickjacking).
-const SECURITY_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
-  'x-frame-options': 'DENY',
-};
 
 const workflowId = z
   .string()
@@ -61,10 +54,14 @@ const calendarQuery = z
 export interface ConsoleRouteOptions {
   assets: ConsoleAssets;
   feed: ConsoleFeed;
+  /** Who people are (OIDC), when serve is configured for it: sign-in, the audit page. */
+  oidc?: OidcVerifier;
+  /** serve can sign people's decisions (OIDC and a delegate key): the console shows actions to signed-in people. */
+  actions: boolean;
   rateLimit?: { max: number; timeWindow: number };
 }
 
-export function registerConsoleRoutes(app: FastifyInstance, { assets, feed, rateLimit }: ConsoleRouteOptions): void {
+export function registerConsoleRoutes(app: FastifyInstance, { assets, feed, rateLimit, oidc, actions }: ConsoleRouteOptions): void {
   const limited = rateLimit ? { config: { rateLimit } } : {};
   const file = (body: string, type: string) => ({ body, gzip: gzipSync(body), type });
   const files = {
@@ -84,6 +81,16 @@ export function registerConsoleRoutes(app: FastifyInstance, { assets, feed, rate
       return reply.send(f.body);
     });
 
+  // What the console may offer: sign-in (OIDC configured) and actions (also a delegate key to sign decisions with).
+  app.get('/v1/console/config', limited, async (_req, reply) =>
+    reply.headers(SECURITY_HEADERS).send({ signIn: Boolean(oidc), actions: Boolean(oidc) && actions }),
+  );
+  // Who a token names, as every endpoint for people will: the sign-in page checks a pasted token here.
+  app.get('/v1/console/whoami', limited, async (req, reply) => {
+    const person = await authenticatePerson(oidc, req, reply);
+    if (!person) return reply;
+    return reply.headers(SECURITY_HEADERS).send({ actor: person.actor, issuer: person.issuer });
+  });
   app.get('/v1/console/now', limited, async (_req, reply) => reply.headers(SECURITY_HEADERS).send(await feed.now()));
   app.get('/v1/console/rollbacks/*', limited, async (req, reply) => {
     const id = workflowId.safeParse((req.params as Record<string, string>)['*'], { error: friendlyErrors });

@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -121,6 +123,9 @@ spec:
     const meter = card.getByRole('meter');
     assert.match((await meter.getAttribute('aria-valuetext')) ?? '', /left of 10m/);
     assert.equal(await card.locator('.sla-mark').count(), 1, 'the escalation at 5m is marked on the bar');
+    // serve without OIDC: read-only, no sign-in and no decision anywhere.
+    assert.equal(await now.getByRole('button').count(), 0);
+    assert.equal(await now.getByRole('link', { name: 'Sign in' }).count(), 0);
     await screenshot(now, 'now');
     assert.deepEqual(await seriousA11yViolations(now), []);
     const keys = await tabOrder(now);
@@ -165,6 +170,42 @@ spec:
     await screenshot(now, 'rollback-phone');
     assert.deepEqual(errorsOf(now), []);
     await now.close();
+  });
+
+  it('works behind a reverse proxy that serves it under a path prefix', async () => {
+    // A reverse proxy as nginx would be configured: /rearguard/* goes to serve with the prefix stripped, streamed.
+    const target = new URL(base);
+    const proxy = createServer((req, res) => {
+      if (!req.url?.startsWith('/rearguard/')) return void res.writeHead(404).end('not here');
+      const upstream = request(
+        { host: target.hostname, port: target.port, path: req.url.slice('/rearguard'.length), method: req.method, headers: req.headers },
+        (up) => {
+          res.writeHead(up.statusCode ?? 502, up.headers);
+          up.pipe(res);
+        },
+      );
+      upstream.on('error', () => res.destroy());
+      req.pipe(upstream);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const page = await open();
+      const prefixed = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/rearguard/`;
+      await page.goto(prefixed);
+      await page.getByRole('heading', { name: 'Now' }).waitFor();
+      // The event stream too comes through the prefix.
+      await page.getByText('live', { exact: true }).waitFor({ timeout: 15_000 });
+      await page.goto(`${prefixed}#/rollback/${encodeURIComponent('rollback:dev:checkout')}`);
+      await page.locator('[data-item="switch-traffic"][data-state="succeeded"]').waitFor({ timeout: 15_000 });
+      await page.getByRole('link', { name: 'Calendar' }).click();
+      await page.getByRole('heading', { name: 'Freeze calendar' }).waitFor();
+      assert.match(page.url(), /\/rearguard\/#\/calendar$/);
+      assert.deepEqual(errorsOf(page), []);
+      await page.close();
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('a weekly window in America/New_York lands on the right days and hours across the DST change, in two viewer zones', async () => {

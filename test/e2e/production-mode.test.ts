@@ -12,17 +12,15 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import type { FastifyInstance } from 'fastify';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { buildServer } from '../../client/serve.js';
 import type { RollbackStatus } from '../../runbook/types.js';
+import { startOidcIssuer, type OidcIssuer } from '../helpers/oidc.js';
 import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
@@ -40,9 +38,8 @@ let dir = '';
 let repo = '';
 let auditFile = '';
 let taskQueue = '';
-let issuerServer: Server;
+let provider: OidcIssuer;
 let issuer = '';
-let issuerKey: CryptoKey;
 let app: FastifyInstance;
 let serveUrl = '';
 const serveLog: string[] = [];
@@ -127,17 +124,8 @@ spec:
   });
 
   // The OIDC provider, and serve trusting it.
-  const keys = await generateKeyPair('ES256');
-  issuerKey = keys.privateKey;
-  const jwk = await exportJWK(keys.publicKey);
-  issuerServer = createServer((req, res) => {
-    const send = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (req.url === '/.well-known/openid-configuration') return send({ issuer, jwks_uri: `${issuer}/jwks` });
-    if (req.url === '/jwks') return send({ keys: [{ ...jwk, kid: 'k1', alg: 'ES256', use: 'sig' }] });
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => issuerServer.listen(0, '127.0.0.1', r));
-  issuer = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}`;
+  provider = await startOidcIssuer(AUDIENCE);
+  issuer = provider.issuer;
   ({ app } = buildServer({
     client: env.client,
     taskQueue,
@@ -152,21 +140,13 @@ spec:
 after(async () => {
   await app?.close();
   await worker?.stop('SIGKILL');
-  await new Promise((r) => issuerServer?.close(r));
+  await provider?.close();
   await receiver?.close();
   await env?.teardown();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-const oidcToken = (user: string) =>
-  new SignJWT({ preferred_username: user })
-    .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-    .setIssuer(issuer)
-    .setAudience(AUDIENCE)
-    .setSubject(`oidc-${user}`)
-    .setIssuedAt()
-    .setExpirationTime('5m')
-    .sign(issuerKey);
+const oidcToken = (user: string) => provider.token(user, { sub: `oidc-${user}` });
 
 const statusOf = async (id: string): Promise<RollbackStatus> => {
   const r = await rearguard(['rollback', 'status', '--id', id, '--json'], cli());

@@ -52,19 +52,30 @@ export async function seriousA11yViolations(page: Page): Promise<string[]> {
 }
 
 /**
- * Tabs through the page from the top and returns what each press focused (tag and text or label), stopping when focus
- * comes back to an element already seen; `interactive` is every link, button, select and input of the page.
+ * Tabs through the page and returns what each press focused (tag and text or label), once round, stopping when focus
+ * comes back to an element already seen; `interactive` is every link, button, select and input shown on the page.
  */
 export async function tabOrder(page: Page): Promise<{ reached: string[]; interactive: string[] }> {
-  const describe = `(el) => el ? \`\${el.tagName.toLowerCase()}:\${(el.getAttribute('aria-label') || el.textContent || '').trim().slice(0, 60)}\` : ''`;
+  // The body: focus left the page's elements.
+  const describe = `(el) => el && el !== document.body ? \`\${el.tagName.toLowerCase()}:\${(el.getAttribute('aria-label') || el.textContent || '').trim().slice(0, 60)}\` : ''`;
   await page.evaluate('document.activeElement?.blur()');
   const reached: string[] = [];
-  for (let i = 0; i < 200; i++) {
+  // Chromium starts from where focus last was, and after the last element Tab leaves the page once before it
+  // starts again from the top: the walk stops at the first element seen twice (or after leaving the page 3 times).
+  let leftPage = 0;
+  for (let i = 0; i < 300 && leftPage < 3; i++) {
     await page.keyboard.press('Tab');
-    const d = await page.evaluate(`(${describe})(document.activeElement)`);
-    if (!d || d === 'body:' || reached.includes(d as string)) break;
-    reached.push(d as string);
+    const d = (await page.evaluate(`(${describe})(document.activeElement)`)) as string;
+    if (!d) {
+      leftPage++;
+      continue;
+    }
+    if (reached.includes(d)) break;
+    reached.push(d);
   }
-  const interactive = (await page.evaluate(`[...document.querySelectorAll('a[href], button, select, input, textarea')].map(${describe})`)) as string[];
+  // What is on screen: the contents of a closed dialog are not (display: none).
+  const interactive = (await page.evaluate(
+    `[...document.querySelectorAll('a[href], button, select, input, textarea')].filter((el) => el.getClientRects().length > 0).map(${describe})`,
+  )) as string[];
   return { reached, interactive };
 }

@@ -9,15 +9,13 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import type { FastifyInstance } from 'fastify';
-import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
+import { generateKeyPair, type CryptoKey } from 'jose';
 import { decisionSignatureVerifier, verifyAuditChain } from '../../api/audit-chain.js';
 import { readEvents } from '../../api/audit-file.js';
 import { rollbackStatus, startRollback } from '../../api/rollbacks.js';
@@ -25,6 +23,7 @@ import { buildServer } from '../../client/serve.js';
 import type { AuditAnswer } from '../../client/serve-audit.js';
 import { parseAllowedSigners } from '../../runbook/sshsig.js';
 import type { AuditEvent, RollbackStatus } from '../../runbook/types.js';
+import { startOidcIssuer, type OidcIssuer, type TokenOptions } from '../helpers/oidc.js';
 import { rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { makeRunbook } from '../helpers/runbooks.js';
@@ -41,37 +40,14 @@ let dir = '';
 let allowedSigners = '';
 let auditFile = '';
 let taskQueue = '';
-let issuerServer: Server;
+let provider: OidcIssuer;
 let issuer = '';
-let signingKey: CryptoKey;
 let foreignKey: CryptoKey;
 let app: FastifyInstance;
 let url = '';
 
-/** A local OIDC provider: its discovery document and its JWKS (the public half of signingKey). */
-async function startIssuer(jwk: JWK): Promise<void> {
-  issuerServer = createServer((req, res) => {
-    const send = (body: unknown) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-    if (req.url === '/.well-known/openid-configuration') return send({ issuer, jwks_uri: `${issuer}/jwks` });
-    if (req.url === '/jwks') return send({ keys: [{ ...jwk, kid: 'test-key', alg: 'ES256', use: 'sig' }] });
-    res.writeHead(404).end();
-  });
-  await new Promise<void>((r) => issuerServer.listen(0, '127.0.0.1', r));
-  issuer = `http://127.0.0.1:${(issuerServer.address() as AddressInfo).port}`;
-}
-
 /** A token as the provider would issue it; `o` overrides the claims, the key or the times. */
-function token(o: { user: string; sub?: string; aud?: string; iss?: string; key?: CryptoKey; expiresAt?: number; issuedAt?: number }): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ preferred_username: o.user })
-    .setProtectedHeader({ alg: 'ES256', kid: 'test-key' })
-    .setIssuer(o.iss ?? issuer)
-    .setAudience(o.aud ?? AUDIENCE)
-    .setSubject(o.sub ?? `sub-${o.user}`)
-    .setIssuedAt(o.issuedAt ?? now)
-    .setExpirationTime(o.expiresAt ?? now + 300)
-    .sign(o.key ?? signingKey);
-}
+const token = ({ user, ...o }: { user: string } & TokenOptions): Promise<string> => provider.token(user, o);
 
 const post = (path: string, body: unknown, bearer?: string) =>
   fetch(`${url}${path}`, {
@@ -95,10 +71,9 @@ before(async () => {
     REARGUARD_RUNTIME_METRICS_PORT: '0',
     REARGUARD_METRICS_PORT: '0',
   });
-  const keys = await generateKeyPair('ES256');
-  signingKey = keys.privateKey;
+  provider = await startOidcIssuer(AUDIENCE);
+  issuer = provider.issuer;
   foreignKey = (await generateKeyPair('ES256')).privateKey;
-  await startIssuer(await exportJWK(keys.publicKey));
   ({ app } = buildServer({
     client: env.client,
     taskQueue,
@@ -112,7 +87,7 @@ before(async () => {
 after(async () => {
   await app?.close();
   await worker?.stop('SIGKILL');
-  await new Promise((r) => issuerServer?.close(r));
+  await provider?.close();
   await receiver?.close();
   await env?.teardown();
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { validateRunbook } from '../../runbook/load.js';
 import { sloProblems } from '../../runbook/cross-checks.js';
 import { withWindow } from '../../activities/prometheus.js';
+import { guardWatch } from '../../runbook/slo-guard.js';
 
 const doc = (slo: unknown, steps: unknown[] = [{ type: 'kubernetes', namespace: 'payments', deployment: 'api' }]) => ({
   apiVersion: 'rearguard/v1',
@@ -94,5 +95,32 @@ describe('spec.slo schema', () => {
 
   it('$window is replaced in every place', () => {
     assert.equal(withWindow(ratio, '1h'), 'sum(rate(http_requests_total{code=~"5.."}[1h])) / sum(rate(http_requests_total[1h]))');
+  });
+
+  it("what a guard watches (its status Query's `watches`): thresholds, `for`, burn-rate queries as evaluated, health without secrets", () => {
+    const r = validateRunbook(
+      doc({
+        objective: 99.5,
+        conditions: [
+          { name: 'errors', query: 'sum(rate(x[5m]))', above: 0.05, for: '2m' },
+          { name: 'traffic', query: 'sum(rate(y[5m]))', below: 1 },
+        ],
+        burnRate: { errorRatio: ratio, windows: [{ long: '1h', short: '5m', factor: 14.4 }] },
+        health: { deployment: true, http: { url: 'https://user:secret@api.example.com/healthz?token=abc' } },
+      }),
+    );
+    assert.ok(r.ok, r.ok ? '' : r.problems.join('\n'));
+    assert.deepEqual(guardWatch(r.value.spec.slo!), {
+      conditions: [
+        { name: 'errors', query: 'sum(rate(x[5m]))', op: 'above', threshold: 0.05, for: '2m' },
+        { name: 'traffic', query: 'sum(rate(y[5m]))', op: 'below', threshold: 1 },
+      ],
+      burnRate: {
+        objective: 99.5,
+        budget: 1 - 99.5 / 100,
+        windows: [{ long: '1h', short: '5m', factor: 14.4, longQuery: withWindow(ratio, '1h'), shortQuery: withWindow(ratio, '5m') }],
+      },
+      health: { deployment: true, http: { url: 'https://api.example.com/healthz', expectStatus: 200, failures: 3 } },
+    });
   });
 });

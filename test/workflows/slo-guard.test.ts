@@ -101,6 +101,11 @@ describe('sloGuard workflow', () => {
       assert.ok(s.evaluations >= 6, `evaluated every 30s (${s.evaluations})`);
       assert.equal(s.lastEvaluation?.conditions[0].value, 0.01);
       assert.equal(c.triggers.length, 0);
+      // What it watches, for the console's guard page (computed by the Query from the runbook, never in history).
+      assert.deepEqual(s.watches, {
+        conditions: [{ name: 'error-ratio', query: 'sum(rate(errors[1m])) / sum(rate(requests[1m]))', op: 'above', threshold: 0.05, for: '2m' }],
+        health: { deployment: false },
+      });
 
       c.world.ratio = 0.2;
       await testEnv().sleep(MIN + 15_000);

@@ -3,7 +3,7 @@
 // resume evaluates at once.
 import { setHandler } from '@temporalio/workflow';
 import { durationText } from '../../runbook/duration.js';
-import { GUARD_ACTOR, guardState, inCooldown, type SloGuardInput, type SloGuardStatus } from '../../runbook/slo-guard.js';
+import { GUARD_ACTOR, guardState, guardWatch, inCooldown, type SloGuardInput, type SloGuardStatus } from '../../runbook/slo-guard.js';
 import type { AuditEvent } from '../../runbook/types.js';
 import { GUARD_DECISIONS, guardStatusQuery, pauseGuardUpdate, resumeGuardUpdate } from '../../api/messages.js';
 import { NOTIFY_OPTIONS, RunbookRun, auditTrail, errorMessage, historyTooLong, notifier, type AuditTrail } from '../kit/index.js';
@@ -85,8 +85,8 @@ export class GuardRun extends RunbookRun {
   registerHandlers(): void {
     const { status } = this;
     // Queries are read-only: the state a reader sees is computed (the cooldown may have run out since the last
-    // evaluation), never stored by the query.
-    setHandler(guardStatusQuery, () => ({ ...status, state: guardState(status, status.state === 'violated', Date.now()) }));
+    // evaluation), never stored by the query; so is what the guard watches (from the runbook: never in history).
+    setHandler(guardStatusQuery, () => ({ ...status, state: guardState(status, status.state === 'violated', Date.now()), watches: guardWatch(this.slo) }));
     // An admitted signed decision is audited with its signature (`rearguard audit verify --allowed-signers`).
     const signedDetails = (v: VerifiedDecision | undefined) => (v ? { decision: v.decision } : {});
     setHandler(

@@ -3,6 +3,7 @@
 import { alerts } from './alerts.js';
 import { cli } from './cli.js';
 import { concurrency } from './concurrency.js';
+import { consoleNow } from './console.js';
 import { gate } from './gate.js';
 import { rollbackKubectl } from './rollback-kubectl.js';
 import { rollbackWebhook } from './rollback-webhook.js';
@@ -21,5 +22,6 @@ export const scenarios: Scenario[] = [
   concurrency,
   alerts,
   // --- new scenarios: append here, before scale ---
+  consoleNow,
   scale,
 ];
