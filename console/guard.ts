@@ -87,7 +87,7 @@ export function Chart({ s, range }: { s: GuardSeries; range?: GuardView['range']
   const y = (v: number) => H - M.bottom - ((v - lo) / (hi - lo)) * (H - M.top - M.bottom);
   const iso = (t: number) => new Date(t * 1000).toISOString();
   // A gap of more than two steps (no data: a scrape stopped, 0/0 without traffic) breaks the line.
-  const step = range?.stepSeconds ?? 30;
+  const step = range?.stepSeconds ?? 15;
   const runs: [number, number][][] = [];
   for (const p of pts) {
     const run = runs.at(-1);

@@ -14,9 +14,9 @@ import { printable } from '../../runbook/names.js';
 import type { GuardWatch } from '../../runbook/slo-guard.js';
 import { CONSOLE_SECURITY_HEADERS } from './headers.js';
 
-/** The chart's range and resolution: the last hour, a point every 30 s (121 points a series at most). */
+/** The chart's range and resolution: the last hour, a point every 15 s (241 points a series at most). */
 export const GUARD_RANGE_SECONDS = 3_600;
-export const GUARD_STEP_SECONDS = 30;
+export const GUARD_STEP_SECONDS = 15;
 /** The whole Prometheus read of one view (every series, in parallel) ends by then. */
 export const PROMETHEUS_TIMEOUT_MS = 5_000;
 /** Series charted per guard (conditions first, then burn-rate windows); the rest are named in `problems`. */

@@ -174,6 +174,12 @@ spec:
     const gate = await rearguard(['freeze', 'check', '--env', 'prod', '--service', 'api', '--change', 'PR-42'], e);
     assert.equal(gate.code, 0, `the approved change passes the gate: ${gate.stdout}${gate.stderr}`);
     await screenshot(page, 'now-signed-in');
+    const nowKeys = await tabOrder(page);
+    assert.deepEqual(
+      nowKeys.interactive.filter((i) => !nowKeys.reached.includes(i)),
+      [],
+      `every action on Now is reached by Tab: ${nowKeys.reached.join(' | ')}`,
+    );
     await page.getByRole('button', { name: 'Lift' }).click();
     await page.getByRole('dialog').getByLabel('Reason').fill('quarter closed early');
     await page.getByRole('dialog').getByRole('button', { name: 'Confirm: lift' }).click();

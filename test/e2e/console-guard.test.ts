@@ -133,7 +133,7 @@ spec:
     );
     assert.equal(first.series[2].query, `(${RATIO}) / 0.01`);
     assert.deepEqual(first.problems, []);
-    assert.equal(first.range?.stepSeconds, 30);
+    assert.equal(first.range?.stepSeconds, 15);
 
     // Errors rise: the guard starts the rollback (a webhook step), then cools down.
     target.set({ errorRatio: 0.5 });
@@ -148,7 +148,7 @@ spec:
     assert.equal(triggered.triggers[0].rollbackId, 'rollback:dev:checkout');
     await waitFor(() => receiver.requests.some((r) => r.path === '/checkout/switch') || undefined, 'the rollback ran its step', 30_000);
 
-    // A fresh Prometheus has a few minutes of data at most: wait until the chart has several points (one each 30 s).
+    // A fresh Prometheus has a few minutes of data at most: wait until the chart has several points (one each 15 s).
     const view = await waitFor(
       async () => {
         const v = await guardView();
