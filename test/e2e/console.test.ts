@@ -85,6 +85,44 @@ describe('web console', () => {
     const bad = await fetch(`${base}v1/console/stream?view=rollback&id=${encodeURIComponent('<script>')}`);
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { problems: string[] }).problems.join(' '), /id: expected a rollback workflow ID/);
+    // Bad input names the field and what was expected.
+    const problemsOf = async (path: string) => {
+      const r = await fetch(`${base}${path}`);
+      assert.equal(r.status, 400, path);
+      return ((await r.json()) as { problems: string[] }).problems.join(' | ');
+    };
+    assert.match(await problemsOf('v1/console/calendar?from=yesterday&until=2027-03-01T00:00:00Z'), /from: expected an ISO date and time/);
+    assert.match(
+      await problemsOf('v1/console/calendar?from=2027-03-01T00:00:00Z&until=2027-06-01T00:00:00Z'),
+      /until: expected until after from, at most 62 days later/,
+    );
+    assert.match(await problemsOf('v1/console/calendar?from=2027-03-01T00:00:00Z'), /until: /);
+    assert.match(await problemsOf('v1/console/stream?view=everything'), /view: /);
+    // The console is read-only without OIDC: whoami says what to configure.
+    const whoami = await fetch(`${base}v1/console/whoami`);
+    assert.equal(whoami.status, 501);
+    assert.deepEqual(await (await fetch(`${base}v1/console/config`)).json(), { signIn: false, actions: false });
+    // A wrong REARGUARD_CONSOLE is refused at start, naming it.
+    const wrong = await rearguard(['serve', '--port', '0'], { ...e, REARGUARD_CONSOLE: 'maybe' });
+    assert.equal(wrong.code, 2);
+    assert.match(wrong.stderr, /REARGUARD_CONSOLE: expected on or off, got "maybe"/);
+    // --no-console: the API without the console.
+    const port = await freePort();
+    const bare = rearguard(['serve', '--port', String(port), '--no-console'], e);
+    try {
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${port}/healthz`)
+            .then((r) => r.ok)
+            .catch(() => false),
+        'serve --no-console',
+      );
+      assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 404);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/v1/console/now`)).status, 404);
+    } finally {
+      bare.child.kill('SIGTERM');
+      await bare;
+    }
   });
 
   it('a rollback awaiting approval shows its SLA bar; a CLI approval updates the open page within 2 s; the timeline fills in', async () => {
