@@ -312,7 +312,7 @@ export async function reconcileFlux(
   if (target.wait === false) return { [target.kind]: `${target.namespace}/${target.name}`, requestedAt };
   for (;;) {
     const o = await kube.get(fluxPath(target.kind, target.namespace, target.name));
-    const state = target.kind === 'HelmRelease' ? await helmReleaseState(kube, o, revision, requestedAt) : appliedState(o, revision, requestedAt);
+    const state = target.kind === 'HelmRelease' ? await helmReleaseState(kube, target, o, revision, requestedAt) : appliedState(o, revision, requestedAt);
     if (state.done) return { [target.kind]: `${target.namespace}/${target.name}`, ...state.done, ready: true };
     if (state.failed)
       throw ApplicationFailure.nonRetryable(
@@ -371,7 +371,13 @@ function appliedState(o: KubeObject, revision: string, requestedAt: string): Flu
  * (`history[0]`) is that chart version, deployed, and the HelmRelease is Ready. For a chart from a Helm or OCI
  * repository no commit can be followed: the handled request and Ready are the answer.
  */
-async function helmReleaseState(kube: KubeClient, o: KubeObject, revision: string, requestedAt: string): Promise<FluxState> {
+async function helmReleaseState(
+  kube: KubeClient,
+  target: NonNullable<SyncTarget['flux']>,
+  o: KubeObject,
+  revision: string,
+  requestedAt: string,
+): Promise<FluxState> {
   const ready = readyOf(o);
   const attempted = String(o.status?.lastAttemptedRevision ?? '');
   const latest = ((o.status?.history ?? []) as KubeObject[])[0];
@@ -379,17 +385,44 @@ async function helmReleaseState(kube: KubeClient, o: KubeObject, revision: strin
   const failedNow = () =>
     ready?.status === 'False' && ready.reason !== 'Progressing' ? { failed: String(ready.message ?? ready.reason), progress } : { progress };
   if (o.status?.lastHandledReconcileAt !== requestedAt) return { progress };
-  const [chartNs, chartName] = String(o.status?.helmChart ?? '').split('/');
-  const chart =
-    chartNs && chartName ? await kube.get(`/apis/source.toolkit.fluxcd.io/v1/namespaces/${chartNs}/helmcharts/${chartName}`).catch(() => undefined) : undefined;
-  if (chart?.spec?.sourceRef?.kind !== 'GitRepository') {
+  // A chart kept in Git, by the HelmRelease's own spec: its HelmChart tells which commit the chart was packaged from.
+  const source = gitSourceOf(target, o);
+  if (!source) {
     if (ready?.status === 'True') return { done: { chart: attempted }, progress };
     return failedNow();
   }
+  // Named in status.helmChart once helm-controller made it; source-controller names it <namespace>-<name>.
+  const [chartNs, chartName] = String(o.status?.helmChart ?? `${source.namespace}/${target.namespace}-${target.name}`).split('/');
+  let chart: KubeObject;
+  try {
+    chart = await kube.get(`/apis/source.toolkit.fluxcd.io/v1/namespaces/${chartNs}/helmcharts/${chartName}`);
+  } catch (err) {
+    // Without the HelmChart nothing says which commit was released: never judged from Ready alone.
+    if (err instanceof ApplicationFailure && err.type === 'PermissionDenied')
+      throw ApplicationFailure.nonRetryable(
+        `${err.message}; the gitops step reads the HelmChart of a HelmRelease whose chart is in Git (source.toolkit.fluxcd.io helmcharts: get)`,
+        'PermissionDenied',
+      );
+    return {
+      progress: { ...progress, helmChart: `${chartNs}/${chartName} not readable yet: ${err instanceof Error ? err.message.slice(0, 200) : String(err)}` },
+    };
+  }
+  const chartReady = readyOf(chart);
+  if (chartReady?.status === 'False' && chartReady.reason !== 'Progressing')
+    return { failed: `HelmChart ${chartNs}/${chartName}: ${String(chartReady.message ?? chartReady.reason)}`, progress };
   const observed = String(chart.status?.observedSourceArtifactRevision ?? '');
   const version = String(chart.status?.artifact?.revision ?? '');
   progress.source = observed;
-  if (!observed.includes(revision) || !version || attempted !== version) return { progress };
+  const current = chartReady?.status === 'True' && chart.status?.observedGeneration === chart.metadata?.generation;
+  if (!observed.includes(revision) || !version) return { progress };
+  // With reconcileStrategy ChartVersion, a commit that does not bump the chart's version makes no new chart: the
+  // revert would never be released. Revision puts the commit in the version (`1.0.0+<commit12>`).
+  if (current && !version.includes(`+${revision.slice(0, 12)}`))
+    return {
+      failed: `HelmChart ${chartNs}/${chartName} packaged ${revision.slice(0, 12)} as ${version}, a version that does not name the commit: with reconcileStrategy ChartVersion a revert that keeps the chart's version is never released (set spec.chart.spec.reconcileStrategy: Revision)`,
+      progress,
+    };
+  if (attempted !== version) return { progress };
   if (ready?.status === 'True' && latest?.chartVersion === version && latest.status === 'deployed')
     return { done: { revision: observed, chart: version }, progress };
   return failedNow();

@@ -230,19 +230,21 @@ const DAYS = ['SUNDAY', 'MONDAY', 'TUESDAY', 'WEDNESDAY', 'THURSDAY', 'FRIDAY', 
  * Rearguard's schedules (from cron) never restrict them.
  */
 export function cronOfCalendarSpec(c: CalendarSpecDescription): string {
-  const field = <T>(ranges: Range<T>[], num: (v: T) => number, all: [number, number]) => {
+  // An empty list is the field's default: 0 for second, minute and hour (as the server reads it), any for the rest.
+  const field = <T>(ranges: Range<T>[], num: (v: T) => number, all: [number, number], empty = '*') => {
+    if (ranges.length === 0) return empty;
     const parts = ranges.map((r) => {
       const [a, b] = [num(r.start), num(r.end)];
       if (a === all[0] && b === all[1] && r.step === 1) return '*';
       return `${a === b ? a : `${a}-${b}`}${r.step > 1 ? `/${r.step}` : ''}`;
     });
-    return parts.includes('*') || parts.length === 0 ? '*' : parts.join(',');
+    return parts.includes('*') ? '*' : parts.join(',');
   };
   const n = (v: number) => v;
   return [
-    field(c.second, n, [0, 59]),
-    field(c.minute, n, [0, 59]),
-    field(c.hour, n, [0, 23]),
+    field(c.second, n, [0, 59], '0'),
+    field(c.minute, n, [0, 59], '0'),
+    field(c.hour, n, [0, 23], '0'),
     field(c.dayOfMonth, n, [1, 31]),
     field(c.month, (m) => MONTHS.indexOf(m) + 1, [1, 12]),
     field(c.dayOfWeek, (d) => DAYS.indexOf(d), [0, 6]),

@@ -274,11 +274,13 @@ export const rejectFreezeException = (
   onFreeze(client, id, 'reject the exception', async (h) => synced(client, id, await h.executeUpdate(rejectExceptionUpdate, { args: [req] })));
 
 /**
- * Freezes that ended (their last state: ended or lifted, with history and exceptions), closed after `closedAfterMs`,
- * newest first, at most `limit`: a calendar's past. A run that closed without a state (terminated) is left out.
+ * Freezes that ended (their last state: ended or lifted, with history and exceptions), closed after `closedAfterMs`
+ * and started before `startedBeforeMs`, newest first, at most `limit`: a calendar's past. A run that closed without a state (terminated) is left out.
  */
-export async function endedFreezes(client: Client, closedAfterMs: number, limit: number): Promise<FreezeState[]> {
-  const query = `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Completed' AND CloseTime > '${new Date(closedAfterMs).toISOString()}'`;
+export async function endedFreezes(client: Client, closedAfterMs: number, startedBeforeMs: number, limit: number): Promise<FreezeState[]> {
+  const query =
+    `WorkflowType = 'freezeWindow' AND ExecutionStatus = 'Completed' AND CloseTime > '${new Date(closedAfterMs).toISOString()}'` +
+    ` AND StartTime < '${new Date(startedBeforeMs).toISOString()}'`;
   const out: FreezeState[] = [];
   try {
     for await (const w of client.workflow.list({ query })) {

@@ -3,6 +3,7 @@
 // volume). It takes the filters of `rearguard audit` (since, service, env, actor, action, workflow) and answers
 // the newest `limit` events that match, oldest first, with the lines it could not read: the trail is evidence,
 // nothing is skipped in silence. `rearguard audit` reads through it when REARGUARD_SERVE_URL is set.
+import { stat } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { readAuditFile, type UnreadableLine } from '../api/audit-file.js';
@@ -68,6 +69,15 @@ export interface AuditRouteOptions {
 }
 
 export function registerAuditRoute(app: FastifyInstance, o: AuditRouteOptions): void {
+  // The chain is walked again only when the file changed (size or modification time): the walk hashes every line.
+  let chainCache: { size: number; mtimeMs: number; report: Promise<ChainReport | undefined> } | undefined;
+  const chainOf = async (): Promise<ChainReport | undefined> => {
+    const st = await stat(o.auditFile).catch(() => undefined);
+    if (!st) return undefined;
+    if (!chainCache || chainCache.size !== st.size || chainCache.mtimeMs !== st.mtimeMs)
+      chainCache = { size: st.size, mtimeMs: st.mtimeMs, report: verifyAuditChain(o.auditFile) };
+    return chainCache.report;
+  };
   app.get('/v1/audit', { config: o.rateLimit ? { rateLimit: o.rateLimit } : {} }, async (req, reply) => {
     if (!(await authenticatePerson(o.oidc, req, reply))) return reply;
     const q = auditQuery.safeParse(req.query ?? {}, { error: friendlyErrors });
@@ -80,7 +90,7 @@ export function registerAuditRoute(app: FastifyInstance, o: AuditRouteOptions): 
     const events = matching.slice(-limit);
     const answer: AuditAnswer = { events, truncated: matching.length - events.length, unreadable: file.unreadable, duplicates: file.duplicates };
     if (verify === 'true') {
-      const report = await verifyAuditChain(o.auditFile);
+      const report = await chainOf();
       if (report)
         answer.chain = {
           ok: report.break === null,

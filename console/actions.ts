@@ -16,7 +16,13 @@ export interface ActionProps {
   danger?: boolean;
 }
 
-export function Action({ label, what, path, danger = false }: ActionProps) {
+export function Action(props: ActionProps) {
+  // Keyed by its endpoint: an action that becomes another in the same place (pause -> resume while a dialog is
+  // open) is a new dialog, never the old one confirming the new decision.
+  return html`<${ActionDialog} key=${props.path} ...${props} />`;
+}
+
+function ActionDialog({ label, what, path, danger = false }: ActionProps) {
   const session = useSession();
   const dialog = useRef<HTMLDialogElement>(null);
   const [reason, setReason] = useState('');

@@ -62,6 +62,6 @@ export function authFetch(path: string, init: RequestInit = {}): Promise<Respons
 /** Asks serve who `token` names: the actor, or throws serve's reason. */
 export async function whoami(token: string): Promise<string> {
   const r = await fetch(api('v1/console/whoami'), { headers: { authorization: `Bearer ${token}` } });
-  if (!r.ok) throw new Error(await errorText(r));
+  if (!r.ok) throw Object.assign(new Error(await errorText(r)), { status: r.status });
   return ((await r.json()) as { actor: string }).actor;
 }

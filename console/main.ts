@@ -27,7 +27,12 @@ function useHash(): string {
 
 function page(hash: string) {
   const [, kind, ...rest] = hash.replace(/^#/, '').split('/');
-  const arg = decodeURIComponent(rest.join('/'));
+  let arg = '';
+  try {
+    arg = decodeURIComponent(rest.join('/'));
+  } catch {
+    // A malformed fragment (`%` alone) shows Now, not a blank page.
+  }
   if (kind === 'rollback' && arg) return html`<${RollbackPage} key=${arg} id=${arg} />`;
   if (kind === 'unfreeze' && arg) return html`<${UnfreezePage} key=${arg} freezeId=${arg} />`;
   if (kind === 'calendar') return html`<${CalendarPage} rest=${rest} />`;
@@ -51,7 +56,8 @@ function useSessionState(): Session {
     if (token)
       whoami(token)
         .then(setActor)
-        .catch(() => storeToken(undefined));
+        // Only a token serve refuses is dropped (expired: sign in again); serve briefly unavailable keeps it.
+        .catch((err: Error & { status?: number }) => (err.status === 401 || err.status === 403) && storeToken(undefined));
   }, []);
   return {
     config,

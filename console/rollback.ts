@@ -2,13 +2,16 @@
 // placed by their start and end, with durations and results), and its audit events; live while it runs.
 import type { RollbackView } from '../runbook/console-view.js';
 import { shortDuration } from '../runbook/console-view.js';
-import type { ItemStatus, RollbackStatus } from '../runbook/types.js';
+import type { AuditEvent, ItemStatus } from '../runbook/types.js';
+import type { RollbackCard } from '../runbook/console-view.js';
 import { html } from './html.js';
 import { useLive } from './live.js';
 import { PHASES, Problems, Status } from './parts.js';
 import { SlaBar, useClock } from './sla.js';
 import { useTime } from './time.js';
 import { Action } from './actions.js';
+import { authFetch, errorText, useSession } from './auth.js';
+import { useEffect, useState } from 'preact/hooks';
 
 /** A result's fields as `key value` pairs (from/to revisions, images, commits), nested objects flattened one level. */
 function resultPairs(result: Record<string, unknown> | undefined): [string, string][] {
@@ -20,7 +23,7 @@ function resultPairs(result: Record<string, unknown> | undefined): [string, stri
   );
 }
 
-function Timeline({ s, now }: { s: RollbackStatus; now: number }) {
+function Timeline({ s, now }: { s: RollbackCard; now: number }) {
   const items: (ItemStatus & { kind: 'step' | 'check' })[] = [
     ...s.steps.map((i) => ({ ...i, kind: 'step' as const })),
     ...s.verify.map((i) => ({ ...i, kind: 'check' as const })),
@@ -63,6 +66,53 @@ function Timeline({ s, now }: { s: RollbackStatus; now: number }) {
       </li>`;
     })}
   </ol>`;
+}
+
+/**
+ * The rollback's audit events, for signed-in people (serve's GET /v1/audit, as the audit page reads it): read again
+ * whenever the page's view changes (`version`).
+ */
+function RollbackAudit({ workflowId, version }: { workflowId: string; version: string }) {
+  const session = useSession();
+  const time = useTime();
+  const [events, setEvents] = useState<{ list?: AuditEvent[]; error?: string }>({});
+  useEffect(() => {
+    if (!session.actor) return;
+    let stop = false;
+    void authFetch(`v1/audit?${new URLSearchParams({ workflow: workflowId, limit: '500' })}`)
+      .then(async (r) => (r.ok ? { list: ((await r.json()) as { events: AuditEvent[] }).events } : { error: await errorText(r) }))
+      .catch((err: Error) => ({ error: `cannot reach rearguard serve: ${err.message}` }))
+      .then((e) => !stop && setEvents(e));
+    return () => {
+      stop = true;
+    };
+  }, [session.actor, workflowId, version]);
+  if (!session.actor)
+    return html`<p class="muted">
+      The audit events are for signed-in people.${session.config.signIn ? html` <a href="#/sign-in">Sign in</a> to see them.` : ''}
+    </p>`;
+  if (events.error) return html`<p class="error" role="alert">${events.error}</p>`;
+  return html`<table class="audit">
+    <thead>
+      <tr>
+        <th scope="col">time</th>
+        <th scope="col">action</th>
+        <th scope="col">actor</th>
+        <th scope="col">reason</th>
+      </tr>
+    </thead>
+    <tbody>
+      ${(events.list ?? []).map(
+        (a) =>
+          html`<tr>
+            <td>${time(a.time)}</td>
+            <td>${a.action}</td>
+            <td>${a.actor}</td>
+            <td>${a.reason}</td>
+          </tr>`,
+      )}
+    </tbody>
+  </table>`;
 }
 
 export function RollbackPage({ id }: { id: string }) {
@@ -150,27 +200,10 @@ export function RollbackPage({ id }: { id: string }) {
         <h2>Timeline</h2>
         <${Timeline} s=${s} now=${now} />
         <h2>Audit</h2>
-        <table class="audit">
-          <thead>
-            <tr>
-              <th scope="col">time</th>
-              <th scope="col">action</th>
-              <th scope="col">actor</th>
-              <th scope="col">reason</th>
-            </tr>
-          </thead>
-          <tbody>
-            ${s.audit.map(
-              (a) =>
-                html`<tr>
-                  <td>${time(a.time)}</td>
-                  <td>${a.action}</td>
-                  <td>${a.actor}</td>
-                  <td>${a.reason}</td>
-                </tr>`,
-            )}
-          </tbody>
-        </table>`
+        <${RollbackAudit}
+          workflowId=${s.workflowId}
+          version=${`${s.phase}|${s.approval.votes.length}|${s.steps.map((i) => i.state).join()}|${s.outcome ?? ''}`}
+        />`
     }
   </div>`;
 }

@@ -24,10 +24,10 @@ export interface NowView {
   actions: boolean;
 }
 
-/** The page of one rollback: its whole status, audit events included. */
+/** The page of one rollback: its status; its audit events are for signed-in people (serve's GET /v1/audit). */
 export interface RollbackView {
   at: string;
-  status: RollbackStatus;
+  status: RollbackCard;
   /** running, completed, failed, ... (Temporal's view of the run). */
   run: string;
 }

@@ -23,10 +23,17 @@ const NOW_TTL_MS = 1_000;
 const STATUS_TTL_MS = 5_000;
 /** Listing bounds: the console is for people, 200 running rollbacks is already more than a page shows. */
 const LIMITS = { rollbacks: 200, unfreezes: 50, guards: 200, calendarFreezes: 300, schedules: 500 };
+/** A calendar range is read again at most this often (viewers of the same month share it). */
+const CALENDAR_TTL_MS = 30_000;
+/** Shared reads kept at once (pages being watched, statuses of the overview). */
+const MAX_MEMOS = 2_000;
 /** The longest range a calendar read covers (a month view with its edges, or a few weeks). */
 export const MAX_CALENDAR_RANGE_MS = 62 * 86_400_000;
 /** Queries in flight at once for one overview. */
 const CONCURRENCY = 16;
+
+/** A rollback's status without its audit events: those are for signed-in people (GET /v1/audit). */
+const withoutAudit = ({ audit: _audit, ...card }: RollbackStatus): RollbackCard => card;
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300);
 
@@ -46,7 +53,7 @@ async function mapLimit<T, R>(items: T[], n: number, fn: (item: T) => Promise<R>
 }
 
 export class ConsoleFeed {
-  private shared: { at: number; view: Promise<NowView> } | undefined;
+  private memos = new Map<string, { promise: Promise<unknown>; settledAt?: number }>();
   private statuses = new Map<string, { at: number; key: string; status: RollbackStatus }>();
 
   constructor(
@@ -57,28 +64,46 @@ export class ConsoleFeed {
 
   /** The overview, shared between callers for NOW_TTL_MS. */
   now(): Promise<NowView> {
-    if (!this.shared || Date.now() - this.shared.at > NOW_TTL_MS) {
-      const view = this.read();
-      this.shared = { at: Date.now(), view };
-      // A failed read is not kept: the next caller tries again.
-      view.catch(() => (this.shared = undefined));
-    }
-    return this.shared.view;
+    return this.memo('now', NOW_TTL_MS, () => this.read());
   }
 
-  async rollback(workflowId: string): Promise<RollbackView> {
-    const [status, run] = await Promise.all([
-      rollbackStatus(this.client, workflowId),
-      this.client.workflow
-        .getHandle(workflowId)
-        .describe()
-        .then((d) => d.status.name.toLowerCase()),
-    ]);
-    return { at: new Date().toISOString(), status, run };
+  /** One rollback's page, shared between its viewers. Its audit events are left out: they are for signed-in people (GET /v1/audit). */
+  rollback(workflowId: string): Promise<RollbackView> {
+    return this.memo(`rollback:${workflowId}`, NOW_TTL_MS, async () => {
+      const [status, run] = await Promise.all([
+        rollbackStatus(this.client, workflowId).then(withoutAudit),
+        this.client.workflow
+          .getHandle(workflowId)
+          .describe()
+          .then((d) => d.status.name.toLowerCase()),
+      ]);
+      return { at: new Date().toISOString(), status, run };
+    });
   }
 
-  async unfreeze(freezeId: string): Promise<{ at: string; status: UnfreezeStatus }> {
-    return { at: new Date().toISOString(), status: await unfreezeStatus(this.client, freezeId) };
+  /**
+   * `read` shared by every caller asking for `key`: while it runs, and for `ttlMs` after it settled (so a read slower
+   * than the TTL never overlaps the next one). A failed read is not kept: the next caller tries again.
+   */
+  private memo<T>(key: string, ttlMs: number, read: () => Promise<T>): Promise<T> {
+    const hit = this.memos.get(key);
+    if (hit && (hit.settledAt === undefined || Date.now() - hit.settledAt <= ttlMs)) return hit.promise as Promise<T>;
+    const entry: { promise: Promise<unknown>; settledAt?: number } = { promise: read() };
+    entry.promise.then(
+      () => (entry.settledAt = Date.now()),
+      () => this.memos.get(key) === entry && this.memos.delete(key),
+    );
+    this.memos.set(key, entry);
+    // Bounded: entries of pages no one watches any more go (the oldest first).
+    if (this.memos.size > MAX_MEMOS) this.memos.delete(this.memos.keys().next().value!);
+    return entry.promise as Promise<T>;
+  }
+
+  unfreeze(freezeId: string): Promise<{ at: string; status: UnfreezeStatus; run: string }> {
+    return this.memo(`unfreeze:${freezeId}`, NOW_TTL_MS, async () => {
+      const status = await unfreezeStatus(this.client, freezeId);
+      return { at: new Date().toISOString(), status, run: status.endedAt ? 'ended' : 'running' };
+    });
   }
 
   /**
@@ -86,7 +111,11 @@ export class ConsoleFeed {
    * lift, approved exceptions), and the occurrences of recurring windows their Schedules will start (computed from
    * each Schedule's spec in its time zone, so daylight-saving changes fall where the Schedule puts them).
    */
-  async calendar(fromMs: number, untilMs: number): Promise<CalendarView> {
+  calendar(fromMs: number, untilMs: number): Promise<CalendarView> {
+    return this.memo(`calendar:${fromMs}:${untilMs}`, CALENDAR_TTL_MS, () => this.readCalendar(fromMs, untilMs));
+  }
+
+  private async readCalendar(fromMs: number, untilMs: number): Promise<CalendarView> {
     const problems: string[] = [];
     const noted =
       <T>(what: string, fallback: T) =>
@@ -100,7 +129,13 @@ export class ConsoleFeed {
       listFreezes(this.client, this.taskQueue)
         .then((s) => s.states)
         .catch(noted('running freezes', [] as GateEntry[])),
-      endedFreezes(this.client, fromMs, LIMITS.calendarFreezes).catch(noted('ended freezes', [] as FreezeState[])),
+      endedFreezes(this.client, fromMs, untilMs, LIMITS.calendarFreezes)
+        .then((ended) => {
+          if (ended.length >= LIMITS.calendarFreezes)
+            problems.push(`more than ${LIMITS.calendarFreezes} ended freezes in this range: the oldest are not shown`);
+          return ended;
+        })
+        .catch(noted('ended freezes', [] as FreezeState[])),
     ]);
     // Running freezes in range with their history (extensions, edits): a Query each, bounded.
     const live = await mapLimit(running.filter(overlaps).slice(0, LIMITS.calendarFreezes), CONCURRENCY, (entry) =>
@@ -141,6 +176,8 @@ export class ConsoleFeed {
         for (const o of cronOccurrences(cron, s.timezone, length, fromMs, untilMs)) {
           const id = occurrenceWorkflowId(s.window, o.start);
           if (items.has(id)) continue;
+          if (o.start <= now && o.end > now)
+            problems.push(`${s.window}: the occurrence of ${new Date(o.start).toISOString()} should be running, and no freeze of it runs`);
           // Not started (yet): a past occurrence without a record ran before the ended freezes listed here.
           items.set(id, {
             id,
@@ -151,7 +188,8 @@ export class ConsoleFeed {
             end: new Date(o.end).toISOString(),
             scope: s.input!.scope,
             reason: s.input!.reason,
-            state: o.start > now ? 'upcoming' : 'ended',
+            // In its window but not started: its Schedule has not started it (yet, or paused); said below.
+            state: o.end > now ? 'upcoming' : 'ended',
             extended: false,
             exceptions: [],
             ...(s.paused ? { paused: true } : {}),
@@ -184,11 +222,17 @@ export class ConsoleFeed {
         })
         .catch(noted('freezes', [])),
       runningWorkflowIds(this.client, 'gradualUnfreeze', LIMITS.unfreezes)
-        .then((ids) => mapLimit(ids, CONCURRENCY, (id) => unfreezeStatus(this.client, id.replace(/^unfreeze:/, '')).catch(noted(`unfreeze ${id}`, undefined))))
+        .then((ids) =>
+          mapLimit(ids, CONCURRENCY, (id) =>
+            this.memo(id, STATUS_TTL_MS, () => unfreezeStatus(this.client, id.replace(/^unfreeze:/, ''))).catch(noted(`unfreeze ${id}`, undefined)),
+          ),
+        )
         .then((all) => all.filter((u) => u !== undefined))
         .catch(noted('unfreezes', [])),
       runningWorkflowIds(this.client, 'sloGuard', LIMITS.guards)
-        .then((ids) => mapLimit(ids, CONCURRENCY, (id) => guardStatus(this.client, id).catch(noted(`guard ${id}`, undefined))))
+        .then((ids) =>
+          mapLimit(ids, CONCURRENCY, (id) => this.memo(id, STATUS_TTL_MS, () => guardStatus(this.client, id)).catch(noted(`guard ${id}`, undefined))),
+        )
         .then((all) => all.filter((g) => g !== undefined))
         .catch(noted('guards', [])),
     ]);
@@ -214,7 +258,7 @@ export class ConsoleFeed {
     });
     return cards
       .filter((c) => c !== undefined)
-      .map(({ audit: _audit, ...card }) => card)
+      .map(withoutAudit)
       .sort((a, b) => a.sla.deadline.localeCompare(b.sla.deadline));
   }
 }

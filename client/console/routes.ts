@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { issueLines, friendlyErrors } from '../../runbook/issues.js';
 import type { ConsoleAssets } from './assets.js';
 import { CONSOLE_SECURITY_HEADERS as SECURITY_HEADERS } from './headers.js';
+import { OperationError } from '../../api/errors.js';
+import { httpStatusOf, internalError } from '../http-errors.js';
 import type { OidcVerifier } from '../oidc.js';
 import { authenticatePerson } from '../serve-auth.js';
 import { MAX_CALENDAR_RANGE_MS, type ConsoleFeed } from './feed.js';
@@ -16,14 +18,26 @@ import { calendarItemsIcs } from '../../runbook/calendar-ics.js';
 /** How often a stream reads its view again, and sends a comment line to keep proxies from closing it. */
 const STREAM_TICK_MS = 1_000;
 const KEEPALIVE_MS = 15_000;
-/** Streams open at once on one serve (each reads once a second). */
+/** Streams open at once on one serve (each reads once a second), and from one client address. */
 const MAX_STREAMS = 200;
+const MAX_STREAMS_PER_ADDRESS = 20;
+/** A stream of a run that has ended reads it again this often. */
+const ENDED_TICK_MS = 15_000;
+
+/**
+ * A problem a stream reports to the page: an operation's own refusal (not found, wedged) as it says it; anything
+ * else as a reference to serve's log, never its text (gRPC details, addresses).
+ */
+function readProblem(err: unknown): string {
+  if (err instanceof OperationError && httpStatusOf(err) < 500) return err.lines.join(' ').slice(0, 300);
+  return internalError(err, 'console stream');
+}
 
 const workflowId = z
   .string()
   .min(1)
   .max(400)
-  .regex(/^[\w:.@/-]+$/, 'expected a rollback workflow ID such as rollback:prod:payments');
+  .regex(/^rollback:[\w:.@/-]+$/, 'expected a rollback workflow ID such as rollback:prod:payments');
 const streamQuery = z.discriminatedUnion('view', [
   z.object({ view: z.literal('now') }),
   z.object({ view: z.literal('rollback'), id: workflowId }),
@@ -109,18 +123,23 @@ export function registerConsoleRoutes(app: FastifyInstance, { assets, feed, rate
         .send(calendarItemsIcs(view.items));
     });
 
-  let open = 0;
+  // Open streams, each with how to end it: serve's shutdown ends them (a hijacked response would keep app.close()
+  // waiting for the client), and no one address may hold more than MAX_STREAMS_PER_ADDRESS of them.
+  const streams = new Map<() => void, string>();
+  app.addHook('preClose', async () => {
+    for (const end of [...streams.keys()]) end();
+  });
   app.get('/v1/console/stream', limited, async (req: FastifyRequest, reply: FastifyReply) => {
     const q = streamQuery.safeParse(req.query, { error: friendlyErrors });
     if (!q.success) return reply.code(400).send({ error: 'bad request', problems: issueLines(q.error.issues) });
-    if (open >= MAX_STREAMS)
+    const mine = [...streams.values()].filter((ip) => ip === req.ip).length;
+    if (streams.size >= MAX_STREAMS || mine >= MAX_STREAMS_PER_ADDRESS)
       return reply
         .code(503)
         .header('retry-after', '10')
-        .send({ error: `too many console streams open (${MAX_STREAMS})` });
+        .send({ error: `too many console streams open (${mine >= MAX_STREAMS_PER_ADDRESS ? `${MAX_STREAMS_PER_ADDRESS} from one address` : MAX_STREAMS})` });
     const v = q.data;
     const read = v.view === 'now' ? () => feed.now() : v.view === 'rollback' ? () => feed.rollback(v.id) : () => feed.unfreeze(v.id);
-    open++;
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {
@@ -136,34 +155,41 @@ export function registerConsoleRoutes(app: FastifyInstance, { assets, feed, rate
     let lastWrite = Date.now();
     let closed = false;
     let timer: NodeJS.Timeout | undefined;
-    const close = () => {
+    const end = () => {
       if (closed) return;
       closed = true;
-      open--;
+      streams.delete(end);
       clearTimeout(timer);
+      res.end();
     };
-    req.raw.once('close', close);
-    res.once('close', close);
+    streams.set(end, req.ip);
+    req.raw.once('close', end);
+    res.once('close', end);
     const tick = async () => {
       if (closed) return;
+      // A run that has ended changes no more: it is read again rarely (a reset or a new run of the same ID).
+      let ended = false;
       try {
-        const text = JSON.stringify(await read());
+        const view = await read();
+        ended = 'run' in view && view.run !== 'running';
+        const text = JSON.stringify(view);
         // `at` changes every read: compare without it.
         const key = text.replace(/^\{"at":"[^"]*",/, '{');
-        if (key !== last) {
+        if (key !== last && !closed) {
           last = key;
           res.write(`event: view\ndata: ${text}\n\n`);
           lastWrite = Date.now();
         }
       } catch (err) {
-        res.write(`event: problem\ndata: ${JSON.stringify({ error: (err instanceof Error ? err.message : String(err)).split('\n')[0].slice(0, 300) })}\n\n`);
+        // What went wrong stays in serve's log; the page gets a reference (it may be anyone's browser).
+        if (!closed) res.write(`event: problem\ndata: ${JSON.stringify({ error: readProblem(err) })}\n\n`);
         lastWrite = Date.now();
       }
-      if (Date.now() - lastWrite >= KEEPALIVE_MS) {
+      if (!closed && Date.now() - lastWrite >= KEEPALIVE_MS) {
         res.write(': keep-alive\n\n');
         lastWrite = Date.now();
       }
-      if (!closed) timer = setTimeout(() => void tick(), STREAM_TICK_MS);
+      if (!closed) timer = setTimeout(() => void tick(), ended ? ENDED_TICK_MS : STREAM_TICK_MS);
     };
     void tick();
   });

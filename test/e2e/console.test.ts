@@ -106,6 +106,27 @@ describe('web console', () => {
     const wrong = await rearguard(['serve', '--port', '0'], { ...e, REARGUARD_CONSOLE: 'maybe' });
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /REARGUARD_CONSOLE: expected on or off, got "maybe"/);
+    // A console stream open does not hold serve's shutdown: SIGTERM ends the stream and serve exits.
+    {
+      const port = await freePort();
+      const streaming = rearguard(['serve', '--port', String(port)], e);
+      await waitFor(
+        () =>
+          fetch(`http://127.0.0.1:${port}/healthz`)
+            .then((r) => r.ok)
+            .catch(() => false),
+        'serve',
+      );
+      const stream = await fetch(`http://127.0.0.1:${port}/v1/console/stream?view=now`);
+      const reader = stream.body!.getReader();
+      assert.match(new TextDecoder().decode((await reader.read()).value), /event: (view|problem)/);
+      const t0 = Date.now();
+      streaming.child.kill('SIGTERM');
+      const exit = await streaming;
+      assert.equal(exit.code, 0, exit.stderr);
+      assert.ok(Date.now() - t0 < 10_000, `serve took ${Date.now() - t0} ms to stop with a stream open`);
+      assert.equal((await reader.read()).done, true, 'the stream was ended');
+    }
     // --no-console: the API without the console.
     const port = await freePort();
     const bare = rearguard(['serve', '--port', String(port), '--no-console'], e);
@@ -196,7 +217,9 @@ spec:
     await now.locator('[data-item="switch-traffic"][data-state="succeeded"]').waitFor({ timeout: 15_000 });
     await now.locator('[data-item="healthz"][data-state="succeeded"]').waitFor({ timeout: 15_000 });
     await now.getByText('succeeded', { exact: true }).first().waitFor({ timeout: 15_000 });
-    await now.getByRole('cell', { name: 'rollback.succeeded' }).waitFor({ timeout: 15_000 });
+    // Its audit events are for signed-in people (as GET /v1/audit), and this serve signs no one in.
+    await now.getByText('The audit events are for signed-in people.').waitFor();
+    assert.doesNotMatch(await (await fetch(`${base}v1/console/rollbacks/${encodeURIComponent('rollback:dev:checkout')}`)).text(), /rollback\.triggered/);
     await screenshot(now, 'rollback-done');
     assert.deepEqual(await seriousA11yViolations(now), []);
     assert.equal(await now.evaluate('window.marker'), 'same page', 'no reload through the whole run');

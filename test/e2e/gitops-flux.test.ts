@@ -195,7 +195,7 @@ describe('gitops against the real Flux helm-controller', () => {
    * into namespace `<service>` from that GitRepository, every 5 s, with a new chart version for every commit
    * (reconcileStrategy: Revision), as a team keeping its chart in Git would.
    */
-  async function released(service: string, tag: string) {
+  async function released(service: string, tag: string, strategy = 'Revision') {
     const { repo, first, url } = await w.configRepo(service, await chartFiles(tag));
     await w.bed.kubectl(
       ['apply', '-f', '-'],
@@ -215,7 +215,7 @@ spec:
   chart:
     spec:
       chart: ./charts/web
-      reconcileStrategy: Revision
+      reconcileStrategy: ${strategy}
       interval: 5s
       sourceRef: { kind: GitRepository, name: ${service}-config }
 `,
@@ -284,5 +284,20 @@ spec:
     );
     assert.equal(await imageOf('ledger', 'ledger'), 'registry.local/web:2.0');
     assert.equal((await helmRelease('ledger')).spec?.suspend, undefined, 'resumed: suspend removed, as it was absent before');
+  });
+
+  it('a chart whose versions do not name commits (reconcileStrategy ChartVersion) fails the step, saying what to set', async () => {
+    const { repo } = await released('invoices', '1.0', 'ChartVersion');
+    // The values change but the chart's version does not: source-controller packages no new chart version.
+    const bad = await repo.commit(await chartFiles('2.0-bad'), 'invoices 2.0');
+    await w.restartWorker();
+    const file = join(w.dir, 'invoices.yaml');
+    await writeFile(file, revertRunbook('invoices', bad, 'flux: { kind: HelmRelease, namespace: flux-system, name: invoices }'));
+    assert.equal((await rearguard(['rollback', 'start', '--runbook', file, '--reason', 'invoices 2.0', '--as', 'dave'], w.e)).code, 0);
+    const done = await rearguard(['rollback', 'status', '--env', 'prod', '--service', 'invoices', '--wait', '--json'], w.e);
+    const status = JSON.parse(done.stdout.trim().split('\n').at(-1)!) as RollbackStatus;
+    assert.equal(status.outcome, 'failed', done.stdout);
+    const step = status.steps.find((x) => x.name === 'revert')!;
+    assert.match(step.error ?? '', /does not name the commit: .*set spec\.chart\.spec\.reconcileStrategy: Revision/);
   });
 });
