@@ -65,8 +65,11 @@ before(async () => {
 });
 after(async () => {
   await browser?.close();
+  // SIGTERM, then SIGKILL if serve has not stopped within 10 s: a stuck shutdown must not leave it running.
   server?.child.kill('SIGTERM');
+  const killer = setTimeout(() => server?.child.kill('SIGKILL'), 10_000);
   await server?.catch(() => undefined);
+  clearTimeout(killer);
   await worker?.stop('SIGKILL');
   await prom?.stop();
   await target?.stop();
