@@ -8,8 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { AuditEvent } from '../../runbook/types.js';
-import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
-import { waitFor } from '../helpers/wait.js';
+import { freePort, rearguard, startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/processes.js';
 import { rearguardEnv } from '../helpers/fixtures.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { ROOT } from '../helpers/tools.js';
@@ -18,30 +17,23 @@ import { run } from '../../activities/process.js';
 let env: TestWorkflowEnvironment;
 let dir: string;
 let worker: WorkerProcess | undefined;
-let server: ReturnType<typeof rearguard> | undefined;
+let server: ServeProcess | undefined;
 let port: number;
 let metricsPort: number;
 let e: Record<string, string>;
 
 before(async () => {
   [env, dir] = await Promise.all([createDevServerEnv(), mkdtemp(join(tmpdir(), 'rearguard-freeze-'))]);
-  [metricsPort, port] = await Promise.all([freePort(), freePort()]);
+  metricsPort = await freePort();
   e = rearguardEnv(env, dir, 'freeze', {
     TZ: 'America/New_York',
   });
   worker = await startWorker({ ...e, REARGUARD_METRICS_PORT: String(metricsPort), REARGUARD_METRICS_HOST: '127.0.0.1' });
-  server = rearguard(['serve', '--port', String(port)], e);
-  await waitFor(
-    () =>
-      fetch(`http://127.0.0.1:${port}/healthz`)
-        .then((r) => r.ok)
-        .catch(() => false),
-    'rearguard serve',
-  );
+  server = await startServe(e);
+  port = server.port;
 });
 after(async () => {
-  server?.child.kill('SIGTERM');
-  await server?.catch(() => undefined);
+  await server?.stop();
   await worker?.stop('SIGKILL');
   await env?.teardown();
 });

@@ -19,7 +19,7 @@ import { registerGuardRoutes } from '../../client/console/guard-view.js';
 import type { GuardView } from '../../runbook/console-view.js';
 import { launchBrowser, screenshot, seriousA11yViolations } from '../helpers/browser.js';
 import { rearguardEnv } from '../helpers/fixtures.js';
-import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { freePort, rearguard, startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/processes.js';
 import { startMetricsTarget, startPrometheus, type MetricsTarget, type Prometheus } from '../helpers/prometheus.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
@@ -35,7 +35,7 @@ let receiver: Receiver;
 let target: MetricsTarget;
 let prom: Prometheus;
 let worker: WorkerProcess | undefined;
-let server: ReturnType<typeof rearguard> | undefined;
+let server: ServeProcess | undefined;
 let browser: Browser | undefined;
 let base: string;
 let e: Record<string, string>;
@@ -51,25 +51,13 @@ before(async () => {
   e = rearguardEnv(env, dir, 'console-guard', { REARGUARD_PROMETHEUS_URL: prom.url });
   worker = await startWorker({ ...e, REARGUARD_METRICS_PORT: '0' });
   // `rearguard serve` as a process, given the worker's REARGUARD_PROMETHEUS_URL (its guard charts read it).
-  const port = await freePort();
-  server = rearguard(['serve', '--port', String(port)], e);
-  base = `http://127.0.0.1:${port}/`;
-  await waitFor(
-    () =>
-      fetch(`${base}healthz`)
-        .then((r) => r.ok)
-        .catch(() => false),
-    'rearguard serve',
-  );
+  server = await startServe(e);
+  base = server.base;
   browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();
-  // SIGTERM, then SIGKILL if serve has not stopped within 10 s: a stuck shutdown must not leave it running.
-  server?.child.kill('SIGTERM');
-  const killer = setTimeout(() => server?.child.kill('SIGKILL'), 10_000);
-  await server?.catch(() => undefined);
-  clearTimeout(killer);
+  await server?.stop();
   await worker?.stop('SIGKILL');
   await prom?.stop();
   await target?.stop();

@@ -15,7 +15,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Browser, Page } from 'playwright-core';
 import { launchBrowser, screenshot, seriousA11yViolations, tabOrder } from '../helpers/browser.js';
 import { rearguardEnv } from '../helpers/fixtures.js';
-import { freePort, rearguard, startWorker, type WorkerProcess } from '../helpers/processes.js';
+import { rearguard, startServe, startWorker, type ServeProcess, type WorkerProcess } from '../helpers/processes.js';
 import { startReceiver, type Receiver } from '../helpers/receiver.js';
 import { createDevServerEnv } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
@@ -24,7 +24,7 @@ let env: TestWorkflowEnvironment;
 let dir: string;
 let receiver: Receiver;
 let worker: WorkerProcess | undefined;
-let server: ReturnType<typeof rearguard> | undefined;
+let server: ServeProcess | undefined;
 let browser: Browser | undefined;
 let base: string;
 let e: Record<string, string>;
@@ -36,25 +36,13 @@ before(async () => {
   receiver = await startReceiver();
   e = rearguardEnv(env, dir, 'console');
   worker = await startWorker({ ...e, REARGUARD_METRICS_PORT: '0', REARGUARD_RUNTIME_METRICS_PORT: '0' });
-  const port = await freePort();
-  server = rearguard(['serve', '--port', String(port)], e);
-  base = `http://127.0.0.1:${port}/`;
-  await waitFor(
-    () =>
-      fetch(`${base}healthz`)
-        .then((r) => r.ok)
-        .catch(() => false),
-    'rearguard serve',
-  );
+  server = await startServe(e);
+  base = server.base;
   browser = await launchBrowser();
 });
 after(async () => {
   await browser?.close();
-  // SIGTERM, then SIGKILL if serve has not stopped within 10 s: a stuck shutdown must not leave it running.
-  server?.child.kill('SIGTERM');
-  const killer = setTimeout(() => server?.child.kill('SIGKILL'), 10_000);
-  await server?.catch(() => undefined);
-  clearTimeout(killer);
+  await server?.stop();
   await worker?.stop('SIGKILL');
   await receiver?.close();
   await env?.teardown();
@@ -111,41 +99,23 @@ describe('web console', () => {
     assert.match(wrong.stderr, /REARGUARD_CONSOLE: expected on or off, got "maybe"/);
     // A console stream open does not hold serve's shutdown: SIGTERM ends the stream and serve exits.
     {
-      const port = await freePort();
-      const streaming = rearguard(['serve', '--port', String(port)], e);
-      await waitFor(
-        () =>
-          fetch(`http://127.0.0.1:${port}/healthz`)
-            .then((r) => r.ok)
-            .catch(() => false),
-        'serve',
-      );
-      const stream = await fetch(`http://127.0.0.1:${port}/v1/console/stream?view=now`);
+      const streaming = await startServe(e);
+      const stream = await fetch(`${streaming.base}v1/console/stream?view=now`);
       const reader = stream.body!.getReader();
       assert.match(new TextDecoder().decode((await reader.read()).value), /event: (view|problem)/);
       const t0 = Date.now();
-      streaming.child.kill('SIGTERM');
-      const exit = await streaming;
+      const exit = await streaming.stop();
       assert.equal(exit.code, 0, exit.stderr);
       assert.ok(Date.now() - t0 < 10_000, `serve took ${Date.now() - t0} ms to stop with a stream open`);
       assert.equal((await reader.read()).done, true, 'the stream was ended');
     }
     // --no-console: the API without the console.
-    const port = await freePort();
-    const bare = rearguard(['serve', '--port', String(port), '--no-console'], e);
+    const bare = await startServe(e, ['--no-console']);
     try {
-      await waitFor(
-        () =>
-          fetch(`http://127.0.0.1:${port}/healthz`)
-            .then((r) => r.ok)
-            .catch(() => false),
-        'serve --no-console',
-      );
-      assert.equal((await fetch(`http://127.0.0.1:${port}/`)).status, 404);
-      assert.equal((await fetch(`http://127.0.0.1:${port}/v1/console/now`)).status, 404);
+      assert.equal((await fetch(bare.base)).status, 404);
+      assert.equal((await fetch(`${bare.base}v1/console/now`)).status, 404);
     } finally {
-      bare.child.kill('SIGTERM');
-      await bare;
+      await bare.stop();
     }
   });
 

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { CLI, ROOT, cliEnv } from './tools.js';
+import { waitFor } from './wait.js';
 
 export interface CliResult {
   code: number;
@@ -82,4 +83,41 @@ export async function startWorker(env: NodeJS.ProcessEnv, o: { group?: boolean }
       return exited;
     },
   };
+}
+
+export interface ServeProcess {
+  /** `http://127.0.0.1:<port>/`, with the trailing slash. */
+  base: string;
+  port: number;
+  /** The CLI run, to read its output or exit code once stopped. */
+  run: ReturnType<typeof rearguard>;
+  /** SIGTERM, then SIGKILL if it has not stopped 10 s later (a stuck shutdown never outlives the test). */
+  stop(): Promise<CliResult>;
+}
+
+/** `rearguard serve --port <free port> ...args`, resolved once it answers /healthz. */
+export async function startServe(env: NodeJS.ProcessEnv, args: string[] = []): Promise<ServeProcess> {
+  const port = await freePort();
+  const run = rearguard(['serve', '--port', String(port), ...args], env);
+  const base = `http://127.0.0.1:${port}/`;
+  const stop = async () => {
+    run.child.kill('SIGTERM');
+    const killer = setTimeout(() => run.child.kill('SIGKILL'), 10_000);
+    const result = await run;
+    clearTimeout(killer);
+    return result;
+  };
+  try {
+    await waitFor(
+      () =>
+        fetch(`${base}healthz`)
+          .then((r) => r.ok)
+          .catch(() => false),
+      'rearguard serve',
+    );
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { base, port, run, stop };
 }
